@@ -1,0 +1,77 @@
+"""crmcore: a pluggable, self-hosted CRM framework.
+
+The public facade. Plugins import what they need from here::
+
+    from crmcore import Entity, Plugin, RecordSchema, hookimpl
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .contributions import (
+    DemoContext,
+    ExtraField,
+    MenuItem,
+    Panel,
+    PeriodicJob,
+    Permission,
+    RoleGrant,
+    Widget,
+)
+from .errors import (
+    Conflict,
+    CRMError,
+    NotFound,
+    PermissionDenied,
+    StaleRecord,
+    ValidationError,
+)
+from .plugins import Plugin, PluginConflictError, PluginError, hookimpl
+from .registry import Entity, RecordSchema
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .app import CRM, create_app, current_crm
+    from .records import RecordEvent, RecordService
+
+__all__ = [
+    "CRM",
+    "CRMError",
+    "Conflict",
+    "DemoContext",
+    "Entity",
+    "ExtraField",
+    "MenuItem",
+    "NotFound",
+    "Panel",
+    "PeriodicJob",
+    "Permission",
+    "PermissionDenied",
+    "Plugin",
+    "PluginConflictError",
+    "PluginError",
+    "RecordEvent",
+    "RecordSchema",
+    "RecordService",
+    "RoleGrant",
+    "StaleRecord",
+    "ValidationError",
+    "Widget",
+    "__version__",
+    "create_app",
+    "current_crm",
+    "hookimpl",
+]
+
+_LAZY = {"CRM": "app", "create_app": "app", "current_crm": "app", "RecordEvent": "records",
+         "RecordService": "records"}
+
+
+def __getattr__(name: str) -> Any:
+    # Flask, SQLAlchemy and the API load only when an app is made, so `crm --help` stays fast.
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'crmcore' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Notes, tasks, logged activities and attachments: the timeline of a record."""

@@ -1,0 +1,74 @@
+"""Built-in plugin: notes, tasks, logged activities and attachments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..contributions import MenuItem
+from ..db import utcnow
+from ..errors import CRMError, ValidationError
+from ..plugins import Plugin, hookimpl
+from ..registry import Entity
+from ..version import __version__
+from .models import Activity, Attachment, Note, Task
+from .schemas import ActivitySchema, AttachmentSchema, NoteSchema, TaskSchema
+
+PLUGIN = Plugin(name="activities", title="Notes, tasks and activities", version=__version__,
+                builtin=True, requires=["users", "contacts"])
+
+
+def check_link(values: dict[str, Any], record: Any, service: Any) -> None:
+    """The linked record must exist and be readable; store the entity's singular name."""
+    record_type = values.get("record_type", getattr(record, "record_type", None))
+    record_id = values.get("record_id", getattr(record, "record_id", None))
+    if record_type is None and record_id is None:
+        return
+    if record_type is None or record_id is None:
+        raise ValidationError({"record_type": ["Give both record_type and record_id."]})
+    try:
+        entity = service.entity(record_type)
+        service.get(entity, record_id)
+    except CRMError:
+        raise ValidationError({"record_id": ["No such record."]}) from None
+    if entity.name in ("note", "attachment"):
+        raise ValidationError({"record_type": ["Cannot link to this kind of record."]})
+    values["record_type"] = entity.name
+
+
+def prepare_task(values: dict[str, Any], record: Task | None, service: Any) -> None:
+    check_link(values, record, service)
+    status = values.get("status")
+    if status is not None and status != getattr(record, "status", None):
+        values["completed_at"] = utcnow() if status == "done" else None
+    if "reminder_at" in values:
+        values["reminded_at"] = None
+
+
+@hookimpl
+def crm_entities() -> list[Entity]:
+    return [
+        Entity(name="note", model=Note, schema=NoteSchema, plural="notes", title="Note",
+               title_fields=("body",), search_fields=("body",),
+               list_columns=("record_type", "record_id", "owner_id", "created_at"),
+               filter_fields=("record_type", "record_id"), prepare=check_link),
+        Entity(name="task", model=Task, schema=TaskSchema, plural="tasks", title="Task",
+               title_fields=("title",), search_fields=("title", "description"),
+               list_columns=("title", "status", "priority", "due_at", "assignee_id"),
+               owner_field="assignee_id", filter_fields=("record_type", "record_id"),
+               prepare=prepare_task),
+        Entity(name="activity", model=Activity, schema=ActivitySchema, plural="activities",
+               title="Activity", title_plural="Activities", title_fields=("subject",),
+               search_fields=("subject", "body"),
+               list_columns=("kind", "subject", "occurred_at", "owner_id"),
+               filter_fields=("record_type", "record_id", "direction"), prepare=check_link),
+        Entity(name="attachment", model=Attachment, schema=AttachmentSchema,
+               plural="attachments", title="Attachment", title_fields=("filename",),
+               list_columns=("filename", "content_type", "size", "created_at"),
+               filter_fields=("record_type", "record_id"), prepare=check_link,
+               api_create=False),
+    ]
+
+
+@hookimpl
+def crm_menu_items() -> list[MenuItem]:
+    return [MenuItem("Tasks", "/tasks", permission="tasks.read", order=30)]

@@ -1,0 +1,213 @@
+"""The REST API under ``/api/v1``: built on flask-smorest, derived from the entity registry."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint as FlaskBlueprint
+from flask import Flask, Response, abort, g, request, send_from_directory
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_smorest import Api
+from flask_smorest import Blueprint as ApiBlueprint
+from marshmallow import Schema, fields
+from werkzeug.exceptions import HTTPException
+
+from ..errors import CRMError, NotFound
+from ..permissions import Access
+from ..plugins import PluginConflictError
+from . import account, attachments, problems, resources, search
+from .auth import bearer_token, user_for_token
+
+API_PREFIX = "/api/v1"
+STATIC = Path(__file__).parent / "static"
+
+
+class ProblemSchema(Schema):
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    instance = fields.String()
+    errors = fields.Dict(metadata={"description": "Messages per field"})
+
+
+class CRMApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api answering errors as problem+json."""
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        return problems.from_http_exception(error)
+
+
+def init_api(app: Flask, crm: Any) -> None:
+    app.config.update(
+        API_TITLE="CRM API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    api = CRMApi(app, spec_kwargs={
+        "info": {"description": "REST API of the CRM. Authenticate with "
+                                "`Authorization: Bearer <token>` from POST /api/v1/auth/token."},
+    })
+    api.spec.components.schema("Problem", schema=ProblemSchema)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    crm.api = api
+    storage = crm.settings.redis_url or "memory://"
+    crm.limiter = Limiter(get_remote_address, app=app, storage_uri=storage,
+                          key_prefix="crm-limits", default_limits=[])
+
+    app.register_error_handler(CRMError, problems.from_crm_error)
+    app.register_error_handler(Exception, _unexpected)
+    app.before_request(_authenticate)
+    app.before_request(_hide_disabled)
+    app.after_request(_security_headers)
+
+    crm.blueprint_plugins = {}
+    prefixes: dict[str, str] = {}
+
+    def register(blp: FlaskBlueprint, plugin: str) -> None:
+        prefix = (blp.url_prefix or "").rstrip("/")
+        if prefix and prefix != API_PREFIX and prefix in prefixes and prefixes[prefix] != plugin:
+            raise PluginConflictError(
+                f"plugins {prefixes[prefix]!r} and {plugin!r} both claim the route prefix {prefix!r}"
+            )
+        if blp.name in crm.blueprint_plugins and crm.blueprint_plugins[blp.name] != plugin:
+            raise PluginConflictError(
+                f"plugins {crm.blueprint_plugins[blp.name]!r} and {plugin!r} both register "
+                f"a blueprint called {blp.name!r}"
+            )
+        prefixes.setdefault(prefix, plugin)
+        crm.blueprint_plugins[blp.name] = plugin
+        if isinstance(blp, ApiBlueprint):
+            api.register_blueprint(blp)
+        else:
+            app.register_blueprint(blp)
+
+    register(account.make_blueprint(crm.limiter, crm.settings.login_rate_limit), "users")
+    register(search.make_blueprint(), "users")
+    register(attachments.make_blueprint(), "activities")
+    for entity in crm.registry:
+        register(resources.make_blueprint(crm, entity), entity.plugin)
+    for plugin, blp in crm.plugins.collect("crm_blueprints"):
+        register(blp, plugin)
+
+    app.view_functions["api-docs.openapi_json"] = account.public(_openapi_json)
+    app.add_url_rule(f"{API_PREFIX}/docs", "api_docs_page", account.public(_docs_page))
+    app.add_url_rule(f"{API_PREFIX}/docs/assets/<path:filename>", "api_docs_assets",
+                     account.public(_docs_assets))
+
+
+def _crm() -> Any:
+    from ..app import current_crm
+
+    return current_crm()
+
+
+def _unexpected(error: Exception) -> Response:
+    if isinstance(error, HTTPException):
+        return problems.from_http_exception(error)
+    return problems.from_unexpected(error)
+
+
+def _authenticate() -> None:
+    """Every API view needs a valid bearer token, unless marked ``public``."""
+    if not request.path.startswith(API_PREFIX):
+        return
+    view = request.endpoint and _crm().app.view_functions.get(request.endpoint)
+    token = bearer_token()
+    user = user_for_token(_crm().session, token) if token else None
+    if user is not None:
+        g.crm_user = user
+        g.crm_access = Access.for_user(user)
+        return
+    if view is None or getattr(view, "crm_public", False):
+        return
+    response = problems.problem(401, "Unauthorized",
+                                "Send a valid token: Authorization: Bearer <token>.",
+                                headers={"WWW-Authenticate": 'Bearer realm="crm"'})
+    abort(response)
+
+
+def _hide_disabled() -> None:
+    """Routes of disabled plugins answer 404, as if they did not exist."""
+    crm = _crm()
+    plugin = crm.blueprint_plugins.get(request.blueprint or "")
+    if plugin is None:
+        plugin_of_path = _plugin_of_entity_path(crm, request.view_args or {})
+        if plugin_of_path is None:
+            return
+        plugin = plugin_of_path
+    if plugin not in crm.enabled_plugins():
+        abort(404)
+
+
+def _plugin_of_entity_path(crm: Any, view_args: dict[str, Any]) -> str | None:
+    plural = view_args.get("plural")
+    if not plural:
+        return None
+    try:
+        return crm.registry.get(plural).plugin  # type: ignore[no-any-return]
+    except KeyError:
+        abort(404)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path.startswith(API_PREFIX):
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; frame-ancestors 'none'")
+    return response
+
+
+def _openapi_json() -> Response:
+    """The OpenAPI document of what this instance has enabled, custom fields included."""
+    crm = _crm()
+    spec = copy.deepcopy(crm.api.spec.to_dict())
+    enabled = crm.enabled_plugins()
+    hidden_tags = {name for name, plugin in crm.blueprint_plugins.items() if plugin not in enabled}
+    for path in list(spec.get("paths", {})):
+        operations = spec["paths"][path]
+        for method in list(operations):
+            op = operations[method]
+            if isinstance(op, dict) and set(op.get("tags", ())) & hidden_tags:
+                del operations[method]
+        if not any(isinstance(v, dict) and "responses" in v for v in operations.values()):
+            del spec["paths"][path]
+    spec["tags"] = [t for t in spec.get("tags", []) if t["name"] not in hidden_tags]
+    schemas = spec.get("components", {}).get("schemas", {})
+    for entity in crm.entities():
+        name = entity.full_schema.__name__.removesuffix("Schema") or entity.full_schema.__name__
+        component = schemas.get(name)
+        if component and entity.has_custom_fields:
+            defs = crm.custom_field_defs(crm.session, entity)
+            component["properties"]["custom_fields"] = {
+                "type": "object", "additionalProperties": False,
+                "properties": {d.name: d.openapi() for d in defs},
+                "required": [d.name for d in defs if d.required] or None,
+            }
+            if component["properties"]["custom_fields"]["required"] is None:
+                del component["properties"]["custom_fields"]["required"]
+    return crm.app.json.response(spec)
+
+
+def _docs_page() -> Response:
+    return send_from_directory(STATIC, "docs.html", mimetype="text/html", max_age=0)
+
+
+def _docs_assets(filename: str) -> Response:
+    if filename == "docs.js":
+        return send_from_directory(STATIC, "docs.js")
+    import swagger_ui_bundle
+
+    if filename not in ("swagger-ui.css", "swagger-ui-bundle.js",
+                        "swagger-ui-standalone-preset.js"):
+        raise NotFound("No such file.")  # only the three assets, never a listing
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

@@ -1,0 +1,245 @@
+"""The list language shared by every collection: filters, sort, keyset cursor, search.
+
+``?limit=25&cursor=...&sort=-updated_at&q=jose&city=Madrid&created_at__gte=2026-01-01``
+
+Fields are allow-listed per entity (``Entity.filterable``/``Entity.sortable``); values are
+converted by the column's type and bound as parameters. Anything else is a ``ValidationError``
+(400), never a 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import JSON, Select, String, and_, cast, exists, func, literal_column, or_, select, true
+from sqlalchemy import types as satypes
+
+from ..audit import jsonable
+from ..errors import CRMError
+from ..registry import Entity
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 200
+OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "isnull")
+RESERVED = {"limit", "cursor", "sort", "q", "trashed"}
+
+
+class BadQuery(CRMError):
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.messages = {field: [message]}
+
+
+@dataclass
+class ListParams:
+    limit: int
+    sort_field: str
+    descending: bool
+    cursor: tuple[Any, int] | None
+    q: str
+    trashed: bool
+    filters: list[tuple[str, str, Any]]  # (field, operator, value)
+
+
+def _python_type(column: Any) -> type:
+    try:
+        return column.type.python_type  # type: ignore[no-any-return]
+    except NotImplementedError:
+        return object
+
+
+def convert(entity: Entity, field: str, raw: str) -> Any:
+    """Turn a query-string value into the column's Python type, or raise ``BadQuery``."""
+    column = entity.attribute(field)
+    kind = _python_type(column)
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in ("true", "false", "1", "0"):
+                raise ValueError
+            return lowered in ("true", "1")
+        if kind is int:
+            return int(raw)
+        if kind is decimal.Decimal:
+            return decimal.Decimal(raw)
+        if kind is float:
+            return float(raw)
+        if kind is dt.datetime:
+            value = dt.datetime.fromisoformat(raw)
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if kind is dt.date:
+            return dt.date.fromisoformat(raw)
+        if kind is dt.time:
+            return dt.time.fromisoformat(raw)
+    except (ValueError, decimal.InvalidOperation, ArithmeticError):
+        raise BadQuery(field, f"{raw[:50]!r} is not a valid value for {field}.") from None
+    if len(raw) > 500:
+        raise BadQuery(field, "Value too long.")
+    return raw
+
+
+def parse(entity: Entity, args: Mapping[str, str] | Any, secret: str) -> ListParams:
+    """Read and check list parameters from a request's query string."""
+    try:
+        limit = int(args.get("limit", DEFAULT_LIMIT))
+    except ValueError:
+        raise BadQuery("limit", "Must be a whole number.") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadQuery("limit", f"Must be between 1 and {MAX_LIMIT}.")
+    sort = args.get("sort", "-id") or "-id"
+    descending = sort.startswith("-")
+    sort_field = sort.lstrip("-")
+    if sort_field not in entity.sortable:
+        allowed = ", ".join(sorted(entity.sortable))
+        raise BadQuery("sort", f"Cannot sort by {sort_field!r}; use one of: {allowed}.")
+    cursor = None
+    if args.get("cursor"):
+        cursor = _decode_cursor(entity, args["cursor"], sort, secret)
+    trashed_raw = args.get("trashed", "false").lower()
+    if trashed_raw not in ("true", "false", "1", "0"):
+        raise BadQuery("trashed", "Must be true or false.")
+    filters: list[tuple[str, str, Any]] = []
+    for key in args:
+        if key in RESERVED:
+            continue
+        field, _, op = key.partition("__")
+        op = op or "eq"
+        if field.startswith("custom.") and entity.has_custom_fields:
+            for raw in args.getlist(key) if hasattr(args, "getlist") else [args[key]]:
+                filters.append((field, op, raw[:500]))
+            continue
+        if field not in entity.filterable:
+            raise BadQuery(key, f"Cannot filter by {field!r}.")
+        if op not in OPERATORS:
+            raise BadQuery(key, f"Unknown operator {op!r}; use one of: {', '.join(OPERATORS)}.")
+        for raw in args.getlist(key) if hasattr(args, "getlist") else [args[key]]:
+            filters.append((field, op, _filter_value(entity, field, op, raw)))
+    return ListParams(limit, sort_field, descending, cursor, (args.get("q") or "")[:200],
+                      trashed_raw in ("true", "1"), filters)
+
+
+def _filter_value(entity: Entity, field: str, op: str, raw: str) -> Any:
+    if op == "isnull":
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise BadQuery(field, "isnull takes true or false.")
+        return raw.lower() in ("true", "1")
+    if field == "tags" or op == "contains":
+        if len(raw) > 200:
+            raise BadQuery(field, "Value too long.")
+        return raw
+    if op == "in":
+        parts = [p for p in raw.split(",") if p][:100]
+        return [convert(entity, field, p) for p in parts]
+    return convert(entity, field, raw)
+
+
+def apply_filters(entity: Entity, stmt: Select[Any], params: ListParams, dialect: str) -> Select[Any]:
+    for field, op, value in params.filters:
+        stmt = stmt.where(_condition(entity, field, op, value, dialect))
+    return stmt
+
+
+def _condition(entity: Entity, field: str, op: str, value: Any, dialect: str) -> Any:
+    if field.startswith("custom."):
+        name = field.removeprefix("custom.")
+        column = entity.model.custom_fields[name].as_string()
+        if op == "isnull":
+            return column.is_(None) if value else column.is_not(None)
+        return column == value if op == "eq" else column.ilike(f"%{_escape_like(value)}%",
+                                                               escape="\\")
+    column = entity.attribute(field)
+    if field == "tags" or isinstance(column.type, JSON):
+        if op == "isnull":
+            return true()
+        return _json_contains(column, value, dialect)
+    if op == "eq":
+        if isinstance(value, str) and isinstance(column.type, String):
+            return func.lower(column) == value.lower()
+        return column == value
+    if op == "ne":
+        return or_(column != value, column.is_(None))
+    if op == "gt":
+        return column > value
+    if op == "gte":
+        return column >= value
+    if op == "lt":
+        return column < value
+    if op == "lte":
+        return column <= value
+    if op == "in":
+        return column.in_(value)
+    if op == "contains":
+        return cast(column, satypes.String).ilike(f"%{_escape_like(value)}%", escape="\\")
+    if op == "isnull":
+        return column.is_(None) if value else column.is_not(None)
+    raise BadQuery(field, f"Unknown operator {op!r}.")
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _json_contains(column: Any, value: str, dialect: str) -> Any:
+    """``value`` is an element of the JSON list in ``column``."""
+    if dialect == "postgresql":
+        return column.contains([value])
+    element = func.json_each(column).table_valued("value").alias("element")
+    return exists(select(literal_column("1")).select_from(element).where(element.c.value == value))
+
+
+def apply_sort(entity: Entity, stmt: Select[Any], params: ListParams) -> Select[Any]:
+    column = entity.attribute(params.sort_field)
+    pk = entity.model.id
+    nullable = column.nullable if hasattr(column, "nullable") else column.property.columns[0].nullable
+    if params.cursor is not None:
+        value, last_id = params.cursor
+        stmt = stmt.where(_after(column, pk, value, last_id, params.descending, nullable))
+    if params.sort_field == "id":
+        return stmt.order_by(pk.desc() if params.descending else pk.asc())
+    if params.descending:
+        order = [column.desc().nulls_last() if nullable else column.desc(), pk.desc()]
+    else:
+        order = [column.asc().nulls_first() if nullable else column.asc(), pk.asc()]
+    return stmt.order_by(*order)
+
+
+def _after(column: Any, pk: Any, value: Any, last_id: int, descending: bool, nullable: bool) -> Any:
+    """Rows strictly after ``(value, last_id)`` in the sort order (nulls first ascending)."""
+    if column is pk:
+        return pk < last_id if descending else pk > last_id
+    if not descending:
+        if value is None:
+            return or_(and_(column.is_(None), pk > last_id), column.is_not(None))
+        return or_(column > value, and_(column == value, pk > last_id))
+    if value is None:
+        return and_(column.is_(None), pk < last_id)
+    after = or_(column < value, and_(column == value, pk < last_id))
+    return or_(after, column.is_(None)) if nullable else after
+
+
+def encode_cursor(entity: Entity, record: Any, params: ListParams, secret: str) -> str:
+    sort = ("-" if params.descending else "") + params.sort_field
+    value = jsonable(getattr(record, params.sort_field))
+    return URLSafeSerializer(secret, salt=f"cursor:{entity.plural}").dumps([sort, value, record.id])
+
+
+def _decode_cursor(entity: Entity, raw: str, sort: str, secret: str) -> tuple[Any, int]:
+    try:
+        cursor_sort, value, last_id = URLSafeSerializer(
+            secret, salt=f"cursor:{entity.plural}").loads(raw[:1000])
+    except (BadSignature, ValueError, TypeError):
+        raise BadQuery("cursor", "Invalid cursor; start again from the first page.") from None
+    if cursor_sort != sort or not isinstance(last_id, int):
+        raise BadQuery("cursor", "The cursor belongs to another sort order.")
+    field = sort.lstrip("-")
+    if value is not None and field != "id":
+        value = convert(entity, field, str(value))
+    return value, last_id

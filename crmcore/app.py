@@ -1,0 +1,169 @@
+"""The application factory and ``CRM``, the per-app state kept in ``app.extensions["crm"]``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from flask import Flask, current_app, g, has_app_context
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import Settings, load_settings
+from .contributions import ExtraField, Permission
+from .customfields import FieldDef, definitions
+from .db import create_engine_for
+from .permissions import CORE_PERMISSIONS, Access
+from .plugin_state import enabled_names
+from .plugins import PluginConflictError, PluginSet
+from .records import RecordService
+from .registry import Entity, Registry
+from .search import SearchIndex
+
+log = logging.getLogger(__name__)
+
+
+class CRM:
+    """Everything one app knows: settings, plugins, registry, database. Never a module global."""
+
+    def __init__(self, app: Flask, settings: Settings, plugins: PluginSet) -> None:
+        self.app = app
+        self.settings = settings
+        self.plugins = plugins
+        self.engine = create_engine_for(settings.database_url)
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.search = SearchIndex(self.engine.dialect.name)
+        self.registry = Registry()
+        self.permissions: dict[str, tuple[str, Permission]] = {}
+        self.extra_fields: list[tuple[str, ExtraField]] = []
+        self._collect_registrations()
+
+    # start-up ---------------------------------------------------------------------------------
+
+    def _collect_registrations(self) -> None:
+        for plugin_name, entity in self.plugins.collect("crm_entities"):
+            prefix = self.plugins.get(plugin_name).table_prefix
+            if not entity.table.startswith(prefix):
+                raise PluginConflictError(
+                    f"plugin {plugin_name!r}: table {entity.table!r} must start with {prefix!r}"
+                )
+            self.registry.add(entity, plugin_name)
+        for permission in CORE_PERMISSIONS:
+            self.permissions[permission.name] = ("core", permission)
+        for plugin_name, permission in self.plugins.collect("crm_permissions"):
+            if permission.name in self.permissions:
+                other = self.permissions[permission.name][0]
+                raise PluginConflictError(
+                    f"plugins {other!r} and {plugin_name!r} both declare the permission "
+                    f"{permission.name!r}"
+                )
+            self.permissions[permission.name] = (plugin_name, permission)
+        for plugin_name, extra in self.plugins.collect("crm_entity_fields"):
+            self.extra_fields.append((plugin_name, extra))
+
+    # plugins ----------------------------------------------------------------------------------
+
+    @property
+    def builtin_names(self) -> set[str]:
+        return {p.name for p in self.plugins if p.meta.builtin}
+
+    def enabled_plugins(self) -> frozenset[str]:
+        """Names of enabled plugins, read from the database once per request or CLI command."""
+        cache = g if has_app_context() else None
+        if cache is not None and "_crm_enabled" in cache:
+            return cache._crm_enabled  # type: ignore[no-any-return]
+        try:
+            names = enabled_names(self.session)
+        except Exception:  # before the first migration there is no table yet
+            self.session.rollback()
+            names = set()
+        result = frozenset((names & set(self.plugins.plugins)) | self.builtin_names)
+        if cache is not None:
+            cache._crm_enabled = result
+        return result
+
+    def forget_enabled(self) -> None:
+        g.pop("_crm_enabled", None)
+
+    def hook(self, name: str) -> Any:
+        """The caller of an event hook, skipping disabled plugins."""
+        enabled = self.enabled_plugins()
+        return self.plugins.hook(name, [p for p in self.plugins.plugins if p not in enabled])
+
+    def collect(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Contributions of enabled plugins to a registration hook, attributed to each."""
+        return self.plugins.collect(hook, enabled=self.enabled_plugins(), **kwargs)
+
+    def entities(self) -> list[Entity]:
+        """Entities of enabled plugins."""
+        return self.registry.of_plugins(self.enabled_plugins())
+
+    # database ---------------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        """The session of the current application context (request, CLI command or job)."""
+        session = g.get("_crm_session")
+        if session is None:
+            session = g._crm_session = self.sessionmaker()
+        return session  # type: ignore[no-any-return]
+
+    def close_session(self, _exc: BaseException | None = None) -> None:
+        session = g.pop("_crm_session", None)
+        if session is not None:
+            session.close()
+
+    def records(self, access: Access | None = None, session: Session | None = None) -> RecordService:
+        """The record service acting with ``access`` (the system when omitted)."""
+        return RecordService(self, session or self.session, access or Access.system())
+
+    def custom_field_defs(self, session: Session, entity: Entity) -> list[FieldDef]:
+        enabled = self.enabled_plugins()
+        extra = [
+            FieldDef(f.name, f.label, f.type, tuple(f.choices), f.required, plugin)
+            for plugin, f in self.extra_fields
+            if f.entity in (entity.name, entity.plural) and plugin in enabled
+        ]
+        return definitions(session, entity.plural, extra)
+
+
+def current_crm() -> CRM:
+    """The ``CRM`` of the current app."""
+    return current_app.extensions["crm"]  # type: ignore[no-any-return]
+
+
+def create_app(
+    instance_path: str | Path | None = None,
+    *,
+    config: dict[str, Any] | None = None,
+    plugins: Iterable[str | ModuleType] | None = None,
+    discover: bool = True,
+) -> Flask:
+    """Create a CRM application.
+
+    :param instance_path: the instance folder (default ``$CRM_INSTANCE_PATH`` or ``./instance``).
+    :param config: settings overriding environment and ``crm.toml`` (``database_url`` ...).
+    :param plugins: extra plugin modules (or module names) to load besides installed ones.
+    :param discover: load installed plugins from the ``crmcore.plugins`` entry points.
+    """
+    settings = load_settings(instance_path, config)
+    app = Flask("crmcore", instance_path=str(settings.instance_path),
+                instance_relative_config=True)
+    app.config.update(
+        SECRET_KEY=settings.secret_key or None,
+        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    plugin_set = PluginSet.build(extra=plugins or (), discover_installed=discover)
+    for bad in plugin_set.unavailable:
+        log.error("plugin %s is unavailable: %s", bad.name, bad.error)
+    crm = CRM(app, settings, plugin_set)
+    app.extensions["crm"] = crm
+    app.teardown_appcontext(crm.close_session)
+
+    from .api import init_api
+
+    init_api(app, crm)
+    return app

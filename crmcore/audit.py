@@ -1,0 +1,71 @@
+"""The audit log: who changed what, when, field by field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .db import AwareDateTime, Base, JSONType, utcnow
+
+
+class AuditEntry(Base):
+    __tablename__ = "core_audit"
+    __table_args__ = (Index("ix_core_audit_record", "entity", "record_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))  # create update delete restore
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("core_user.id", ondelete="SET NULL"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow, index=True)
+    #: ``{"field": [before, after], ...}``
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe rendering of a column value for the audit log."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "__table__"):  # a related record: its id
+        return getattr(value, "id", None)
+    return value
+
+
+#: Fields whose values never reach the audit log.
+SECRET_FIELDS = frozenset({"password", "password_hash", "token", "token_hash", "totp_secret"})
+
+
+def record_audit(
+    session: Session,
+    entity: str,
+    record_id: int,
+    action: str,
+    user_id: int | None,
+    changes: dict[str, tuple[Any, Any]],
+) -> AuditEntry:
+    safe = {
+        name: (["***", "***"] if name in SECRET_FIELDS else [jsonable(b), jsonable(a)])
+        for name, (b, a) in changes.items()
+    }
+    entry = AuditEntry(entity=entity, record_id=record_id, action=action, user_id=user_id,
+                       changes=safe)
+    session.add(entry)
+    return entry

@@ -1,0 +1,107 @@
+"""The ``crm`` command, built on Flask's ``FlaskGroup`` (``crm run``, ``shell`` and ``routes``
+come with it). Plugin commands are looked up only when ``crm`` needs them."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from flask.cli import FlaskGroup
+
+from .. import __version__
+
+#: Built-in commands: name -> "module:attribute", imported on first use.
+COMMANDS = {
+    "init": "crmcore.cli.instance:init",
+    "serve": "crmcore.cli.instance:serve",
+    "demo": "crmcore.cli.instance:demo",
+    "db": "crmcore.cli.instance:db",
+    "plugins": "crmcore.cli.plugins:plugins",
+    "users": "crmcore.cli.users:users",
+    "tokens": "crmcore.cli.users:tokens",
+}
+
+
+def _create_app() -> Any:
+    from ..app import create_app
+
+    return create_app()
+
+
+def _import(target: str) -> click.Command:
+    from importlib import import_module
+
+    module, _, attr = target.partition(":")
+    return getattr(import_module(module), attr)  # type: ignore[no-any-return]
+
+
+class CRMGroup(FlaskGroup):
+    """Lazy built-in and plugin commands; known errors become one line and exit status 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # FlaskGroup would create the app to list app.cli commands: too slow for --help
+        names = set(self.commands) | set(COMMANDS)
+        names |= set(self._plugin_commands())
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            return _import(COMMANDS[name])
+        command = click.Group.get_command(self, ctx, name)
+        if command is not None:
+            return command
+        return self._plugin_commands().get(name)
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        if not hasattr(self, "_plugin_cache"):
+            from ..plugins import PluginSet
+
+            found: dict[str, click.Command] = {}
+            try:
+                plugin_set = PluginSet.build()
+                for _plugin, command in plugin_set.collect("crm_cli_commands"):
+                    if command.name not in COMMANDS:
+                        found[command.name or ""] = command
+            except Exception as exc:  # a broken plugin must not break `crm`
+                click.echo(f"warning: plugin commands unavailable: {exc}", err=True)
+            self._plugin_cache = found
+        return self._plugin_cache
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        from ..config import ConfigError
+        from ..errors import CRMError, ValidationError
+        from ..plugins import PluginError
+
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            fields = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                               for k, v in exc.messages.items())
+            raise click.ClickException(fields or exc.detail) from None
+        except (CRMError, PluginError, ConfigError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except (OperationalError, ProgrammingError) as exc:
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise click.ClickException(
+                f"database error: {first} (has `crm init` been run for this instance?)"
+            ) from None
+
+
+cli = CRMGroup(
+    name="crm",
+    create_app=_create_app,
+    add_default_commands=True,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+    help="Run and manage a CRM instance. Settings come from CRM_* environment variables and "
+         "<instance>/crm.toml (CRM_INSTANCE_PATH, default ./instance).",
+)
+cli = click.version_option(__version__, prog_name="crm")(cli)
+
+
+def main() -> None:
+    cli.main(prog_name="crm", args=sys.argv[1:])

@@ -1,0 +1,146 @@
+"""``crm init``, ``crm demo``, ``crm serve`` and ``crm db``."""
+
+from __future__ import annotations
+
+import platform
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from ..config import ensure_secret_key, load_settings
+
+
+def _crm():  # type: ignore[no-untyped-def]
+    return current_app.extensions["crm"]
+
+
+@click.command()
+@click.option("--demo", is_flag=True, help="Also enable every plugin and add demo users and data.")
+def init(demo: bool) -> None:
+    """Create the instance (SQLite by default), migrate, create default roles.
+
+    Running it again is safe: it migrates what is new and changes nothing else.
+    """
+    settings = load_settings()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    ensure_secret_key(settings)
+    from ..app import create_app
+    from ..instance import create_demo, enable_plugin, init_instance, write_private
+
+    app = create_app(settings.instance_path)
+    with app.app_context():
+        crm = app.extensions["crm"]
+        init_instance(crm)
+        click.echo(f"instance ready at {settings.instance_path}")
+        if not demo:
+            click.echo("next: crm users create EMAIL --role admin --password-stdin")
+            return
+        for plugin in crm.plugins:
+            if not plugin.meta.builtin and plugin.name not in crm.enabled_plugins():
+                try:
+                    for note in enable_plugin(crm, plugin.name):
+                        click.echo(note)
+                except Exception as exc:
+                    click.echo(f"could not enable {plugin.name}: {exc}", err=True)
+        password, created = create_demo(crm)
+        login_file = settings.instance_path / "demo-login.txt"
+        if created:
+            write_private(login_file, f"admin@example.com {password}\n")
+            click.echo("demo data created")
+        text = login_file.read_text().strip() if login_file.exists() else ""
+        if text:
+            email, _, pw = text.partition(" ")
+            click.echo(f"admin login: {email} / {pw} (same password for manager@, rep1@, rep2@, "
+                       "agent@ and marketer@example.com)")
+
+
+@click.command()
+@with_appcontext
+def demo() -> None:
+    """Fill the instance with realistic demo users and records of every enabled plugin."""
+    from ..instance import create_demo
+
+    password, created = create_demo(_crm())
+    if not created:
+        raise click.ClickException("demo users already exist")
+    click.echo(f"demo data created; admin login: admin@example.com / {password}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the CRM with a production server (gunicorn; waitress on Windows)."""
+    from ..app import create_app
+
+    app = create_app()
+    with app.app_context():
+        from .. import migrate
+
+        crm = app.extensions["crm"]
+        if migrate.current(crm, "core") is None:
+            raise click.ClickException("this instance is not initialised: run `crm init` first")
+    click.echo(f"serving on http://{host}:{port}")
+    if platform.system() == "Windows":
+        import waitress
+
+        waitress.serve(app, host=host, port=port, threads=threads)
+        return
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):  # type: ignore[no-untyped-def]
+            return app
+
+    Server().run()
+
+
+@click.group()
+def db() -> None:
+    """Database migrations (one lineage per plugin)."""
+
+
+@db.command()
+@click.option("--all", "everything", is_flag=True,
+              help="Also migrate installed plugins that are not enabled.")
+@with_appcontext
+def upgrade(everything: bool) -> None:
+    """Migrate the core and every enabled plugin to their newest revision."""
+    from ..instance import upgrade_all
+
+    for lineage in upgrade_all(_crm(), only_enabled=not everything):
+        click.echo(f"{lineage}: up to date")
+
+
+@db.command()
+@with_appcontext
+def current() -> None:
+    """Show the revision of each lineage, and whether it is behind."""
+    from .. import migrate
+
+    crm = _crm()
+    for lineage in migrate.lineages(crm):
+        now, newest = migrate.current(crm, lineage), migrate.head(crm, lineage)
+        state = "no migrations" if newest is None else (
+            "up to date" if now == newest else f"behind (head {newest})")
+        click.echo(f"{lineage}: {now or '-'} {state}")
+
+
+@db.command()
+@click.argument("plugin")
+@click.option("-m", "--message", required=True, help="What the revision changes.")
+@with_appcontext
+def revision(plugin: str, message: str) -> None:
+    """Autogenerate a migration for PLUGIN (``core`` for crmcore itself; for developers)."""
+    from .. import migrate
+
+    migrate.revision(_crm(), plugin, message)

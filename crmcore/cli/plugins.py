@@ -1,0 +1,80 @@
+"""``crm plugins list | info NAME | enable NAME | disable NAME``."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+
+def _crm():  # type: ignore[no-untyped-def]
+    return current_app.extensions["crm"]
+
+
+@click.group()
+def plugins() -> None:
+    """Installed plugins and which are enabled on this instance."""
+
+
+@plugins.command("list")
+@with_appcontext
+def list_() -> None:
+    """Every installed plugin: enabled, disabled or unavailable (and why)."""
+    crm = _crm()
+    enabled = crm.enabled_plugins()
+    for plugin in crm.plugins:
+        state = "built-in" if plugin.meta.builtin else (
+            "enabled" if plugin.name in enabled else "disabled")
+        click.echo(f"{plugin.name:<14} {plugin.meta.version:<10} {state:<9} {plugin.meta.title}")
+    for bad in crm.plugins.unavailable:
+        click.echo(f"{bad.name:<14} {'?':<10} {'broken':<9} {bad.error}")
+
+
+@plugins.command()
+@click.argument("name")
+@with_appcontext
+def info(name: str) -> None:
+    """Details of one plugin: version, requirements, entities, permissions, routes."""
+    crm = _crm()
+    plugin = crm.plugins.get(name)
+    meta = plugin.meta
+    enabled = name in crm.enabled_plugins()
+    click.echo(f"name:         {meta.name}")
+    click.echo(f"title:        {meta.title}")
+    click.echo(f"version:      {meta.version}")
+    click.echo(f"state:        {'enabled' if enabled else 'disabled'}")
+    click.echo(f"requires:     {', '.join(meta.requires) or '-'}")
+    click.echo(f"core range:   {meta.core}")
+    click.echo(f"distribution: {plugin.distribution or 'crmcore'}")
+    click.echo(f"module:       {plugin.module.__name__}")
+    entities = [e.plural for e in crm.registry if e.plugin == name]
+    click.echo(f"entities:     {', '.join(entities) or '-'}")
+    perms = [p for p, (owner, _perm) in crm.permissions.items() if owner == name]
+    click.echo(f"permissions:  {', '.join(perms) or '-'}")
+    dependents = crm.plugins.dependents(name)
+    click.echo(f"needed by:    {', '.join(dependents) or '-'}")
+    if meta.description:
+        click.echo("")
+        click.echo(meta.description)
+
+
+@plugins.command()
+@click.argument("name")
+@with_appcontext
+def enable(name: str) -> None:
+    """Enable NAME: check requirements, run its migrations, grant its default permissions."""
+    from ..instance import enable_plugin
+
+    for note in enable_plugin(_crm(), name):
+        click.echo(note)
+
+
+@plugins.command()
+@click.argument("name")
+@with_appcontext
+def disable(name: str) -> None:
+    """Disable NAME: hide its routes, menus and hooks. Every row is kept."""
+    from ..instance import disable_plugin
+
+    disable_plugin(_crm(), name)
+    click.echo(f"disabled {name}; its data is kept (enable it again to bring it back)")

@@ -1,0 +1,63 @@
+"""Contacts and companies: the customers everything else hangs from."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Time
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import AwareDateTime, Base, CustomFieldsMixin, JSONType, OwnedMixin, RecordMixin, TagsMixin
+
+
+class AddressMixin:
+    street: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100), index=True)
+    region: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str | None] = mapped_column(String(2), index=True)
+
+
+class Company(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixin, Base):
+    __tablename__ = "core_company"
+
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    website: Mapped[str | None] = mapped_column(String(300))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    industry: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixin, Base):
+    __tablename__ = "core_contact"
+    __table_args__ = (
+        Index("ix_core_contact_name", "last_name", "first_name", "id"),
+    )
+
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    title: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    mobile: Mapped[str | None] = mapped_column(String(40))
+    #: further addresses, phones and e-mails: ``[{"label": "work", "value": "..."}]``
+    emails: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    phones: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    addresses: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("core_company.id", ondelete="SET NULL"), index=True
+    )
+    best_time_from: Mapped[dt.time | None] = mapped_column(Time)
+    best_time_to: Mapped[dt.time | None] = mapped_column(Time)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    email_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_opt_out_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
+    email_opt_out_source: Mapped[str | None] = mapped_column(String(100))
+    consent_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
+    consent_source: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+
+    company: Mapped[Company | None] = relationship(lazy="raise")

@@ -1,0 +1,63 @@
+"""Built-in plugin: contacts and companies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..contributions import DemoContext, MenuItem
+from ..db import utcnow
+from ..errors import CRMError, ValidationError
+from ..plugins import Plugin, hookimpl
+from ..registry import Entity
+from ..version import __version__
+from . import demo
+from .models import Company, Contact
+from .schemas import CompanySchema, ContactSchema
+
+PLUGIN = Plugin(name="contacts", title="Contacts and companies", version=__version__, builtin=True,
+                requires=["users"])
+
+
+def prepare_contact(values: dict[str, Any], record: Contact | None, service: Any) -> None:
+    company_id = values.get("company_id")
+    if company_id is not None and (record is None or company_id != record.company_id):
+        try:
+            service.get("companies", company_id)
+        except CRMError:
+            raise ValidationError({"company_id": ["No such company."]}) from None
+    was_out = record.email_opt_out if record is not None else False
+    if "email_opt_out" in values and values["email_opt_out"] != was_out:
+        values["email_opt_out_at"] = utcnow() if values["email_opt_out"] else None
+        if values["email_opt_out"]:
+            values.setdefault("email_opt_out_source", "manual")
+
+
+@hookimpl
+def crm_entities() -> list[Entity]:
+    return [
+        Entity(name="company", model=Company, schema=CompanySchema, plural="companies",
+               title="Company", title_plural="Companies",
+               search_fields=("name", "domain", "city", "phone"),
+               list_columns=("name", "domain", "city", "country", "owner_id"),
+               filter_fields=("industry",), sort_fields=("industry",)),
+        Entity(name="contact", model=Contact, schema=ContactSchema, plural="contacts",
+               title="Contact", title_fields=("first_name", "last_name"),
+               search_fields=("first_name", "last_name", "email", "phone", "mobile", "city"),
+               list_columns=("first_name", "last_name", "email", "phone", "company_id",
+                             "owner_id"),
+               filter_fields=("city", "country", "tags", "email_opt_out", "source", "title"),
+               sort_fields=("city", "country"), prepare=prepare_contact),
+    ]
+
+
+@hookimpl
+def crm_menu_items() -> list[MenuItem]:
+    return [
+        MenuItem("Contacts", "/contacts", permission="contacts.read", order=10),
+        MenuItem("Companies", "/companies", permission="companies.read", order=20),
+    ]
+
+
+@hookimpl
+def crm_demo_data(ctx: DemoContext) -> None:
+    demo.create(ctx)

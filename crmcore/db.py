@@ -1,0 +1,141 @@
+"""Database foundations: the declarative base, the mixins every entity uses, engine set-up.
+
+All plugins share one ``MetaData`` so foreign keys can cross plugins (``sales_deal.contact_id`` to
+``core_contact.id``); each plugin's migrations only ever touch the tables carrying its prefix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, event, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: A JSON column that is JSONB (indexable, containment operators) on PostgreSQL.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every table of core and plugins."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class AwareDateTime(TypeDecorator[dt.datetime]):
+    """Stores UTC, always returns aware datetimes, so comparisons never mix naive and aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class RecordMixin:
+    """Columns every entity has: id, timestamps, optimistic version, trash marker."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        AwareDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, index=True)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
+        return {"version_id_col": cls.__dict__.get("version") or cls.version}
+
+
+class OwnedMixin:
+    """An owner, the anchor of the ``own`` and ``team`` permission scopes."""
+
+    @declared_attr
+    def owner_id(cls) -> Mapped[int | None]:  # noqa: N805
+        return mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"), index=True)
+
+
+class CustomFieldsMixin:
+    """Values of custom fields (definitions live in ``core_custom_field``)."""
+
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
+
+
+class TagsMixin:
+    """A list of free tags, filtered with ``?tags=vip``."""
+
+    tags: Mapped[list[Any]] = mapped_column(JSONType, default=list, nullable=False)
+
+
+def create_engine_for(url: str, **kwargs: Any) -> Engine:
+    """Create an engine with the settings this application needs on each backend."""
+    from sqlalchemy import create_engine
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if parsed.drivername == "postgresql":
+        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself
+    # (the documented recipe), and switch on WAL and foreign keys for every connection.
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+__all__ = [
+    "AwareDateTime",
+    "Base",
+    "CustomFieldsMixin",
+    "JSONType",
+    "OwnedMixin",
+    "RecordMixin",
+    "TagsMixin",
+    "create_engine_for",
+    "func",
+    "utcnow",
+]

@@ -1,0 +1,86 @@
+"""Marshmallow fields for CRM data: e-mail addresses, phone numbers, countries, time zones."""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app, has_app_context
+from marshmallow import ValidationError, fields
+
+
+class Email(fields.String):
+    """An e-mail address, checked for syntax (no DNS look-up) and stored in lower case."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text is None or text == "":
+            return None
+        try:
+            checked = validate_email(text.strip(), check_deliverability=False)
+        except EmailNotValidError:
+            raise ValidationError("Not a valid e-mail address.") from None
+        return checked.normalized.lower()
+
+
+def default_region() -> str:
+    if has_app_context():
+        crm = current_app.extensions.get("crm")
+        if crm is not None:
+            return crm.settings.default_region
+    return "US"
+
+
+class Phone(fields.String):
+    """A phone number, stored in international E.164 form (``+34911234567``).
+
+    Numbers without a country prefix are read in the instance's ``default_region``.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text is None or not text.strip():
+            return None
+        if len(text) > 40:
+            raise ValidationError("Not a valid phone number.")
+        try:
+            number = phonenumbers.parse(text, default_region())
+        except phonenumbers.NumberParseException:
+            raise ValidationError("Not a valid phone number.") from None
+        if not phonenumbers.is_possible_number(number):
+            raise ValidationError("Not a valid phone number.")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class Country(fields.String):
+    """An ISO 3166-1 alpha-2 country code, upper case."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text is None or text == "":
+            return None
+        code = text.strip().upper()
+        if code not in phonenumbers.SUPPORTED_REGIONS and code not in _EXTRA_COUNTRIES:
+            raise ValidationError("Not a valid ISO country code (two letters, e.g. ES).")
+        return code
+
+
+_EXTRA_COUNTRIES = {"AQ", "BV", "GS", "HM", "PN", "TF", "UM"}
+
+
+class TimeZone(fields.String):
+    """An IANA time zone name such as ``Europe/Madrid``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text is None or text == "":
+            return None
+        if text not in _time_zones():
+            raise ValidationError("Not a valid time zone (e.g. Europe/Madrid).")
+        return text
+
+
+_time_zones = functools.cache(zoneinfo.available_timezones)

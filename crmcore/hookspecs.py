@@ -1,0 +1,154 @@
+"""Every hook a plugin can implement.
+
+Mark implementations with ``crmcore.hookimpl``; leave out arguments you do not need.
+
+*Registration hooks* (``crm_entities`` ... ``crm_demo_data``) are collected from every installed
+plugin when the app is created, one plugin at a time in load order, so that what each returns is
+attributed to it: conflicts are refused at start-up naming both plugins, and what a disabled
+plugin contributed is hidden while it stays disabled.
+
+*Event hooks* (``crm_validate_record`` and the three after-commit hooks) are called for enabled
+plugins only, in load order: a plugin's implementation runs after those of the plugins it
+``requires``. ``tryfirst``/``trylast`` change that as in pluggy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from flask import Blueprint
+
+    from .contributions import (
+        DemoContext,
+        ExtraField,
+        MenuItem,
+        Panel,
+        PeriodicJob,
+        Permission,
+        RoleGrant,
+        Widget,
+    )
+    from .records import RecordEvent
+    from .registry import Entity
+
+hookspec = pluggy.HookspecMarker("crmcore")
+
+
+@hookspec
+def crm_entities() -> Iterable[Entity]:
+    """Return the entities this plugin owns.
+
+    Each entity gets REST endpoints, OpenAPI entries, permissions, audit, custom fields, search,
+    import/export and trash with no further code. Two plugins returning the same entity name,
+    plural or table are refused at start-up.
+    """
+
+
+@hookspec
+def crm_entity_fields() -> Iterable[ExtraField]:
+    """Return fields this plugin adds to entities of other plugins.
+
+    They are stored with the entity's custom fields, so no plugin migrates another's tables.
+    """
+
+
+@hookspec
+def crm_blueprints() -> Iterable[Blueprint]:
+    """Return Flask blueprints to register.
+
+    A ``flask_smorest.Blueprint`` is registered on the REST API (and documented in its OpenAPI
+    document); a plain ``flask.Blueprint`` on the app. Name blueprints after the plugin. Two
+    plugins claiming the same URL prefix are refused at start-up. Routes of a disabled plugin
+    answer 404.
+    """
+
+
+@hookspec
+def crm_cli_commands() -> Iterable[click.Command]:
+    """Return click commands or groups to add to ``crm``.
+
+    Called lazily, only when the ``crm`` command needs its list of commands: import your CLI
+    module inside the implementation to keep start-up fast.
+    """
+
+
+@hookspec
+def crm_permissions() -> Iterable[Permission]:
+    """Return the named permissions this plugin declares (``<plugin>.<action>``).
+
+    Entity permissions (``contacts.read`` ...) are derived from the registry; declare only
+    the extra ones, such as ``marketing.send``.
+    """
+
+
+@hookspec
+def crm_role_grants() -> Iterable[RoleGrant]:
+    """Return the grants default roles receive when this plugin is enabled.
+
+    Applied once, on enabling; administrators may change them afterwards.
+    """
+
+
+@hookspec
+def crm_menu_items() -> Iterable[MenuItem]:
+    """Return entries for the main navigation. Each is shown only to users allowed to see it."""
+
+
+@hookspec
+def crm_dashboard_widgets() -> Iterable[Widget]:
+    """Return dashboard widgets. Their ``render`` must apply the user's permission scope."""
+
+
+@hookspec
+def crm_record_panels() -> Iterable[Panel]:
+    """Return panels for record detail pages (template slots), for any plugin's entity."""
+
+
+@hookspec
+def crm_periodic_jobs() -> Iterable[PeriodicJob]:
+    """Return jobs the job consumer runs on a schedule."""
+
+
+@hookspec
+def crm_demo_data(ctx: DemoContext) -> None:
+    """Create demo records through ``ctx.records`` (the one write path).
+
+    Called by ``crm demo`` and ``crm init --demo``, in load order, so a plugin can use the
+    records that the plugins it requires created.
+
+    :param ctx: the record service of the demo admin, a seeded ``random.Random`` and the demo
+        users by role name.
+    """
+
+
+@hookspec
+def crm_validate_record(event: RecordEvent) -> None:
+    """Check a record before it is saved; raise ``crmcore.ValidationError`` to veto.
+
+    Called for creates, updates and deletes, after schema validation and the permission check,
+    inside the transaction (``event.record`` holds the new values; ``event.changes`` maps each
+    changed field to ``(before, after)``). Do not commit here.
+    """
+
+
+@hookspec
+def crm_record_created(event: RecordEvent) -> None:
+    """React to a record that was created, after the transaction committed."""
+
+
+@hookspec
+def crm_record_updated(event: RecordEvent) -> None:
+    """React to a record that was updated (``event.changes``), after the commit.
+
+    A record restored from the trash arrives here with ``event.action == "restore"``.
+    """
+
+
+@hookspec
+def crm_record_deleted(event: RecordEvent) -> None:
+    """React to a record that was moved to the trash, after the commit."""

@@ -1,0 +1,45 @@
+"""Alembic environment shared by every lineage (core and each plugin).
+
+``crmcore.migrate`` passes the connection and the lineage in ``config.attributes``: each
+lineage has its own version table ``alembic_version_<name>`` and only sees its own tables.
+"""
+
+from alembic import context
+from sqlalchemy import JSON
+
+from crmcore.db import AwareDateTime
+
+config = context.config
+lineage = config.attributes["crm_lineage"]
+prefix = lineage["prefix"]
+
+
+def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+    if type_ == "table":
+        if name.startswith("alembic_version") or name.startswith("core_search_fts"):
+            return False
+        return bool(name) and name.startswith(prefix)
+    return True
+
+
+def render_item(type_, obj, autogen_context):  # type: ignore[no-untyped-def]
+    """Render crmcore's column types with plain SQLAlchemy, so revisions import nothing of ours."""
+    if type_ == "type" and isinstance(obj, AwareDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, JSON):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return "sa.JSON().with_variant(postgresql.JSONB(), 'postgresql')"
+    return False
+
+
+context.configure(
+    render_item=render_item,
+    connection=config.attributes["connection"],
+    target_metadata=lineage["metadata"],
+    version_table=f"alembic_version_{lineage['name']}",
+    include_object=include_object,
+    render_as_batch=True,
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

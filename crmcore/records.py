@@ -1,0 +1,335 @@
+"""The one write path: every create, update, delete and restore goes through ``RecordService``.
+
+Order of work for each write: schema validation, permission check, custom fields, the entity's
+``prepare``, the ``crm_validate_record`` veto, audit row, search index, commit, then the
+after-commit event hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import marshmallow
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from .audit import record_audit
+from .customfields import clean_values
+from .db import utcnow
+from .errors import Conflict, NotFound, PermissionDenied, StaleRecord, ValidationError
+from .permissions import Access
+from .registry import SYSTEM_FIELDS, Entity
+
+if TYPE_CHECKING:
+    from .app import CRM
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RecordEvent:
+    """What event hooks receive.
+
+    :ivar entity: the record's entity.
+    :ivar record: the model instance (new values).
+    :ivar action: ``create``, ``update``, ``delete`` or ``restore``.
+    :ivar changes: changed fields, each ``(before, after)``; custom fields as
+        ``custom_fields.<name>``.
+    :ivar user: the acting user, ``None`` for the system (jobs, CLI).
+    :ivar records: the record service, for follow-up writes that go through the same path.
+    """
+
+    entity: Entity
+    record: Any
+    action: str
+    changes: dict[str, tuple[Any, Any]]
+    user: Any
+    records: RecordService = field(repr=False)
+
+    @property
+    def session(self) -> Session:
+        return self.records.session
+
+
+class RecordService:
+    """Reads scoped to one user's permissions and the only way records are written."""
+
+    def __init__(self, crm: CRM, session: Session, access: Access) -> None:
+        self.crm = crm
+        self.session = session
+        self.access = access
+        self._pending: list[RecordEvent] = []
+
+    @property
+    def user(self) -> Any:
+        return self.access.user
+
+    def entity(self, name: str | Entity) -> Entity:
+        if isinstance(name, Entity):
+            return name
+        try:
+            entity = self.crm.registry.get(name)
+        except KeyError:
+            raise NotFound(f"No entity called {name!r}.") from None
+        if entity.plugin not in self.crm.enabled_plugins():
+            raise NotFound(f"No entity called {name!r}.")
+        return entity
+
+    # reading ----------------------------------------------------------------------------------
+
+    def query(self, entity: Entity | str, action: str = "read", trashed: bool = False) -> Select[Any]:
+        """A SELECT of the records the user may ``action``; raises if the action is denied."""
+        entity = self.entity(entity)
+        if not self.access.can(entity, action):
+            raise PermissionDenied(f"You may not {action} {entity.title_plural.lower()}.")
+        model = entity.model
+        deleted = model.deleted_at.is_not(None) if trashed else model.deleted_at.is_(None)
+        return select(model).where(deleted, self.access.condition(entity, action))
+
+    def count(self, entity: Entity | str, stmt: Select[Any] | None = None) -> int:
+        stmt = stmt if stmt is not None else self.query(entity)
+        return self.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+
+    def get(self, entity: Entity | str, record_id: Any, action: str = "read",
+            trashed: bool = False) -> Any:
+        """One record within the user's scope for ``action``.
+
+        Raises ``NotFound`` when the user may not even read it (its existence is not revealed)
+        and ``PermissionDenied`` when they may read but not ``action`` it.
+        """
+        entity = self.entity(entity)
+        try:
+            record_id = int(record_id)
+        except (TypeError, ValueError):
+            raise NotFound(f"No {entity.title.lower()} with id {record_id!r}.") from None
+        model = entity.model
+        record = self.session.scalar(
+            self.query(entity, "read", trashed=trashed).where(model.id == record_id)
+        )
+        if record is None:
+            raise NotFound(f"No {entity.title.lower()} with id {record_id}.")
+        if action != "read" and not self.access.allows_record(entity, action, record, self.session):
+            raise PermissionDenied(f"You may not {action} this {entity.title.lower()}.")
+        return record
+
+    # writing ----------------------------------------------------------------------------------
+
+    def create(
+        self, entity: Entity | str, data: Mapping[str, Any], *, commit: bool = True,
+        internal: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Create a record from untrusted ``data``.
+
+        ``internal`` holds values computed by trusted server code (a stored file name, a
+        conversion date); they bypass the schema but are audited like the rest.
+        """
+        entity = self.entity(entity)
+        scope = self.access.scope(entity, "create")
+        if scope is None:
+            raise PermissionDenied(f"You may not create {entity.title_plural.lower()}.")
+        values = self._load(entity, entity.create_schema, data)
+        record = entity.model()
+        self._apply_owner(entity, scope, values, current=None)
+        custom = values.pop("custom_fields", None)
+        self._apply_custom(entity, record, custom or {}, creating=True)
+        if entity.prepare:
+            entity.prepare(values, None, self)
+        values.update(internal or {})
+        changes: dict[str, tuple[Any, Any]] = {}
+        for name, value in values.items():
+            setattr(record, name, value)
+            if value not in (None, "", [], {}):
+                changes[name] = (None, value)
+        for name, value in (record.custom_fields or {}).items() if entity.has_custom_fields else ():
+            if value is not None:
+                changes[f"custom_fields.{name}"] = (None, value)
+        event = RecordEvent(entity, record, "create", changes, self.user, self)
+        self.crm.hook("crm_validate_record")(event=event)
+        self.session.add(record)
+        self._flush()
+        self._after_write(event)
+        return self._finish(event, commit)
+
+    def update(
+        self, entity: Entity | str, record_or_id: Any, data: Mapping[str, Any], *,
+        expected_version: int | None = None, commit: bool = True,
+        internal: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Change the fields in ``data``; ``expected_version`` guards against lost updates."""
+        entity = self.entity(entity)
+        record = (
+            record_or_id if isinstance(record_or_id, entity.model)
+            else self.get(entity, record_or_id, "update")
+        )
+        if isinstance(record_or_id, entity.model) and not self.access.allows_record(
+            entity, "update", record, self.session
+        ):
+            raise PermissionDenied(f"You may not update this {entity.title.lower()}.")
+        if expected_version is not None and record.version != expected_version:
+            raise StaleRecord("The record was changed by someone else; reload it and try again.")
+        values = self._load(entity, entity.update_schema, data)
+        scope = self.access.scope(entity, "update") or "own"
+        self._apply_owner(entity, scope, values, current=record)
+        changes: dict[str, tuple[Any, Any]] = {}
+        if "custom_fields" in values:
+            before = dict(record.custom_fields or {})
+            self._apply_custom(entity, record, values.pop("custom_fields") or {}, creating=False)
+            for name in set(before) | set(record.custom_fields):
+                if before.get(name) != record.custom_fields.get(name):
+                    changes[f"custom_fields.{name}"] = (before.get(name), record.custom_fields.get(name))
+        if entity.prepare:
+            entity.prepare(values, record, self)
+        values.update(internal or {})
+        for name, value in values.items():
+            before = getattr(record, name)
+            if before != value:
+                changes[name] = (before, value)
+                setattr(record, name, value)
+        event = RecordEvent(entity, record, "update", changes, self.user, self)
+        if not changes:
+            return record
+        self.crm.hook("crm_validate_record")(event=event)
+        self._flush()
+        self._after_write(event)
+        return self._finish(event, commit)
+
+    def delete(self, entity: Entity | str, record_or_id: Any, *, commit: bool = True) -> Any:
+        """Move a record to the trash (it keeps every value and can be restored)."""
+        entity = self.entity(entity)
+        record = self.get(entity, getattr(record_or_id, "id", record_or_id), "delete")
+        event = RecordEvent(entity, record, "delete", {"deleted_at": (None, utcnow())}, self.user,
+                            self)
+        self.crm.hook("crm_validate_record")(event=event)
+        record.deleted_at = event.changes["deleted_at"][1]
+        self._flush()
+        self._after_write(event)
+        return self._finish(event, commit)
+
+    def restore(self, entity: Entity | str, record_id: Any, *, commit: bool = True) -> Any:
+        entity = self.entity(entity)
+        record = self.get(entity, record_id, "delete", trashed=True)
+        event = RecordEvent(entity, record, "restore", {"deleted_at": (record.deleted_at, None)},
+                            self.user, self)
+        self.crm.hook("crm_validate_record")(event=event)
+        record.deleted_at = None
+        self._flush()
+        self._after_write(event)
+        return self._finish(event, commit)
+
+    def commit(self) -> None:
+        """Commit pending writes, then fire their event hooks."""
+        try:
+            self.session.commit()
+        except IntegrityError as exc:
+            self.session.rollback()
+            self._pending.clear()
+            raise Conflict(_integrity_message(exc)) from None
+        pending, self._pending = self._pending, []
+        for event in pending:
+            self._fire(event)
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._pending.clear()
+
+    # steps ------------------------------------------------------------------------------------
+
+    def _load(self, entity: Entity, schema: marshmallow.Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise ValidationError("Expected an object of fields.")
+        try:
+            values = schema.load(dict(data))
+        except marshmallow.ValidationError as exc:
+            raise ValidationError(_messages(exc)) from None
+        for name in SYSTEM_FIELDS:
+            values.pop(name, None)
+        if "tags" in values:
+            values["tags"] = list(dict.fromkeys(t.strip() for t in values["tags"] or ()))
+        return values
+
+    def _apply_owner(self, entity: Entity, scope: str, values: dict[str, Any], current: Any) -> None:
+        owner_field = entity.owner_field
+        if not owner_field or owner_field == "id":
+            return
+        if owner_field not in values:
+            if current is None and self.access.user_id is not None:
+                values[owner_field] = self.access.user_id
+            return
+        wanted = values[owner_field]
+        if current is not None and wanted == getattr(current, owner_field):
+            return
+        if not self.access.owner_allowed(scope, wanted, self.session):
+            raise ValidationError({owner_field: ["You may not assign records to this user."]})
+        if wanted is not None:
+            from .users.models import User
+
+            if self.session.get(User, wanted) is None:
+                raise ValidationError({owner_field: ["No such user."]})
+
+    def _apply_custom(self, entity: Entity, record: Any, values: Mapping[str, Any], creating: bool) -> None:
+        if not entity.has_custom_fields:
+            if values:
+                raise ValidationError({"custom_fields": ["This entity has no custom fields."]})
+            return
+        defs = self.crm.custom_field_defs(self.session, entity)
+        if not values and not creating:
+            return
+        current = None if creating else record.custom_fields
+        cleaned, errors = clean_values(defs, values, current)
+        if errors:
+            raise ValidationError({"custom_fields": errors})
+        record.custom_fields = cleaned
+
+    def _flush(self) -> None:
+        try:
+            self.session.flush()
+        except StaleDataError:
+            self.session.rollback()
+            raise StaleRecord("The record was changed by someone else; reload it and try again.") from None
+        except IntegrityError as exc:
+            self.session.rollback()
+            raise Conflict(_integrity_message(exc)) from None
+
+    def _after_write(self, event: RecordEvent) -> None:
+        entity, record = event.entity, event.record
+        record_audit(self.session, entity.name, record.id, event.action, self.access.user_id,
+                     event.changes)
+        if event.action == "delete":
+            self.crm.search.remove(self.session, entity, record.id)
+        else:
+            self.crm.search.update(self.session, entity, record)
+        self._pending.append(event)
+
+    def _finish(self, event: RecordEvent, commit: bool) -> Any:
+        if commit:
+            self.commit()
+        return event.record
+
+    def _fire(self, event: RecordEvent) -> None:
+        hook = {"create": "crm_record_created", "delete": "crm_record_deleted"}.get(
+            event.action, "crm_record_updated")
+        try:
+            self.crm.hook(hook)(event=event)
+        except Exception:  # the write is committed; a failing listener must not undo the answer
+            log.exception("%s failed for %s %s", hook, event.entity.name, event.record.id)
+
+
+def _messages(exc: marshmallow.ValidationError) -> dict[str, Any]:
+    messages = exc.messages
+    if isinstance(messages, list):
+        return {"_schema": messages}
+    return dict(messages)
+
+
+def _integrity_message(exc: IntegrityError) -> str:
+    text = str(exc.orig).lower()
+    if "unique" in text or "duplicate" in text:
+        return "A record with the same unique value already exists."
+    if "foreign key" in text:
+        return "A referenced record does not exist."
+    return "The change conflicts with existing data."

@@ -1,0 +1,129 @@
+"""Full-text search behind one interface: SQLite FTS5 or PostgreSQL ``tsvector``.
+
+Each searchable record has one row in ``core_search_doc`` holding its owner and a normalised
+text (lower case, accents removed) so "jose" finds "José" on both databases. The record service
+keeps it current; the permission scope filters it by the denormalised owner.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ForeignKey, Integer, Select, String, Text, UniqueConstraint, delete, or_, select
+from sqlalchemy import text as sql_text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ..db import Base
+
+if TYPE_CHECKING:
+    from ..permissions import Access
+    from ..registry import Entity
+
+MAX_TERMS = 8
+
+
+class SearchDoc(Base):
+    __tablename__ = "core_search_doc"
+    __table_args__ = (UniqueConstraint("entity", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[int] = mapped_column(Integer)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("core_user.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+
+
+def normalise(value: str) -> str:
+    """Lower case without accents: the form both stored text and queries are compared in."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def terms(query: str) -> list[str]:
+    """The words of a query; every search-syntax character is dropped, never interpreted."""
+    return re.findall(r"\w+", normalise(query))[:MAX_TERMS]
+
+
+def document_text(entity: Entity, record: Any) -> str:
+    parts: list[str] = []
+    for name in entity.search_fields:
+        value = getattr(record, name, None)
+        if value:
+            parts.append(str(value))
+    if entity.has_tags:
+        parts.extend(str(t) for t in (record.tags or ()))
+    return normalise(" ".join(parts))
+
+
+class SearchIndex:
+    """Index and query records; one instance per app, chosen by the database dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    def update(self, session: Session, entity: Entity, record: Any) -> None:
+        if not entity.search_fields:
+            return
+        body = document_text(entity, record)
+        owner = getattr(record, entity.owner_field) if entity.owner_field else None
+        title = entity.display(record)[:300]
+        doc = session.scalar(
+            select(SearchDoc).where(SearchDoc.entity == entity.name, SearchDoc.record_id == record.id)
+        )
+        if doc is None:
+            session.add(SearchDoc(entity=entity.name, record_id=record.id, owner_id=owner,
+                                  title=title, body=body))
+        else:
+            doc.owner_id, doc.title, doc.body = owner, title, body
+
+    def remove(self, session: Session, entity: Entity, record_id: int) -> None:
+        session.execute(
+            delete(SearchDoc).where(SearchDoc.entity == entity.name, SearchDoc.record_id == record_id)
+        )
+
+    def _match(self, words: list[str]) -> Any:
+        if self.dialect == "postgresql":
+            query = " & ".join(f"{w}:*" for w in words)
+            return sql_text("core_search_doc.tsv @@ to_tsquery('simple', :fts_q)").bindparams(
+                fts_q=query
+            )
+        query = " ".join(f'"{w}"*' for w in words)
+        return SearchDoc.id.in_(
+            select(sql_text("rowid")).select_from(sql_text("core_search_fts")).where(
+                sql_text("core_search_fts MATCH :fts_q").bindparams(fts_q=query)
+            )
+        )
+
+    def record_ids(self, entity: Entity, query: str) -> Select[Any] | None:
+        """A subquery of the ids of ``entity`` records matching ``query``; ``None`` if no words."""
+        words = terms(query)
+        if not words:
+            return None
+        return select(SearchDoc.record_id).where(SearchDoc.entity == entity.name, self._match(words))
+
+    def search(
+        self, session: Session, access: Access, entities: Iterable[Entity], query: str,
+        limit: int = 20,
+    ) -> list[SearchDoc]:
+        """Matching documents across entities, each filtered by the user's read scope."""
+        words = terms(query)
+        scoped = []
+        for entity in entities:
+            if not entity.search_fields or not access.can(entity, "read"):
+                continue
+            condition = access.condition(entity, "read", owner_column=SearchDoc.owner_id)
+            scoped.append((SearchDoc.entity == entity.name) & condition)
+        if not words or not scoped:
+            return []
+        stmt = (
+            select(SearchDoc).where(or_(*scoped), self._match(words))
+            .order_by(SearchDoc.id.desc()).limit(limit)
+        )
+        return list(session.scalars(stmt))
+

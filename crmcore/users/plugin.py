@@ -1,0 +1,109 @@
+"""Built-in plugin: users, roles, teams and custom field definitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..customfields import CustomField, CustomFieldSchema
+from ..errors import PermissionDenied, ValidationError
+from ..permissions import validate_grants
+from ..plugins import Plugin, hookimpl
+from ..registry import Entity
+from ..version import __version__
+from .models import Role, Team, User
+from .passwords import check_policy, hash_password
+from .schemas import RoleSchema, TeamSchema, UserSchema
+
+PLUGIN = Plugin(name="users", title="Users, roles and teams", version=__version__, builtin=True)
+
+
+def _ids_to_records(service: Any, model: type, ids: list[int], field: str) -> list[Any]:
+    records = list(service.session.scalars(select(model).where(model.id.in_(ids)))) if ids else []
+    if len(records) != len(set(ids)):
+        raise ValidationError({field: ["Unknown id."]})
+    return records
+
+
+def prepare_user(values: dict[str, Any], record: User | None, service: Any) -> None:
+    if "password" in values:
+        password = values.pop("password") or ""
+        problem = check_policy(password)
+        if problem:
+            raise ValidationError({"password": [problem]})
+        values["password_hash"] = hash_password(password)
+    if "email" in values and (record is None or values["email"] != record.email):
+        taken = service.session.scalar(
+            select(User.id).where(func.lower(User.email) == values["email"].lower())
+        )
+        if taken:
+            raise ValidationError({"email": ["A user with this e-mail already exists."]})
+    if "role_id" in values and (record is None or values["role_id"] != record.role_id):
+        if record is not None and record.id == service.access.user_id:
+            raise PermissionDenied("You cannot change your own role.")
+        if not service.access.has("roles.assign"):
+            raise PermissionDenied("You may not assign roles.")
+        if values["role_id"] is not None and service.session.get(Role, values["role_id"]) is None:
+            raise ValidationError({"role_id": ["No such role."]})
+    if "active" in values and record is not None and record.id == service.access.user_id \
+            and not values["active"]:
+        raise ValidationError({"active": ["You cannot deactivate yourself."]})
+    if "team_ids" in values:
+        values["teams"] = _ids_to_records(service, Team, values.pop("team_ids") or [], "team_ids")
+
+
+def prepare_role(values: dict[str, Any], record: Role | None, service: Any) -> None:
+    if "grants" in values:
+        known = {e.plural for e in service.crm.registry}
+        errors = validate_grants(values["grants"], known)
+        if errors:
+            raise ValidationError({"grants": errors})
+    if "permissions" in values:
+        unknown = [p for p in values["permissions"] if p != "*" and p not in service.crm.permissions]
+        if unknown:
+            raise ValidationError({"permissions": [f"Unknown permission: {', '.join(unknown)}."]})
+    if "name" in values and (record is None or values["name"] != record.name):
+        if service.session.scalar(select(Role.id).where(Role.name == values["name"])):
+            raise ValidationError({"name": ["A role with this name already exists."]})
+
+
+def prepare_team(values: dict[str, Any], record: Team | None, service: Any) -> None:
+    if "member_ids" in values:
+        values["members"] = _ids_to_records(service, User, values.pop("member_ids") or [],
+                                            "member_ids")
+
+
+def prepare_custom_field(values: dict[str, Any], record: CustomField | None, service: Any) -> None:
+    entity_name = values.get("entity", record.entity if record else None)
+    try:
+        entity = service.crm.registry.get(entity_name)
+    except KeyError:
+        raise ValidationError({"entity": ["Unknown entity."]}) from None
+    if not entity.has_custom_fields:
+        raise ValidationError({"entity": ["This entity has no custom fields."]})
+    values["entity"] = entity.plural
+    name = values.get("name", record.name if record else None)
+    if name in entity.columns or name in entity.full_schema._declared_fields:
+        raise ValidationError({"name": ["This name is taken by a built-in field."]})
+    if record is not None and "type" in values and values["type"] != record.type:
+        raise ValidationError({"type": ["The type of a field cannot change; add a new field."]})
+
+
+@hookimpl
+def crm_entities() -> list[Entity]:
+    return [
+        Entity(name="user", model=User, schema=UserSchema, plural="users", title="User",
+               title_fields=("name", "email"), search_fields=("name", "email"),
+               list_columns=("name", "email", "role_id", "active"), owner_field="id",
+               prepare=prepare_user),
+        Entity(name="role", model=Role, schema=RoleSchema, plural="roles", title="Role",
+               title_fields=("title",), list_columns=("name", "title"), owner_field=None,
+               prepare=prepare_role),
+        Entity(name="team", model=Team, schema=TeamSchema, plural="teams", title="Team",
+               list_columns=("name",), owner_field=None, prepare=prepare_team),
+        Entity(name="custom_field", model=CustomField, schema=CustomFieldSchema,
+               plural="custom_fields", title="Custom field", title_fields=("label",),
+               list_columns=("entity", "name", "label", "type", "required"), owner_field=None,
+               filter_fields=("entity",), prepare=prepare_custom_field),
+    ]
