@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .config import Settings, load_settings
 from .contributions import ExtraField, Permission
 from .customfields import FieldDef, definitions
-from .db import create_engine_for
+from .db import create_engine_for, sqlite_write_intent
 from .permissions import CORE_PERMISSIONS, Access
 from .plugin_state import enabled_names
 from .plugins import PluginConflictError, PluginSet
@@ -129,6 +129,15 @@ class CRM:
         return definitions(session, entity.plural, extra)
 
 
+def _read_only_requests_defer_locks() -> None:
+    # SQLite: writing requests take the write lock when their transaction begins, so two
+    # writers queue instead of failing; reading requests never take it.
+    from flask import request
+
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        sqlite_write_intent.set(False)
+
+
 def current_crm() -> CRM:
     """The ``CRM`` of the current app."""
     return current_app.extensions["crm"]  # type: ignore[no-any-return]
@@ -162,6 +171,7 @@ def create_app(
     crm = CRM(app, settings, plugin_set)
     app.extensions["crm"] = crm
     app.teardown_appcontext(crm.close_session)
+    app.before_request(_read_only_requests_defer_locks)
 
     from .api import init_api
 

@@ -66,7 +66,11 @@ class MenuItem:
 
 @dataclass(frozen=True)
 class Widget:
-    """A dashboard widget. ``render(user, session)`` returns JSON-ready data for the chart."""
+    """A dashboard widget. ``render(user, records)`` returns JSON-ready data for its chart.
+
+    ``records`` is the user's record service: query through ``records.query(...)`` so the
+    figures stay within the user's permission scope.
+    """
 
     name: str
     title: str
@@ -79,8 +83,9 @@ class Widget:
 class Panel:
     """A panel on the detail page of ``entity`` records (a template slot).
 
-    ``render(record, user, session)`` returns HTML-safe markup (escape what users wrote) or
-    ``None`` to hide the panel for that record.
+    ``render(record, user, records)`` returns markup with everything users wrote escaped
+    (``markupsafe.escape``), or ``None`` to hide the panel for that record. ``records`` is the
+    user's record service, so related records stay within their permission scope.
     """
 
     name: str

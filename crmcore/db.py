@@ -7,6 +7,7 @@ All plugins share one ``MetaData`` so foreign keys can cross plugins (``sales_de
 from __future__ import annotations
 
 import datetime as dt
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, event, func
@@ -94,6 +95,12 @@ class TagsMixin:
     tags: Mapped[list[Any]] = mapped_column(JSONType, default=list, nullable=False)
 
 
+#: Whether SQLite transactions of this context may write (``BEGIN IMMEDIATE``). Reading
+#: requests set it to ``False``; a transaction that reads first and writes later could
+#: otherwise fail with "database is locked" when another connection wrote in between.
+sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=True)
+
+
 def create_engine_for(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings this application needs on each backend."""
     from sqlalchemy import create_engine
@@ -124,7 +131,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
 
 
 __all__ = [

@@ -47,22 +47,23 @@ def _config(crm: Any, lineage: str, connection: Any) -> Config:
 def upgrade(crm: Any, lineage: str) -> None:
     """Bring one lineage to its newest revision (idempotent)."""
     folder = versions_dir(crm, lineage)
-    with crm.engine.begin() as connection:
-        if folder is None:
-            # a plugin without migrations (a prototype): create its tables as declared
-            prefix = _prefix(crm, lineage)
-            tables = [t for t in Base.metadata.sorted_tables if t.name.startswith(prefix)]
-            Base.metadata.create_all(connection, tables=tables, checkfirst=True)
-            return
+    # in the session's own transaction: one writer, and tests roll it back like any change
+    connection = crm.session.connection()
+    if folder is None:
+        # a plugin without migrations (a prototype): create its tables as declared
+        prefix = _prefix(crm, lineage)
+        tables = [t for t in Base.metadata.sorted_tables if t.name.startswith(prefix)]
+        Base.metadata.create_all(connection, tables=tables, checkfirst=True)
+    else:
         command.upgrade(_config(crm, lineage, connection), "heads")
+    crm.session.commit()
 
 
 def current(crm: Any, lineage: str) -> str | None:
-    with crm.engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"version_table": f"alembic_version_{lineage}"}
-        )
-        heads = context.get_current_heads()
+    context = MigrationContext.configure(
+        crm.session.connection(), opts={"version_table": f"alembic_version_{lineage}"}
+    )
+    heads = context.get_current_heads()
     return ",".join(heads) if heads else None
 
 
@@ -70,9 +71,8 @@ def head(crm: Any, lineage: str) -> str | None:
     folder = versions_dir(crm, lineage)
     if folder is None:
         return None
-    with crm.engine.connect() as connection:
-        script = ScriptDirectory.from_config(_config(crm, lineage, connection))
-        heads = script.get_heads()
+    script = ScriptDirectory.from_config(_config(crm, lineage, None))
+    heads = script.get_heads()
     return ",".join(sorted(heads)) if heads else None
 
 
@@ -82,8 +82,8 @@ def revision(crm: Any, lineage: str, message: str) -> None:
     if folder is None:
         folder = crm.plugins.get(lineage).path / "migrations" / "versions"
         folder.mkdir(parents=True)
-    with crm.engine.begin() as connection:
-        cfg = _config(crm, lineage, connection)
-        cfg.set_main_option("version_locations", str(folder))
-        command.revision(cfg, message=message, autogenerate=True, version_path=str(folder),
-                         head="base" if not any(folder.glob("*.py")) else "head")
+    cfg = _config(crm, lineage, crm.session.connection())
+    cfg.set_main_option("version_locations", str(folder))
+    command.revision(cfg, message=message, autogenerate=True, version_path=str(folder),
+                     head="base" if not any(folder.glob("*.py")) else "head")
+    crm.session.rollback()

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from ..errors import CRMError, NotFound
 from ..permissions import Access
 from ..plugins import PluginConflictError
-from . import account, attachments, problems, resources, search
+from . import account, attachments, meta, problems, resources, search
 from .auth import bearer_token, user_for_token
 
 API_PREFIX = "/api/v1"
@@ -91,6 +91,7 @@ def init_api(app: Flask, crm: Any) -> None:
 
     register(account.make_blueprint(crm.limiter, crm.settings.login_rate_limit), "users")
     register(search.make_blueprint(), "users")
+    register(meta.make_blueprint(), "users")
     register(attachments.make_blueprint(), "activities")
     for entity in crm.registry:
         register(resources.make_blueprint(crm, entity), entity.plugin)

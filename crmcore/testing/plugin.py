@@ -1,0 +1,264 @@
+"""The pytest plugin of crmcore (registered through the ``pytest11`` entry point).
+
+Core, first-party and third-party plugins test with the same fixtures:
+
+* ``app``: a CRM app whose database is rolled back after each test. Enable plugins with the
+  marker ``@pytest.mark.crm_plugins("sales")``; add plugin modules that are not installed by
+  overriding the ``crm_extra_plugins`` fixture.
+* ``crm``, ``records`` (system record service), ``session``.
+* ``make_user(role=..., teams=...)``, ``make_contact(...)``, ``make_company(...)``: factories.
+* ``api`` (an ``ApiClient`` signed in as an admin), ``api_as(user)`` for any other user,
+  ``client`` (Flask test client), ``cli`` (runs ``crm`` commands against the app).
+
+The database is SQLite in a temporary folder unless ``--crm-db URL`` or
+``CRM_TEST_DATABASE_URL`` names a PostgreSQL server; a fresh database is then created on it
+for the test session and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+_emails = itertools.count(1)
+PASSWORD = "Correct-horse-battery-9"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--crm-db", default=os.environ.get("CRM_TEST_DATABASE_URL", ""),
+                     help="Database URL for crmcore tests (default: a temporary SQLite file).")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "crm_plugins(*names): plugins enabled for this test")
+
+
+@pytest.fixture(scope="session")
+def crm_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[str]:
+    """The database of the test session: a new SQLite file, or a new PostgreSQL database."""
+    url = request.config.getoption("--crm-db")
+    if not url or url.startswith("sqlite"):
+        yield url or f"sqlite:///{tmp_path_factory.mktemp('crmdb') / 'test.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url).set(drivername="postgresql+psycopg")
+    name = f"crmtest_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def crm_extra_plugins() -> list[str | ModuleType]:
+    """Plugin modules to load besides the installed ones. Override it in a conftest."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def _crm_apps(crm_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Any, Any]]:
+    apps: dict[Any, Any] = {}
+    yield apps
+    for app in apps.values():
+        app.extensions["crm"].engine.dispose()
+
+
+def build_app(extra: list[str | ModuleType], database_url: str, instance: Path) -> Any:
+    """A migrated app with default roles: every available plugin's tables exist, none enabled."""
+    from ..app import create_app
+    from ..instance import ensure_roles, upgrade_all
+
+    app = create_app(instance, config={"database_url": database_url,
+                                       "secret_key": "test-secret-" + "x" * 32},
+                     plugins=extra)
+    app.config.update(TESTING=True, RATELIMIT_ENABLED=True)
+    with app.app_context():
+        crm = app.extensions["crm"]
+        upgrade_all(crm, only_enabled=False)
+        ensure_roles(crm)
+    return app
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, _crm_apps: dict[Any, Any], crm_database_url: str,
+        crm_extra_plugins: list[str | ModuleType], tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[Any]:
+    """A CRM app in an application context; everything the test writes is rolled back."""
+    key = tuple(m if isinstance(m, str) else m.__name__ for m in crm_extra_plugins)
+    if key not in _crm_apps:
+        _crm_apps[key] = build_app(crm_extra_plugins, crm_database_url,
+                                   tmp_path_factory.mktemp("instance"))
+    app = _crm_apps[key]
+    crm = app.extensions["crm"]
+    connection = crm.engine.connect()
+    transaction = connection.begin()
+    crm.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+    crm.limiter.reset()
+    try:
+        with app.app_context():
+            from ..instance import enable_plugin
+
+            marker = request.node.get_closest_marker("crm_plugins")
+            for name in marker.args if marker else ():
+                enable_plugin(crm, name)
+            crm.forget_enabled()
+            yield app
+    finally:
+        crm.sessionmaker.configure(bind=crm.engine)
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def crm(app: Any) -> Any:
+    """The ``CRM`` state object of ``app``."""
+    return app.extensions["crm"]
+
+
+@pytest.fixture
+def session(crm: Any) -> Any:
+    return crm.session
+
+
+@pytest.fixture
+def records(crm: Any) -> Any:
+    """The record service acting as the system (no permission limits)."""
+    return crm.records()
+
+
+@pytest.fixture
+def make_user(crm: Any) -> Callable[..., Any]:
+    """``make_user(role="sales_rep", email=None, teams=(), password=PASSWORD)``."""
+
+    def make(role: str | None = "sales_rep", email: str | None = None,
+             teams: tuple[str, ...] = (), password: str = PASSWORD, **fields: Any) -> Any:
+        from sqlalchemy import select
+
+        from ..instance import create_user
+        from ..users.models import Team
+
+        email = email or f"user{next(_emails)}@example.com"
+        user = create_user(crm, email, password, role, fields.pop("name", ""))
+        if fields:
+            crm.records().update("users", user, fields)
+        for team_name in teams:
+            team = crm.session.scalar(select(Team).where(Team.name == team_name))
+            if team is None:
+                crm.records().create("teams", {"name": team_name, "member_ids": [user.id]})
+            else:
+                crm.records().update("teams", team,
+                                     {"member_ids": [*team.member_ids, user.id]})
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_company(records: Any) -> Callable[..., Any]:
+    counter = itertools.count(1)
+
+    def make(**fields: Any) -> Any:
+        n = next(counter)
+        return records.create("companies", {"name": f"Company {n}", **fields})
+
+    return make
+
+
+@pytest.fixture
+def make_contact(records: Any) -> Callable[..., Any]:
+    counter = itertools.count(1)
+
+    def make(**fields: Any) -> Any:
+        n = next(counter)
+        data = {"first_name": "Test", "last_name": f"Person {n}",
+                "email": f"person{n}.{secrets.token_hex(2)}@example.com", **fields}
+        return records.create("contacts", data)
+
+    return make
+
+
+class ApiClient:
+    """A test client that sends a bearer token and JSON."""
+
+    def __init__(self, client: Any, token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        out = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        out.update(headers or {})
+        return out
+
+    def get(self, url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.client.get(url, headers=self._headers(headers), **kw)
+
+    def delete(self, url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.client.delete(url, headers=self._headers(headers), **kw)
+
+    def post(self, url: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        if json is not None:
+            kw["json"] = json
+        return self.client.post(url, headers=self._headers(headers), **kw)
+
+    def patch(self, url: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        if json is not None:
+            kw["json"] = json
+        return self.client.patch(url, headers=self._headers(headers), **kw)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def api_as(app: Any, crm: Any) -> Callable[[Any], ApiClient]:
+    """``api_as(user)``: an API client signed in as ``user`` (a token issued directly)."""
+
+    def make(user: Any) -> ApiClient:
+        from ..api.auth import issue_token
+
+        token, _row = issue_token(crm.session, user, "test", 1)
+        crm.session.commit()
+        return ApiClient(app.test_client(), token)
+
+    return make
+
+
+@pytest.fixture
+def admin(make_user: Callable[..., Any]) -> Any:
+    return make_user("admin")
+
+
+@pytest.fixture
+def api(api_as: Callable[[Any], ApiClient], admin: Any) -> ApiClient:
+    """An API client signed in as an administrator."""
+    return api_as(admin)
+
+
+@pytest.fixture
+def cli(app: Any) -> Callable[..., Any]:
+    """``cli("plugins", "list")`` runs a ``crm`` command against ``app``."""
+    from ..cli import cli as crm_cli
+
+    runner = app.test_cli_runner()
+
+    def run(*args: str, input: str | None = None) -> Any:
+        return runner.invoke(crm_cli, list(args), input=input, catch_exceptions=False)
+
+    return run

@@ -1,0 +1,124 @@
+"""A test plugin implementing every hook but ``crm_entities`` (see plugin_widgets.py).
+
+What its event hooks see is kept on the app (``app.extensions["everyhook"]``), never in a
+module global, so apps in one test process stay apart.
+"""
+
+import click
+from flask import Blueprint
+from flask_smorest import Blueprint as ApiBlueprint
+from markupsafe import escape
+
+from crmcore import (
+    ExtraField, MenuItem, Panel, PeriodicJob, Permission, Plugin, RoleGrant, ValidationError,
+    Widget, hookimpl,
+)
+
+PLUGIN = Plugin(name="everyhook", title="Every hook", version="0.1.0", requires=["widgets"])
+
+
+def _log(event, kind):
+    store = event.records.crm.app.extensions.setdefault("everyhook", [])
+    store.append((kind, event.entity.name, event.record.id, event.action, dict(event.changes)))
+
+
+@hookimpl
+def crm_entity_fields():
+    return [ExtraField("contacts", "loyalty_tier", "Loyalty tier", "choice", ("gold", "silver"))]
+
+
+@hookimpl
+def crm_blueprints():
+    api = ApiBlueprint("everyhook_api", __name__, url_prefix="/api/v1/everyhook")
+
+    @api.route("/ping")
+    @api.response(200)
+    def ping():
+        return {"pong": True}
+
+    web = Blueprint("everyhook", __name__, url_prefix="/everyhook")
+
+    @web.route("/hello")
+    def hello():
+        return "hello from everyhook"
+
+    return [api, web]
+
+
+@click.command("everyhook-hello")
+def hello_command():
+    """Say hello (a plugin command)."""
+    click.echo("hello from a plugin command")
+
+
+@hookimpl
+def crm_cli_commands():
+    return [hello_command]
+
+
+@hookimpl
+def crm_permissions():
+    return [Permission("everyhook.ping", "Ping the everyhook plugin")]
+
+
+@hookimpl
+def crm_role_grants():
+    return [RoleGrant("sales_rep", permission="everyhook.ping"),
+            RoleGrant("read_only", entity="widgets", actions={"read": "all"})]
+
+
+@hookimpl
+def crm_menu_items():
+    return [MenuItem("Everyhook", "/everyhook/hello", permission="everyhook.ping", order=5)]
+
+
+@hookimpl
+def crm_dashboard_widgets():
+    def render(user, records):
+        return {"contacts": records.count("contacts") if records.access.can("contacts", "read")
+                else 0}
+
+    return [Widget("everyhook-count", "Contacts you can see", render)]
+
+
+@hookimpl
+def crm_record_panels():
+    def render(record, user, records):
+        return f"<p>Panel for {escape(record.last_name)}</p>"
+
+    return [Panel("everyhook-panel", "Everyhook", "contact", render)]
+
+
+@hookimpl
+def crm_periodic_jobs():
+    def run(app):
+        app.extensions.setdefault("everyhook_job_runs", 0)
+        app.extensions["everyhook_job_runs"] += 1
+
+    return [PeriodicJob("everyhook-tick", run, {"minute": "*/5"})]
+
+
+@hookimpl
+def crm_demo_data(ctx):
+    ctx.records.create("contacts", {"first_name": "Demo", "last_name": "Everyhook"})
+
+
+@hookimpl
+def crm_validate_record(event):
+    if event.entity.name == "contact" and getattr(event.record, "last_name", "") == "Vetoed":
+        raise ValidationError({"last_name": ["Vetoed by the everyhook plugin."]})
+
+
+@hookimpl
+def crm_record_created(event):
+    _log(event, "created")
+
+
+@hookimpl
+def crm_record_updated(event):
+    _log(event, "updated")
+
+
+@hookimpl
+def crm_record_deleted(event):
+    _log(event, "deleted")
