@@ -28,12 +28,12 @@ from .errors import (
     ValidationError,
 )
 from .plugins import Plugin, PluginConflictError, PluginError, hookimpl
-from .registry import Entity, RecordSchema
 from .version import __version__
 
 if TYPE_CHECKING:
     from .app import CRM, create_app, current_crm
     from .records import RecordEvent, RecordService
+    from .registry import Entity, RecordSchema
 
 __all__ = [
     "CRM",
@@ -64,12 +64,19 @@ __all__ = [
     "hookimpl",
 ]
 
-_LAZY = {"CRM": "app", "create_app": "app", "current_crm": "app", "RecordEvent": "records",
-         "RecordService": "records"}
+_LAZY = {
+    "CRM": "app",
+    "create_app": "app",
+    "current_crm": "app",
+    "RecordEvent": "records",
+    "RecordService": "records",
+    "Entity": "registry",
+    "RecordSchema": "registry",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Flask, SQLAlchemy and the API load only when an app is made, so `crm --help` stays fast.
+    # SQLAlchemy, marshmallow, Flask and the API load on first use, so `crm --help` stays fast.
     if name in _LAZY:
         from importlib import import_module
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, has_app_context
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +22,9 @@ from .plugins import PluginConflictError, PluginSet
 from .records import RecordService
 from .registry import Entity, Registry
 from .search import SearchIndex
+
+if TYPE_CHECKING:
+    from .jobs import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +64,25 @@ class CRM:
                     f"{permission.name!r}"
                 )
             self.permissions[permission.name] = (plugin_name, permission)
+        claimed: dict[tuple[str, str], str] = {}
         for plugin_name, extra in self.plugins.collect("crm_entity_fields"):
+            try:
+                key = (self.registry.get(extra.entity).plural, extra.name)
+            except KeyError:
+                key = (extra.entity, extra.name)
+            if key in claimed:
+                raise PluginConflictError(
+                    f"plugins {claimed[key]!r} and {plugin_name!r} both add the field "
+                    f"{extra.name!r} to {key[0]!r}"
+                )
+            claimed[key] = plugin_name
             self.extra_fields.append((plugin_name, extra))
 
     # plugins ----------------------------------------------------------------------------------
 
-    @property
-    def builtin_names(self) -> set[str]:
-        return {p.name for p in self.plugins if p.meta.builtin}
+    @cached_property
+    def builtin_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.plugins if p.meta.builtin)
 
     def enabled_plugins(self) -> frozenset[str]:
         """Names of enabled plugins, read from the database once per request or CLI command."""
@@ -86,6 +101,13 @@ class CRM:
 
     def forget_enabled(self) -> None:
         g.pop("_crm_enabled", None)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        """The job queue of this app (Huey), created on first use."""
+        from .jobs import Jobs
+
+        return Jobs(self.app)
 
     def hook(self, name: str) -> Any:
         """The caller of an event hook, skipping disabled plugins."""
@@ -115,7 +137,9 @@ class CRM:
         if session is not None:
             session.close()
 
-    def records(self, access: Access | None = None, session: Session | None = None) -> RecordService:
+    def records(
+        self, access: Access | None = None, session: Session | None = None
+    ) -> RecordService:
         """The record service acting with ``access`` (the system when omitted)."""
         return RecordService(self, session or self.session, access or Access.system())
 
@@ -158,8 +182,7 @@ def create_app(
     :param discover: load installed plugins from the ``crmcore.plugins`` entry points.
     """
     settings = load_settings(instance_path, config)
-    app = Flask("crmcore", instance_path=str(settings.instance_path),
-                instance_relative_config=True)
+    app = Flask("crmcore", instance_path=str(settings.instance_path), instance_relative_config=True)
     app.config.update(
         SECRET_KEY=settings.secret_key or None,
         MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
@@ -176,4 +199,7 @@ def create_app(
     from .api import init_api
 
     init_api(app, crm)
+    from .web import init_web
+
+    init_web(app, crm)
     return app

@@ -62,10 +62,14 @@ def record_audit(
     changes: dict[str, tuple[Any, Any]],
 ) -> AuditEntry:
     safe = {
-        name: (["***", "***"] if name in SECRET_FIELDS else [jsonable(b), jsonable(a)])
+        # a secret is masked and named by what it protects ("password", not "password_hash")
+        (name.removesuffix("_hash") if name in SECRET_FIELDS else name): (
+            ["***", "***"] if name in SECRET_FIELDS else [jsonable(b), jsonable(a)]
+        )
         for name, (b, a) in changes.items()
     }
-    entry = AuditEntry(entity=entity, record_id=record_id, action=action, user_id=user_id,
-                       changes=safe)
+    entry = AuditEntry(
+        entity=entity, record_id=record_id, action=action, user_id=user_id, changes=safe
+    )
     session.add(entry)
     return entry

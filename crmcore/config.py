@@ -1,4 +1,4 @@
-"""Instance configuration: environment variables first, then ``<instance>/crm.toml``, then defaults."""
+"""Instance configuration: environment variables, then ``<instance>/crm.toml``, then defaults."""
 
 from __future__ import annotations
 

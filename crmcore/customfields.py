@@ -36,8 +36,12 @@ class CustomField(RecordMixin, Base):
 
 class CustomFieldSchema(RecordSchema):
     entity = fields.String(required=True, metadata={"description": "Entity plural, e.g. contacts"})
-    name = fields.String(required=True, validate=validate.Regexp(
-        NAME_RE, error="Use lower-case letters, digits and _, starting with a letter."))
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            NAME_RE, error="Use lower-case letters, digits and _, starting with a letter."
+        ),
+    )
     label = fields.String(required=True, validate=validate.Length(1, 100))
     type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES))
     choices = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)

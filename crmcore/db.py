@@ -71,7 +71,7 @@ class RecordMixin:
     deleted_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, index=True)
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
+    def __mapper_args__(cls) -> dict[str, Any]:
         return {"version_id_col": cls.__dict__.get("version") or cls.version}
 
 
@@ -79,7 +79,7 @@ class OwnedMixin:
     """An owner, the anchor of the ``own`` and ``team`` permission scopes."""
 
     @declared_attr
-    def owner_id(cls) -> Mapped[int | None]:  # noqa: N805
+    def owner_id(cls) -> Mapped[int | None]:
         return mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"), index=True)
 
 

@@ -37,7 +37,8 @@ class BadRequest(CRMError):
         super().__init__(detail)
         self.status = status
         self.title = {413: "Payload too large", 415: "Unsupported media type"}.get(
-            status, "Bad request")
+            status, "Bad request"
+        )
 
 
 class Unauthorized(CRMError):

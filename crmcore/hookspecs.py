@@ -2,14 +2,19 @@
 
 Mark implementations with ``crmcore.hookimpl``; leave out arguments you do not need.
 
-*Registration hooks* (``crm_entities`` ... ``crm_demo_data``) are collected from every installed
-plugin when the app is created, one plugin at a time in load order, so that what each returns is
-attributed to it: conflicts are refused at start-up naming both plugins, and what a disabled
-plugin contributed is hidden while it stays disabled.
+*Registration hooks* (``crm_entities`` ... ``crm_periodic_jobs``) are called one plugin at a time
+in load order, so that what each returns is attributed to it. ``crm_entities``,
+``crm_entity_fields``, ``crm_permissions`` and ``crm_blueprints`` are called once, when the app
+is created, for every available plugin: conflicts are refused at start-up naming both plugins,
+and what a disabled plugin contributed is hidden while it stays disabled. The others are called
+when needed: ``crm_cli_commands`` when ``crm`` looks for a command (for every installed plugin,
+so listing commands needs no database), ``crm_role_grants`` when the plugin is enabled, menus,
+widgets and panels of enabled plugins on each request, and ``crm_periodic_jobs`` when the job
+consumer starts (a job of a disabled plugin is skipped when it is due).
 
-*Event hooks* (``crm_validate_record`` and the three after-commit hooks) are called for enabled
-plugins only, in load order: a plugin's implementation runs after those of the plugins it
-``requires``. ``tryfirst``/``trylast`` change that as in pluggy.
+*Event hooks* (``crm_demo_data``, ``crm_validate_record`` and the three after-commit hooks) are
+called for enabled plugins only, in load order: a plugin's implementation runs after those of
+the plugins it ``requires``. ``tryfirst``/``trylast`` change that as in pluggy.
 """
 
 from __future__ import annotations
@@ -133,12 +138,19 @@ def crm_validate_record(event: RecordEvent) -> None:
     Called for creates, updates and deletes, after schema validation and the permission check,
     inside the transaction (``event.record`` holds the new values; ``event.changes`` maps each
     changed field to ``(before, after)``). Do not commit here.
+
+    :param event: the entity, the record, the action, the changes and the acting user.
     """
 
 
 @hookspec
 def crm_record_created(event: RecordEvent) -> None:
-    """React to a record that was created, after the transaction committed."""
+    """React to a record that was created, after the transaction committed.
+
+    An exception here is logged and never undoes the write.
+
+    :param event: the entity, the new record, ``action == "create"`` and its values as changes.
+    """
 
 
 @hookspec
@@ -146,9 +158,14 @@ def crm_record_updated(event: RecordEvent) -> None:
     """React to a record that was updated (``event.changes``), after the commit.
 
     A record restored from the trash arrives here with ``event.action == "restore"``.
+
+    :param event: the entity, the record, the action and the changed fields.
     """
 
 
 @hookspec
 def crm_record_deleted(event: RecordEvent) -> None:
-    """React to a record that was moved to the trash, after the commit."""
+    """React to a record that was moved to the trash, after the commit.
+
+    :param event: the entity, the trashed record and ``action == "delete"``.
+    """

@@ -16,7 +16,7 @@ from .permissions import DEFAULT_ROLES, Access
 from .plugin_state import PluginState, enabled_names
 from .plugins import PluginError
 from .records import RecordService
-from .users.models import Role, Team, User
+from .users.models import Role, User
 from .version import __version__
 
 
@@ -84,8 +84,9 @@ def enable_plugin(crm: Any, name: str) -> list[str]:
     crm.forget_enabled()
     notes = [f"enabled {name} {plugin.meta.version}"]
     if not state.grants_applied:
-        applied = apply_grants(crm, [g for p, g in crm.plugins.collect("crm_role_grants")
-                                     if p == name])
+        applied = apply_grants(
+            crm, [g for p, g in crm.plugins.collect("crm_role_grants") if p == name]
+        )
         state.grants_applied = True
         notes.extend(applied)
     crm.session.commit()
@@ -122,9 +123,13 @@ def apply_grants(crm: Any, grants: Iterable[RoleGrant]) -> list[str]:
         role = roles.get(grant.role)
         if role is None:
             continue
-        data = changed.setdefault(role.name, {"grants": {k: dict(v) for k, v in
-                                                         (role.grants or {}).items()},
-                                              "permissions": list(role.permissions or [])})
+        data = changed.setdefault(
+            role.name,
+            {
+                "grants": {k: dict(v) for k, v in (role.grants or {}).items()},
+                "permissions": list(role.permissions or []),
+            },
+        )
         if grant.entity:
             actions = data["grants"].setdefault(grant.entity, {})
             for action, scope in grant.actions.items():
@@ -137,8 +142,14 @@ def apply_grants(crm: Any, grants: Iterable[RoleGrant]) -> list[str]:
     return [f"granted defaults to role {r}" for r in changed]
 
 
-def create_user(crm: Any, email: str, password: str, role: str | None, name: str = "",
-                records: RecordService | None = None) -> User:
+def create_user(
+    crm: Any,
+    email: str,
+    password: str,
+    role: str | None,
+    name: str = "",
+    records: RecordService | None = None,
+) -> User:
     records = records or crm.records()
     role_id = None
     if role:
@@ -147,8 +158,15 @@ def create_user(crm: Any, email: str, password: str, role: str | None, name: str
             known = ", ".join(sorted(crm.session.scalars(select(Role.name))))
             raise PluginError(f"no role called {role!r}; roles: {known}")
         role_id = role_row.id
-    return records.create("users", {"email": email, "password": password, "role_id": role_id,
-                                    "name": name or email.split("@")[0].title()})
+    return records.create(
+        "users",
+        {
+            "email": email,
+            "password": password,
+            "role_id": role_id,
+            "name": name or email.split("@")[0].title(),
+        },
+    )
 
 
 DEMO_USERS = (
@@ -174,15 +192,28 @@ def create_demo(crm: Any, password: str | None = None, seed: int = 42) -> tuple[
     users: dict[str, User] = {}
     for email, name, role in DEMO_USERS:
         users[email] = create_user(crm, email, password, role, name, records)
-    records.create("teams", {"name": "Sales", "member_ids": [
-        users["manager@example.com"].id, users["rep1@example.com"].id,
-        users["rep2@example.com"].id]})
-    ctx = DemoContext(records=crm.records(Access.system()), random=random.Random(seed),
-                      users={"sales_rep": users["rep1@example.com"],
-                             "sales_rep_2": users["rep2@example.com"],
-                             "manager": users["manager@example.com"],
-                             "support_agent": users["agent@example.com"],
-                             "marketer": users["marketer@example.com"]})
+    records.create(
+        "teams",
+        {
+            "name": "Sales",
+            "member_ids": [
+                users["manager@example.com"].id,
+                users["rep1@example.com"].id,
+                users["rep2@example.com"].id,
+            ],
+        },
+    )
+    ctx = DemoContext(
+        records=crm.records(Access.system()),
+        random=random.Random(seed),
+        users={
+            "sales_rep": users["rep1@example.com"],
+            "sales_rep_2": users["rep2@example.com"],
+            "manager": users["manager@example.com"],
+            "support_agent": users["agent@example.com"],
+            "marketer": users["marketer@example.com"],
+        },
+    )
     crm.hook("crm_demo_data")(ctx=ctx)
     return password, True
 
@@ -193,5 +224,12 @@ def write_private(path: Any, text: str) -> None:
         fh.write(text)
 
 
-__all__ = ["__version__", "create_demo", "create_user", "disable_plugin", "enable_plugin",
-           "init_instance", "upgrade_all"]
+__all__ = [
+    "__version__",
+    "create_demo",
+    "create_user",
+    "disable_plugin",
+    "enable_plugin",
+    "init_instance",
+    "upgrade_all",
+]

@@ -7,14 +7,14 @@ counts), so a query never loads a record its user may not see.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from .contributions import ACTIONS, SCOPES, Permission
-from .users.models import User, team_member
+from .users.models import Role, Team, User, team_member
 
 if TYPE_CHECKING:
     from .registry import Entity
@@ -40,8 +40,13 @@ DEFAULT_ROLES: dict[str, dict[str, Any]] = {
     "admin": {"title": "Administrator", "grants": {"*": _ALL}, "permissions": ["*"]},
     "manager": {
         "title": "Manager",
-        "grants": {"*": _ALL, "users": _READ, "roles": _READ, "teams": _ALL,
-                   "custom_fields": _READ},
+        "grants": {
+            "*": _ALL,
+            "users": _READ,
+            "roles": _READ,
+            "teams": _ALL,
+            "custom_fields": _READ,
+        },
         "permissions": ["data.export", "data.import"],
     },
     "sales_rep": {
@@ -58,7 +63,8 @@ DEFAULT_ROLES: dict[str, dict[str, Any]] = {
             "tasks": {"read": "team", "create": "all", "update": "own", "delete": "own"},
             "activities": {"read": "all", "create": "all", "update": "own", "delete": "own"},
             "attachments": {"read": "all", "create": "all", "delete": "own"},
-            "users": _READ, "teams": _READ,
+            "users": _READ,
+            "teams": _READ,
         },
         "permissions": [],
     },
@@ -71,7 +77,8 @@ DEFAULT_ROLES: dict[str, dict[str, Any]] = {
             "tasks": {"read": "own", "create": "own", "update": "own", "delete": "own"},
             "activities": {"read": "all", "create": "all"},
             "attachments": {"read": "all", "create": "all", "delete": "own"},
-            "users": _READ, "teams": _READ,
+            "users": _READ,
+            "teams": _READ,
         },
         "permissions": ["data.export", "data.import"],
     },
@@ -112,10 +119,18 @@ class Access:
 
     @classmethod
     def for_user(cls, user: User) -> Access:
-        role = user.role
-        if role is None or not user.active:
+        if not user.active or user.deleted_at is not None:
             return cls(user=user)
-        return cls(user=user, grants=role.grants or {}, permissions=frozenset(role.permissions or ()))
+        return cls.for_role(user.role, user)
+
+    @classmethod
+    def for_role(cls, role: Role | None, user: User | None = None) -> Access:
+        """What a role grants; a trashed role grants nothing."""
+        if role is None or role.deleted_at is not None:
+            return cls(user=user)
+        return cls(
+            user=user, grants=role.grants or {}, permissions=frozenset(role.permissions or ())
+        )
 
     @property
     def user_id(self) -> int | None:
@@ -143,12 +158,35 @@ class Access:
         plural, _, action = permission.rpartition(".")
         return action in ACTIONS and self.scope(plural, action) is not None
 
+    def covers(self, other: Access, plurals: Iterable[str]) -> bool:
+        """Whether this user may do all ``other`` may, on the entities ``plurals`` and beyond.
+
+        Only then may they give ``other``'s role away or manage a user holding it: nobody
+        raises their own rights through a role or an account they control.
+        """
+        if self.is_system:
+            return True
+        if other.is_system:
+            return False
+        if "*" not in self.permissions and not other.permissions <= self.permissions:
+            return False
+        return all(
+            _RANK[self.scope(plural, action)] >= _RANK[other.scope(plural, action)]
+            for plural in {*plurals, "*"}
+            for action in ACTIONS
+        )
+
     def teammate_ids(self) -> Any:
-        """A subquery of the ids of users sharing a team with this user (themselves included)."""
-        my_teams = select(team_member.c.team_id).where(team_member.c.user_id == self.user_id)
+        """A subquery of the ids of users sharing a team (not trashed) with this user."""
+        live = select(Team.id).where(Team.deleted_at.is_(None))
+        my_teams = select(team_member.c.team_id).where(
+            team_member.c.user_id == self.user_id, team_member.c.team_id.in_(live)
+        )
         return select(team_member.c.user_id).where(team_member.c.team_id.in_(my_teams))
 
-    def condition(self, entity: Entity, action: str, owner_column: Any = None) -> ColumnElement[bool]:
+    def condition(
+        self, entity: Entity, action: str, owner_column: Any = None
+    ) -> ColumnElement[bool]:
         """The SQL condition selecting the records this user may ``action``."""
         scope = self.scope(entity, action)
         if scope is None:

@@ -123,7 +123,9 @@ def discover() -> tuple[list[LoadedPlugin], list[UnavailablePlugin]]:
     return loaded, failed
 
 
-def load_order(plugins: Iterable[LoadedPlugin]) -> tuple[list[LoadedPlugin], list[UnavailablePlugin]]:
+def load_order(
+    plugins: Iterable[LoadedPlugin],
+) -> tuple[list[LoadedPlugin], list[UnavailablePlugin]]:
     """Sort plugins so that each comes after those it requires.
 
     Plugins with a missing requirement, an incompatible core range or in a dependency cycle are
@@ -145,8 +147,10 @@ def load_order(plugins: Iterable[LoadedPlugin]) -> tuple[list[LoadedPlugin], lis
         except InvalidSpecifier:
             reason = f"invalid core version range {plugin.meta.core!r}"
         else:
-            reason = "" if spec.contains(__version__, prereleases=True) else (
-                f"needs crmcore {plugin.meta.core}, this is {__version__}"
+            reason = (
+                ""
+                if spec.contains(__version__, prereleases=True)
+                else (f"needs crmcore {plugin.meta.core}, this is {__version__}")
             )
         if reason:
             unavailable.append(UnavailablePlugin(plugin.name, plugin.module.__name__, reason))
@@ -159,7 +163,7 @@ def load_order(plugins: Iterable[LoadedPlugin]) -> tuple[list[LoadedPlugin], lis
         if name in status:
             return status[name]
         if name in stack:
-            raise _Cycle([*stack[stack.index(name):], name])
+            raise _Cycle([*stack[stack.index(name) :], name])
         plugin = by_name[name]
         reason = None
         for dep in plugin.meta.requires:
@@ -214,7 +218,9 @@ class PluginSet:
             self.pm.register(plugin.module, name=plugin.name)
 
     @classmethod
-    def build(cls, extra: Iterable[str | ModuleType] = (), discover_installed: bool = True) -> PluginSet:
+    def build(
+        cls, extra: Iterable[str | ModuleType] = (), discover_installed: bool = True
+    ) -> PluginSet:
         """Builtins + installed plugins (entry points) + ``extra`` modules, in load order."""
         candidates = [_load_module("", module) for module in BUILTIN_MODULES]
         failed: list[UnavailablePlugin] = []
@@ -275,8 +281,11 @@ class PluginSet:
             result = fn(**{k: v for k, v in kwargs.items() if k in argnames})
             if result is None:
                 continue
-            items = result if isinstance(result, (list, tuple, set)) or hasattr(
-                result, "__next__") else [result]
+            items = (
+                result
+                if isinstance(result, (list, tuple, set)) or hasattr(result, "__next__")
+                else [result]
+            )
             out.extend((name, item) for item in items)
         return out
 

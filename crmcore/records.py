@@ -7,15 +7,17 @@ after-commit event hooks.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import marshmallow
-from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, Integer, Select, SmallInteger, String, func, select
+from sqlalchemy import types as satypes
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from .audit import record_audit
@@ -76,27 +78,35 @@ class RecordService:
             entity = self.crm.registry.get(name)
         except KeyError:
             raise NotFound(f"No entity called {name!r}.") from None
-        if entity.plugin not in self.crm.enabled_plugins():
+        if entity.plugin not in self.crm.builtin_names and (
+            entity.plugin not in self.crm.enabled_plugins()
+        ):
             raise NotFound(f"No entity called {name!r}.")
         return entity
 
     # reading ----------------------------------------------------------------------------------
 
-    def query(self, entity: Entity | str, action: str = "read", trashed: bool = False) -> Select[Any]:
+    def query(
+        self, entity: Entity | str, action: str = "read", trashed: bool = False
+    ) -> Select[Any]:
         """A SELECT of the records the user may ``action``; raises if the action is denied."""
         entity = self.entity(entity)
         if not self.access.can(entity, action):
             raise PermissionDenied(f"You may not {action} {entity.title_plural.lower()}.")
         model = entity.model
         deleted = model.deleted_at.is_not(None) if trashed else model.deleted_at.is_(None)
-        return select(model).where(deleted, self.access.condition(entity, action))
+        stmt = select(model).where(deleted, self.access.condition(entity, action))
+        if entity.eager:
+            stmt = stmt.options(*(selectinload(getattr(model, name)) for name in entity.eager))
+        return stmt
 
     def count(self, entity: Entity | str, stmt: Select[Any] | None = None) -> int:
         stmt = stmt if stmt is not None else self.query(entity)
         return self.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
 
-    def get(self, entity: Entity | str, record_id: Any, action: str = "read",
-            trashed: bool = False) -> Any:
+    def get(
+        self, entity: Entity | str, record_id: Any, action: str = "read", trashed: bool = False
+    ) -> Any:
         """One record within the user's scope for ``action``.
 
         Raises ``NotFound`` when the user may not even read it (its existence is not revealed)
@@ -107,6 +117,9 @@ class RecordService:
             record_id = int(record_id)
         except (TypeError, ValueError):
             raise NotFound(f"No {entity.title.lower()} with id {record_id!r}.") from None
+        if value_problem(entity.model.id.type, record_id) is not None:
+            # an id the column cannot hold would make the driver raise, not find nothing
+            raise NotFound(f"No {entity.title.lower()} with id {record_id}.")
         model = entity.model
         record = self.session.scalar(
             self.query(entity, "read", trashed=trashed).where(model.id == record_id)
@@ -120,7 +133,11 @@ class RecordService:
     # writing ----------------------------------------------------------------------------------
 
     def create(
-        self, entity: Entity | str, data: Mapping[str, Any], *, commit: bool = True,
+        self,
+        entity: Entity | str,
+        data: Mapping[str, Any],
+        *,
+        commit: bool = True,
         internal: Mapping[str, Any] | None = None,
     ) -> Any:
         """Create a record from untrusted ``data``.
@@ -156,14 +173,20 @@ class RecordService:
         return self._finish(event, commit)
 
     def update(
-        self, entity: Entity | str, record_or_id: Any, data: Mapping[str, Any], *,
-        expected_version: int | None = None, commit: bool = True,
+        self,
+        entity: Entity | str,
+        record_or_id: Any,
+        data: Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+        commit: bool = True,
         internal: Mapping[str, Any] | None = None,
     ) -> Any:
         """Change the fields in ``data``; ``expected_version`` guards against lost updates."""
         entity = self.entity(entity)
         record = (
-            record_or_id if isinstance(record_or_id, entity.model)
+            record_or_id
+            if isinstance(record_or_id, entity.model)
             else self.get(entity, record_or_id, "update")
         )
         if isinstance(record_or_id, entity.model) and not self.access.allows_record(
@@ -181,7 +204,10 @@ class RecordService:
             self._apply_custom(entity, record, values.pop("custom_fields") or {}, creating=False)
             for name in set(before) | set(record.custom_fields):
                 if before.get(name) != record.custom_fields.get(name):
-                    changes[f"custom_fields.{name}"] = (before.get(name), record.custom_fields.get(name))
+                    changes[f"custom_fields.{name}"] = (
+                        before.get(name),
+                        record.custom_fields.get(name),
+                    )
         if entity.prepare:
             entity.prepare(values, record, self)
         values.update(internal or {})
@@ -202,8 +228,9 @@ class RecordService:
         """Move a record to the trash (it keeps every value and can be restored)."""
         entity = self.entity(entity)
         record = self.get(entity, getattr(record_or_id, "id", record_or_id), "delete")
-        event = RecordEvent(entity, record, "delete", {"deleted_at": (None, utcnow())}, self.user,
-                            self)
+        event = RecordEvent(
+            entity, record, "delete", {"deleted_at": (None, utcnow())}, self.user, self
+        )
         self.crm.hook("crm_validate_record")(event=event)
         record.deleted_at = event.changes["deleted_at"][1]
         self._flush()
@@ -213,8 +240,9 @@ class RecordService:
     def restore(self, entity: Entity | str, record_id: Any, *, commit: bool = True) -> Any:
         entity = self.entity(entity)
         record = self.get(entity, record_id, "delete", trashed=True)
-        event = RecordEvent(entity, record, "restore", {"deleted_at": (record.deleted_at, None)},
-                            self.user, self)
+        event = RecordEvent(
+            entity, record, "restore", {"deleted_at": (record.deleted_at, None)}, self.user, self
+        )
         self.crm.hook("crm_validate_record")(event=event)
         record.deleted_at = None
         self._flush()
@@ -239,7 +267,9 @@ class RecordService:
 
     # steps ------------------------------------------------------------------------------------
 
-    def _load(self, entity: Entity, schema: marshmallow.Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _load(
+        self, entity: Entity, schema: marshmallow.Schema, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
         if not isinstance(data, Mapping):
             raise ValidationError("Expected an object of fields.")
         try:
@@ -248,11 +278,23 @@ class RecordService:
             raise ValidationError(_messages(exc)) from None
         for name in SYSTEM_FIELDS:
             values.pop(name, None)
+        errors: dict[str, list[str]] = {}
+        for name, value in values.items():
+            column = entity.columns.get(name)
+            problem = value_problem(column.type if column is not None else None, value)
+            if problem is not None:
+                errors[name] = [problem]
+            elif isinstance(value, dt.datetime) and value.tzinfo is not None:
+                values[name] = value.astimezone(dt.UTC)  # checked above: cannot overflow
+        if errors:
+            raise ValidationError(errors)
         if "tags" in values:
             values["tags"] = list(dict.fromkeys(t.strip() for t in values["tags"] or ()))
         return values
 
-    def _apply_owner(self, entity: Entity, scope: str, values: dict[str, Any], current: Any) -> None:
+    def _apply_owner(
+        self, entity: Entity, scope: str, values: dict[str, Any], current: Any
+    ) -> None:
         owner_field = entity.owner_field
         if not owner_field or owner_field == "id":
             return
@@ -271,7 +313,9 @@ class RecordService:
             if self.session.get(User, wanted) is None:
                 raise ValidationError({owner_field: ["No such user."]})
 
-    def _apply_custom(self, entity: Entity, record: Any, values: Mapping[str, Any], creating: bool) -> None:
+    def _apply_custom(
+        self, entity: Entity, record: Any, values: Mapping[str, Any], creating: bool
+    ) -> None:
         if not entity.has_custom_fields:
             if values:
                 raise ValidationError({"custom_fields": ["This entity has no custom fields."]})
@@ -290,15 +334,21 @@ class RecordService:
             self.session.flush()
         except StaleDataError:
             self.session.rollback()
-            raise StaleRecord("The record was changed by someone else; reload it and try again.") from None
+            raise StaleRecord(
+                "The record was changed by someone else; reload it and try again."
+            ) from None
         except IntegrityError as exc:
             self.session.rollback()
             raise Conflict(_integrity_message(exc)) from None
+        except DataError:  # a backstop: values are checked against their columns in _load
+            self.session.rollback()
+            raise ValidationError("A value is out of range or too long for its field.") from None
 
     def _after_write(self, event: RecordEvent) -> None:
         entity, record = event.entity, event.record
-        record_audit(self.session, entity.name, record.id, event.action, self.access.user_id,
-                     event.changes)
+        record_audit(
+            self.session, entity.name, record.id, event.action, self.access.user_id, event.changes
+        )
         if event.action == "delete":
             self.crm.search.remove(self.session, entity, record.id)
         else:
@@ -312,11 +362,67 @@ class RecordService:
 
     def _fire(self, event: RecordEvent) -> None:
         hook = {"create": "crm_record_created", "delete": "crm_record_deleted"}.get(
-            event.action, "crm_record_updated")
+            event.action, "crm_record_updated"
+        )
         try:
             self.crm.hook(hook)(event=event)
         except Exception:  # the write is committed; a failing listener must not undo the answer
             log.exception("%s failed for %s %s", hook, event.entity.name, event.record.id)
+
+
+_INT_BITS = ((SmallInteger, 16), (BigInteger, 64), (Integer, 32))
+
+
+def value_problem(column_type: Any, value: Any) -> str | None:
+    """Why the database could not store ``value`` in a column of ``column_type``, or ``None``.
+
+    Checked before SQL is sent, so out-of-range numbers, over-long strings, NUL characters and
+    datetimes that overflow when moved to UTC are field errors (4xx) rather than driver errors
+    (500, and on PostgreSQL an aborted transaction). ``column_type`` may be ``None`` for values
+    that are not columns; only NUL characters are refused then.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "Contains a NUL character."
+        length = getattr(_impl(column_type), "length", None)
+        if isinstance(_impl(column_type), String) and length and len(value) > length:
+            return f"Longer than maximum length {length}."
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            problem = value_problem(None, key) or value_problem(None, item)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = value_problem(None, item)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        impl = _impl(column_type)
+        # ids in lists (``member_ids``) are compared as 64-bit; no driver takes more
+        bits = next(
+            (b for kind, b in _INT_BITS if isinstance(impl, kind)),
+            64 if column_type is None else None,
+        )
+        if bits is not None and not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+            return "Number out of range."
+        return None
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        try:
+            value.astimezone(dt.UTC)
+        except OverflowError:
+            return "Date out of range."
+    return None
+
+
+def _impl(column_type: Any) -> Any:
+    """The underlying type of a ``TypeDecorator`` (``AwareDateTime`` -> ``DateTime``)."""
+    if isinstance(column_type, satypes.TypeDecorator):
+        return column_type.impl_instance
+    return column_type
 
 
 def _messages(exc: marshmallow.ValidationError) -> dict[str, Any]:

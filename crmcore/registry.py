@@ -47,6 +47,8 @@ class Entity:
     :param prepare: ``prepare(data, record, service)`` adjusts validated input before it is
         applied (hash a password, derive a field); raise ``ValidationError`` to refuse.
         ``record`` is ``None`` on create.
+    :param eager: relationships loaded with every query of the entity (one extra query per
+        page, never one per row), for fields the schema dumps from related rows.
     :param api_create: whether ``POST /api/v1/<plural>`` creates records (``False`` when a
         dedicated endpoint must, like file uploads).
     """
@@ -64,13 +66,19 @@ class Entity:
     sort_fields: tuple[str, ...] = ()
     filter_fields: tuple[str, ...] = ()
     prepare: Callable[[dict[str, Any], Any, Any], None] | None = None
+    eager: tuple[str, ...] = ()
     api_create: bool = True
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         self.title_plural = self.title_plural or f"{self.title}s"
-        for attr in ("title_fields", "search_fields", "list_columns", "sort_fields",
-                     "filter_fields"):
+        for attr in (
+            "title_fields",
+            "search_fields",
+            "list_columns",
+            "sort_fields",
+            "filter_fields",
+        ):
             setattr(self, attr, tuple(getattr(self, attr)))
         if self.owner_field and not hasattr(self.model, self.owner_field):
             raise ValueError(f"entity {self.name!r}: model has no owner field {self.owner_field!r}")
@@ -98,7 +106,8 @@ class Entity:
             extra["tags"] = fields.List(fields.String(validate=_tag_length), load_default=None)
         if self.has_custom_fields and "custom_fields" not in declared:
             extra["custom_fields"] = fields.Dict(
-                keys=fields.String(), values=fields.Raw(allow_none=True),
+                keys=fields.String(),
+                values=fields.Raw(allow_none=True),
                 metadata={"description": "Values of the custom fields defined for this entity."},
             )
         if not extra:

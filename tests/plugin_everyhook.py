@@ -10,8 +10,16 @@ from flask_smorest import Blueprint as ApiBlueprint
 from markupsafe import escape
 
 from crmcore import (
-    ExtraField, MenuItem, Panel, PeriodicJob, Permission, Plugin, RoleGrant, ValidationError,
-    Widget, hookimpl,
+    ExtraField,
+    MenuItem,
+    Panel,
+    PeriodicJob,
+    Permission,
+    Plugin,
+    RoleGrant,
+    ValidationError,
+    Widget,
+    hookimpl,
 )
 
 PLUGIN = Plugin(name="everyhook", title="Every hook", version="0.1.0", requires=["widgets"])
@@ -20,6 +28,8 @@ PLUGIN = Plugin(name="everyhook", title="Every hook", version="0.1.0", requires=
 def _log(event, kind):
     store = event.records.crm.app.extensions.setdefault("everyhook", [])
     store.append((kind, event.entity.name, event.record.id, event.action, dict(event.changes)))
+    if getattr(event.record, "last_name", "") == "Listener fails":
+        raise RuntimeError("a listener failed after the commit")
 
 
 @hookimpl
@@ -63,8 +73,10 @@ def crm_permissions():
 
 @hookimpl
 def crm_role_grants():
-    return [RoleGrant("sales_rep", permission="everyhook.ping"),
-            RoleGrant("read_only", entity="widgets", actions={"read": "all"})]
+    return [
+        RoleGrant("sales_rep", permission="everyhook.ping"),
+        RoleGrant("read_only", entity="widgets", actions={"read": "all"}),
+    ]
 
 
 @hookimpl
@@ -75,8 +87,9 @@ def crm_menu_items():
 @hookimpl
 def crm_dashboard_widgets():
     def render(user, records):
-        return {"contacts": records.count("contacts") if records.access.can("contacts", "read")
-                else 0}
+        return {
+            "contacts": records.count("contacts") if records.access.can("contacts", "read") else 0
+        }
 
     return [Widget("everyhook-count", "Contacts you can see", render)]
 

@@ -1,8 +1,8 @@
 """A plugin with one entity and no other code: the registry derives the rest."""
 
+from marshmallow import fields, validate
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
-from marshmallow import fields, validate
 
 from crmcore import Entity, Plugin, RecordSchema, hookimpl
 from crmcore.db import Base, CustomFieldsMixin, OwnedMixin, RecordMixin, TagsMixin
@@ -24,6 +24,14 @@ class WidgetSchema(RecordSchema):
 
 @hookimpl
 def crm_entities():
-    return [Entity(name="widget", model=Widget, schema=WidgetSchema, plural="widgets",
-                   title="Widget", search_fields=("name", "colour"),
-                   list_columns=("name", "colour", "owner_id"))]
+    return [
+        Entity(
+            name="widget",
+            model=Widget,
+            schema=WidgetSchema,
+            plural="widgets",
+            title="Widget",
+            search_fields=("name", "colour"),
+            list_columns=("name", "colour", "owner_id"),
+        )
+    ]

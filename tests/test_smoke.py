@@ -1,6 +1,8 @@
 def test_admin_can_crud_contact(api):
-    r = api.post("/api/v1/contacts", json={"first_name": "Ada", "last_name": "Lovelace",
-                                           "email": "ADA@Example.com"})
+    r = api.post(
+        "/api/v1/contacts",
+        json={"first_name": "Ada", "last_name": "Lovelace", "email": "ADA@Example.com"},
+    )
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
     assert body["email"] == "ada@example.com"

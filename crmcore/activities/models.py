@@ -17,7 +17,7 @@ class LinkMixin:
     record_id: Mapped[int] = mapped_column(Integer)
 
     @declared_attr.directive
-    def __table_args__(cls) -> tuple[Index, ...]:  # noqa: N805
+    def __table_args__(cls) -> tuple[Index, ...]:
         return (Index(f"ix_{cls.__tablename__}_record", "record_type", "record_id"),)
 
 

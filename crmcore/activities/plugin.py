@@ -13,8 +13,13 @@ from ..version import __version__
 from .models import Activity, Attachment, Note, Task
 from .schemas import ActivitySchema, AttachmentSchema, NoteSchema, TaskSchema
 
-PLUGIN = Plugin(name="activities", title="Notes, tasks and activities", version=__version__,
-                builtin=True, requires=["users", "contacts"])
+PLUGIN = Plugin(
+    name="activities",
+    title="Notes, tasks and activities",
+    version=__version__,
+    builtin=True,
+    requires=["users", "contacts"],
+)
 
 
 def check_link(values: dict[str, Any], record: Any, service: Any) -> None:
@@ -47,25 +52,56 @@ def prepare_task(values: dict[str, Any], record: Task | None, service: Any) -> N
 @hookimpl
 def crm_entities() -> list[Entity]:
     return [
-        Entity(name="note", model=Note, schema=NoteSchema, plural="notes", title="Note",
-               title_fields=("body",), search_fields=("body",),
-               list_columns=("record_type", "record_id", "owner_id", "created_at"),
-               filter_fields=("record_type", "record_id"), prepare=check_link),
-        Entity(name="task", model=Task, schema=TaskSchema, plural="tasks", title="Task",
-               title_fields=("title",), search_fields=("title", "description"),
-               list_columns=("title", "status", "priority", "due_at", "assignee_id"),
-               owner_field="assignee_id", filter_fields=("record_type", "record_id"),
-               prepare=prepare_task),
-        Entity(name="activity", model=Activity, schema=ActivitySchema, plural="activities",
-               title="Activity", title_plural="Activities", title_fields=("subject",),
-               search_fields=("subject", "body"),
-               list_columns=("kind", "subject", "occurred_at", "owner_id"),
-               filter_fields=("record_type", "record_id", "direction"), prepare=check_link),
-        Entity(name="attachment", model=Attachment, schema=AttachmentSchema,
-               plural="attachments", title="Attachment", title_fields=("filename",),
-               list_columns=("filename", "content_type", "size", "created_at"),
-               filter_fields=("record_type", "record_id"), prepare=check_link,
-               api_create=False),
+        Entity(
+            name="note",
+            model=Note,
+            schema=NoteSchema,
+            plural="notes",
+            title="Note",
+            title_fields=("body",),
+            search_fields=("body",),
+            list_columns=("record_type", "record_id", "owner_id", "created_at"),
+            filter_fields=("record_type", "record_id"),
+            prepare=check_link,
+        ),
+        Entity(
+            name="task",
+            model=Task,
+            schema=TaskSchema,
+            plural="tasks",
+            title="Task",
+            title_fields=("title",),
+            search_fields=("title", "description"),
+            list_columns=("title", "status", "priority", "due_at", "assignee_id"),
+            owner_field="assignee_id",
+            filter_fields=("record_type", "record_id"),
+            prepare=prepare_task,
+        ),
+        Entity(
+            name="activity",
+            model=Activity,
+            schema=ActivitySchema,
+            plural="activities",
+            title="Activity",
+            title_plural="Activities",
+            title_fields=("subject",),
+            search_fields=("subject", "body"),
+            list_columns=("kind", "subject", "occurred_at", "owner_id"),
+            filter_fields=("record_type", "record_id", "direction"),
+            prepare=check_link,
+        ),
+        Entity(
+            name="attachment",
+            model=Attachment,
+            schema=AttachmentSchema,
+            plural="attachments",
+            title="Attachment",
+            title_fields=("filename",),
+            list_columns=("filename", "content_type", "size", "created_at"),
+            filter_fields=("record_type", "record_id"),
+            prepare=check_link,
+            api_create=False,
+        ),
     ]
 
 

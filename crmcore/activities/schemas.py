@@ -21,10 +21,12 @@ class TaskSchema(RecordSchema):
     description = fields.String(allow_none=True, validate=validate.Length(max=20000))
     record_type = fields.String(allow_none=True)
     record_id = fields.Integer(allow_none=True)
-    status = fields.String(load_default="open", validate=validate.OneOf(["open", "done",
-                                                                           "cancelled"]))
-    priority = fields.String(load_default="normal",
-                             validate=validate.OneOf(["low", "normal", "high"]))
+    status = fields.String(
+        load_default="open", validate=validate.OneOf(["open", "done", "cancelled"])
+    )
+    priority = fields.String(
+        load_default="normal", validate=validate.OneOf(["low", "normal", "high"])
+    )
     assignee_id = fields.Integer(allow_none=True, metadata={"description": "Defaults to you."})
     due_at = fields.AwareDateTime(allow_none=True)
     reminder_at = fields.AwareDateTime(allow_none=True)

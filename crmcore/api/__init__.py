@@ -15,10 +15,11 @@ from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
+from .. import notifications
 from ..errors import CRMError, NotFound
 from ..permissions import Access
 from ..plugins import PluginConflictError
-from . import account, attachments, meta, problems, resources, search
+from . import account, attachments, data, meta, problems, resources, search
 from .auth import bearer_token, user_for_token
 
 API_PREFIX = "/api/v1"
@@ -38,7 +39,7 @@ class CRMApi(Api):  # type: ignore[misc]
     """flask-smorest's Api answering errors as problem+json."""
 
     def handle_http_exception(self, error: HTTPException) -> Response:
-        return problems.from_http_exception(error)
+        return _page_error(error) or problems.from_http_exception(error)
 
 
 def init_api(app: Flask, crm: Any) -> None:
@@ -50,19 +51,25 @@ def init_api(app: Flask, crm: Any) -> None:
         OPENAPI_JSON_PATH="openapi.json",
         RATELIMIT_HEADERS_ENABLED=True,
     )
-    api = CRMApi(app, spec_kwargs={
-        "info": {"description": "REST API of the CRM. Authenticate with "
-                                "`Authorization: Bearer <token>` from POST /api/v1/auth/token."},
-    })
+    api = CRMApi(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": "REST API of the CRM. Authenticate with "
+                "`Authorization: Bearer <token>` from POST /api/v1/auth/token."
+            },
+        },
+    )
     api.spec.components.schema("Problem", schema=ProblemSchema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
     crm.api = api
     storage = crm.settings.redis_url or "memory://"
-    crm.limiter = Limiter(get_remote_address, app=app, storage_uri=storage,
-                          key_prefix="crm-limits", default_limits=[])
+    crm.limiter = Limiter(
+        get_remote_address, app=app, storage_uri=storage, key_prefix="crm-limits", default_limits=[]
+    )
 
-    app.register_error_handler(CRMError, problems.from_crm_error)
+    app.register_error_handler(CRMError, lambda e: _page_error(e) or problems.from_crm_error(e))
     app.register_error_handler(Exception, _unexpected)
     app.before_request(_authenticate)
     app.before_request(_hide_disabled)
@@ -75,7 +82,8 @@ def init_api(app: Flask, crm: Any) -> None:
         prefix = (blp.url_prefix or "").rstrip("/")
         if prefix and prefix != API_PREFIX and prefix in prefixes and prefixes[prefix] != plugin:
             raise PluginConflictError(
-                f"plugins {prefixes[prefix]!r} and {plugin!r} both claim the route prefix {prefix!r}"
+                f"plugins {prefixes[prefix]!r} and {plugin!r} both claim the route prefix "
+                f"{prefix!r}"
             )
         if blp.name in crm.blueprint_plugins and crm.blueprint_plugins[blp.name] != plugin:
             raise PluginConflictError(
@@ -91,8 +99,11 @@ def init_api(app: Flask, crm: Any) -> None:
 
     register(account.make_blueprint(crm.limiter, crm.settings.login_rate_limit), "users")
     register(search.make_blueprint(), "users")
+    register(notifications.make_blueprint(), "users")
     register(meta.make_blueprint(), "users")
     register(attachments.make_blueprint(), "activities")
+    register(data.make_imports_blueprint(), "users")
+    register(data.make_export_blueprint(), "users")
     for entity in crm.registry:
         register(resources.make_blueprint(crm, entity), entity.plugin)
     for plugin, blp in crm.plugins.collect("crm_blueprints"):
@@ -100,8 +111,9 @@ def init_api(app: Flask, crm: Any) -> None:
 
     app.view_functions["api-docs.openapi_json"] = account.public(_openapi_json)
     app.add_url_rule(f"{API_PREFIX}/docs", "api_docs_page", account.public(_docs_page))
-    app.add_url_rule(f"{API_PREFIX}/docs/assets/<path:filename>", "api_docs_assets",
-                     account.public(_docs_assets))
+    app.add_url_rule(
+        f"{API_PREFIX}/docs/assets/<path:filename>", "api_docs_assets", account.public(_docs_assets)
+    )
 
 
 def _crm() -> Any:
@@ -110,7 +122,18 @@ def _crm() -> Any:
     return current_crm()
 
 
+def _page_error(error: Exception) -> Response | None:
+    """Outside the API, the web UI (when installed) answers errors with an HTML page."""
+    render = getattr(_crm(), "error_page", None)
+    if render is None or request.path.startswith(API_PREFIX):
+        return None
+    return render(error)  # type: ignore[no-any-return]
+
+
 def _unexpected(error: Exception) -> Response:
+    page = _page_error(error)
+    if page is not None:
+        return page
     if isinstance(error, HTTPException):
         return problems.from_http_exception(error)
     return problems.from_unexpected(error)
@@ -129,9 +152,12 @@ def _authenticate() -> None:
         return
     if view is None or getattr(view, "crm_public", False):
         return
-    response = problems.problem(401, "Unauthorized",
-                                "Send a valid token: Authorization: Bearer <token>.",
-                                headers={"WWW-Authenticate": 'Bearer realm="crm"'})
+    response = problems.problem(
+        401,
+        "Unauthorized",
+        "Send a valid token: Authorization: Bearer <token>.",
+        headers={"WWW-Authenticate": 'Bearer realm="crm"'},
+    )
     abort(response)
 
 
@@ -144,7 +170,7 @@ def _hide_disabled() -> None:
         if plugin_of_path is None:
             return
         plugin = plugin_of_path
-    if plugin not in crm.enabled_plugins():
+    if plugin not in crm.builtin_names and plugin not in crm.enabled_plugins():
         abort(404)
 
 
@@ -163,8 +189,9 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.path.startswith(API_PREFIX):
         response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("Content-Security-Policy",
-                                    "default-src 'self'; frame-ancestors 'none'")
+        response.headers.setdefault(
+            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
+        )
     return response
 
 
@@ -190,7 +217,8 @@ def _openapi_json() -> Response:
         if component and entity.has_custom_fields:
             defs = crm.custom_field_defs(crm.session, entity)
             component["properties"]["custom_fields"] = {
-                "type": "object", "additionalProperties": False,
+                "type": "object",
+                "additionalProperties": False,
                 "properties": {d.name: d.openapi() for d in defs},
                 "required": [d.name for d in defs if d.required] or None,
             }
@@ -208,7 +236,10 @@ def _docs_assets(filename: str) -> Response:
         return send_from_directory(STATIC, "docs.js")
     import swagger_ui_bundle
 
-    if filename not in ("swagger-ui.css", "swagger-ui-bundle.js",
-                        "swagger-ui-standalone-preset.js"):
+    if filename not in (
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+    ):
         raise NotFound("No such file.")  # only the three assets, never a listing
     return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

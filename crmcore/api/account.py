@@ -31,8 +31,9 @@ class TokenAnswer(Schema):
 
 class NewToken(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
-    expires_days = fields.Integer(load_default=90, validate=validate.Range(1, 3650),
-                                  allow_none=True)
+    expires_days = fields.Integer(
+        load_default=90, validate=validate.Range(1, 3650), allow_none=True
+    )
 
 
 class TokenInfo(Schema):
@@ -75,9 +76,12 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
     blp = Blueprint("api_auth", __name__, url_prefix="/api/v1", description="Signing in")
 
     @blp.route("/auth/token", methods=["POST"])
-    @blp.doc(requestBody={"required": True,
-                          "content": {"application/json": {"schema": Credentials}}},
-             responses=ERROR_RESPONSES, security=[], summary="Exchange e-mail and password for a token")
+    @blp.doc(
+        requestBody={"required": True, "content": {"application/json": {"schema": Credentials}}},
+        responses=ERROR_RESPONSES,
+        security=[],
+        summary="Exchange e-mail and password for a token",
+    )
     @blp.response(200, TokenAnswer)
     @public
     @limiter.limit(rate, key_func=_account_key)
@@ -101,15 +105,18 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
         def get(self) -> Any:
             session = current_crm().session
             rows = session.scalars(
-                select(ApiToken).where(ApiToken.user_id == g.crm_user.id,
-                                       ApiToken.revoked_at.is_(None))
+                select(ApiToken)
+                .where(ApiToken.user_id == g.crm_user.id, ApiToken.revoked_at.is_(None))
                 .order_by(ApiToken.id.desc())
             )
             now = utcnow()
             return {"data": [r for r in rows if not r.expires_at or r.expires_at > now]}
 
-        @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": NewToken}}},
-                 responses=ERROR_RESPONSES, summary="Create a personal token; its secret is shown once")
+        @blp.doc(
+            requestBody={"required": True, "content": {"application/json": {"schema": NewToken}}},
+            responses=ERROR_RESPONSES,
+            summary="Create a personal token; its secret is shown once",
+        )
         @blp.response(201, TokenAnswer)
         def post(self) -> Any:
             import marshmallow
@@ -120,8 +127,9 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
                 raise ValidationError(dict(exc.messages)) from None  # type: ignore[arg-type]
             session = current_crm().session
             days = data["expires_days"]
-            secret, row = issue_token(session, g.crm_user, data["name"],
-                                      days * 24 if days else None)
+            secret, row = issue_token(
+                session, g.crm_user, data["name"], days * 24 if days else None
+            )
             session.commit()
             return {"token": secret, "expires_at": row.expires_at}, 201
 
@@ -142,8 +150,15 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
     @blp.response(200, Me)
     def me() -> Any:
         user, access = g.crm_user, g.crm_access
-        return {"id": user.id, "email": user.email, "name": user.name, "locale": user.locale,
-                "timezone": user.timezone, "role": user.role.name if user.role else None,
-                "grants": dict(access.grants), "permissions": sorted(access.permissions)}
+        return {
+            "id": user.id,
+            "email": user.email,
+            "name": user.name,
+            "locale": user.locale,
+            "timezone": user.timezone,
+            "role": user.role.name if user.role else None,
+            "grants": dict(access.grants),
+            "permissions": sorted(access.permissions),
+        }
 
     return blp

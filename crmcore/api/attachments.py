@@ -12,15 +12,46 @@ from flask import g, request, send_file
 from flask_smorest import Blueprint
 
 from ..app import current_crm
-from ..errors import BadRequest, ValidationError
+from ..errors import BadRequest, PermissionDenied, ValidationError
 from .resources import ERROR_RESPONSES
 
 #: File types accepted; anything else is refused with 415.
-ALLOWED_EXTENSIONS = frozenset({
-    "pdf", "txt", "csv", "md", "rtf", "odt", "ods", "odp", "doc", "docx", "xls", "xlsx", "ppt",
-    "pptx", "png", "jpg", "jpeg", "gif", "webp", "heic", "zip", "eml", "msg", "ics", "vcf",
-    "json", "xml", "mp3", "m4a", "wav", "mp4", "mov",
-})
+ALLOWED_EXTENSIONS = frozenset(
+    {
+        "pdf",
+        "txt",
+        "csv",
+        "md",
+        "rtf",
+        "odt",
+        "ods",
+        "odp",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "ppt",
+        "pptx",
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "webp",
+        "heic",
+        "zip",
+        "eml",
+        "msg",
+        "ics",
+        "vcf",
+        "json",
+        "xml",
+        "mp3",
+        "m4a",
+        "wav",
+        "mp4",
+        "mov",
+    }
+)
 CHUNK = 1024 * 1024
 
 
@@ -51,10 +82,17 @@ def store(crm: Any, service: Any, entity_name: str, record_id: int, upload: Any)
         raise ValidationError({"file": ["The file is empty."]})
     content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     try:
-        return service.create("attachments", {"record_type": entity_name, "record_id": record_id},
-                              internal={"filename": filename, "stored_name": stored_name,
-                                        "content_type": content_type, "size": size,
-                                        "sha256": digest.hexdigest()})
+        return service.create(
+            "attachments",
+            {"record_type": entity_name, "record_id": record_id},
+            internal={
+                "filename": filename,
+                "stored_name": stored_name,
+                "content_type": content_type,
+                "size": size,
+                "sha256": digest.hexdigest(),
+            },
+        )
     except Exception:
         target.unlink(missing_ok=True)
         raise
@@ -68,14 +106,28 @@ def make_blueprint() -> Blueprint:
     blp = Blueprint("api_files", __name__, url_prefix="/api/v1", description="Attachments")
 
     @blp.route("/<plural>/<int:record_id>/attachments", methods=["POST"])
-    @blp.doc(summary="Attach a file (multipart field 'file')", responses=ERROR_RESPONSES,
-             requestBody={"content": {"multipart/form-data": {"schema": {
-                 "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}})
+    @blp.doc(
+        summary="Attach a file (multipart field 'file')",
+        responses=ERROR_RESPONSES,
+        requestBody={
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            }
+        },
+    )
     @blp.response(201)
     def upload(plural: str, record_id: int) -> Any:
         crm = current_crm()
         service = crm.records(g.crm_access)
         entity = service.entity(plural)
+        service.get(entity, record_id)  # 404 unless readable, before a byte is stored
+        if not service.access.can("attachments", "create"):
+            raise PermissionDenied("You may not attach files.")
         upload = request.files.get("file")
         if upload is None:
             raise ValidationError({"file": ["Send the file as multipart field 'file'."]})
@@ -93,8 +145,13 @@ def make_blueprint() -> Blueprint:
         path = file_path(crm, attachment)
         if not path.is_file():
             raise BadRequest("The file is missing from storage.", 410)
-        response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
-                             download_name=attachment.filename, max_age=0)
+        response = send_file(
+            path,
+            mimetype="application/octet-stream",
+            as_attachment=True,
+            download_name=attachment.filename,
+            max_age=0,
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response

@@ -15,19 +15,26 @@ from ..db import utcnow
 from ..users.models import ApiToken, User
 from ..users.passwords import verify_password
 
-TOKEN_PREFIX = "crm_"
+TOKEN_PREFIX = "crm_"  # noqa: S105 - a public marker, not a secret
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, name: str, hours: float | None) -> tuple[str, ApiToken]:
+def issue_token(
+    session: Session, user: User, name: str, hours: float | None
+) -> tuple[str, ApiToken]:
     """Create a token; returns the secret (shown once) and its stored row."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = utcnow() + dt.timedelta(hours=hours) if hours else None
-    row = ApiToken(user_id=user.id, name=name, token_hash=hash_token(secret),
-                   prefix=secret[:10], expires_at=expires)
+    row = ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=hash_token(secret),
+        prefix=secret[:10],
+        expires_at=expires,
+    )
     session.add(row)
     return secret, row
 

@@ -11,22 +11,48 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import JSON, Select, String, and_, cast, exists, func, literal_column, or_, select, true
+from sqlalchemy import (
+    JSON,
+    Select,
+    String,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy import types as satypes
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ..audit import jsonable
+from ..customfields import FieldDef, coerce
 from ..errors import CRMError
+from ..records import value_problem
 from ..registry import Entity
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 200
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "isnull")
 RESERVED = {"limit", "cursor", "sort", "q", "trashed"}
+#: what a JSON list of tags supports: has the tag (``eq``), has one of them, lacks it
+TAG_OPERATORS = ("eq", "in", "ne")
+#: per custom field type, the operators that make sense
+CUSTOM_OPERATORS = {
+    "text": ("eq", "ne", "in", "contains", "isnull"),
+    "choice": ("eq", "ne", "in", "isnull"),
+    "boolean": ("eq", "ne", "isnull"),
+    "number": ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull"),
+    "date": ("eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull"),
+}
 
 
 class BadQuery(CRMError):
@@ -50,8 +76,11 @@ class ListParams:
 
 
 def _python_type(column: Any) -> type:
+    column_type = column.type
+    if isinstance(column_type, satypes.TypeDecorator):  # AwareDateTime compares as a datetime
+        column_type = column_type.impl_instance
     try:
-        return column.type.python_type  # type: ignore[no-any-return]
+        return column_type.python_type  # type: ignore[no-any-return]
     except NotImplementedError:
         return object
 
@@ -60,6 +89,14 @@ def convert(entity: Entity, field: str, raw: str) -> Any:
     """Turn a query-string value into the column's Python type, or raise ``BadQuery``."""
     column = entity.attribute(field)
     kind = _python_type(column)
+    value = _convert(field, kind, raw)
+    problem = value_problem(column.type, value)
+    if problem is not None:
+        raise BadQuery(field, problem)
+    return value
+
+
+def _convert(field: str, kind: type, raw: str) -> Any:
     try:
         if kind is bool:
             lowered = raw.strip().lower()
@@ -74,7 +111,7 @@ def convert(entity: Entity, field: str, raw: str) -> Any:
             return float(raw)
         if kind is dt.datetime:
             value = dt.datetime.fromisoformat(raw)
-            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
         if kind is dt.date:
             return dt.date.fromisoformat(raw)
         if kind is dt.time:
@@ -86,8 +123,17 @@ def convert(entity: Entity, field: str, raw: str) -> Any:
     return raw
 
 
-def parse(entity: Entity, args: Mapping[str, str] | Any, secret: str) -> ListParams:
-    """Read and check list parameters from a request's query string."""
+def parse(
+    entity: Entity,
+    args: Mapping[str, str] | Any,
+    secret: str,
+    custom_defs: Callable[[], Iterable[FieldDef]] | None = None,
+) -> ListParams:
+    """Read and check list parameters from a request's query string.
+
+    ``custom_defs`` gives the entity's custom field definitions; it is only called when a
+    ``custom.<name>`` filter is present.
+    """
     try:
         limit = int(args.get("limit", DEFAULT_LIMIT))
     except ValueError:
@@ -96,7 +142,7 @@ def parse(entity: Entity, args: Mapping[str, str] | Any, secret: str) -> ListPar
         raise BadQuery("limit", f"Must be between 1 and {MAX_LIMIT}.")
     sort = args.get("sort", "-id") or "-id"
     descending = sort.startswith("-")
-    sort_field = sort.lstrip("-")
+    sort_field = sort[1:] if descending else sort
     if sort_field not in entity.sortable:
         allowed = ", ".join(sorted(entity.sortable))
         raise BadQuery("sort", f"Cannot sort by {sort_field!r}; use one of: {allowed}.")
@@ -107,30 +153,76 @@ def parse(entity: Entity, args: Mapping[str, str] | Any, secret: str) -> ListPar
     if trashed_raw not in ("true", "false", "1", "0"):
         raise BadQuery("trashed", "Must be true or false.")
     filters: list[tuple[str, str, Any]] = []
+    by_name: dict[str, FieldDef] | None = None
     for key in args:
         if key in RESERVED:
             continue
-        field, _, op = key.partition("__")
+        field, sep, op = key.partition("__")
+        if sep and op not in OPERATORS:
+            raise BadQuery(key, f"Unknown operator {op!r}; use one of: {', '.join(OPERATORS)}.")
         op = op or "eq"
+        raws = args.getlist(key) if hasattr(args, "getlist") else [args[key]]
         if field.startswith("custom.") and entity.has_custom_fields:
-            for raw in args.getlist(key) if hasattr(args, "getlist") else [args[key]]:
-                filters.append((field, op, raw[:500]))
+            if by_name is None:
+                by_name = {d.name: d for d in (custom_defs() if custom_defs else ())}
+            definition = by_name.get(field.removeprefix("custom."))
+            if definition is None:
+                raise BadQuery(key, f"No custom field called {field.removeprefix('custom.')!r}.")
+            for raw in raws:
+                filters.append((field, op, _custom_value(key, definition, op, raw)))
             continue
         if field not in entity.filterable:
             raise BadQuery(key, f"Cannot filter by {field!r}.")
-        if op not in OPERATORS:
-            raise BadQuery(key, f"Unknown operator {op!r}; use one of: {', '.join(OPERATORS)}.")
-        for raw in args.getlist(key) if hasattr(args, "getlist") else [args[key]]:
+        if field == "tags" and op not in TAG_OPERATORS:
+            raise BadQuery(key, f"Tags take the operators {', '.join(TAG_OPERATORS)}.")
+        for raw in raws:
             filters.append((field, op, _filter_value(entity, field, op, raw)))
-    return ListParams(limit, sort_field, descending, cursor, (args.get("q") or "")[:200],
-                      trashed_raw in ("true", "1"), filters)
+    return ListParams(
+        limit,
+        sort_field,
+        descending,
+        cursor,
+        (args.get("q") or "")[:200],
+        trashed_raw in ("true", "1"),
+        filters,
+    )
+
+
+def _custom_value(key: str, definition: FieldDef, op: str, raw: str) -> Any:
+    """A custom field filter's value, converted like the values stored on records."""
+    if op not in CUSTOM_OPERATORS[definition.type]:
+        raise BadQuery(
+            key,
+            f"A {definition.type} field takes the operators "
+            f"{', '.join(CUSTOM_OPERATORS[definition.type])}.",
+        )
+    if op == "isnull":
+        return _isnull_value(key, raw)
+    if "\x00" in raw or len(raw) > 500:
+        raise BadQuery(key, "Not a valid value.")
+    if op == "contains":
+        return raw
+    try:
+        if op == "in":
+            return [coerce(definition, p) for p in raw.split(",") if p][:100]
+        return coerce(definition, raw)
+    except ValueError as exc:
+        raise BadQuery(key, str(exc)) from None
+
+
+def _isnull_value(field: str, raw: str) -> bool:
+    if raw.lower() not in ("true", "false", "1", "0"):
+        raise BadQuery(field, "isnull takes true or false.")
+    return raw.lower() in ("true", "1")
 
 
 def _filter_value(entity: Entity, field: str, op: str, raw: str) -> Any:
     if op == "isnull":
-        if raw.lower() not in ("true", "false", "1", "0"):
-            raise BadQuery(field, "isnull takes true or false.")
-        return raw.lower() in ("true", "1")
+        return _isnull_value(field, raw)
+    if "\x00" in raw:
+        raise BadQuery(field, "Contains a NUL character.")
+    if field == "tags" and op == "in":
+        return [t for t in raw.split(",") if t][:100]
     if field == "tags" or op == "contains":
         if len(raw) > 200:
             raise BadQuery(field, "Value too long.")
@@ -141,7 +233,9 @@ def _filter_value(entity: Entity, field: str, op: str, raw: str) -> Any:
     return convert(entity, field, raw)
 
 
-def apply_filters(entity: Entity, stmt: Select[Any], params: ListParams, dialect: str) -> Select[Any]:
+def apply_filters(
+    entity: Entity, stmt: Select[Any], params: ListParams, dialect: str
+) -> Select[Any]:
     for field, op, value in params.filters:
         stmt = stmt.where(_condition(entity, field, op, value, dialect))
     return stmt
@@ -149,16 +243,13 @@ def apply_filters(entity: Entity, stmt: Select[Any], params: ListParams, dialect
 
 def _condition(entity: Entity, field: str, op: str, value: Any, dialect: str) -> Any:
     if field.startswith("custom."):
-        name = field.removeprefix("custom.")
-        column = entity.model.custom_fields[name].as_string()
-        if op == "isnull":
-            return column.is_(None) if value else column.is_not(None)
-        return column == value if op == "eq" else column.ilike(f"%{_escape_like(value)}%",
-                                                               escape="\\")
+        return _custom_condition(entity, field.removeprefix("custom."), op, value)
     column = entity.attribute(field)
     if field == "tags" or isinstance(column.type, JSON):
-        if op == "isnull":
-            return true()
+        if op == "in":
+            return or_(*(_json_contains(column, v, dialect) for v in value)) if value else false()
+        if op == "ne":
+            return ~_json_contains(column, value, dialect)
         return _json_contains(column, value, dialect)
     if op == "eq":
         if isinstance(value, str) and isinstance(column.type, String):
@@ -183,6 +274,39 @@ def _condition(entity: Entity, field: str, op: str, value: Any, dialect: str) ->
     raise BadQuery(field, f"Unknown operator {op!r}.")
 
 
+def _custom_condition(entity: Entity, name: str, op: str, value: Any) -> Any:
+    """A condition on one custom field value, compared as its type (text ignoring case)."""
+    element = entity.model.custom_fields[name]
+    if op == "isnull":
+        text = element.as_string()
+        return text.is_(None) if value else text.is_not(None)
+    values = value if op == "in" else [value]
+    if values and isinstance(values[0], bool):
+        column = element.as_boolean()
+    elif values and isinstance(values[0], int | float):
+        column = element.as_float()
+    else:
+        column = func.lower(element.as_string())
+        values = [str(v).lower() for v in values]
+    if op == "contains":
+        return column.like(f"%{_escape_like(values[0])}%", escape="\\")
+    if op == "in":
+        return column.in_(values)
+    if op == "ne":
+        return or_(column != values[0], column.is_(None))
+    return _compare(column, op, values[0])
+
+
+def _compare(column: Any, op: str, value: Any) -> Any:
+    return {
+        "eq": column.__eq__,
+        "gt": column.__gt__,
+        "gte": column.__ge__,
+        "lt": column.__lt__,
+        "lte": column.__le__,
+    }[op](value)
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -190,7 +314,8 @@ def _escape_like(value: str) -> str:
 def _json_contains(column: Any, value: str, dialect: str) -> Any:
     """``value`` is an element of the JSON list in ``column``."""
     if dialect == "postgresql":
-        return column.contains([value])
+        # the mapped type is JSON with a JSONB variant; only JSONB knows containment (@>)
+        return type_coerce(column, JSONB).contains([value])
     element = func.json_each(column).table_valued("value").alias("element")
     return exists(select(literal_column("1")).select_from(element).where(element.c.value == value))
 
@@ -198,7 +323,9 @@ def _json_contains(column: Any, value: str, dialect: str) -> Any:
 def apply_sort(entity: Entity, stmt: Select[Any], params: ListParams) -> Select[Any]:
     column = entity.attribute(params.sort_field)
     pk = entity.model.id
-    nullable = column.nullable if hasattr(column, "nullable") else column.property.columns[0].nullable
+    nullable = (
+        column.nullable if hasattr(column, "nullable") else column.property.columns[0].nullable
+    )
     if params.cursor is not None:
         value, last_id = params.cursor
         stmt = stmt.where(_after(column, pk, value, last_id, params.descending, nullable))
@@ -234,7 +361,8 @@ def encode_cursor(entity: Entity, record: Any, params: ListParams, secret: str) 
 def _decode_cursor(entity: Entity, raw: str, sort: str, secret: str) -> tuple[Any, int]:
     try:
         cursor_sort, value, last_id = URLSafeSerializer(
-            secret, salt=f"cursor:{entity.plural}").loads(raw[:1000])
+            secret, salt=f"cursor:{entity.plural}"
+        ).loads(raw[:1000])
     except (BadSignature, ValueError, TypeError):
         raise BadQuery("cursor", "Invalid cursor; start again from the first page.") from None
     if cursor_sort != sort or not isinstance(last_id, int):

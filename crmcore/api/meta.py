@@ -45,21 +45,33 @@ def make_blueprint() -> Blueprint:
     @blp.doc(summary="Navigation entries you may see", responses=ERROR_RESPONSES)
     @blp.response(200, MenuEntry(many=True))
     def menu() -> Any:
-        items = [(p, m) for p, m in current_crm().collect("crm_menu_items") if _allowed(m.permission)]
+        items = [
+            (p, m) for p, m in current_crm().collect("crm_menu_items") if _allowed(m.permission)
+        ]
         items.sort(key=lambda pair: (pair[1].order, pair[1].label))
         return [{"label": m.label, "url": m.url, "icon": m.icon, "plugin": p} for p, m in items]
 
     @blp.route("/dashboard")
-    @blp.doc(summary="Dashboard widgets with their data, in your permission scope",
-             responses=ERROR_RESPONSES)
+    @blp.doc(
+        summary="Dashboard widgets with their data, in your permission scope",
+        responses=ERROR_RESPONSES,
+    )
     @blp.response(200, WidgetData(many=True))
     def dashboard() -> Any:
         crm = current_crm()
-        widgets = [(p, w) for p, w in crm.collect("crm_dashboard_widgets") if _allowed(w.permission)]
+        widgets = [
+            (p, w) for p, w in crm.collect("crm_dashboard_widgets") if _allowed(w.permission)
+        ]
         widgets.sort(key=lambda pair: (pair[1].order, pair[1].name))
-        return [{"name": w.name, "title": w.title, "plugin": p,
-                 "data": dict(w.render(g.crm_user, crm.records(g.crm_access)))}
-                for p, w in widgets]
+        return [
+            {
+                "name": w.name,
+                "title": w.title,
+                "plugin": p,
+                "data": dict(w.render(g.crm_user, crm.records(g.crm_access))),
+            }
+            for p, w in widgets
+        ]
 
     @blp.route("/<plural>/<int:record_id>/panels")
     @blp.doc(summary="Panels plugins add to a record's page", responses=ERROR_RESPONSES)
@@ -72,13 +84,17 @@ def make_blueprint() -> Blueprint:
             raise NotFound("No such collection.")
         record = service.get(entity, record_id)
         out = []
-        found = [(p, panel) for p, panel in crm.collect("crm_record_panels")
-                 if panel.entity in (entity.name, entity.plural) and _allowed(panel.permission)]
+        found = [
+            (p, panel)
+            for p, panel in crm.collect("crm_record_panels")
+            if panel.entity in (entity.name, entity.plural) and _allowed(panel.permission)
+        ]
         for plugin, panel in sorted(found, key=lambda pair: (pair[1].order, pair[1].name)):
             html = panel.render(record, g.crm_user, service)
             if html is not None:
-                out.append({"name": panel.name, "title": panel.title, "plugin": plugin,
-                            "html": str(html)})
+                out.append(
+                    {"name": panel.name, "title": panel.title, "plugin": plugin, "html": str(html)}
+                )
         return out
 
     return blp

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from ..activities.models import Activity, Attachment, Note, Task
 from ..app import CRM, current_crm
@@ -21,10 +22,18 @@ from .problems import PROBLEM_JSON
 
 MAX_JSON_BYTES = 1024 * 1024
 ERROR_RESPONSES = {
-    code: {"description": text, "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    for code, text in ((400, "Bad request"), (401, "Not signed in"), (403, "Forbidden"),
-                       (404, "Not found"), (412, "The record changed meanwhile"),
-                       (422, "Validation failed"))
+    code: {
+        "description": text,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for code, text in (
+        (400, "Bad request"),
+        (401, "Not signed in"),
+        (403, "Forbidden"),
+        (404, "Not found"),
+        (412, "The record changed meanwhile"),
+        (422, "Validation failed"),
+    )
 }
 
 
@@ -38,9 +47,13 @@ def json_body() -> dict[str, Any]:
         raise BadRequest("Send JSON with Content-Type: application/json.", 415)
     if (request.content_length or 0) > MAX_JSON_BYTES:
         raise BadRequest("The body is too large.", 413)
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("The body is not valid JSON.")
+    try:
+        # not silent: a body of ``null`` is valid JSON (422 below), unlike an unparsable one
+        data = request.get_json()
+    except HTTPException as exc:
+        if exc.code == 413:
+            raise BadRequest("The body is too large.", 413) from None
+        raise BadRequest("The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ValidationError({"_body": ["Send a JSON object."]})
     return data
@@ -70,44 +83,88 @@ def with_etag(response: Response, record: Any) -> Response:
 
 def list_parameters(entity: Entity) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1,
-                                                    "maximum": listing.MAX_LIMIT}},
-        {"in": "query", "name": "cursor", "schema": {"type": "string"},
-         "description": "The next_cursor of the previous page."},
-        {"in": "query", "name": "sort", "schema": {"type": "string", "enum": sorted(
-            [*entity.sortable, *(f"-{f}" for f in entity.sortable)])}},
-        {"in": "query", "name": "q", "schema": {"type": "string"}, "description": "Full-text search"},
-        {"in": "query", "name": "trashed", "schema": {"type": "boolean"},
-         "description": "List the trash instead."},
+        {
+            "in": "query",
+            "name": "limit",
+            "schema": {"type": "integer", "minimum": 1, "maximum": listing.MAX_LIMIT},
+        },
+        {
+            "in": "query",
+            "name": "cursor",
+            "schema": {"type": "string"},
+            "description": "The next_cursor of the previous page.",
+        },
+        {
+            "in": "query",
+            "name": "sort",
+            "schema": {
+                "type": "string",
+                "enum": sorted([*entity.sortable, *(f"-{f}" for f in entity.sortable)]),
+            },
+        },
+        {
+            "in": "query",
+            "name": "q",
+            "schema": {"type": "string"},
+            "description": "Full-text search",
+        },
+        {
+            "in": "query",
+            "name": "trashed",
+            "schema": {"type": "boolean"},
+            "description": "List the trash instead.",
+        },
     ]
     for name in sorted(entity.filterable):
-        params.append({"in": "query", "name": name, "schema": {"type": "string"},
-                       "description": f"Filter; also {name}__gte, __lte, __in, __contains, ..."})
+        params.append(
+            {
+                "in": "query",
+                "name": name,
+                "schema": {"type": "string"},
+                "description": f"Filter; also {name}__gte, __lte, __in, __contains, ...",
+            }
+        )
     return params
 
 
 def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
     """The REST resource of one entity: list, create, read, update, trash, restore, history."""
-    blp = Blueprint(f"api_{entity.plural}", __name__, url_prefix=f"/api/v1/{entity.plural}",
-                    description=f"{entity.title_plural} ({entity.plugin} plugin)")
+    blp = Blueprint(
+        f"api_{entity.plural}",
+        __name__,
+        url_prefix=f"/api/v1/{entity.plural}",
+        description=f"{entity.title_plural} ({entity.plugin} plugin)",
+    )
     blp.crm_plugin = entity.plugin  # type: ignore[attr-defined]
     schema = entity.full_schema
-    envelope = type(f"{entity.title.replace(' ', '')}Page", (Schema,), {
-        "data": fields.List(fields.Nested(schema)),
-        "next_cursor": fields.String(allow_none=True),
-    })
+    envelope = type(
+        f"{entity.title.replace(' ', '')}Page",
+        (Schema,),
+        {
+            "data": fields.List(fields.Nested(schema)),
+            "next_cursor": fields.String(allow_none=True),
+        },
+    )
     body_doc = {"required": True, "content": {"application/json": {"schema": schema}}}
     partial_doc = {"required": True, "content": {"application/json": {"schema": schema}}}
 
     @blp.route("")
     class Collection(MethodView):
-        @blp.doc(parameters=list_parameters(entity), responses=ERROR_RESPONSES,
-                 summary=f"List {entity.title_plural.lower()}")
+        @blp.doc(
+            parameters=list_parameters(entity),
+            responses=ERROR_RESPONSES,
+            summary=f"List {entity.title_plural.lower()}",
+        )
         @blp.response(200, envelope)
         def get(self) -> Any:
             crm = current_crm()
             service = records()
-            params = listing.parse(entity, request.args, crm.settings.secret_key)
+            params = listing.parse(
+                entity,
+                request.args,
+                crm.settings.secret_key,
+                lambda: crm.custom_field_defs(service.session, entity),
+            )
             stmt = service.query(entity, "read", trashed=params.trashed)
             stmt = listing.apply_filters(entity, stmt, params, crm.engine.dialect.name)
             if params.q:
@@ -119,20 +176,26 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
             next_cursor = None
             if len(rows) > params.limit:
                 rows = rows[: params.limit]
-                next_cursor = listing.encode_cursor(entity, rows[-1], params,
-                                                    crm.settings.secret_key)
+                next_cursor = listing.encode_cursor(
+                    entity, rows[-1], params, crm.settings.secret_key
+                )
             return {"data": rows, "next_cursor": next_cursor}
 
         if entity.api_create:
-            @blp.doc(requestBody=body_doc, responses=ERROR_RESPONSES,
-                     summary=f"Create a {entity.title.lower()}")
+
+            @blp.doc(
+                requestBody=body_doc,
+                responses=ERROR_RESPONSES,
+                summary=f"Create a {entity.title.lower()}",
+            )
             @blp.response(201, schema)
             def post(self) -> Any:
                 record = records().create(entity, json_body())
                 response = current_crm().app.json.response(entity.dump_schema.dump(record))
                 response.status_code = 201
                 response.headers["Location"] = url_for(
-                    f"api_{entity.plural}.Item", record_id=record.id, _external=False)
+                    f"api_{entity.plural}.Item", record_id=record.id, _external=False
+                )
                 return with_etag(response, record)
 
     @blp.route("/<int:record_id>")
@@ -141,13 +204,23 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
         @blp.response(200, schema, headers={"ETag": {"schema": {"type": "string"}}})
         def get(self, record_id: int) -> Any:
             record = records().get(entity, record_id)
-            return with_etag(current_crm().app.json.response(entity.dump_schema.dump(record)),
-                             record)
+            return with_etag(
+                current_crm().app.json.response(entity.dump_schema.dump(record)), record
+            )
 
-        @blp.doc(requestBody=partial_doc, responses=ERROR_RESPONSES,
-                 parameters=[{"in": "header", "name": "If-Match", "schema": {"type": "string"},
-                              "description": "The ETag you read; 412 if the record changed."}],
-                 summary=f"Change a {entity.title.lower()}")
+        @blp.doc(
+            requestBody=partial_doc,
+            responses=ERROR_RESPONSES,
+            parameters=[
+                {
+                    "in": "header",
+                    "name": "If-Match",
+                    "schema": {"type": "string"},
+                    "description": "The ETag you read; 412 if the record changed.",
+                }
+            ],
+            summary=f"Change a {entity.title.lower()}",
+        )
         @blp.response(200, schema)
         def patch(self, record_id: int) -> Any:
             data = json_body()
@@ -155,10 +228,13 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
             record = service.get(entity, record_id, "update")
             versions = if_match_versions()
             if versions is not None and record.version not in versions:
-                raise StaleRecord("The record was changed by someone else; reload it and try again.")
+                raise StaleRecord(
+                    "The record was changed by someone else; reload it and try again."
+                )
             record = service.update(entity, record, data, expected_version=record.version)
-            return with_etag(current_crm().app.json.response(entity.dump_schema.dump(record)),
-                             record)
+            return with_etag(
+                current_crm().app.json.response(entity.dump_schema.dump(record)), record
+            )
 
         @blp.doc(responses=ERROR_RESPONSES, summary=f"Move a {entity.title.lower()} to the trash")
         @blp.response(204)
@@ -172,8 +248,9 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
         @blp.response(200, schema)
         def post(self, record_id: int) -> Any:
             record = records().restore(entity, record_id)
-            return with_etag(current_crm().app.json.response(entity.dump_schema.dump(record)),
-                             record)
+            return with_etag(
+                current_crm().app.json.response(entity.dump_schema.dump(record)), record
+            )
 
     @blp.route("/<int:record_id>/history")
     class History(MethodView):
@@ -185,14 +262,17 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
             rows = service.session.scalars(
                 select(AuditEntry)
                 .where(AuditEntry.entity == entity.name, AuditEntry.record_id == record_id)
-                .order_by(AuditEntry.id.desc()).limit(500)
+                .order_by(AuditEntry.id.desc())
+                .limit(500)
             )
             return {"data": list(rows)}
 
     @blp.route("/<int:record_id>/timeline")
     class Timeline(MethodView):
-        @blp.doc(responses=ERROR_RESPONSES,
-                 summary="Notes, tasks, calls, meetings, e-mails and changes, newest first")
+        @blp.doc(
+            responses=ERROR_RESPONSES,
+            summary="Notes, tasks, calls, meetings, e-mails and changes, newest first",
+        )
         @blp.response(200, TimelinePage)
         def get(self, record_id: int) -> Any:
             return {"data": timeline(records(), entity, record_id)}
@@ -217,8 +297,9 @@ class AuditPage(Schema):
 
 
 class TimelineItem(Schema):
-    kind = fields.String(metadata={"description": "note, task, call, meeting, email, "
-                                                  "attachment or change"})
+    kind = fields.String(
+        metadata={"description": "note, task, call, meeting, email, attachment or change"}
+    )
     at = fields.AwareDateTime()
     user_id = fields.Integer(allow_none=True)
     id = fields.Integer()
@@ -230,14 +311,19 @@ class TimelinePage(Schema):
     data = fields.List(fields.Nested(TimelineItem))
 
 
-def timeline(service: RecordService, entity: Entity, record_id: int, limit: int = 100) -> list[dict[str, Any]]:
+def timeline(
+    service: RecordService, entity: Entity, record_id: int, limit: int = 100
+) -> list[dict[str, Any]]:
     """The activity timeline of one record, each kind filtered by the reader's scope."""
     service.get(entity, record_id)
     crm = service.crm
     items: list[dict[str, Any]] = []
-    linked = (("notes", Note, "created_at", "body"), ("tasks", Task, "created_at", "title"),
-              ("activities", Activity, "occurred_at", "subject"),
-              ("attachments", Attachment, "created_at", "filename"))
+    linked = (
+        ("notes", Note, "created_at", "body"),
+        ("tasks", Task, "created_at", "title"),
+        ("activities", Activity, "occurred_at", "subject"),
+        ("attachments", Attachment, "created_at", "filename"),
+    )
     for plural, model, time_field, summary_field in linked:
         linked_entity = crm.registry.get(plural)
         if not service.access.can(linked_entity, "read"):
@@ -245,23 +331,42 @@ def timeline(service: RecordService, entity: Entity, record_id: int, limit: int 
         rows = service.session.scalars(
             service.query(linked_entity)
             .where(model.record_type == entity.name, model.record_id == record_id)
-            .order_by(getattr(model, time_field).desc()).limit(limit)
+            .order_by(getattr(model, time_field).desc())
+            .limit(limit)
         )
         for row in rows:
             kind = row.kind if model is Activity else linked_entity.name
             owner = getattr(row, linked_entity.owner_field or "owner_id", None)
-            items.append({"kind": kind, "at": getattr(row, time_field), "user_id": owner,
-                          "id": row.id, "summary": str(getattr(row, summary_field))[:200],
-                          "data": linked_entity.dump_schema.dump(row)})
+            items.append(
+                {
+                    "kind": kind,
+                    "at": getattr(row, time_field),
+                    "user_id": owner,
+                    "id": row.id,
+                    "summary": str(getattr(row, summary_field))[:200],
+                    "data": linked_entity.dump_schema.dump(row),
+                }
+            )
     for entry in service.session.scalars(
         select(AuditEntry)
         .where(AuditEntry.entity == entity.name, AuditEntry.record_id == record_id)
-        .order_by(AuditEntry.id.desc()).limit(limit)
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
     ):
-        summary = entry.action if entry.action != "update" else "changed " + ", ".join(
-            sorted(entry.changes))
-        items.append({"kind": "change", "at": entry.at, "user_id": entry.user_id,
-                      "id": entry.id, "summary": summary[:200], "data": {"changes": entry.changes,
-                                                                         "action": entry.action}})
+        summary = (
+            entry.action
+            if entry.action != "update"
+            else "changed " + ", ".join(sorted(entry.changes))
+        )
+        items.append(
+            {
+                "kind": "change",
+                "at": entry.at,
+                "user_id": entry.user_id,
+                "id": entry.id,
+                "summary": summary[:200],
+                "data": {"changes": entry.changes, "action": entry.action},
+            }
+        )
     items.sort(key=lambda item: item["at"], reverse=True)
     return items[:limit]

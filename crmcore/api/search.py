@@ -28,10 +28,14 @@ def make_blueprint() -> Blueprint:
     blp = Blueprint("api_search", __name__, url_prefix="/api/v1", description="Global search")
 
     @blp.route("/search")
-    @blp.doc(summary="Search every entity you may read", responses=ERROR_RESPONSES,
-             parameters=[{"in": "query", "name": "q", "required": True, "schema": {"type": "string"}},
-                         {"in": "query", "name": "limit", "schema": {"type": "integer",
-                                                                     "maximum": 50}}])
+    @blp.doc(
+        summary="Search every entity you may read",
+        responses=ERROR_RESPONSES,
+        parameters=[
+            {"in": "query", "name": "q", "required": True, "schema": {"type": "string"}},
+            {"in": "query", "name": "limit", "schema": {"type": "integer", "maximum": 50}},
+        ],
+    )
     @blp.response(200, Hits)
     def search() -> Any:
         crm = current_crm()
@@ -43,7 +47,16 @@ def make_blueprint() -> Blueprint:
         entities = crm.entities()
         docs = crm.search.search(crm.session, g.crm_access, entities, query, limit)
         by_name = {e.name: e for e in entities}
-        return {"data": [{"entity": d.entity, "plural": by_name[d.entity].plural,
-                          "id": d.record_id, "title": d.title} for d in docs]}
+        return {
+            "data": [
+                {
+                    "entity": d.entity,
+                    "plural": by_name[d.entity].plural,
+                    "id": d.record_id,
+                    "title": d.title,
+                }
+                for d in docs
+            ]
+        }
 
     return blp

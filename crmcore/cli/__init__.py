@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 import click
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, ScriptInfo
 
 from .. import __version__
 
@@ -20,6 +20,11 @@ COMMANDS = {
     "plugins": "crmcore.cli.plugins:plugins",
     "users": "crmcore.cli.users:users",
     "tokens": "crmcore.cli.users:tokens",
+    "worker": "crmcore.cli.ops:worker",
+    "backup": "crmcore.cli.ops:backup",
+    "restore": "crmcore.cli.ops:restore",
+    "import": "crmcore.cli.data:import_",
+    "export": "crmcore.cli.data:export",
 }
 
 
@@ -42,7 +47,7 @@ class CRMGroup(FlaskGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         # FlaskGroup would create the app to list app.cli commands: too slow for --help
         names = set(self.commands) | set(COMMANDS)
-        names |= set(self._plugin_commands())
+        names |= set(self._plugin_commands(ctx))
         return sorted(names)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
@@ -51,20 +56,36 @@ class CRMGroup(FlaskGroup):
         command = click.Group.get_command(self, ctx, name)
         if command is not None:
             return command
-        return self._plugin_commands().get(name)
+        return self._plugin_commands(ctx).get(name)
 
-    def _plugin_commands(self) -> dict[str, click.Command]:
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        info = ctx.ensure_object(ScriptInfo)
+        if info.create_app not in (None, _create_app):
+            # the caller gave its own app (tests, an embedding program): the commands of that
+            # app's plugins, extra modules included, kept on the app rather than on `crm`
+            crm = info.load_app().extensions["crm"]
+            if not hasattr(crm, "cli_commands"):
+                crm.cli_commands = {
+                    command.name: command
+                    for _plugin, command in crm.plugins.collect("crm_cli_commands")
+                    if command.name not in COMMANDS
+                }
+            return crm.cli_commands  # type: ignore[no-any-return]
         if not hasattr(self, "_plugin_cache"):
-            from ..plugins import PluginSet
+            # only installed plugins are imported (built-ins have no commands of their own),
+            # so `crm --help` does not pay for the whole application
+            from ..plugins import discover
 
             found: dict[str, click.Command] = {}
-            try:
-                plugin_set = PluginSet.build()
-                for _plugin, command in plugin_set.collect("crm_cli_commands"):
-                    if command.name not in COMMANDS:
-                        found[command.name or ""] = command
-            except Exception as exc:  # a broken plugin must not break `crm`
-                click.echo(f"warning: plugin commands unavailable: {exc}", err=True)
+            plugins, _failed = discover()
+            for plugin in plugins:
+                hook = getattr(plugin.module, "crm_cli_commands", None)
+                try:
+                    for command in hook() if hook else ():
+                        if command.name not in COMMANDS:
+                            found[command.name or ""] = command
+                except Exception as exc:  # a broken plugin must not break `crm`
+                    click.echo(f"warning: commands of {plugin.name} unavailable: {exc}", err=True)
             self._plugin_cache = found
         return self._plugin_cache
 
@@ -78,8 +99,10 @@ class CRMGroup(FlaskGroup):
         try:
             return super().invoke(ctx)
         except ValidationError as exc:
-            fields = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                               for k, v in exc.messages.items())
+            fields = "; ".join(
+                f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                for k, v in exc.messages.items()
+            )
             raise click.ClickException(fields or exc.detail) from None
         except (CRMError, PluginError, ConfigError) as exc:
             raise click.ClickException(str(exc)) from None
@@ -98,7 +121,7 @@ cli = CRMGroup(
     load_dotenv=False,
     set_debug_flag=False,
     help="Run and manage a CRM instance. Settings come from CRM_* environment variables and "
-         "<instance>/crm.toml (CRM_INSTANCE_PATH, default ./instance).",
+    "<instance>/crm.toml (CRM_INSTANCE_PATH, default ./instance).",
 )
 cli = click.version_option(__version__, prog_name="crm")(cli)
 

@@ -51,8 +51,10 @@ def init(demo: bool) -> None:
         text = login_file.read_text().strip() if login_file.exists() else ""
         if text:
             email, _, pw = text.partition(" ")
-            click.echo(f"admin login: {email} / {pw} (same password for manager@, rep1@, rep2@, "
-                       "agent@ and marketer@example.com)")
+            click.echo(
+                f"admin login: {email} / {pw} (same password for manager@, rep1@, rep2@, "
+                "agent@ and marketer@example.com)"
+            )
 
 
 @click.command()
@@ -72,8 +74,19 @@ def demo() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the CRM with a production server (gunicorn; waitress on Windows)."""
+@click.option(
+    "--jobs/--no-jobs",
+    "run_jobs",
+    default=None,
+    help="Run background jobs in-process (default: yes unless CRM_REDIS_URL is set, "
+    "when `crm worker` processes run them).",
+)
+def serve(host: str, port: int, workers: int, threads: int, run_jobs: bool | None) -> None:
+    """Serve the CRM with a production server (gunicorn; waitress on Windows).
+
+    In the embedded set-up (no Redis) one gunicorn worker also runs the job consumer; see
+    ``crmcore.jobs.embedded`` for why it is a worker and not the master.
+    """
     from ..app import create_app
 
     app = create_app()
@@ -83,12 +96,24 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         crm = app.extensions["crm"]
         if migrate.current(crm, "core") is None:
             raise click.ClickException("this instance is not initialised: run `crm init` first")
+    # forked workers must not share the master's pooled connections (PostgreSQL sockets)
+    app.extensions["crm"].engine.dispose()
     click.echo(f"serving on http://{host}:{port}")
+    if run_jobs is None:
+        run_jobs = not app.extensions["crm"].settings.redis_url
     if platform.system() == "Windows":
         import waitress
 
+        from ..jobs.embedded import start_embedded
+
+        consumer = start_embedded(app) if run_jobs else None
         waitress.serve(app, host=host, port=port, threads=threads)
+        if consumer is not None:
+            consumer.stop(graceful=True)
         return
+    from ..jobs.embedded import gunicorn_hooks
+
+    hooks = gunicorn_hooks(app) if run_jobs else {}
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):  # type: ignore[misc]
@@ -97,6 +122,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
+            for name, hook in hooks.items():
+                self.cfg.set(name, hook)
 
         def load(self):  # type: ignore[no-untyped-def]
             return app
@@ -110,8 +137,9 @@ def db() -> None:
 
 
 @db.command()
-@click.option("--all", "everything", is_flag=True,
-              help="Also migrate installed plugins that are not enabled.")
+@click.option(
+    "--all", "everything", is_flag=True, help="Also migrate installed plugins that are not enabled."
+)
 @with_appcontext
 def upgrade(everything: bool) -> None:
     """Migrate the core and every enabled plugin to their newest revision."""
@@ -130,8 +158,11 @@ def current() -> None:
     crm = _crm()
     for lineage in migrate.lineages(crm):
         now, newest = migrate.current(crm, lineage), migrate.head(crm, lineage)
-        state = "no migrations" if newest is None else (
-            "up to date" if now == newest else f"behind (head {newest})")
+        state = (
+            "no migrations"
+            if newest is None
+            else ("up to date" if now == newest else f"behind (head {newest})")
+        )
         click.echo(f"{lineage}: {now or '-'} {state}")
 
 

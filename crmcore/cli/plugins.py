@@ -23,8 +23,11 @@ def list_() -> None:
     crm = _crm()
     enabled = crm.enabled_plugins()
     for plugin in crm.plugins:
-        state = "built-in" if plugin.meta.builtin else (
-            "enabled" if plugin.name in enabled else "disabled")
+        state = (
+            "built-in"
+            if plugin.meta.builtin
+            else ("enabled" if plugin.name in enabled else "disabled")
+        )
         click.echo(f"{plugin.name:<14} {plugin.meta.version:<10} {state:<9} {plugin.meta.title}")
     for bad in crm.plugins.unavailable:
         click.echo(f"{bad.name:<14} {'?':<10} {'broken':<9} {bad.error}")

@@ -43,8 +43,9 @@ def users() -> None:
 @click.option("--role", default=None, help="Role name, e.g. admin, manager, sales_rep.")
 @click.option("--name", default="", help="Display name.")
 @with_appcontext
-def create(email: str, password: str | None, password_stdin: bool, role: str | None,
-           name: str) -> None:
+def create(
+    email: str, password: str | None, password_stdin: bool, role: str | None, name: str
+) -> None:
     """Create a user with e-mail EMAIL."""
     from ..instance import create_user
 
@@ -103,8 +104,13 @@ def tokens() -> None:
 @tokens.command("create")
 @click.argument("email")
 @click.option("--name", default="cli", show_default=True, help="What the token is for.")
-@click.option("--days", default=90, show_default=True, type=click.IntRange(0, 3650),
-              help="Days until it expires (0: never).")
+@click.option(
+    "--days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(0, 3650),
+    help="Days until it expires (0: never).",
+)
 @with_appcontext
 def create_token(email: str, name: str, days: int) -> None:
     """Create a personal API token for EMAIL and print it (it is shown only once)."""

@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..db import AwareDateTime, Base, CustomFieldsMixin, JSONType, OwnedMixin, RecordMixin, TagsMixin
+from ..db import (
+    AwareDateTime,
+    Base,
+    CustomFieldsMixin,
+    JSONType,
+    OwnedMixin,
+    RecordMixin,
+    TagsMixin,
+)
 
 
 class AddressMixin:
@@ -32,9 +40,7 @@ class Company(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
 
 class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixin, Base):
     __tablename__ = "core_contact"
-    __table_args__ = (
-        Index("ix_core_contact_name", "last_name", "first_name", "id"),
-    )
+    __table_args__ = (Index("ix_core_contact_name", "last_name", "first_name", "id"),)
 
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")

@@ -14,8 +14,13 @@ from . import demo
 from .models import Company, Contact
 from .schemas import CompanySchema, ContactSchema
 
-PLUGIN = Plugin(name="contacts", title="Contacts and companies", version=__version__, builtin=True,
-                requires=["users"])
+PLUGIN = Plugin(
+    name="contacts",
+    title="Contacts and companies",
+    version=__version__,
+    builtin=True,
+    requires=["users"],
+)
 
 
 def prepare_contact(values: dict[str, Any], record: Contact | None, service: Any) -> None:
@@ -35,18 +40,31 @@ def prepare_contact(values: dict[str, Any], record: Contact | None, service: Any
 @hookimpl
 def crm_entities() -> list[Entity]:
     return [
-        Entity(name="company", model=Company, schema=CompanySchema, plural="companies",
-               title="Company", title_plural="Companies",
-               search_fields=("name", "domain", "city", "phone"),
-               list_columns=("name", "domain", "city", "country", "owner_id"),
-               filter_fields=("industry",), sort_fields=("industry",)),
-        Entity(name="contact", model=Contact, schema=ContactSchema, plural="contacts",
-               title="Contact", title_fields=("first_name", "last_name"),
-               search_fields=("first_name", "last_name", "email", "phone", "mobile", "city"),
-               list_columns=("first_name", "last_name", "email", "phone", "company_id",
-                             "owner_id"),
-               filter_fields=("city", "country", "tags", "email_opt_out", "source", "title"),
-               sort_fields=("city", "country"), prepare=prepare_contact),
+        Entity(
+            name="company",
+            model=Company,
+            schema=CompanySchema,
+            plural="companies",
+            title="Company",
+            title_plural="Companies",
+            search_fields=("name", "domain", "city", "phone"),
+            list_columns=("name", "domain", "city", "country", "owner_id"),
+            filter_fields=("industry",),
+            sort_fields=("industry",),
+        ),
+        Entity(
+            name="contact",
+            model=Contact,
+            schema=ContactSchema,
+            plural="contacts",
+            title="Contact",
+            title_fields=("first_name", "last_name"),
+            search_fields=("first_name", "last_name", "email", "phone", "mobile", "city"),
+            list_columns=("first_name", "last_name", "email", "phone", "company_id", "owner_id"),
+            filter_fields=("city", "country", "tags", "email_opt_out", "source", "title"),
+            sort_fields=("city", "country"),
+            prepare=prepare_contact,
+        ),
     ]
 
 

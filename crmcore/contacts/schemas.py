@@ -36,11 +36,16 @@ class LabelledAddress(AddressFields):
 
 class CompanySchema(RecordSchema, AddressFields):
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    domain = fields.String(allow_none=True, validate=[
-        validate.Length(max=253),
-        validate.Regexp(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$",
-                        error="Not a valid domain name (e.g. example.com)."),
-    ])
+    domain = fields.String(
+        allow_none=True,
+        validate=[
+            validate.Length(max=253),
+            validate.Regexp(
+                r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$",
+                error="Not a valid domain name (e.g. example.com).",
+            ),
+        ],
+    )
     website = fields.Url(allow_none=True, schemes={"http", "https"})
     phone = Phone(allow_none=True)
     industry = fields.String(allow_none=True, validate=_short)

@@ -8,18 +8,11 @@ from alembic import context
 from sqlalchemy import JSON
 
 from crmcore.db import AwareDateTime
+from crmcore.migrate import include_object_for
 
 config = context.config
 lineage = config.attributes["crm_lineage"]
 prefix = lineage["prefix"]
-
-
-def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-    if type_ == "table":
-        if name.startswith("alembic_version") or name.startswith("core_search_fts"):
-            return False
-        return bool(name) and name.startswith(prefix)
-    return True
 
 
 def render_item(type_, obj, autogen_context):  # type: ignore[no-untyped-def]
@@ -37,7 +30,7 @@ context.configure(
     connection=config.attributes["connection"],
     target_metadata=lineage["metadata"],
     version_table=f"alembic_version_{lineage['name']}",
-    include_object=include_object,
+    include_object=include_object_for(prefix),
     render_as_batch=True,
     compare_type=True,
 )

@@ -12,7 +12,17 @@ import unicodedata
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Integer, Select, String, Text, UniqueConstraint, delete, or_, select
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    Select,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    or_,
+    select,
+)
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -74,17 +84,24 @@ class SearchIndex:
         owner = getattr(record, entity.owner_field) if entity.owner_field else None
         title = entity.display(record)[:300]
         doc = session.scalar(
-            select(SearchDoc).where(SearchDoc.entity == entity.name, SearchDoc.record_id == record.id)
+            select(SearchDoc).where(
+                SearchDoc.entity == entity.name, SearchDoc.record_id == record.id
+            )
         )
         if doc is None:
-            session.add(SearchDoc(entity=entity.name, record_id=record.id, owner_id=owner,
-                                  title=title, body=body))
+            session.add(
+                SearchDoc(
+                    entity=entity.name, record_id=record.id, owner_id=owner, title=title, body=body
+                )
+            )
         else:
             doc.owner_id, doc.title, doc.body = owner, title, body
 
     def remove(self, session: Session, entity: Entity, record_id: int) -> None:
         session.execute(
-            delete(SearchDoc).where(SearchDoc.entity == entity.name, SearchDoc.record_id == record_id)
+            delete(SearchDoc).where(
+                SearchDoc.entity == entity.name, SearchDoc.record_id == record_id
+            )
         )
 
     def _match(self, words: list[str]) -> Any:
@@ -95,9 +112,9 @@ class SearchIndex:
             )
         query = " ".join(f'"{w}"*' for w in words)
         return SearchDoc.id.in_(
-            select(sql_text("rowid")).select_from(sql_text("core_search_fts")).where(
-                sql_text("core_search_fts MATCH :fts_q").bindparams(fts_q=query)
-            )
+            select(sql_text("rowid"))
+            .select_from(sql_text("core_search_fts"))
+            .where(sql_text("core_search_fts MATCH :fts_q").bindparams(fts_q=query))
         )
 
     def record_ids(self, entity: Entity, query: str) -> Select[Any] | None:
@@ -105,10 +122,16 @@ class SearchIndex:
         words = terms(query)
         if not words:
             return None
-        return select(SearchDoc.record_id).where(SearchDoc.entity == entity.name, self._match(words))
+        return select(SearchDoc.record_id).where(
+            SearchDoc.entity == entity.name, self._match(words)
+        )
 
     def search(
-        self, session: Session, access: Access, entities: Iterable[Entity], query: str,
+        self,
+        session: Session,
+        access: Access,
+        entities: Iterable[Entity],
+        query: str,
         limit: int = 20,
     ) -> list[SearchDoc]:
         """Matching documents across entities, each filtered by the user's read scope."""
@@ -122,8 +145,9 @@ class SearchIndex:
         if not words or not scoped:
             return []
         stmt = (
-            select(SearchDoc).where(or_(*scoped), self._match(words))
-            .order_by(SearchDoc.id.desc()).limit(limit)
+            select(SearchDoc)
+            .where(or_(*scoped), self._match(words))
+            .order_by(SearchDoc.id.desc())
+            .limit(limit)
         )
         return list(session.scalars(stmt))
-

@@ -28,12 +28,15 @@ from typing import Any
 import pytest
 
 _emails = itertools.count(1)
-PASSWORD = "Correct-horse-battery-9"
+PASSWORD = "Correct-horse-battery-9"  # noqa: S105 - test users only
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--crm-db", default=os.environ.get("CRM_TEST_DATABASE_URL", ""),
-                     help="Database URL for crmcore tests (default: a temporary SQLite file).")
+    parser.addoption(
+        "--crm-db",
+        default=os.environ.get("CRM_TEST_DATABASE_URL", ""),
+        help="Database URL for crmcore tests (default: a temporary SQLite file).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,8 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def crm_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                     ) -> Iterator[str]:
+def crm_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """The database of the test session: a new SQLite file, or a new PostgreSQL database."""
     url = request.config.getoption("--crm-db")
     if not url or url.startswith("sqlite"):
@@ -71,7 +75,9 @@ def crm_extra_plugins() -> list[str | ModuleType]:
 
 
 @pytest.fixture(scope="session")
-def _crm_apps(crm_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Any, Any]]:
+def _crm_apps(
+    crm_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[Any, Any]]:
     apps: dict[Any, Any] = {}
     yield apps
     for app in apps.values():
@@ -83,9 +89,11 @@ def build_app(extra: list[str | ModuleType], database_url: str, instance: Path) 
     from ..app import create_app
     from ..instance import ensure_roles, upgrade_all
 
-    app = create_app(instance, config={"database_url": database_url,
-                                       "secret_key": "test-secret-" + "x" * 32},
-                     plugins=extra)
+    app = create_app(
+        instance,
+        config={"database_url": database_url, "secret_key": "test-secret-" + "x" * 32},
+        plugins=extra,
+    )
     app.config.update(TESTING=True, RATELIMIT_ENABLED=True)
     with app.app_context():
         crm = app.extensions["crm"]
@@ -95,14 +103,19 @@ def build_app(extra: list[str | ModuleType], database_url: str, instance: Path) 
 
 
 @pytest.fixture
-def app(request: pytest.FixtureRequest, _crm_apps: dict[Any, Any], crm_database_url: str,
-        crm_extra_plugins: list[str | ModuleType], tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[Any]:
+def app(
+    request: pytest.FixtureRequest,
+    _crm_apps: dict[Any, Any],
+    crm_database_url: str,
+    crm_extra_plugins: list[str | ModuleType],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
     """A CRM app in an application context; everything the test writes is rolled back."""
     key = tuple(m if isinstance(m, str) else m.__name__ for m in crm_extra_plugins)
     if key not in _crm_apps:
-        _crm_apps[key] = build_app(crm_extra_plugins, crm_database_url,
-                                   tmp_path_factory.mktemp("instance"))
+        _crm_apps[key] = build_app(
+            crm_extra_plugins, crm_database_url, tmp_path_factory.mktemp("instance")
+        )
     app = _crm_apps[key]
     crm = app.extensions["crm"]
     connection = crm.engine.connect()
@@ -145,8 +158,13 @@ def records(crm: Any) -> Any:
 def make_user(crm: Any) -> Callable[..., Any]:
     """``make_user(role="sales_rep", email=None, teams=(), password=PASSWORD)``."""
 
-    def make(role: str | None = "sales_rep", email: str | None = None,
-             teams: tuple[str, ...] = (), password: str = PASSWORD, **fields: Any) -> Any:
+    def make(
+        role: str | None = "sales_rep",
+        email: str | None = None,
+        teams: tuple[str, ...] = (),
+        password: str = PASSWORD,
+        **fields: Any,
+    ) -> Any:
         from sqlalchemy import select
 
         from ..instance import create_user
@@ -161,8 +179,7 @@ def make_user(crm: Any) -> Callable[..., Any]:
             if team is None:
                 crm.records().create("teams", {"name": team_name, "member_ids": [user.id]})
             else:
-                crm.records().update("teams", team,
-                                     {"member_ids": [*team.member_ids, user.id]})
+                crm.records().update("teams", team, {"member_ids": [*team.member_ids, user.id]})
         return user
 
     return make
@@ -185,8 +202,12 @@ def make_contact(records: Any) -> Callable[..., Any]:
 
     def make(**fields: Any) -> Any:
         n = next(counter)
-        data = {"first_name": "Test", "last_name": f"Person {n}",
-                "email": f"person{n}.{secrets.token_hex(2)}@example.com", **fields}
+        data = {
+            "first_name": "Test",
+            "last_name": f"Person {n}",
+            "email": f"person{n}.{secrets.token_hex(2)}@example.com",
+            **fields,
+        }
         return records.create("contacts", data)
 
     return make
@@ -210,12 +231,16 @@ class ApiClient:
     def delete(self, url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         return self.client.delete(url, headers=self._headers(headers), **kw)
 
-    def post(self, url: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+    def post(
+        self, url: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
         if json is not None:
             kw["json"] = json
         return self.client.post(url, headers=self._headers(headers), **kw)
 
-    def patch(self, url: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+    def patch(
+        self, url: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
         if json is not None:
             kw["json"] = json
         return self.client.patch(url, headers=self._headers(headers), **kw)

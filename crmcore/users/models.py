@@ -14,8 +14,7 @@ team_member = Table(
     "core_team_member",
     Base.metadata,
     Column("team_id", ForeignKey("core_team.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", ForeignKey("core_user.id", ondelete="CASCADE"), primary_key=True,
-           index=True),
+    Column("user_id", ForeignKey("core_user.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 
@@ -38,9 +37,7 @@ class Team(RecordMixin, Base):
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    members: Mapped[list[User]] = relationship(
-        secondary=team_member, back_populates="teams", lazy="selectin"
-    )
+    members: Mapped[list[User]] = relationship(secondary=team_member, back_populates="teams")
 
     @property
     def member_ids(self) -> list[int]:
@@ -60,9 +57,7 @@ class User(RecordMixin, Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
 
     role: Mapped[Role | None] = relationship(lazy="joined")
-    teams: Mapped[list[Team]] = relationship(
-        secondary=team_member, back_populates="members", lazy="selectin"
-    )
+    teams: Mapped[list[Team]] = relationship(secondary=team_member, back_populates="members")
 
     @property
     def team_ids(self) -> list[int]:
@@ -75,8 +70,7 @@ class ApiToken(Base):
     __tablename__ = "core_api_token"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"),
-                                         index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100), default="")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(12))

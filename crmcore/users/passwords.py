@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
 _hasher = PasswordHasher()  # stateless and thread-safe: parameters only, no app state
-#: verified against when the user does not exist, so timing does not reveal which e-mails exist
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0123456789")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so timing does not reveal which do."""
+    return _hasher.hash("not-a-real-password-0123456789")
 
 
 def check_policy(password: str) -> str | None:
@@ -29,6 +35,8 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
         return False

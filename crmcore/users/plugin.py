@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from ..customfields import CustomField, CustomFieldSchema
 from ..errors import PermissionDenied, ValidationError
-from ..permissions import validate_grants
+from ..permissions import Access, validate_grants
 from ..plugins import Plugin, hookimpl
 from ..registry import Entity
 from ..version import __version__
@@ -26,7 +26,15 @@ def _ids_to_records(service: Any, model: type, ids: list[int], field: str) -> li
     return records
 
 
+def _check_covers(service: Any, role: Role | None, message: str) -> None:
+    plurals = [e.plural for e in service.crm.registry]
+    if not service.access.covers(Access.for_role(role), plurals):
+        raise PermissionDenied(message)
+
+
 def prepare_user(values: dict[str, Any], record: User | None, service: Any) -> None:
+    if record is not None and record.id != service.access.user_id:
+        _check_covers(service, record.role, "You may not change a user with more rights than you.")
     if "password" in values:
         password = values.pop("password") or ""
         problem = check_policy(password)
@@ -44,13 +52,23 @@ def prepare_user(values: dict[str, Any], record: User | None, service: Any) -> N
             raise PermissionDenied("You cannot change your own role.")
         if not service.access.has("roles.assign"):
             raise PermissionDenied("You may not assign roles.")
-        if values["role_id"] is not None and service.session.get(Role, values["role_id"]) is None:
+        role = service.session.get(Role, values["role_id"]) if values["role_id"] else None
+        if values["role_id"] is not None and (role is None or role.deleted_at is not None):
             raise ValidationError({"role_id": ["No such role."]})
-    if "active" in values and record is not None and record.id == service.access.user_id \
-            and not values["active"]:
+        _check_covers(service, role, "You may not give a role with more rights than yours.")
+    if (
+        "active" in values
+        and record is not None
+        and record.id == service.access.user_id
+        and not values["active"]
+    ):
         raise ValidationError({"active": ["You cannot deactivate yourself."]})
     if "team_ids" in values:
-        values["teams"] = _ids_to_records(service, Team, values.pop("team_ids") or [], "team_ids")
+        teams = _ids_to_records(service, Team, values.pop("team_ids") or [], "team_ids")
+        if record is None or {t.id for t in teams} != set(record.team_ids):
+            if not service.access.can(service.entity("teams"), "update"):
+                raise PermissionDenied("You may not change team membership.")
+        values["teams"] = teams
 
 
 def prepare_role(values: dict[str, Any], record: Role | None, service: Any) -> None:
@@ -60,7 +78,8 @@ def prepare_role(values: dict[str, Any], record: Role | None, service: Any) -> N
         if errors:
             raise ValidationError({"grants": errors})
     if "permissions" in values:
-        unknown = [p for p in values["permissions"] if p != "*" and p not in service.crm.permissions]
+        known = service.crm.permissions
+        unknown = [p for p in values["permissions"] if p != "*" and p not in known]
         if unknown:
             raise ValidationError({"permissions": [f"Unknown permission: {', '.join(unknown)}."]})
     if "name" in values and (record is None or values["name"] != record.name):
@@ -70,8 +89,9 @@ def prepare_role(values: dict[str, Any], record: Role | None, service: Any) -> N
 
 def prepare_team(values: dict[str, Any], record: Team | None, service: Any) -> None:
     if "member_ids" in values:
-        values["members"] = _ids_to_records(service, User, values.pop("member_ids") or [],
-                                            "member_ids")
+        values["members"] = _ids_to_records(
+            service, User, values.pop("member_ids") or [], "member_ids"
+        )
 
 
 def prepare_custom_field(values: dict[str, Any], record: CustomField | None, service: Any) -> None:
@@ -91,19 +111,66 @@ def prepare_custom_field(values: dict[str, Any], record: CustomField | None, ser
 
 
 @hookimpl
+def crm_validate_record(event: Any) -> None:
+    """Nobody trashes their own account, nor that of a user with more rights."""
+    if event.entity.name != "user" or event.action != "delete":
+        return
+    service = event.records
+    if event.record.id == service.access.user_id:
+        raise ValidationError({"_schema": ["You cannot delete yourself."]})
+    _check_covers(
+        service, event.record.role, "You may not delete a user with more rights than you."
+    )
+
+
+@hookimpl
 def crm_entities() -> list[Entity]:
     return [
-        Entity(name="user", model=User, schema=UserSchema, plural="users", title="User",
-               title_fields=("name", "email"), search_fields=("name", "email"),
-               list_columns=("name", "email", "role_id", "active"), owner_field="id",
-               prepare=prepare_user),
-        Entity(name="role", model=Role, schema=RoleSchema, plural="roles", title="Role",
-               title_fields=("title",), list_columns=("name", "title"), owner_field=None,
-               prepare=prepare_role),
-        Entity(name="team", model=Team, schema=TeamSchema, plural="teams", title="Team",
-               list_columns=("name",), owner_field=None, prepare=prepare_team),
-        Entity(name="custom_field", model=CustomField, schema=CustomFieldSchema,
-               plural="custom_fields", title="Custom field", title_fields=("label",),
-               list_columns=("entity", "name", "label", "type", "required"), owner_field=None,
-               filter_fields=("entity",), prepare=prepare_custom_field),
+        Entity(
+            name="user",
+            model=User,
+            schema=UserSchema,
+            plural="users",
+            title="User",
+            title_fields=("name", "email"),
+            search_fields=("name", "email"),
+            list_columns=("name", "email", "role_id", "active"),
+            owner_field="id",
+            eager=("teams",),
+            prepare=prepare_user,
+        ),
+        Entity(
+            name="role",
+            model=Role,
+            schema=RoleSchema,
+            plural="roles",
+            title="Role",
+            title_fields=("title",),
+            list_columns=("name", "title"),
+            owner_field=None,
+            prepare=prepare_role,
+        ),
+        Entity(
+            name="team",
+            model=Team,
+            schema=TeamSchema,
+            plural="teams",
+            title="Team",
+            list_columns=("name",),
+            owner_field=None,
+            eager=("members",),
+            prepare=prepare_team,
+        ),
+        Entity(
+            name="custom_field",
+            model=CustomField,
+            schema=CustomFieldSchema,
+            plural="custom_fields",
+            title="Custom field",
+            title_fields=("label",),
+            list_columns=("entity", "name", "label", "type", "required"),
+            owner_field=None,
+            filter_fields=("entity",),
+            prepare=prepare_custom_field,
+        ),
     ]

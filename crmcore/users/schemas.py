@@ -25,16 +25,22 @@ class UserSchema(RecordSchema):
 
 
 class RoleSchema(RecordSchema):
-    name = fields.String(required=True, validate=validate.Regexp(
-        ROLE_NAME, error="Use lower-case letters, digits and _, starting with a letter."))
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            ROLE_NAME, error="Use lower-case letters, digits and _, starting with a letter."
+        ),
+    )
     title = fields.String(required=True, validate=validate.Length(1, 100))
     description = fields.String(load_default="", validate=validate.Length(max=2000))
     grants = fields.Dict(
         keys=fields.String(),
         values=fields.Dict(keys=fields.String(), values=fields.String(allow_none=True)),
         load_default=dict,
-        metadata={"description": 'Per entity plural, a scope per action: '
-                                 '{"contacts": {"read": "all", "update": "own"}}'},
+        metadata={
+            "description": "Per entity plural, a scope per action: "
+            '{"contacts": {"read": "all", "update": "own"}}'
+        },
     )
     permissions = fields.List(fields.String(), load_default=list)
 

@@ -1,0 +1,110 @@
+"""API speed at scale: list pages (first, deep, filtered, search) and GET one contact.
+
+Each figure is compared with a baseline measured in the same run on the same data:
+the bare SQL of the same query for lists, and a minimal Flask view reading the same row
+with raw SQL for GET one contact. Run: BENCH_CONTACTS=1000000 python bench/api.py
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from common import build_instance, percentiles, size, timed
+from flask import Flask, jsonify
+
+
+def main() -> None:
+    count = size()
+    start = time.perf_counter()
+    app, path = build_instance(count)
+    print(f"instance with {count:,} contacts built in {time.perf_counter() - start:.0f} s ({path})")
+    with app.app_context():
+        from crmcore.api.auth import issue_token
+        from crmcore.users.models import User
+
+        crm = app.extensions["crm"]
+        admin = crm.session.get(User, app.config["BENCH_ADMIN_ID"])
+        token, _ = issue_token(crm.session, admin, "bench", 10)
+        crm.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    db = sqlite3.connect(path / "crm.db")
+
+    def api(url: str) -> Any:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    deep_cursor = _cursor_at(app, count // 2)
+    cases = {
+        "first page (25, newest first)": (
+            "/api/v1/contacts?limit=25",
+            "SELECT * FROM core_contact WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 26",
+        ),
+        f"page {count // 2:,} rows deep": (
+            f"/api/v1/contacts?limit=25&cursor={deep_cursor}",
+            f"SELECT * FROM core_contact WHERE deleted_at IS NULL AND id < {count // 2} "
+            "ORDER BY id DESC LIMIT 26",
+        ),
+        "filtered (city=Sevilla, by last name)": (
+            "/api/v1/contacts?limit=25&city=Sevilla&sort=last_name",
+            "SELECT * FROM core_contact WHERE deleted_at IS NULL AND lower(city) = 'sevilla' "
+            "ORDER BY last_name, id LIMIT 26",
+        ),
+        "search q=garcia madrid": (
+            "/api/v1/contacts?limit=25&q=garcia%20madrid",
+            "SELECT * FROM core_contact WHERE deleted_at IS NULL AND id IN (SELECT record_id "
+            "FROM core_search_doc WHERE entity='contact' AND id IN (SELECT rowid FROM "
+            'core_search_fts WHERE core_search_fts MATCH \'"garcia"* "madrid"*\')) '
+            "ORDER BY id DESC LIMIT 26",
+        ),
+    }
+    print(f"{'list request':<40} {'p50 ms':>8} {'p95 ms':>8} {'SQL p95':>8} {'ratio':>7}")
+    for name, (url, sql) in cases.items():
+        api_p50, api_p95 = percentiles(timed(lambda url=url: api(url), 60))
+        _sql_p50, sql_p95 = percentiles(timed(lambda sql=sql: db.execute(sql).fetchall(), 60))
+        print(
+            f"{name:<40} {api_p50:8.1f} {api_p95:8.1f} {sql_p95:8.2f} "
+            f"{api_p95 / max(sql_p95, 1e-6):6.1f}x"
+        )
+
+    target = count // 3
+    minimal = Flask("minimal")
+
+    @minimal.get("/contacts/<int:cid>")
+    def one(cid: int) -> Any:
+        conn = sqlite3.connect(path / "crm.db")
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM core_contact WHERE id = ?", (cid,)).fetchone()
+        conn.close()
+        return jsonify(dict(row))
+
+    raw = minimal.test_client()
+    n = 400
+    t0 = time.perf_counter()
+    for _ in range(n):
+        assert raw.get(f"/contacts/{target}").status_code == 200
+    raw_rate = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        api(f"/api/v1/contacts/{target}")
+    api_rate = n / (time.perf_counter() - t0)
+    print(
+        f"GET one contact: {api_rate:.0f} req/s; minimal Flask + raw SQL: {raw_rate:.0f} req/s; "
+        f"ratio {api_rate / raw_rate:.2f} (goal >= 0.5)"
+    )
+
+
+def _cursor_at(app: Any, contact_id: int) -> str:
+    from itsdangerous import URLSafeSerializer
+
+    crm = app.extensions["crm"]
+    return URLSafeSerializer(crm.settings.secret_key, salt="cursor:contacts").dumps(
+        ["-id", contact_id, contact_id]
+    )
+
+
+if __name__ == "__main__":
+    main()

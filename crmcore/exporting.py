@@ -1,0 +1,175 @@
+"""Streaming export of any entity to CSV or JSON, within the caller's read scope.
+
+Rows are read in keyset batches on ``id`` from ``RecordService.query`` (so the permission scope
+is part of the SQL and nothing the user may not read is ever loaded) and written out batch by
+batch: memory stays constant whatever the size. In CSV, cells a spreadsheet would run as a
+formula (starting with ``= + - @``, tab or CR) get a leading ``'``; custom fields are columns
+``custom.<name>`` and tags are joined with ``;``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PermissionDenied
+from .records import RecordService
+from .registry import Entity
+
+FORMATS = ("csv", "json")
+BATCH = 1000
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SKIPPED = frozenset({"custom_fields", "version", "deleted_at"})
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The record columns and custom fields of an export, in output order."""
+
+    fields: tuple[str, ...]
+    custom: tuple[str, ...]
+
+    @property
+    def header(self) -> list[str]:
+        return [*self.fields, *(f"custom.{name}" for name in self.custom)]
+
+
+def check_allowed(service: RecordService, entity: Entity) -> None:
+    """Exporting needs the ``data.export`` permission and read access to the entity."""
+    if not service.access.has("data.export"):
+        raise PermissionDenied("You may not export data (the data.export permission).")
+    if not service.access.can(entity, "read"):
+        raise PermissionDenied(f"You may not read {entity.title_plural.lower()}.")
+
+
+def columns_of(service: RecordService, entity: Entity) -> Columns:
+    """What the API shows of a record that is a column, plus the custom fields."""
+    dump = entity.dump_schema
+    names = [
+        name
+        for name, f in dump.fields.items()
+        if not f.load_only and name in entity.columns and name not in _SKIPPED
+    ]
+    stamps = [n for n in ("created_at", "updated_at") if n in names]
+    names = [n for n in names if n != "id" and n not in stamps] + stamps
+    custom: tuple[str, ...] = ()
+    if entity.has_custom_fields:
+        custom = tuple(d.name for d in service.crm.custom_field_defs(service.session, entity))
+    return Columns(("id", *names), custom)
+
+
+def iter_records(
+    service: RecordService, entity: Entity, columns: Columns, batch: int = BATCH
+) -> Iterator[dict[str, Any]]:
+    """Each readable record as a dict of column values, in id order, ``batch`` rows per query."""
+    model = entity.model
+    attrs = [entity.attribute(name) for name in columns.fields]
+    if columns.custom:
+        attrs.append(entity.attribute("custom_fields"))
+    base = service.query(entity, "read").with_only_columns(*attrs).order_by(model.id)
+    last = None
+    while True:
+        stmt = base if last is None else base.where(model.id > last)
+        rows = service.session.execute(stmt.limit(batch)).all()
+        for row in rows:
+            values = dict(zip(columns.fields, row, strict=False))
+            if columns.custom:
+                values["custom_fields"] = row[-1] or {}
+            yield values
+        if len(rows) < batch:
+            return
+        last = rows[-1][0]
+
+
+def csv_cell(value: Any, name: str = "") -> str:
+    """A value as a spreadsheet-safe CSV cell."""
+    if value is None:
+        text = ""
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dt.datetime | dt.date | dt.time):
+        text = value.isoformat()
+    elif isinstance(value, list) and name == "tags":
+        text = ";".join(str(v) for v in value)
+    elif isinstance(value, list | dict):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    if text.startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+def csv_chunks(service: RecordService, entity: Entity, batch: int = BATCH) -> Iterator[bytes]:
+    """The export as UTF-8 CSV (with a BOM, so spreadsheets read accents right), in chunks."""
+    columns = columns_of(service, entity)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write("\ufeff")
+    writer.writerow(columns.header)
+    pending = 0
+    for values in iter_records(service, entity, columns, batch):
+        custom = values.get("custom_fields", {})
+        writer.writerow(
+            [
+                *(csv_cell(values[n], n) for n in columns.fields),
+                *(csv_cell(custom.get(n)) for n in columns.custom),
+            ]
+        )
+        pending += 1
+        if pending >= batch:
+            yield _drain(buffer)
+            pending = 0
+    yield _drain(buffer)
+
+
+def json_chunks(service: RecordService, entity: Entity, batch: int = BATCH) -> Iterator[bytes]:
+    """The export as one JSON array of objects (custom fields under ``custom_fields``)."""
+    columns = columns_of(service, entity)
+    buffer = io.StringIO()
+    buffer.write("[")
+    pending = 0
+    first = True
+    for values in iter_records(service, entity, columns, batch):
+        if columns.custom:
+            values["custom_fields"] = {n: values["custom_fields"].get(n) for n in columns.custom}
+        buffer.write("\n" if first else ",\n")
+        first = False
+        buffer.write(json.dumps(values, ensure_ascii=False, default=_json_default))
+        pending += 1
+        if pending >= batch:
+            yield _drain(buffer)
+            pending = 0
+    buffer.write("\n]\n")
+    yield _drain(buffer)
+
+
+def export_chunks(
+    service: RecordService, entity: Entity, fmt: str, batch: int = BATCH
+) -> Iterator[bytes]:
+    """Check permissions now, then stream ``fmt`` (``csv`` or ``json``)."""
+    check_allowed(service, entity)
+    if fmt not in FORMATS:
+        raise ValueError(fmt)
+    return (csv_chunks if fmt == "csv" else json_chunks)(service, entity, batch)
+
+
+def _drain(buffer: io.StringIO) -> bytes:
+    data = buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
+    return data
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return str(value)

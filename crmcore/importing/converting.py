@@ -1,0 +1,121 @@
+"""Turning the text cells of a row into the input the record service validates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import fields as mm
+from sqlalchemy import String
+
+from .mapping import COMPANY, CUSTOM, FieldSet
+
+#: Characters a spreadsheet reads as the start of a formula (see ``crmcore.exporting``).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_TRUE_ES = {"si", "sí", "verdadero"}
+_FALSE_ES = {"falso"}
+
+
+@dataclass
+class Row:
+    """One data row of a file, converted."""
+
+    line: int
+    cells: list[str]
+    data: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    company: str | None = None
+    fingerprint: str = ""
+
+    def reason(self) -> str:
+        return "; ".join(
+            f"{k}: {' '.join(v)}" if k != "_schema" else " ".join(v) for k, v in self.errors.items()
+        )
+
+
+def unquote(value: str) -> str:
+    """Undo the export's formula neutralisation (``'=1+2`` -> ``=1+2``) and trim."""
+    value = value.strip()
+    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_START:
+        return value[1:]
+    return value
+
+
+class RowConverter:
+    """Converts cells according to the column map and the types of the schema fields."""
+
+    def __init__(self, fields: FieldSet, targets: Sequence[str | None]) -> None:
+        self.fields = fields
+        self.targets = list(targets)
+        self.width = len(self.targets)
+        columns = fields.entity.model.__table__.c
+        # a safety net for plain text fields whose schema sets no length (PostgreSQL would
+        # refuse the whole batch); typed fields (e-mail, country...) give their own message
+        self.max_length: dict[str, int] = {
+            name: col.type.length
+            for name, col in columns.items()
+            if isinstance(col.type, String)
+            and col.type.length
+            and type(fields.schema_fields.get(name)) is mm.String
+        }
+
+    def convert(self, line: int, cells: list[str]) -> Row:
+        row = Row(line, cells)
+        if len(cells) > self.width and any(c.strip() for c in cells[self.width :]):
+            row.errors["_schema"] = [
+                f"The line has {len(cells)} values but the header only {self.width} columns."
+            ]
+        canonical: dict[str, str] = {}
+        for target, raw in zip(self.targets, cells, strict=False):
+            if target is None:
+                continue
+            value = unquote(raw)
+            if not value:
+                continue
+            canonical[target] = value
+            if target == COMPANY:
+                row.company = value
+            elif target.startswith(CUSTOM):
+                row.data.setdefault("custom_fields", {})[target[len(CUSTOM) :]] = value
+            else:
+                self._set(row, target, value)
+        if not canonical and not row.errors:
+            row.errors["_schema"] = ["The row has no value in any imported column."]
+        digest = json.dumps(
+            [self.fields.entity.name, canonical], sort_keys=True, ensure_ascii=False
+        )
+        row.fingerprint = hashlib.sha256(digest.encode()).hexdigest()
+        return row
+
+    def _set(self, row: Row, name: str, value: str) -> None:
+        limit = self.max_length.get(name)
+        if limit is not None and len(value) > limit:
+            row.errors[name] = [f"Longer than maximum length {limit}."]
+            return
+        schema_field = self.fields.schema_fields[name]
+        if isinstance(schema_field, mm.List):
+            inner = schema_field.inner
+            if isinstance(inner, mm.Nested | mm.Dict):
+                self._json(row, name, value)
+                return
+            separator = ";" if ";" in value else ","
+            row.data[name] = [part.strip() for part in value.split(separator) if part.strip()]
+        elif isinstance(schema_field, mm.Dict | mm.Nested):
+            self._json(row, name, value)
+        elif isinstance(schema_field, mm.Boolean):
+            lowered = value.casefold()
+            row.data[name] = (
+                True if lowered in _TRUE_ES else False if lowered in _FALSE_ES else value
+            )
+        else:
+            row.data[name] = value
+
+    @staticmethod
+    def _json(row: Row, name: str, value: str) -> None:
+        try:
+            row.data[name] = json.loads(value)
+        except json.JSONDecodeError:
+            row.errors[name] = ["Not valid JSON."]

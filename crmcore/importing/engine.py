@@ -1,0 +1,448 @@
+"""The import run: rows in batches through the record service, one transaction per batch.
+
+Each batch commits its records, their audit and search rows, the fingerprints of the file rows
+it imported (``core_import_row``) and the progress of the import together. A run killed at any
+point and started again skips the rows whose batch committed and redoes the rest, so the data
+ends with exactly the rows of the file. Re-running a finished import creates nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import marshmallow
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+
+from ..db import utcnow
+from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
+from ..records import RecordService
+from ..registry import Entity
+from .converting import Row, RowConverter
+from .mapping import FieldSet, map_columns
+from .models import ImportedRow, ImportJob
+from .reading import CsvFormat, inspect_file, iter_rows
+
+#: Entities deduplicated by a field, compared case-insensitively.
+DEDUPE_FIELDS = {"contact": "email"}
+ON_DUPLICATE = ("skip", "update")
+DEFAULT_BATCH = 500
+DEFAULT_MAX_MB = 200.0
+
+
+@dataclass
+class ImportOptions:
+    """How to import. ``mapping`` maps headers to fields (``None`` ignores a column)."""
+
+    entity: str
+    mapping: dict[str, str | None] | None = None
+    on_duplicate: str = "skip"
+    dry_run: bool = False
+    batch_size: int = DEFAULT_BATCH
+    max_bytes: int | None = None
+    report_path: Path | None = None
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    entity: str
+    format: CsvFormat
+    columns: dict[str, str]
+    ignored: list[str]
+    dry_run: bool
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    companies_created: int = 0
+    report_path: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.total / self.seconds if self.seconds else 0.0
+
+
+class _BrokenBatch(Exception):
+    """A row made the database refuse the batch; it is redone without that row."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index, self.reason = index, reason
+
+
+@dataclass
+class _Counts:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    companies: int = 0
+    done: list[tuple[str, int]] = field(default_factory=list)  # fingerprint, record id
+    rejected: list[Row] = field(default_factory=list)
+
+
+def import_limit(crm: Any) -> int:
+    """The largest file an import takes, in bytes: ``CRM_IMPORT_MAX_MB`` or
+    ``import_max_mb`` in crm.toml (default 200 MB)."""
+    raw = os.environ.get("CRM_IMPORT_MAX_MB") or crm.settings.extra.get("import_max_mb")
+    try:
+        megabytes = float(raw) if raw not in (None, "") else DEFAULT_MAX_MB
+    except (TypeError, ValueError):
+        megabytes = DEFAULT_MAX_MB
+    return int(megabytes * 1024 * 1024)
+
+
+def check_allowed(service: RecordService, entity: Entity, on_duplicate: str) -> None:
+    """Importing needs ``data.import`` and create (and update to update duplicates)."""
+    access = service.access
+    if not access.has("data.import"):
+        raise PermissionDenied("You may not import data (the data.import permission).")
+    if not access.can(entity, "create"):
+        raise PermissionDenied(f"You may not create {entity.title_plural.lower()}.")
+    if on_duplicate == "update" and not access.can(entity, "update"):
+        raise PermissionDenied(f"You may not update {entity.title_plural.lower()}.")
+
+
+class Importer:
+    """Imports one file into one entity as the user of ``service``."""
+
+    def __init__(
+        self,
+        service: RecordService,
+        path: Path,
+        options: ImportOptions,
+        job: ImportJob | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        if options.on_duplicate not in ON_DUPLICATE:
+            raise CRMError(f"on_duplicate must be skip or update, not {options.on_duplicate!r}")
+        self.service = service
+        self.session = service.session
+        self.path = Path(path)
+        self.options = options
+        self.job = job
+        self.progress = progress
+        self.entity = service.entity(options.entity)
+        check_allowed(service, self.entity, options.on_duplicate)
+        self.format = inspect_file(self.path, options.max_bytes)
+        crm = service.crm
+        has_companies = "companies" in {e.plural for e in crm.entities()}
+        defs = crm.custom_field_defs(self.session, self.entity)
+        self.fields = FieldSet.of(self.entity, defs, has_companies)
+        self.columns = map_columns(self.format.header, self.fields, options.mapping)
+        self.converter = RowConverter(self.fields, self.columns.targets)
+        dedupe = DEDUPE_FIELDS.get(self.entity.name)
+        self.dedupe = dedupe if dedupe in self.columns.targets else None
+        self._occurrences: dict[bytes, int] = {}
+        self._companies: dict[str, int] = {}
+        self._dry_keys: set[str] = set()
+        self._report: Any = None
+        self._report_file: Any = None
+
+    # the run ----------------------------------------------------------------------------------
+
+    def run(self) -> ImportResult:
+        result = ImportResult(
+            self.entity.plural,
+            self.format,
+            self.columns.describe(self.format.header),
+            self.columns.ignored,
+            self.options.dry_run,
+            report_path=None,
+        )
+        started = time.perf_counter()
+        self._start_job()
+        try:
+            for batch in self._batches():
+                counts = self._import_batch(batch)
+                result.total += len(batch)
+                result.created += counts.created
+                result.updated += counts.updated
+                result.skipped += counts.skipped
+                result.rejected += len(counts.rejected)
+                result.companies_created += counts.companies
+                self._write_rejected(counts.rejected)
+                if self.progress:
+                    self.progress(len(batch))
+        finally:
+            if self._report_file is not None:
+                self._report_file.close()
+        result.report_path = self._report_path() if result.rejected else None
+        result.seconds = time.perf_counter() - started
+        self._finish_job(result)
+        return result
+
+    def _batches(self) -> Iterator[list[Row]]:
+        batch: list[Row] = []
+        size = max(1, self.options.batch_size)
+        for line, cells in iter_rows(self.path, self.format):
+            row = self.converter.convert(line, cells)
+            row.fingerprint = self._numbered(row.fingerprint)
+            batch.append(row)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _numbered(self, digest: str) -> str:
+        """Identical rows of one file are told apart by their occurrence number."""
+        key = bytes.fromhex(digest[:32])
+        seen = self._occurrences.get(key, 0) + 1
+        self._occurrences[key] = seen
+        return hashlib.sha256(f"{digest}:{seen}".encode()).hexdigest()
+
+    # one batch --------------------------------------------------------------------------------
+
+    def _import_batch(self, batch: list[Row]) -> _Counts:
+        excluded: dict[int, str] = {}
+        while True:
+            try:
+                counts = self._attempt(batch, excluded)
+            except _BrokenBatch as broken:
+                self.service.rollback()
+                self._companies.clear()
+                excluded[broken.index] = broken.reason
+                continue
+            self._save(counts, len(batch))
+            return counts
+
+    def _attempt(self, batch: list[Row], excluded: dict[int, str]) -> _Counts:
+        counts = _Counts()
+        known = self._known_fingerprints([r.fingerprint for r in batch])
+        existing = self._existing_keys(batch)
+        batch_keys: dict[str, int | None] = {}
+        for index, row in enumerate(batch):
+            if row.fingerprint in known:
+                counts.skipped += 1
+                continue
+            if index in excluded:
+                row.errors = {"_schema": [excluded[index]]}
+            if row.errors:
+                counts.rejected.append(row)
+                continue
+            try:
+                self._import_row(row, existing, batch_keys, counts)
+            except (Conflict, DBAPIError) as exc:
+                raise _BrokenBatch(index, _db_reason(exc)) from None
+            except CRMError as exc:
+                row.errors = _errors_of(exc)
+                counts.rejected.append(row)
+        return counts
+
+    def _import_row(
+        self, row: Row, existing: dict[str, int], batch_keys: dict[str, int | None], counts: _Counts
+    ) -> None:
+        data = dict(row.data)
+        if row.company is not None:
+            try:
+                data["company_id"] = self._company_id(row.company, data, counts)
+            except marshmallow.ValidationError as exc:
+                raise ValidationError(
+                    dict(exc.messages)  # type: ignore[arg-type]
+                    if isinstance(exc.messages, dict)
+                    else str(exc)
+                ) from None
+        key = self._key(row)
+        duplicate = None
+        if key is not None:
+            if key in batch_keys or key in self._dry_keys:
+                duplicate = batch_keys.get(key, 0) or 0
+            elif key in existing:
+                duplicate = existing[key]
+        if duplicate is not None:
+            if self.options.on_duplicate == "skip" or not duplicate:
+                counts.skipped += 1
+                return
+            record = self._updatable(duplicate)
+            version = record.version
+            try:
+                self.service.update(self.entity, record, data, commit=False)
+            except CRMError:
+                self.session.expire(record)  # drop values set before a veto
+                raise
+            if record.version != version:
+                counts.updated += 1
+            else:
+                counts.skipped += 1
+            counts.done.append((row.fingerprint, record.id))
+            return
+        record = self.service.create(self.entity, data, commit=False)
+        counts.created += 1
+        counts.done.append((row.fingerprint, record.id))
+        if key is not None:
+            batch_keys[key] = record.id
+            if self.options.dry_run:
+                self._dry_keys.add(key)
+
+    def _updatable(self, record_id: int) -> Any:
+        try:
+            return self.service.get(self.entity, record_id, "update")
+        except (NotFound, PermissionDenied):
+            raise PermissionDenied(
+                f"A {self.entity.title.lower()} with this "
+                f"{self.dedupe} exists and you may not update it."
+            ) from None
+
+    def _key(self, row: Row) -> str | None:
+        if self.dedupe is None:
+            return None
+        value = row.data.get(self.dedupe)
+        return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+    def _company_id(self, name: str, row_data: dict[str, Any], counts: _Counts) -> int:
+        key = name.casefold()
+        if key in self._companies:
+            return self._companies[key]
+        from ..contacts.models import Company
+
+        found = self.session.scalar(
+            self.service.query("companies")
+            .with_only_columns(Company.id)
+            .where(func.lower(Company.name) == name.lower())
+            .order_by(Company.id)
+            .limit(1)
+        )
+        if found is None:
+            if not self.service.access.can("companies", "create"):
+                raise NotFound(f"No company named {name!r}.")
+            # never leave a new company behind for a row that will be rejected anyway
+            self.entity.create_schema.load({**row_data, "company_id": None})
+            found = self.service.create("companies", {"name": name}, commit=False).id
+            counts.companies += 1
+        self._companies[key] = found
+        return found
+
+    def _known_fingerprints(self, fingerprints: list[str]) -> set[str]:
+        return set(
+            self.session.scalars(
+                select(ImportedRow.fingerprint).where(ImportedRow.fingerprint.in_(fingerprints))
+            )
+        )
+
+    def _existing_keys(self, batch: list[Row]) -> dict[str, int]:
+        if self.dedupe is None:
+            return {}
+        keys = {k for k in (self._key(r) for r in batch if not r.errors) if k}
+        if not keys:
+            return {}
+        column = self.entity.attribute(self.dedupe)
+        model = self.entity.model
+        found: dict[str, int] = {}
+        for value, record_id in self.session.execute(
+            select(func.lower(column), model.id)
+            .where(column.in_(keys), model.deleted_at.is_(None))
+            .order_by(model.id)
+        ):
+            found.setdefault(value, record_id)
+        return found
+
+    def _save(self, counts: _Counts, rows: int) -> None:
+        job = self.job
+        if self.options.dry_run:
+            self.service.rollback()
+        else:
+            self.session.add_all(
+                ImportedRow(
+                    fingerprint=fp,
+                    entity=self.entity.name,
+                    record_id=rid,
+                    import_id=job.id if job else None,
+                )
+                for fp, rid in counts.done
+            )
+        if job is not None:
+            job.processed_rows += rows
+            job.created += counts.created
+            job.updated += counts.updated
+            job.skipped += counts.skipped
+            job.rejected += len(counts.rejected)
+        if self.options.dry_run:
+            self.session.commit()
+        else:
+            self.service.commit()
+
+    # the job row and the report ---------------------------------------------------------------
+
+    def _start_job(self) -> None:
+        if self.job is None:
+            return
+        self.job.status = "running"
+        self.job.started_at = utcnow()
+        self.job.total_rows = self.format.rows
+        self.job.processed_rows = self.job.created = self.job.updated = 0
+        self.job.skipped = self.job.rejected = 0
+        self.session.commit()
+
+    def _finish_job(self, result: ImportResult) -> None:
+        if self.job is None:
+            return
+        self.job.status = "done"
+        self.job.finished_at = utcnow()
+        self.job.report_path = str(result.report_path) if result.report_path else None
+        self.session.commit()
+
+    def _report_path(self) -> Path:
+        if self.options.report_path is not None:
+            return self.options.report_path
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        beside = self.path.with_name(f"{self.path.stem}.rejected-{stamp}.csv")
+        if os.access(self.path.parent, os.W_OK):
+            return beside
+        folder = self.service.crm.settings.instance_path / "imports" / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / beside.name
+
+    def _write_rejected(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        if self._report is None:
+            path = self._report_path()
+            self.options.report_path = path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._report_file = open(path, "w", encoding="utf-8-sig", newline="")
+            self._report = csv.writer(self._report_file)
+            self._report.writerow(["line", "reason", *self.format.header])
+        for row in rows:
+            self._report.writerow([row.line, row.reason(), *row.cells])
+        self._report_file.flush()
+
+
+def _errors_of(exc: CRMError) -> dict[str, list[str]]:
+    messages = getattr(exc, "messages", None)
+    if not messages:
+        return {"_schema": [exc.detail]}
+    out: dict[str, list[str]] = {}
+    for name, value in messages.items():
+        if isinstance(value, dict):  # custom_fields: {name: [messages]}
+            for sub, msgs in value.items():
+                out[f"custom.{sub}" if name == "custom_fields" else f"{name}.{sub}"] = _flat(msgs)
+        else:
+            out[name] = _flat(value)
+    return out
+
+
+def _flat(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, dict):
+        return [f"{k}: {' '.join(_flat(v))}" for k, v in value.items()]
+    return [str(value)]
+
+
+def _db_reason(exc: Exception) -> str:
+    if isinstance(exc, CRMError):
+        return exc.detail
+    first = str(getattr(exc, "orig", exc)).strip().splitlines()
+    return f"The database refused the row: {first[0] if first else 'error'}"

@@ -1,0 +1,116 @@
+"""What a record's page shows: fields, the timeline, plugin panels and the audit history."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from markupsafe import Markup
+from sqlalchemy import select
+
+from ..api.resources import timeline
+from ..app import current_crm
+from ..audit import AuditEntry
+from ..records import RecordService
+from ..registry import Entity
+from .display import USER_FIELDS, resolve
+from .forms import HIDDEN, ordered_fields
+from .i18n import label
+
+log = logging.getLogger(__name__)
+HISTORY_LIMIT = 50
+
+
+def shown_fields(entity: Entity) -> list[str]:
+    """Fields on the detail page: every readable schema field but system and secret ones."""
+    out = []
+    for name, schema_field in ordered_fields(entity):
+        if name in HIDDEN or schema_field.load_only or name not in entity.columns:
+            continue
+        out.append(name)
+    return out
+
+
+def panels(records: RecordService, entity: Entity, record: Any) -> list[dict[str, Any]]:
+    """Panels of enabled plugins for this record; a failing panel is left out, not fatal."""
+    crm = current_crm()
+    found = [
+        p
+        for _plugin, p in crm.collect("crm_record_panels")
+        if p.entity in (entity.name, entity.plural)
+        and (p.permission is None or records.access.has(p.permission))
+    ]
+    out = []
+    for panel in sorted(found, key=lambda p: (p.order, p.name)):
+        try:
+            html = panel.render(record, records.user, records)
+        except Exception:
+            log.exception("panel %s failed", panel.name)
+            continue
+        if html is not None:
+            # the Panel contract: plugins return markup with everything users wrote escaped
+            out.append({"name": panel.name, "title": panel.title, "html": Markup(str(html))})  # noqa: S704
+    return out
+
+
+def _user_names(records: RecordService, ids: set[Any]) -> dict[int, str]:
+    from ..users.models import User
+
+    ids = {i for i in ids if isinstance(i, int)}
+    if not ids:
+        return {}
+    return {
+        u.id: u.name or u.email
+        for u in records.session.scalars(select(User).where(User.id.in_(ids)))
+    }
+
+
+def history(records: RecordService, entity: Entity, record_id: int) -> list[AuditEntry]:
+    return list(
+        records.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.entity == entity.name, AuditEntry.record_id == record_id)
+            .order_by(AuditEntry.id.desc())
+            .limit(HISTORY_LIMIT)
+        )
+    )
+
+
+def context(records: RecordService, entity: Entity, record_id: int, tz_name: str) -> dict[str, Any]:
+    """Template variables of the detail page; ``NotFound`` when the user may not read it."""
+    record = records.get(entity, record_id)
+    names = shown_fields(entity)
+    refs = resolve(records, entity, [record], [n for n in names if n.endswith("_id")])
+    custom = []
+    if entity.has_custom_fields:
+        values = record.custom_fields or {}
+        custom = [
+            (d.label, values.get(d.name))
+            for d in current_crm().custom_field_defs(records.session, entity)
+        ]
+    items = timeline(records, entity, record_id)
+    changes = history(records, entity, record_id)
+    people = _user_names(
+        records,
+        {i["user_id"] for i in items}
+        | {c.user_id for c in changes}
+        | {getattr(record, f, None) for f in USER_FIELDS},
+    )
+    access = records.access
+    return {
+        "entity": entity,
+        "record": record,
+        "fields": names,
+        "refs": refs,
+        "custom": custom,
+        "label": label,
+        "timeline": items,
+        "history": changes,
+        "people": people,
+        "panels": panels(records, entity, record),
+        "can_update": access.allows_record(entity, "update", record, records.session),
+        "can_delete": access.allows_record(entity, "delete", record, records.session),
+        "can_note": access.can("notes", "create"),
+        "note_errors": [],
+        "note_body": "",
+    }

@@ -1,0 +1,123 @@
+"""The layout's shared data, the home page (dashboard widgets) and global search."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, g, render_template, request
+from flask_babel import get_locale, gettext
+
+from ..app import current_crm
+from .i18n import LANGUAGES
+
+log = logging.getLogger(__name__)
+INSTANT_LIMIT = 8
+PAGE_LIMIT = 50
+
+
+def _allowed(permission: str | None) -> bool:
+    return permission is None or g.crm_access.has(permission)
+
+
+def menu() -> list[dict[str, str]]:
+    """Navigation entries of enabled plugins that the user may see, in their order."""
+    if g.get("crm_access") is None:
+        return []
+    items = [m for _p, m in current_crm().collect("crm_menu_items") if _allowed(m.permission)]
+    items.sort(key=lambda m: (m.order, m.label))
+    return [{"label": gettext(m.label), "url": m.url} for m in items]
+
+
+def layout_context() -> dict[str, Any]:
+    """Variables every template gets: navigation, user, languages."""
+    try:
+        entries = menu()
+    except Exception:  # an error page must render even when plugins or the database fail
+        log.exception("menu failed")
+        entries = []
+    return {
+        "nav": entries,
+        "user": g.get("crm_user"),
+        "languages": LANGUAGES,
+        "locale": str(get_locale() or "en"),
+    }
+
+
+def table_of(value: Any) -> dict[str, Any]:
+    """A widget value as something a template can show: a table, a list or a plain value."""
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        columns = list(dict.fromkeys(k for row in value for k in row))
+        return {
+            "kind": "table",
+            "columns": columns,
+            "rows": [[row.get(c) for c in columns] for row in value],
+        }
+    if isinstance(value, Mapping):
+        return {
+            "kind": "table",
+            "columns": ["", ""],
+            "rows": [[k, v] for k, v in value.items()],
+            "pairs": True,
+        }
+    if isinstance(value, list):
+        return {"kind": "list", "items": value}
+    return {"kind": "value", "value": value}
+
+
+def widgets() -> list[dict[str, Any]]:
+    """Dashboard widgets the user may see, each with its data computed in their scope."""
+    crm = current_crm()
+    found = [w for _p, w in crm.collect("crm_dashboard_widgets") if _allowed(w.permission)]
+    found.sort(key=lambda w: (w.order, w.name))
+    out = []
+    for widget in found:
+        try:
+            data = dict(widget.render(g.crm_user, crm.records(g.crm_access)))
+        except Exception:
+            log.exception("dashboard widget %s failed", widget.name)
+            crm.session.rollback()
+            out.append({"name": widget.name, "title": widget.title, "error": True, "parts": []})
+            continue
+        out.append(
+            {
+                "name": widget.name,
+                "title": widget.title,
+                "error": False,
+                "parts": [(key, table_of(value)) for key, value in data.items()],
+            }
+        )
+    return out
+
+
+def make_blueprint() -> Blueprint:
+    bp = Blueprint("web_pages", __name__)
+
+    @bp.route("/")
+    def home() -> Any:
+        return render_template("web/home.html", widgets=widgets())
+
+    @bp.route("/search")
+    def search() -> Any:
+        crm = current_crm()
+        query = request.args.get("q", "")[:200]
+        instant = bool(request.headers.get("HX-Request"))
+        entities = crm.entities()
+        docs = crm.search.search(
+            crm.session, g.crm_access, entities, query, INSTANT_LIMIT if instant else PAGE_LIMIT
+        )
+        by_name = {e.name: e for e in entities}
+        hits = [
+            {
+                "entity": by_name[d.entity],
+                "id": d.record_id,
+                "title": d.title,
+                "url": f"/{by_name[d.entity].plural}/{d.record_id}",
+            }
+            for d in docs
+        ]
+        template = "web/_search_results.html" if instant else "web/search.html"
+        return render_template(template, q=query, search_q=query, hits=hits, instant=instant)
+
+    return bp

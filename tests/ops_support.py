@@ -1,0 +1,294 @@
+"""Helpers for the jobs, mail and backup tests: real file-based instances, a real SMTP peer.
+
+The ``app`` fixture rolls its database back through one connection, which other processes and
+threads cannot see; consumers, workers and backups therefore get an instance of their own
+here, on a SQLite file or on a dedicated PostgreSQL database when ``--crm-db`` names a server.
+Job functions used by the tests live here too, importable by worker subprocesses
+(``PYTHONPATH`` includes ``tests/``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TESTS = Path(__file__).parent
+CRM = str(Path(sys.executable).with_name("crm"))
+
+
+# job functions (called as function(app, *args)) -------------------------------------------------
+
+
+def write_marker(app, path, value="ran"):
+    """Write ``value`` and the app's instance path into ``path``."""
+    from flask import current_app
+
+    assert current_app._get_current_object() is app
+    Path(path).write_text(f"{value}\n{app.extensions['crm'].settings.instance_path}")
+    return value
+
+
+def fail_times(app, counter, times, done):
+    """Fail the first ``times`` calls (counted in the file ``counter``), then write ``done``."""
+    counter = Path(counter)
+    n = int(counter.read_text()) if counter.exists() else 0
+    counter.write_text(str(n + 1))
+    if n < times:
+        raise RuntimeError(f"failure {n + 1}")
+    Path(done).write_text("done")
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+# instances --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Instance:
+    """A CRM instance folder with its own database, and its app."""
+
+    path: Path
+    database_url: str
+    app: Any
+    queue: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def crm(self) -> Any:
+        return self.app.extensions["crm"]
+
+    def run(
+        self, *args: str, timeout: float = 60, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``crm ARGS`` in a subprocess against this instance."""
+        result = subprocess.run(
+            [CRM, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"crm {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [CRM, *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+
+def _create_pg_database(base_url: str) -> tuple[str, Any]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(base_url).set(drivername="postgresql+psycopg")
+    name = f"crmops_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    url = base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+    return url, drop
+
+
+@pytest.fixture
+def make_instance(request, tmp_path):
+    """``make_instance(name="a", redis_url=None, smtp_url=None, init=True)``: a new instance."""
+    cleanups = []
+    db_option = request.config.getoption("--crm-db")
+
+    def make(name="inst", redis_url=None, smtp_url=None, init=True):
+        from crmcore.app import create_app
+        from crmcore.instance import init_instance
+
+        path = tmp_path / name
+        path.mkdir()
+        if db_option and not db_option.startswith("sqlite"):
+            url, drop = _create_pg_database(db_option)
+            cleanups.append(drop)
+        else:
+            url = f"sqlite:///{path / 'crm.db'}"
+        queue = f"crmtest-{secrets.token_hex(4)}"
+        lines = [
+            f'database_url = "{url}"',
+            f'secret_key = "{secrets.token_hex(24)}"',
+            f'job_queue = "{queue}"',
+        ]
+        if redis_url:
+            lines.append(f'redis_url = "{redis_url}"')
+        if smtp_url:
+            lines.append(f'smtp_url = "{smtp_url}"')
+        (path / "crm.toml").write_text("\n".join(lines) + "\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+        env.update(
+            CRM_INSTANCE_PATH=str(path),
+            PYTHONPATH=os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]),
+        )
+        app = create_app(path)
+        instance = Instance(path, url, app, queue, env)
+        if init:
+            with app.app_context():
+                init_instance(instance.crm)
+
+        def close() -> None:
+            crm = instance.crm
+            if "jobs" in crm.__dict__:
+                if crm.jobs.storage == "redis":
+                    crm.jobs.huey.flush()
+                crm.jobs.close()
+            crm.engine.dispose()
+
+        cleanups.insert(0, close)
+        return instance
+
+    yield make
+    for cleanup in cleanups:
+        cleanup()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[str], sig: int | None = None) -> str:
+    """Stop a subprocess gracefully (SIGTERM), return its output."""
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(sig or signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
+
+
+# SMTP peer --------------------------------------------------------------------------------------
+
+
+class Inbox:
+    """An aiosmtpd handler keeping what it received, and whether it came over TLS."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.event = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "data": envelope.content,
+                "tls": server.transport.get_extra_info("ssl_object") is not None,
+                "login": getattr(session, "login_data", None),
+            }
+        )
+        self.event.set()
+        return "250 Message accepted for delivery"
+
+
+class Authenticator:
+    """Accepts one user name and password."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user.encode(), password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == self.user
+            and auth_data.password == self.password
+        )
+        return AuthResult(success=ok, handled=False)
+
+
+@dataclass
+class Certificate:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> Any:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def make_certificate(folder: Path) -> Certificate:
+    """A self-signed certificate for 127.0.0.1 and localhost, made with openssl."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return Certificate(cert, key)
+
+
+def start_smtp(
+    *, implicit_tls: Any = None, starttls: Any = None, auth: tuple[str, str] | None = None
+) -> tuple[Any, Inbox]:
+    """Start an aiosmtpd server on 127.0.0.1; returns (controller, inbox). Stop it after."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    kwargs: dict[str, Any] = {}
+    if implicit_tls is not None:
+        kwargs["ssl_context"] = implicit_tls
+    if starttls is not None:
+        kwargs.update(tls_context=starttls, require_starttls=True)
+    if auth is not None:
+        kwargs.update(
+            authenticator=Authenticator(*auth),
+            auth_required=True,
+            auth_require_tls=starttls is not None,
+        )
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **kwargs)
+    controller.start()
+    return controller, inbox

@@ -1,0 +1,285 @@
+"""The web UI in a real browser: Debian's Chromium driven by Playwright against `crm serve`.
+
+A fresh instance is created with `crm init` in a temporary folder and served on a free loopback
+port. Set ``CRM_SCREENSHOTS=1`` to (re)write the screenshots under ``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "Browser-test-password-1"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+CRM = str(Path(sys.executable).with_name("crm"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_crm(env: dict[str, str], *args: str) -> None:
+    subprocess.run([CRM, *args], env=env, check=True, capture_output=True, timeout=120)
+
+
+def api_call(base: str, path: str, body: dict[str, Any], token: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def instance_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """With ``--crm-db`` on PostgreSQL, a new database of its own; else SQLite (``None``)."""
+    url = request.config.getoption("--crm-db")
+    if not url or url.startswith("sqlite"):
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url).set(drivername="postgresql+psycopg")
+    name = f"crmbrowser_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, instance_database: str | None
+) -> Iterator[str]:
+    """A real instance served by `crm serve`, with an admin and two sales reps."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CRM_INSTANCE_PATH": str(tmp_path_factory.mktemp("browser-instance")),
+        "CRM_BASE_URL": base,
+    }
+    env.pop("CRM_DATABASE_URL", None)
+    if instance_database:
+        env["CRM_DATABASE_URL"] = instance_database
+    run_crm(env, "init")
+    for email, role, name in (
+        ("admin@example.com", "admin", "Alex Admin"),
+        ("rep1@example.com", "sales_rep", "Rita One"),
+        ("rep2@example.com", "sales_rep", "Rob Two"),
+    ):
+        run_crm(
+            env, "users", "create", email, "--password", PASSWORD, "--role", role, "--name", name
+        )
+    process = subprocess.Popen(
+        [
+            CRM,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/login", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "crm serve did not start: " + process.stderr.read().decode()[-2000:]
+                    ) from None
+                time.sleep(0.2)
+        token = api_call(
+            base, "/api/v1/auth/token", {"email": "rep2@example.com", "password": PASSWORD}
+        )["token"]
+        api_call(
+            base,
+            "/api/v1/contacts",
+            {"first_name": "Olga", "last_name": "Othersrep", "email": "olga@example.com"},
+            token,
+        )
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    """A fresh browser context; fails the test on script errors and CSP violations.
+
+    (Answers with an error status, such as a form's 422, are expected and not counted.)
+    """
+    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+
+
+def shot(page: Any, name: str) -> None:
+    if os.environ.get("CRM_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Any, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+def test_sign_in_create_edit_and_search_a_contact(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/contacts")
+    expect(page).to_have_url("/login?next=/contacts")
+    shot(page, "login")
+    page.get_by_label("E-mail").fill("admin@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Contacts", level=1)).to_be_visible()
+
+    page.get_by_role("link", name="New contact").click()
+    page.get_by_label("First name").fill("Marisol")
+    page.get_by_label("Last name").fill("Quintanilla")
+    page.get_by_label("Email", exact=True).fill("marisol-at-example")
+    page.get_by_role("button", name="Save").click()
+    email = page.get_by_label("Email", exact=True)
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-email-error")).to_have_text("Not a valid e-mail address.")
+    expect(page.get_by_label("First name")).to_have_value("Marisol")
+    shot(page, "contact-form-error")
+
+    email.fill("marisol@example.com")
+    page.get_by_label("City").fill("Valencia")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Marisol Quintanilla", level=1)).to_be_visible()
+    expect(page.get_by_text("marisol@example.com")).to_be_visible()
+
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("City").fill("Alicante")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Changes saved.")).to_be_visible()
+    expect(page.locator("dl.fields")).to_contain_text("Alicante")
+
+    page.get_by_label("Add a note").fill("Met at the trade fair")
+    page.get_by_role("button", name="Add note").click()  # htmx swaps the timeline in place
+    expect(page.locator("#timeline")).to_contain_text("Met at the trade fair")
+    shot(page, "contact-detail")
+
+    search = page.get_by_role("searchbox", name="Search everything")
+    search.fill("quintan")
+    hit = page.locator("#search-popup").get_by_role("link", name="Marisol Quintanilla")
+    expect(hit).to_be_visible()  # instant results, without leaving the page
+    shot(page, "instant-search")
+    hit.click()
+    expect(page.get_by_role("heading", name="Marisol Quintanilla", level=1)).to_be_visible()
+
+    page.goto("/contacts")
+    expect(page.get_by_role("link", name="Marisol")).to_be_visible()
+    expect(page.get_by_role("link", name="Olga")).to_be_visible()  # admins see every contact
+    shot(page, "contacts-list")
+    page.goto("/search?q=marisol")
+    expect(page.get_by_role("link", name="Marisol Quintanilla")).to_be_visible()
+    shot(page, "search")
+    page.goto("/")
+    shot(page, "home")
+
+
+def test_sales_rep_does_not_see_another_reps_contact(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, "rep1@example.com")
+    page.goto("/contacts")
+    expect(page.get_by_text("No contacts yet.")).to_be_visible()
+    expect(page.get_by_text("Olga")).to_have_count(0)
+    page.get_by_role("searchbox", name="Search everything").fill("othersrep")
+    expect(page.locator("#search-popup")).to_contain_text("Nothing found")
+    page.goto("/search?q=olga")
+    expect(page.get_by_text("Nothing found")).to_be_visible()
+    response = page.goto("/contacts/1")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+
+
+def test_spanish_on_a_phone(browser: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(
+        base_url=server, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, "admin@example.com")
+        page.get_by_label("Language").select_option("es")  # submits itself (crm.js)
+        expect(page.get_by_role("link", name="Contactos")).to_be_visible()
+        page.goto("/contacts")
+        expect(page.get_by_role("heading", name="Contactos", level=1)).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
+        shot(page, "contacts-phone-es")
+        page.get_by_label("Idioma").select_option("en")
+        expect(page.get_by_role("link", name="Contacts")).to_be_visible()
+    finally:
+        context.close()

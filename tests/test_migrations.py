@@ -1,0 +1,192 @@
+"""Migrations: one lineage and version table per plugin, idempotent upgrades, models that match."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+import crmcore
+from crmcore import migrate
+from crmcore.app import create_app
+from crmcore.db import Base
+from crmcore.instance import init_instance, upgrade_all
+
+PLUGIN_SOURCE = """
+from crmcore import Plugin
+
+PLUGIN = Plugin(name="{name}", title="Migrating", version="1.0")
+"""
+
+REVISION_SOURCE = '''
+"""Create {name}_thing."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001_{name}"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("{name}_thing", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("label", sa.String(20)))
+
+
+def downgrade():
+    op.drop_table("{name}_thing")
+'''
+
+
+@pytest.fixture
+def migrating_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A plugin package in ``tmp_path`` shipping one migration; returns its module name."""
+    name = f"mig{secrets.token_hex(3)}"
+    package = tmp_path / f"crmtest_{name}"
+    (package / "migrations" / "versions").mkdir(parents=True)
+    (package / "__init__.py").write_text(PLUGIN_SOURCE.format(name=name))
+    (package / "migrations" / "versions" / f"0001_{name}.py").write_text(
+        REVISION_SOURCE.format(name=name)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield package.name
+    sys.modules.pop(package.name, None)
+
+
+def _app(database: str, tmp_path: Path, plugins: list[Any]) -> Any:
+    return create_app(
+        tmp_path / "instance", config={"database_url": database}, plugins=plugins, discover=False
+    )
+
+
+def _snapshot(crm: Any) -> dict[str, Any]:
+    """Tables, their columns, and every version table's rows."""
+    crm.session.commit()
+    inspector = inspect(crm.engine)
+    tables = sorted(inspector.get_table_names())
+    out: dict[str, Any] = {t: [c["name"] for c in inspector.get_columns(t)] for t in tables}
+    with crm.engine.connect() as conn:
+        for table in tables:
+            if table.startswith("alembic_version"):
+                out[f"{table} rows"] = sorted(
+                    conn.execute(text(f"SELECT version_num FROM {table}")).scalars()
+                )
+    return out
+
+
+def test_each_lineage_has_its_own_version_table(fresh_database, tmp_path, migrating_plugin):
+    app = _app(fresh_database, tmp_path, [migrating_plugin])
+    crm = app.extensions["crm"]
+    name = migrating_plugin.removeprefix("crmtest_")
+    with app.app_context():
+        assert migrate.lineages(crm) == ["core", name]
+        assert upgrade_all(crm, only_enabled=False) == ["core", name]
+        snapshot = _snapshot(crm)
+        assert "alembic_version" not in snapshot
+        assert snapshot["alembic_version_core rows"] == migrate.head(crm, "core").split(",")
+        assert snapshot[f"alembic_version_{name} rows"] == [f"0001_{name}"]
+        assert snapshot[f"{name}_thing"] == ["id", "label"]
+        for lineage in ("core", name):
+            assert migrate.current(crm, lineage) == migrate.head(crm, lineage)
+        # only the lineage's own revisions are in its history
+        assert migrate.head(crm, name) == f"0001_{name}"
+        assert f"0001_{name}" not in migrate.head(crm, "core")
+
+
+def test_enabled_only_upgrade_skips_disabled_plugins(fresh_database, tmp_path, migrating_plugin):
+    app = _app(fresh_database, tmp_path, [migrating_plugin])
+    crm = app.extensions["crm"]
+    name = migrating_plugin.removeprefix("crmtest_")
+    with app.app_context():
+        init_instance(crm)
+        assert upgrade_all(crm) == ["core"]
+        assert f"{name}_thing" not in _snapshot(crm)
+        assert migrate.current(crm, name) is None
+        from crmcore.instance import enable_plugin
+
+        enable_plugin(crm, name)
+        assert f"{name}_thing" in _snapshot(crm)
+        assert upgrade_all(crm) == ["core", name]
+
+
+def test_upgrade_is_idempotent(fresh_database, tmp_path, migrating_plugin):
+    app = _app(fresh_database, tmp_path, [migrating_plugin])
+    crm = app.extensions["crm"]
+    with app.app_context():
+        upgrade_all(crm, only_enabled=False)
+        init_instance(crm)
+        first = _snapshot(crm)
+        roles = crm.session.execute(text("SELECT name, grants FROM core_role ORDER BY name")).all()
+        upgrade_all(crm, only_enabled=False)
+        init_instance(crm)
+        assert _snapshot(crm) == first
+        again = crm.session.execute(text("SELECT name, grants FROM core_role ORDER BY name")).all()
+        assert again == roles
+
+
+def _import_every_model() -> None:
+    """Models register on ``Base.metadata`` when imported: import every crmcore module."""
+    for info in pkgutil.walk_packages(crmcore.__path__, "crmcore."):
+        if ".migrations" in info.name or info.name.startswith("crmcore.testing"):
+            continue
+        importlib.import_module(info.name)
+
+
+#: core_ tables except the search backend's own storage (SQLite FTS5 tables, PostgreSQL tsvector)
+_include_core = migrate.include_object_for("core_")
+
+
+def test_include_object_keeps_core_tables_except_search_storage():
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    table = Table("core_search_doc", MetaData(), Column("tsv", Integer), Column("body", Integer))
+    assert _include_core(table, "core_contact", "table", False, None)
+    assert not _include_core(table, "core_search_fts", "table", False, None)
+    assert not _include_core(table, "core_search_fts_data", "table", False, None)
+    assert not _include_core(table, "widgets_widget", "table", False, None)
+    assert not _include_core(table, "alembic_version_core", "table", False, None)
+    assert not _include_core(table.c.tsv, "tsv", "column", False, None)
+    assert _include_core(table.c.body, "body", "column", False, None)
+
+
+def test_models_match_the_migrations(fresh_database, tmp_path):
+    _import_every_model()
+    app = _app(fresh_database, tmp_path, [])
+    crm = app.extensions["crm"]
+    with app.app_context():
+        migrate.upgrade(crm, "core")
+        with crm.engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "include_object": _include_core,
+                    "compare_type": True,
+                    "compare_server_default": False,
+                    "target_metadata": Base.metadata,
+                },
+            )
+            diff = compare_metadata(context, Base.metadata)
+    assert diff == [], "models and migrations differ: run `crm db revision core -m ...`"
+
+
+def test_the_comparison_can_see_a_difference(fresh_database, tmp_path):
+    """The check above is not vacuous: a table missing from the migrations is reported."""
+    app = _app(fresh_database, tmp_path, [])
+    crm = app.extensions["crm"]
+    with app.app_context():
+        migrate.upgrade(crm, "core")
+        with crm.engine.begin() as conn:
+            conn.execute(text("DROP TABLE core_audit"))
+        with crm.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"include_object": _include_core})
+            diff = compare_metadata(context, Base.metadata)
+    assert [d[0] for d in diff if d[0] == "add_table"] == ["add_table"]
