@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, g, has_app_context
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import models as _core_tables  # noqa: F401  (the shared metadata needs them all)
 from .config import Settings, load_settings
 from .contributions import ExtraField, Permission
 from .customfields import FieldDef, definitions

@@ -131,6 +131,9 @@ def apply_grants(crm: Any, grants: Iterable[RoleGrant]) -> list[str]:
             },
         )
         if grant.entity:
+            if grant.entity not in data["grants"] and "*" in data["grants"]:
+                # an entity entry replaces the wildcard for that entity: start from it
+                data["grants"][grant.entity] = dict(data["grants"]["*"])
             actions = data["grants"].setdefault(grant.entity, {})
             for action, scope in grant.actions.items():
                 actions.setdefault(action, scope)

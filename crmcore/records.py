@@ -198,6 +198,27 @@ class RecordService:
         values = self._load(entity, entity.update_schema, data)
         scope = self.access.scope(entity, "update") or "own"
         self._apply_owner(entity, scope, values, current=record)
+        try:
+            event = self._apply_update(entity, record, values, internal)
+            if not event.changes:
+                return record
+            self.crm.hook("crm_validate_record")(event=event)
+        except Exception:
+            # a refused change must not linger on the record for the session's next commit
+            self.session.expire(record)
+            raise
+        self._flush()
+        self._after_write(event)
+        return self._finish(event, commit)
+
+    def _apply_update(
+        self,
+        entity: Entity,
+        record: Any,
+        values: dict[str, Any],
+        internal: Mapping[str, Any] | None,
+    ) -> RecordEvent:
+        """Set the new values on ``record``; the event lists what changed."""
         changes: dict[str, tuple[Any, Any]] = {}
         if "custom_fields" in values:
             before = dict(record.custom_fields or {})
@@ -216,13 +237,7 @@ class RecordService:
             if before != value:
                 changes[name] = (before, value)
                 setattr(record, name, value)
-        event = RecordEvent(entity, record, "update", changes, self.user, self)
-        if not changes:
-            return record
-        self.crm.hook("crm_validate_record")(event=event)
-        self._flush()
-        self._after_write(event)
-        return self._finish(event, commit)
+        return RecordEvent(entity, record, "update", changes, self.user, self)
 
     def delete(self, entity: Entity | str, record_or_id: Any, *, commit: bool = True) -> Any:
         """Move a record to the trash (it keeps every value and can be restored)."""

@@ -181,11 +181,6 @@ def test_crm_validate_record(api, make_contact):
     assert r.get_json()["errors"] == {"last_name": ["Vetoed by the everyhook plugin."]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="records.py: a vetoed update leaves its new values on "
-    "the record in the session, so the next commit of that session writes them",
-)
 def test_crm_validate_record_veto_leaves_no_trace(crm, records, make_contact):
     from crmcore import ValidationError
 

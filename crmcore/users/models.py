@@ -55,6 +55,8 @@ class User(RecordMixin, Base):
     locale: Mapped[str] = mapped_column(String(10), default="en")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     last_login_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
+    #: base32 TOTP secret once a second factor is confirmed; never in any schema
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
 
     role: Mapped[Role | None] = relationship(lazy="joined")
     teams: Mapped[list[Team]] = relationship(secondary=team_member, back_populates="members")
