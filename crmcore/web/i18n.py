@@ -31,9 +31,12 @@ def select_timezone() -> str:
     return str(user.timezone) if user is not None and user.timezone else "UTC"
 
 
-def init_i18n(app: Flask) -> Babel:
+def init_i18n(app: Flask, plugin_dirs: list[Path] | None = None) -> Babel:
+    """Set up Flask-Babel. Each plugin's ``translations/`` folder (found by convention in its
+    package, domain ``messages``) is merged with the core catalogue."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
-    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    folders = [TRANSLATIONS, *(d for d in plugin_dirs or () if d.is_dir())]
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(f) for f in folders)
     app.config["BABEL_DOMAIN"] = "messages"
     return Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
 
