@@ -64,6 +64,12 @@ class CRM:
                     f"plugins {other!r} and {plugin_name!r} both declare the permission "
                     f"{permission.name!r}"
                 )
+            builtin = self.plugins.get(plugin_name).meta.builtin
+            if not builtin and not permission.name.startswith(f"{plugin_name}."):
+                raise PluginConflictError(
+                    f"plugin {plugin_name!r}: permission {permission.name!r} must start with "
+                    f"{plugin_name + '.'!r}"
+                )
             self.permissions[permission.name] = (plugin_name, permission)
         claimed: dict[tuple[str, str], str] = {}
         for plugin_name, extra in self.plugins.collect("crm_entity_fields"):

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from .db import Base
+from .plugins import PluginError
 
 ENV_DIR = Path(__file__).parent / "migrations"
 
@@ -47,8 +48,9 @@ def versions_dir(crm: Any, lineage: str) -> Path | None:
     """Where a lineage's revisions live; ``None`` for a plugin that ships no migrations."""
     if lineage == "core":
         return ENV_DIR / "versions"
-    folder = crm.plugins.get(lineage).path / "migrations" / "versions"
-    return folder if folder.is_dir() else None
+    package = crm.plugins.get(lineage).path
+    folder = package / "migrations" / "versions" if package else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def lineages(crm: Any) -> list[str]:
@@ -111,7 +113,10 @@ def revision(crm: Any, lineage: str, message: str) -> None:
     """Autogenerate a revision for one lineage from the difference between models and database."""
     folder = versions_dir(crm, lineage)
     if folder is None:
-        folder = crm.plugins.get(lineage).path / "migrations" / "versions"
+        package = crm.plugins.get(lineage).path
+        if package is None:
+            raise PluginError(f"plugin {lineage!r} has no package folder to hold migrations")
+        folder = package / "migrations" / "versions"
         folder.mkdir(parents=True)
     cfg = _config(crm, lineage, crm.session.connection())
     cfg.set_main_option("version_locations", str(folder))

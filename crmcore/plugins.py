@@ -75,9 +75,11 @@ class LoadedPlugin:
         return self.meta.name
 
     @property
-    def path(self) -> Path:
-        """The package directory: templates, static files and migrations are found here."""
-        return Path(self.module.__file__ or ".").resolve().parent
+    def path(self) -> Path | None:
+        """The package directory, where templates, static files, translations and migrations
+        are found; ``None`` for a module without files (built in memory, as tests do)."""
+        file = getattr(self.module, "__file__", None)
+        return Path(file).resolve().parent if file else None
 
     @property
     def table_prefix(self) -> str:

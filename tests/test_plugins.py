@@ -260,9 +260,9 @@ CONFLICTS = {
         "table 'alpha_x_thing'",
     ),
     "permission": (
-        {"crm_permissions": lambda: [Permission("shared.act", "A")]},
-        {"crm_permissions": lambda: [Permission("shared.act", "B")]},
-        "permission 'shared.act'",
+        {"crm_permissions": lambda: [Permission("alpha.act", "A")]},
+        {"crm_permissions": lambda: [Permission("alpha.act", "B")]},
+        "permission 'alpha.act'",
     ),
     "entity field": (
         {"crm_entity_fields": lambda: [ExtraField("contacts", "tier", "Tier")]},
@@ -294,8 +294,8 @@ def test_conflicting_claims_are_refused_at_start_up_naming_both(what, crm_databa
         )
     message = str(info.value)
     assert "'alpha'" in message and f"'{second_name}'" in message and claim in message
-    # each plugin alone is fine
-    for module in (first, second):
+    # each plugin alone is fine (but a permission must carry its own plugin's prefix)
+    for module in (first,) if what == "permission" else (first, second):
         create_app(config={"database_url": crm_database_url}, plugins=[module], discover=False)
 
 
@@ -324,6 +324,12 @@ def test_claims_on_core_names_are_refused(hooks, claim, crm_database_url):
             discover=False,
         )
     assert "'alpha'" in str(info.value)
+
+
+def test_permission_outside_the_plugin_prefix_is_refused(crm_database_url):
+    module = plugin_module("beta", crm_permissions=lambda: [Permission("sales.send", "Send")])
+    with pytest.raises(PluginConflictError, match="'sales.send' must start with 'beta.'"):
+        create_app(config={"database_url": crm_database_url}, plugins=[module], discover=False)
 
 
 def test_table_outside_the_plugin_prefix_is_refused(crm_database_url):

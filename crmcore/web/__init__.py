@@ -24,7 +24,8 @@ def init_web(app: Flask, crm: Any) -> None:
     app.config.update(security.cookie_config(crm.settings.base_url))
     app.before_request(_forget_previous_request)
     security.init_security(app)
-    i18n.init_i18n(app, [p.path / "translations" for p in crm.plugins if not p.meta.builtin])
+    plugin_dirs = [p.path for p in crm.plugins if not p.meta.builtin and p.path is not None]
+    i18n.init_i18n(app, [folder / "translations" for folder in plugin_dirs])
 
     login_manager = LoginManager(app)
     login_manager.session_protection = "basic"

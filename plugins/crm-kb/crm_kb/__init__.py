@@ -1,0 +1,1 @@
+"""crm-kb: knowledge-base articles, categories, revisions and a public help centre."""
