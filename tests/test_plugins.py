@@ -328,7 +328,7 @@ def test_claims_on_core_names_are_refused(hooks, claim, crm_database_url):
 
 def test_permission_outside_the_plugin_prefix_is_refused(crm_database_url):
     module = plugin_module("beta", crm_permissions=lambda: [Permission("sales.send", "Send")])
-    with pytest.raises(PluginConflictError, match="'sales.send' must start with 'beta.'"):
+    with pytest.raises(PluginConflictError, match=r"'sales\.send' must start with 'beta\.'"):
         create_app(config={"database_url": crm_database_url}, plugins=[module], discover=False)
 
 
