@@ -193,8 +193,8 @@ def create_app(
     app.config.update(
         SECRET_KEY=settings.secret_key or None,
         MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
     plugin_set = PluginSet.build(extra=plugins or (), discover_installed=discover)
     for bad in plugin_set.unavailable:
         log.error("plugin %s is unavailable: %s", bad.name, bad.error)
