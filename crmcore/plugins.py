@@ -116,7 +116,6 @@ def discover() -> tuple[list[LoadedPlugin], list[UnavailablePlugin]]:
             plugin.distribution = ep.dist.name if ep.dist else None
             loaded.append(plugin)
         except Exception as exc:  # a broken plugin must never stop the CRM
-            log.error("plugin %s failed to import: %s", ep.name, exc)
             failed.append(
                 UnavailablePlugin(
                     ep.name, ep.value, f"failed to import: {exc}", traceback.format_exc()
