@@ -124,7 +124,17 @@ def contact_rows(count: int, owners: list[int], seed: int = 7) -> Any:
 
 
 def build_instance(count: int, path: Path | None = None) -> tuple[Any, Path]:
-    """A migrated instance with ``count`` contacts owned by ten sales reps."""
+    """A migrated instance with ``count`` contacts owned by ten sales reps.
+
+    With ``BENCH_INSTANCE`` naming a folder already built (``bench/run`` builds one and
+    shares it between the benchmarks), that instance is opened instead.
+    """
+    shared = os.environ.get("BENCH_INSTANCE")
+    if shared and (Path(shared) / "crm.db").exists():
+        return open_instance(Path(shared))
+    if shared:
+        path = Path(shared)
+        path.mkdir(parents=True, exist_ok=True)
     from sqlalchemy import insert
 
     from crmcore.app import create_app
@@ -157,6 +167,25 @@ def build_instance(count: int, path: Path | None = None) -> tuple[Any, Path]:
             crm.session.commit()
         app.config["BENCH_ADMIN_ID"] = admin.id
         app.config["BENCH_REP_IDS"] = reps
+    return app, path
+
+
+def open_instance(path: Path) -> tuple[Any, Path]:
+    """An app on an instance made by ``build_instance``."""
+    from sqlalchemy import select
+
+    from crmcore.app import create_app
+    from crmcore.users.models import User
+
+    app = create_app(path, config={"secret_key": "bench-" + "x" * 40})
+    with app.app_context():
+        session = app.extensions["crm"].session
+        app.config["BENCH_ADMIN_ID"] = session.scalar(
+            select(User.id).where(User.email == "admin@example.com")
+        )
+        app.config["BENCH_REP_IDS"] = list(
+            session.scalars(select(User.id).where(User.email.like("rep%")).order_by(User.id))
+        )
     return app, path
 
 
@@ -199,3 +228,9 @@ def _flush(
     next_id += len(batch)
     batch.clear()
     return next_id
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    _app, built = build_instance(size())
+    print(f"instance with {size():,} contacts in {built} ({time.perf_counter() - started:.0f} s)")

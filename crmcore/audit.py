@@ -8,7 +8,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import AwareDateTime, Base, JSONType, utcnow
@@ -30,8 +30,13 @@ class AuditEntry(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-safe rendering of a column value for the audit log."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -53,6 +58,43 @@ def jsonable(value: Any) -> Any:
 SECRET_FIELDS = frozenset({"password", "password_hash", "token", "token_hash", "totp_secret"})
 
 
+def _safe(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    return {
+        # a secret is masked and named by what it protects ("password", not "password_hash")
+        (name.removesuffix("_hash") if name in SECRET_FIELDS else name): (
+            ["***", "***"] if name in SECRET_FIELDS else [jsonable(b), jsonable(a)]
+        )
+        for name, (b, a) in changes.items()
+    }
+
+
+def record_audit_many(
+    session: Session,
+    entries: list[tuple[str, int, str, int | None, dict[str, tuple[Any, Any]]]],
+) -> None:
+    """Audit rows ``(entity, record_id, action, user_id, changes)`` in one executemany.
+
+    What ``record_audit`` writes, without an ORM object per row: for import batches.
+    """
+    if not entries:
+        return
+    now = utcnow()
+    session.execute(
+        insert(AuditEntry),
+        [
+            {
+                "entity": entity,
+                "record_id": record_id,
+                "action": action,
+                "user_id": user_id,
+                "at": now,
+                "changes": _safe(changes),
+            }
+            for entity, record_id, action, user_id, changes in entries
+        ],
+    )
+
+
 def record_audit(
     session: Session,
     entity: str,
@@ -61,13 +103,7 @@ def record_audit(
     user_id: int | None,
     changes: dict[str, tuple[Any, Any]],
 ) -> AuditEntry:
-    safe = {
-        # a secret is masked and named by what it protects ("password", not "password_hash")
-        (name.removesuffix("_hash") if name in SECRET_FIELDS else name): (
-            ["***", "***"] if name in SECRET_FIELDS else [jsonable(b), jsonable(a)]
-        )
-        for name, (b, a) in changes.items()
-    }
+    safe = _safe(changes)
     entry = AuditEntry(
         entity=entity, record_id=record_id, action=action, user_id=user_id, changes=safe
     )

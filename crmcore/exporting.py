@@ -14,9 +14,11 @@ import datetime as dt
 import decimal
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import Select
 
 from .errors import PermissionDenied
 from .records import RecordService
@@ -25,6 +27,8 @@ from .registry import Entity
 FORMATS = ("csv", "json")
 BATCH = 1000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Narrows the export to some records: gets and returns the scoped SELECT (``.where(...)``).
+Narrow = Callable[[Select[Any]], Select[Any]]
 _SKIPPED = frozenset({"custom_fields", "version", "deleted_at"})
 
 
@@ -65,14 +69,24 @@ def columns_of(service: RecordService, entity: Entity) -> Columns:
 
 
 def iter_records(
-    service: RecordService, entity: Entity, columns: Columns, batch: int = BATCH
+    service: RecordService,
+    entity: Entity,
+    columns: Columns,
+    batch: int = BATCH,
+    narrow: Narrow | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Each readable record as a dict of column values, in id order, ``batch`` rows per query."""
+    """Each readable record as a dict of column values, in id order, ``batch`` rows per query.
+
+    ``narrow`` limits the records further (a selection, a list's filters).
+    """
     model = entity.model
     attrs = [entity.attribute(name) for name in columns.fields]
     if columns.custom:
         attrs.append(entity.attribute("custom_fields"))
-    base = service.query(entity, "read").with_only_columns(*attrs).order_by(model.id)
+    scoped = service.query(entity, "read")
+    if narrow is not None:
+        scoped = narrow(scoped)
+    base = scoped.with_only_columns(*attrs).order_by(None).order_by(model.id)
     last = None
     while True:
         stmt = base if last is None else base.where(model.id > last)
@@ -106,7 +120,9 @@ def csv_cell(value: Any, name: str = "") -> str:
     return text
 
 
-def csv_chunks(service: RecordService, entity: Entity, batch: int = BATCH) -> Iterator[bytes]:
+def csv_chunks(
+    service: RecordService, entity: Entity, batch: int = BATCH, narrow: Narrow | None = None
+) -> Iterator[bytes]:
     """The export as UTF-8 CSV (with a BOM, so spreadsheets read accents right), in chunks."""
     columns = columns_of(service, entity)
     buffer = io.StringIO()
@@ -114,7 +130,7 @@ def csv_chunks(service: RecordService, entity: Entity, batch: int = BATCH) -> It
     buffer.write("\ufeff")
     writer.writerow(columns.header)
     pending = 0
-    for values in iter_records(service, entity, columns, batch):
+    for values in iter_records(service, entity, columns, batch, narrow):
         custom = values.get("custom_fields", {})
         writer.writerow(
             [
@@ -129,14 +145,16 @@ def csv_chunks(service: RecordService, entity: Entity, batch: int = BATCH) -> It
     yield _drain(buffer)
 
 
-def json_chunks(service: RecordService, entity: Entity, batch: int = BATCH) -> Iterator[bytes]:
+def json_chunks(
+    service: RecordService, entity: Entity, batch: int = BATCH, narrow: Narrow | None = None
+) -> Iterator[bytes]:
     """The export as one JSON array of objects (custom fields under ``custom_fields``)."""
     columns = columns_of(service, entity)
     buffer = io.StringIO()
     buffer.write("[")
     pending = 0
     first = True
-    for values in iter_records(service, entity, columns, batch):
+    for values in iter_records(service, entity, columns, batch, narrow):
         if columns.custom:
             values["custom_fields"] = {n: values["custom_fields"].get(n) for n in columns.custom}
         buffer.write("\n" if first else ",\n")
@@ -151,13 +169,17 @@ def json_chunks(service: RecordService, entity: Entity, batch: int = BATCH) -> I
 
 
 def export_chunks(
-    service: RecordService, entity: Entity, fmt: str, batch: int = BATCH
+    service: RecordService,
+    entity: Entity,
+    fmt: str,
+    batch: int = BATCH,
+    narrow: Narrow | None = None,
 ) -> Iterator[bytes]:
     """Check permissions now, then stream ``fmt`` (``csv`` or ``json``)."""
     check_allowed(service, entity)
     if fmt not in FORMATS:
         raise ValueError(fmt)
-    return (csv_chunks if fmt == "csv" else json_chunks)(service, entity, batch)
+    return (csv_chunks if fmt == "csv" else json_chunks)(service, entity, batch, narrow)
 
 
 def _drain(buffer: io.StringIO) -> bytes:

@@ -188,10 +188,11 @@ def load_order(
                 break
             except _Cycle as cycle:
                 text = " -> ".join(cycle.names)
+                reason = f"dependency cycle: {text}"
                 for member in dict.fromkeys(cycle.names):
-                    status[member] = f"dependency cycle: {text}"
+                    status[member] = reason
                     unavailable.append(
-                        UnavailablePlugin(member, by_name[member].module.__name__, status[member])
+                        UnavailablePlugin(member, by_name[member].module.__name__, reason)
                     )
     return order, unavailable
 

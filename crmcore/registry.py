@@ -85,7 +85,8 @@ class Entity:
 
     @property
     def table(self) -> str:
-        return self.model.__table__.name
+        name: str = self.model.__table__.name
+        return name
 
     @cached_property
     def has_custom_fields(self) -> bool:
@@ -145,7 +146,8 @@ class Entity:
         return frozenset(f for f in base if f in self.columns)
 
     def attribute(self, name: str) -> InstrumentedAttribute[Any]:
-        return self.columns[name]
+        column: InstrumentedAttribute[Any] = self.columns[name]
+        return column
 
     def permission(self, action: str) -> str:
         assert action in ACTIONS, action

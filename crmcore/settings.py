@@ -44,9 +44,7 @@ class SavedView(Base):
     __table_args__ = (UniqueConstraint("user_id", "entity", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("core_user.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
     entity: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(100))
     query: Mapped[str] = mapped_column(Text, default="")
@@ -61,9 +59,7 @@ class PasswordReset(Base):
     __tablename__ = "core_password_reset"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("core_user.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(AwareDateTime)

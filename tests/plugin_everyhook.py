@@ -21,6 +21,7 @@ from crmcore import (
     Widget,
     hookimpl,
 )
+from crmcore.web.security import csrf_exempt, public
 
 PLUGIN = Plugin(name="everyhook", title="Every hook", version="0.1.0", requires=["widgets"])
 
@@ -51,6 +52,13 @@ def crm_blueprints():
     @web.route("/hello")
     def hello():
         return "hello from everyhook"
+
+    @web.route("/inbox", methods=["POST"])
+    @public
+    @csrf_exempt
+    def inbox():
+        """A public form other sites post to: no CSRF token expected."""
+        return "received", 201
 
     return [api, web]
 
@@ -88,7 +96,8 @@ def crm_menu_items():
 def crm_dashboard_widgets():
     def render(user, records):
         return {
-            "contacts": records.count("contacts") if records.access.can("contacts", "read") else 0
+            "contacts": records.count("contacts") if records.access.can("contacts", "read") else 0,
+            "recent": [],
         }
 
     return [Widget("everyhook-count", "Contacts you can see", render)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..contributions import MenuItem
+from ..contributions import MenuItem, Widget
 from ..db import utcnow
 from ..errors import CRMError, ValidationError
 from ..plugins import Plugin, hookimpl
@@ -108,3 +108,37 @@ def crm_entities() -> list[Entity]:
 @hookimpl
 def crm_menu_items() -> list[MenuItem]:
     return [MenuItem("Tasks", "/tasks", permission="tasks.read", order=30)]
+
+
+def _l(text: str) -> str:
+    """Mark ``text`` for the web catalogue; the page translates it when it shows it."""
+    return text
+
+
+def open_tasks_chart(user: Any, records: Any) -> dict[str, Any]:
+    """The open tasks the user may read, by priority, as a bar chart."""
+    from flask_babel import gettext
+    from sqlalchemy import func, select
+
+    if not records.access.can("tasks", "read"):
+        return {}
+    scoped = records.query("tasks").where(Task.status == "open").subquery()
+    rows = records.session.execute(
+        select(scoped.c.priority, func.count()).group_by(scoped.c.priority)
+    ).all()
+    counts = {priority: int(count) for priority, count in rows}
+    levels = (("high", gettext("High")), ("normal", gettext("Normal")), ("low", gettext("Low")))
+    return {
+        "chart": {
+            "type": "bar",
+            "labels": [text for _key, text in levels],
+            "series": [
+                {"label": gettext("Open tasks"), "data": [counts.get(k, 0) for k, _t in levels]}
+            ],
+        }
+    }
+
+
+@hookimpl
+def crm_dashboard_widgets() -> list[Widget]:
+    return [Widget("open-tasks", _l("Open tasks by priority"), open_tasks_chart, order=20)]

@@ -19,7 +19,7 @@ from .. import notifications
 from ..errors import CRMError, NotFound
 from ..permissions import Access
 from ..plugins import PluginConflictError
-from . import account, attachments, data, meta, problems, resources, search
+from . import account, attachments, data, meta, problems, resources, search, settings
 from .auth import bearer_token, user_for_token
 
 API_PREFIX = "/api/v1"
@@ -101,6 +101,7 @@ def init_api(app: Flask, crm: Any) -> None:
     register(search.make_blueprint(), "users")
     register(notifications.make_blueprint(), "users")
     register(meta.make_blueprint(), "users")
+    register(settings.make_blueprint(), "users")
     register(attachments.make_blueprint(), "activities")
     register(data.make_imports_blueprint(), "users")
     register(data.make_export_blueprint(), "users")

@@ -22,6 +22,9 @@ from .resources import ERROR_RESPONSES, json_body
 class Credentials(Schema):
     email = fields.String(required=True)
     password = fields.String(required=True, load_only=True)
+    totp = fields.String(
+        load_only=True, metadata={"description": "Code of the authenticator app, if enabled"}
+    )
 
 
 class TokenAnswer(Schema):
@@ -93,6 +96,11 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
         user = authenticate(session, data.get("email"), data.get("password"))
         if user is None:
             raise Unauthorized("Wrong e-mail or password.")
+        if user.totp_secret:
+            from ..web.account import check_code
+
+            if not check_code(user.id, user.totp_secret, str(data.get("totp") or "")):
+                raise Unauthorized("Send the current code of your authenticator app as totp.")
         secret, row = issue_token(session, user, "login", crm.settings.token_hours)
         user.last_login_at = utcnow()
         session.commit()

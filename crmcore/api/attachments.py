@@ -62,10 +62,23 @@ def safe_filename(name: str) -> str:
     return cleaned[:200] or "file"
 
 
-def store(crm: Any, service: Any, entity_name: str, record_id: int, upload: Any) -> Any:
+def store(
+    crm: Any,
+    service: Any,
+    entity_name: str,
+    record_id: int,
+    upload: Any,
+    *,
+    any_type: bool = False,
+) -> Any:
+    """Store ``upload`` (``.filename``, ``.stream``) as an attachment of the record.
+
+    ``any_type`` keeps files whose type is not in ``ALLOWED_EXTENSIONS`` (say, attachments of
+    received e-mail, which must not be lost): they are served as downloads like every file.
+    """
     filename = safe_filename(upload.filename or "")
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if extension not in ALLOWED_EXTENSIONS:
+    if extension not in ALLOWED_EXTENSIONS and not any_type:
         raise BadRequest(f"Files of type .{extension or '?'} are not accepted.", 415)
     stored_name = secrets.token_hex(16)
     folder: Path = crm.settings.attachments_path / stored_name[:2]

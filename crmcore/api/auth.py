@@ -7,8 +7,8 @@ import hashlib
 import secrets
 from typing import Any
 
-from flask import g, request
-from sqlalchemy import select
+from flask import request
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -42,15 +42,18 @@ def issue_token(
 def user_for_token(session: Session, secret: str) -> User | None:
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
-    now = utcnow()
-    if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
-        return None
-    user = row.user
-    if not user.active or user.deleted_at is not None:
-        return None
-    g.crm_token = row
-    return user
+    # one query, and only the user (with its role) is loaded: this runs on every API request
+    return session.scalar(
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(
+            ApiToken.token_hash == hash_token(secret),
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()),
+            User.active.is_(True),
+            User.deleted_at.is_(None),
+        )
+    )
 
 
 def authenticate(session: Session, email: Any, password: Any) -> User | None:

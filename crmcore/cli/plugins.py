@@ -1,10 +1,12 @@
-"""``crm plugins list | info NAME | enable NAME | disable NAME``."""
+"""``crm plugins list | info NAME | enable NAME | disable NAME | new NAME | doctor``."""
 
 from __future__ import annotations
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+
+from .doctor import doctor
 
 
 def _crm():  # type: ignore[no-untyped-def]
@@ -81,3 +83,27 @@ def disable(name: str) -> None:
 
     disable_plugin(_crm(), name)
     click.echo(f"disabled {name}; its data is kept (enable it again to bring it back)")
+
+
+@plugins.command()
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to write the distribution folder crm-NAME.",
+)
+@click.option("--title", default=None, help="Display name (default: NAME in title case).")
+def new(name: str, directory: str, title: str | None) -> None:
+    """Write a new plugin distribution crm-NAME: pyproject.toml, PLUGIN, an entity with its
+    migration, a page, a command, tests, README and CHANGELOG."""
+    from ..scaffold import generate
+
+    root = generate(name, directory, title=title)
+    click.echo(f"created {root}")
+    click.echo(f"next: cd {root} && pip install -e '.[test]' && pytest")
+
+
+plugins.add_command(doctor)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Time
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Time, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import (
@@ -40,7 +40,18 @@ class Company(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
 
 class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixin, Base):
     __tablename__ = "core_contact"
-    __table_args__ = (Index("ix_core_contact_name", "last_name", "first_name", "id"),)
+    __table_args__ = (
+        Index("ix_core_contact_name", "last_name", "first_name", "id"),
+        # the list paths at a million contacts (docs/performance.md): sort by last name,
+        # case-insensitive filters (``lower(col) = ?``) walked in sort order, a sales rep's
+        # own records newest first, recently changed first
+        Index("ix_core_contact_last_name_id", "last_name", "id"),
+        Index("ix_core_contact_city_sort", text("lower(city)"), "last_name", "id"),
+        Index("ix_core_contact_country_id", text("lower(country)"), "id"),
+        Index("ix_core_contact_email_lower", text("lower(email)")),
+        Index("ix_core_contact_owner_id_id", "owner_id", "id"),
+        Index("ix_core_contact_updated_at_id", "updated_at", "id"),
+    )
 
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import marshmallow
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from ..db import utcnow
@@ -72,6 +72,14 @@ class ImportResult:
     @property
     def rows_per_second(self) -> float:
         return self.total / self.seconds if self.seconds else 0.0
+
+
+#: In a batch's table of e-mail keys: a row queued for creation, not created yet.
+_PENDING = -1
+
+
+class _RowByRow(Exception):
+    """The batch's multi-row insert failed; it is redone row by row to find the row."""
 
 
 class _BrokenBatch(Exception):
@@ -207,22 +215,31 @@ class Importer:
 
     def _import_batch(self, batch: list[Row]) -> _Counts:
         excluded: dict[int, str] = {}
+        row_by_row = False
         while True:
             try:
-                counts = self._attempt(batch, excluded)
+                counts = self._attempt(batch, excluded, row_by_row)
             except _BrokenBatch as broken:
                 self.service.rollback()
                 self._companies.clear()
                 excluded[broken.index] = broken.reason
                 continue
+            except _RowByRow:
+                # the database refused the batch's multi-row insert: redo it one row at a
+                # time to learn which row it was
+                self.service.rollback()
+                self._companies.clear()
+                row_by_row = True
+                continue
             self._save(counts, len(batch))
             return counts
 
-    def _attempt(self, batch: list[Row], excluded: dict[int, str]) -> _Counts:
+    def _attempt(self, batch: list[Row], excluded: dict[int, str], row_by_row: bool) -> _Counts:
         counts = _Counts()
         known = self._known_fingerprints([r.fingerprint for r in batch])
         existing = self._existing_keys(batch)
         batch_keys: dict[str, int | None] = {}
+        pending: list[tuple[int, Row, dict[str, Any]]] = []
         for index, row in enumerate(batch):
             if row.fingerprint in known:
                 counts.skipped += 1
@@ -233,16 +250,72 @@ class Importer:
                 counts.rejected.append(row)
                 continue
             try:
-                self._import_row(row, existing, batch_keys, counts)
+                key = self._key(row)
+                if key is not None and batch_keys.get(key, 0) == _PENDING:
+                    # a duplicate of a row not created yet: create those first, so the row
+                    # sees the same records as when rows are imported one by one
+                    self._create_pending(pending, batch_keys, counts)
+                self._import_row(index, row, existing, batch_keys, counts, pending)
+                if row_by_row:
+                    self._create_pending(pending, batch_keys, counts)
             except (Conflict, DBAPIError) as exc:
                 raise _BrokenBatch(index, _db_reason(exc)) from None
             except CRMError as exc:
                 row.errors = _errors_of(exc)
                 counts.rejected.append(row)
+        try:
+            self._create_pending(pending, batch_keys, counts)
+        except (Conflict, DBAPIError):
+            raise _RowByRow from None
+        counts.rejected.sort(key=lambda r: r.line)
         return counts
 
+    def _create_pending(
+        self,
+        pending: list[tuple[int, Row, dict[str, Any]]],
+        batch_keys: dict[str, int | None],
+        counts: _Counts,
+    ) -> None:
+        """Create the queued rows with one ``RecordService.create_many``."""
+        if not pending:
+            return
+        queued = list(pending)
+        pending.clear()
+        if len(queued) == 1:
+            index, row, data = queued[0]
+            try:
+                results: list[Any] = [self.service.create(self.entity, data, commit=False)]
+            except (Conflict, DBAPIError) as exc:
+                raise _BrokenBatch(index, _db_reason(exc)) from None
+            except CRMError as exc:
+                results = [exc]
+        else:
+            results = self.service.create_many(
+                self.entity, [data for _, _, data in queued], commit=False
+            )
+        for (_index, row, _data), result in zip(queued, results, strict=True):
+            key = self._key(row)
+            if isinstance(result, CRMError):
+                if key is not None and batch_keys.get(key) == _PENDING:
+                    del batch_keys[key]
+                row.errors = _errors_of(result)
+                counts.rejected.append(row)
+                continue
+            counts.created += 1
+            counts.done.append((row.fingerprint, result.id))
+            if key is not None:
+                batch_keys[key] = result.id
+                if self.options.dry_run:
+                    self._dry_keys.add(key)
+
     def _import_row(
-        self, row: Row, existing: dict[str, int], batch_keys: dict[str, int | None], counts: _Counts
+        self,
+        index: int,
+        row: Row,
+        existing: dict[str, int],
+        batch_keys: dict[str, int | None],
+        counts: _Counts,
+        pending: list[tuple[int, Row, dict[str, Any]]],
     ) -> None:
         data = dict(row.data)
         if row.company is not None:
@@ -278,13 +351,9 @@ class Importer:
                 counts.skipped += 1
             counts.done.append((row.fingerprint, record.id))
             return
-        record = self.service.create(self.entity, data, commit=False)
-        counts.created += 1
-        counts.done.append((row.fingerprint, record.id))
+        pending.append((index, row, data))
         if key is not None:
-            batch_keys[key] = record.id
-            if self.options.dry_run:
-                self._dry_keys.add(key)
+            batch_keys[key] = _PENDING
 
     def _updatable(self, record_id: int) -> Any:
         try:
@@ -353,15 +422,21 @@ class Importer:
         if self.options.dry_run:
             self.service.rollback()
         else:
-            self.session.add_all(
-                ImportedRow(
-                    fingerprint=fp,
-                    entity=self.entity.name,
-                    record_id=rid,
-                    import_id=job.id if job else None,
+            if counts.done:
+                now = utcnow()
+                self.session.execute(
+                    insert(ImportedRow),
+                    [
+                        {
+                            "fingerprint": fp,
+                            "entity": self.entity.name,
+                            "record_id": rid,
+                            "import_id": job.id if job else None,
+                            "created_at": now,
+                        }
+                        for fp, rid in counts.done
+                    ],
                 )
-                for fp, rid in counts.done
-            )
         if job is not None:
             job.processed_rows += rows
             job.created += counts.created

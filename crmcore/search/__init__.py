@@ -77,8 +77,46 @@ class SearchIndex:
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
 
-    def update(self, session: Session, entity: Entity, record: Any) -> None:
+    @staticmethod
+    def _values(entity: Entity, record: Any) -> dict[str, Any]:
+        return {
+            "entity": entity.name,
+            "record_id": record.id,
+            "owner_id": getattr(record, entity.owner_field) if entity.owner_field else None,
+            "title": entity.display(record)[:300],
+            "body": document_text(entity, record),
+        }
+
+    def _upsert(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """Insert documents; one left behind by a record whose id was reused is replaced."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        stmt = dialect_insert(SearchDoc)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["entity", "record_id"],
+            set_={
+                "owner_id": stmt.excluded.owner_id,
+                "title": stmt.excluded.title,
+                "body": stmt.excluded.body,
+            },
+        )
+        session.execute(stmt, rows)
+
+    def add_many(self, session: Session, entity: Entity, records: list[Any]) -> None:
+        """Documents of new records in one executemany, without looking for existing ones."""
+        if entity.search_fields and records:
+            self._upsert(session, [self._values(entity, r) for r in records])
+
+    def update(
+        self, session: Session, entity: Entity, record: Any, *, created: bool = False
+    ) -> None:
+        """Index ``record``; ``created`` says it is new, which saves looking up its document."""
         if not entity.search_fields:
+            return
+        if created:
+            self._upsert(session, [self._values(entity, record)])
             return
         body = document_text(entity, record)
         owner = getattr(record, entity.owner_field) if entity.owner_field else None

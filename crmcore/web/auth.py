@@ -85,6 +85,11 @@ def make_blueprint(crm: Any) -> Blueprint:
             crm_ = current_crm()
             user = authenticate(crm_.session, email, request.form.get("password", ""))
             if user is not None:
+                from .account import start_second_factor
+
+                second = start_second_factor(user, bool(request.form.get("remember")), next_url)
+                if second is not None:
+                    return second
                 _sign_in(user, remember=bool(request.form.get("remember")))
                 user.last_login_at = utcnow()
                 crm_.session.commit()

@@ -1,4 +1,5 @@
-"""What a record's page shows: fields, the timeline, plugin panels and the audit history."""
+"""What a record's page shows: fields, related records, the timeline with its inline forms,
+plugin panels and the audit history."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from .i18n import label
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
+#: Rows shown per related-records section; the rest are one link away.
+RELATED_LIMIT = 10
 
 
 def shown_fields(entity: Entity) -> list[str]:
@@ -50,6 +53,49 @@ def panels(records: RecordService, entity: Entity, record: Any) -> list[dict[str
         if html is not None:
             # the Panel contract: plugins return markup with everything users wrote escaped
             out.append({"name": panel.name, "title": panel.title, "html": Markup(str(html))})  # noqa: S704
+    return out
+
+
+def foreign_keys_to(entity: Entity, other: Entity) -> list[str]:
+    """Columns of ``other`` holding a foreign key to ``entity``'s table (``company_id``)."""
+    names = []
+    for key, attribute in other.columns.items():
+        column = getattr(attribute, "property", None)
+        for col in getattr(column, "columns", ()):
+            if any(fk.column.table.name == entity.table for fk in col.foreign_keys):
+                names.append(key)
+    return names
+
+
+def related(records: RecordService, entity: Entity, record: Any) -> list[dict[str, Any]]:
+    """Records of enabled entities that point to ``record`` through a foreign key, each list
+    within the reader's scope (an entity they may not read is left out)."""
+    out = []
+    for other in current_crm().entities():
+        if entity.name == "user" or not records.access.can(other, "read"):
+            continue  # every owned record points to a user: the lists would say nothing
+        for column in foreign_keys_to(entity, other):
+            attribute = other.attribute(column)
+            stmt = records.query(other).where(attribute == record.id)
+            stmt = stmt.order_by(other.model.id.desc()).limit(RELATED_LIMIT + 1)
+            rows = list(records.session.scalars(stmt))
+            more_url = None
+            if len(rows) > RELATED_LIMIT and column in other.filterable:
+                more_url = f"/{other.plural}?{column}={record.id}"
+            out.append(
+                {
+                    "entity": other,
+                    "field": column,
+                    "rows": rows[:RELATED_LIMIT],
+                    "more_url": more_url,
+                    "new_url": (
+                        f"/{other.plural}/new"
+                        if records.access.can(other, "create") and other.api_create
+                        else None
+                    ),
+                    "key": f"{other.plural}-{column}",
+                }
+            )
     return out
 
 
@@ -111,6 +157,12 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
         "can_update": access.allows_record(entity, "update", record, records.session),
         "can_delete": access.allows_record(entity, "delete", record, records.session),
         "can_note": access.can("notes", "create"),
+        "can_task": access.can("tasks", "create"),
+        "can_activity": access.can("activities", "create"),
+        "related": related(records, entity, record),
         "note_errors": [],
         "note_body": "",
+        "log_errors": {},
+        "log_values": {},
+        "open_form": "note",
     }

@@ -37,7 +37,9 @@ class FormField:
     """One input of a record form.
 
     ``kind`` is an HTML input type (``text email number date datetime-local time url
-    password checkbox``), ``select``, ``textarea`` or ``tags``.
+    password checkbox``), ``select``, ``textarea``, ``tags``, ``reference`` (a picker of the
+    records of ``target``, an entity plural) or ``nested`` (a list of small objects such as
+    a contact's extra e-mails, each row edited with the inputs of ``subfields``).
     """
 
     name: str
@@ -48,6 +50,8 @@ class FormField:
     allow_none: bool = True
     custom: bool = False
     maxlength: int | None = None
+    target: str | None = None
+    subfields: list[FormField] = field(default_factory=list)
 
     @property
     def input_name(self) -> str:
@@ -82,6 +86,8 @@ def _kind(name: str, schema_field: fields.Field) -> str | None:
 
     if isinstance(schema_field, fields.List):
         inner = schema_field.inner
+        if isinstance(inner, fields.Nested) and _nested_fields(inner):
+            return "nested"
         return "tags" if isinstance(inner, fields.String) and name == "tags" else None
     if isinstance(schema_field, fields.Nested | fields.Dict | fields.Raw) and not isinstance(
         schema_field,
@@ -120,6 +126,38 @@ def _kind(name: str, schema_field: fields.Field) -> str | None:
     return None
 
 
+def _nested_fields(nested: fields.Nested) -> list[FormField]:
+    """The inputs of one row of a list of nested objects (simple fields only)."""
+    schema = nested.schema
+    out = []
+    for name, inner in schema.fields.items():
+        if inner.dump_only:
+            continue
+        kind = _kind(name, inner)
+        if kind is None or kind in ("nested", "tags"):
+            return []  # rows that a generic form cannot edit
+        choices = [(c, c) for c in (_choices(inner) or [])]
+        out.append(
+            FormField(
+                name,
+                label(name),
+                kind,
+                bool(inner.required),
+                choices,
+                bool(inner.allow_none),
+                maxlength=_max_length(inner),
+            )
+        )
+    # the label first: "work: ana@example.com"
+    out.sort(key=lambda f: f.name != "label")
+    return out
+
+
+def nested_input(spec: FormField, index: int, sub: FormField) -> str:
+    """The input name of ``sub`` in row ``index`` of a nested list (``emails-0-value``)."""
+    return f"{spec.input_name}-{index}-{sub.name}"
+
+
 def ordered_fields(entity: Entity) -> list[tuple[str, fields.Field]]:
     """Schema fields with the title and list columns first: what matters most comes first."""
     declared = entity.full_schema._declared_fields
@@ -142,6 +180,11 @@ def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> 
         if kind is None:
             continue
         choices = [(c, c) for c in (_choices(schema_field) or [])]
+        subfields = (
+            _nested_fields(schema_field.inner)  # type: ignore[attr-defined]
+            if kind == "nested"
+            else []
+        )
         out.append(
             FormField(
                 name,
@@ -151,6 +194,7 @@ def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> 
                 choices,
                 bool(schema_field.allow_none),
                 maxlength=_max_length(schema_field),
+                subfields=subfields,
             )
         )
     for definition in custom_defs:
@@ -203,6 +247,9 @@ def read_form(
         if spec.kind == "checkbox":
             data[spec.name] = raw is not None
             continue
+        if spec.kind == "nested":
+            data[spec.name] = read_rows(spec, form)
+            continue
         value = raw.strip() if isinstance(raw, str) and spec.kind != "password" else raw
         if spec.kind == "tags":
             data[spec.name] = [t.strip() for t in (value or "").split(",") if t.strip()]
@@ -224,6 +271,32 @@ def read_form(
     if custom:
         data["custom_fields"] = custom
     return data
+
+
+#: Rows a nested list accepts from one form (the schemas allow ten; more is refused there).
+MAX_ROWS = 20
+
+
+def read_rows(spec: FormField, form: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a nested list in submission order; rows left blank are dropped."""
+    rows = []
+    for index in range(MAX_ROWS):
+        names = {sub.name: nested_input(spec, index, sub) for sub in spec.subfields}
+        if not any(n in form for n in names.values()):
+            continue
+        row: dict[str, Any] = {}
+        for sub in spec.subfields:
+            raw = form.get(names[sub.name])
+            if sub.kind == "checkbox":
+                row[sub.name] = raw is not None
+                continue
+            value = raw.strip() if isinstance(raw, str) else raw
+            if value not in (None, ""):
+                row[sub.name] = value
+        meaningful = {k: v for k, v in row.items() if k != "label" and v not in (None, False)}
+        if meaningful:
+            rows.append(row)
+    return rows
 
 
 def field_errors(messages: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -270,6 +343,8 @@ def input_value(spec: FormField, raw: Any, tz_name: str) -> str:
         return "on" if raw else ""
     if spec.kind == "tags":
         return ", ".join(str(t) for t in raw or ())
+    if spec.kind == "nested":
+        return ""  # rows are shown from ``nested_rows``
     if spec.kind == "datetime-local" and isinstance(raw, dt.datetime):
         try:
             zone = zoneinfo.ZoneInfo(tz_name)
@@ -279,3 +354,26 @@ def input_value(spec: FormField, raw: Any, tz_name: str) -> str:
     if spec.kind == "time" and isinstance(raw, dt.time):
         return raw.isoformat(timespec="minutes")
     return str(raw)
+
+
+def nested_rows(
+    spec: FormField, record: Any, form: Mapping[str, Any] | None
+) -> list[dict[str, str]]:
+    """The rows a nested list shows: what was submitted, else the record's, plus one blank."""
+    if form is not None and spec.input_name + "-0-" + spec.subfields[0].name in form:
+        rows: list[dict[str, str]] = []
+        for index in range(MAX_ROWS):
+            names = {sub.name: nested_input(spec, index, sub) for sub in spec.subfields}
+            if any(n in form for n in names.values()):
+                rows.append({k: str(form.get(n) or "") for k, n in names.items()})
+    else:
+        stored = getattr(record, spec.name, None) if record is not None else None
+        rows = [
+            {sub.name: input_value(sub, item.get(sub.name), "UTC") for sub in spec.subfields}
+            for item in stored or ()
+            if isinstance(item, Mapping)
+        ]
+    blank = {sub.name: "" for sub in spec.subfields}
+    if not rows or any(v for v in rows[-1].values()):
+        rows.append(blank)
+    return rows

@@ -10,6 +10,7 @@ from flask import Blueprint, g, render_template, request
 from flask_babel import get_locale, gettext
 
 from ..app import current_crm
+from . import dashboard
 from .i18n import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ def widgets() -> list[dict[str, Any]]:
                 "name": widget.name,
                 "title": widget.title,
                 "error": False,
-                "parts": [(key, table_of(value)) for key, value in data.items()],
+                "parts": (parts := dashboard.parts_of(data, table_of)),
+                "charts": any(part["kind"] == "chart" for _key, part in parts),
             }
         )
     return out

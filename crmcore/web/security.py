@@ -51,7 +51,9 @@ def init_security(app: Flask) -> CSRFProtect:
     @app.before_request
     def _check_csrf() -> None:
         if request.method not in SAFE_METHODS and not is_api_path():
-            csrf.protect()
+            view = app.view_functions.get(request.endpoint or "")
+            if not getattr(view, "crm_csrf_exempt", False):
+                csrf.protect()
 
     app.after_request(page_headers)
     return csrf
@@ -76,6 +78,17 @@ def page_headers(response: Response) -> Response:
 def public(view: Any) -> Any:
     """Mark a page as reachable without signing in (every other page needs a user)."""
     view.crm_public = True
+    return view
+
+
+def csrf_exempt(view: Any) -> Any:
+    """Let a page take unsafe requests without a CSRF token.
+
+    Only for public forms that other sites post to (a web-to-lead form on a company website),
+    which have nothing of the visitor's session to abuse; protect them otherwise (rate limit,
+    honeypot field) and document each one.
+    """
+    view.crm_csrf_exempt = True
     return view
 
 

@@ -1,30 +1,50 @@
 """Generic record pages for every entity of the enabled plugins, derived from the registry.
 
-``/<plural>`` list, ``/<plural>/new``, ``/<plural>/<id>`` detail, ``/<plural>/<id>/edit``,
-delete and restore, ``/<plural>/trash`` and bulk delete. Every read and write goes through the
-signed-in user's record service, so permission scopes apply everywhere; a record the user may
-not read answers 404.
+``/<plural>`` list (chosen columns, saved views, bulk actions, CSV export), ``/<plural>/new``,
+``/<plural>/<id>`` detail, ``/<plural>/<id>/edit``, delete and restore, ``/<plural>/trash``,
+timeline logging (notes, tasks, calls/meetings/e-mails) and ``/<plural>/picker`` (the options
+of a reference picker). Every read and write goes through the signed-in user's record service,
+so permission scopes apply everywhere; a record the user may not read answers 404.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
+from sqlalchemy import Select, select
 from werkzeug.datastructures import MultiDict
 
+from .. import exporting
 from ..api import listing
 from ..app import current_crm
-from ..errors import CRMError, NotFound, StaleRecord, ValidationError
+from ..errors import CRMError, NotFound, PermissionDenied, StaleRecord, ValidationError
 from ..records import RecordService
 from ..registry import Entity
+from ..settings import SavedView
 from . import detail
-from .display import resolve
-from .forms import FormField, field_errors, form_fields, form_values, read_form
+from .display import referenced_entity, resolve
+from .forms import FormField, field_errors, form_fields, form_values, nested_rows, read_form
 from .i18n import label
 
 PAGING_KEYS = ("cursor", "limit")
+#: Query-string keys of the list page that the list language does not know.
+UI_KEYS = ("columns", "view")
+#: Records one bulk action may touch.
+BULK_LIMIT = 200
+#: Options a reference picker offers at once; more are found by typing.
+PICKER_LIMIT = 50
 
 
 def service() -> RecordService:
@@ -50,7 +70,7 @@ def list_args(trashed: bool) -> MultiDict[str, str]:
     """The query string without blank values (an empty filter box filters nothing)."""
     args: MultiDict[str, str] = MultiDict()
     for key, value in request.args.items(multi=True):
-        if value.strip() and key != "trashed":
+        if value.strip() and key != "trashed" and key not in UI_KEYS:
             args.add(key, value.strip())
     if trashed:
         args["trashed"] = "true"
@@ -64,24 +84,71 @@ def filter_inputs(entity: Entity) -> list[str]:
     return [f for f in dict.fromkeys(wanted) if f in entity.filterable and f not in skip]
 
 
-def run_list(entity: Entity, trashed: bool) -> dict[str, Any]:
-    """One page of the list: rows, the next cursor and the parameters that produced them."""
+def parse_list(
+    entity: Entity, args: MultiDict[str, str], trashed: bool
+) -> tuple[listing.ListParams, MultiDict[str, str], str | None]:
+    """The list parameters of ``args``; a bad query falls back to the plain list and an error."""
     crm = current_crm()
     records = service()
-    args = list_args(trashed)
-    error = None
+
+    def custom_defs() -> Any:
+        return crm.custom_field_defs(records.session, entity)
+
     try:
-        params = listing.parse(entity, args, crm.settings.secret_key)
+        return listing.parse(entity, args, crm.settings.secret_key, custom_defs), args, None
     except listing.BadQuery as exc:
         error = "; ".join(m for ms in exc.messages.values() for m in ms)
         args = MultiDict({"trashed": "true"} if trashed else {})
-        params = listing.parse(entity, args, crm.settings.secret_key)
-    stmt = records.query(entity, "read", trashed=params.trashed)
+        return listing.parse(entity, args, crm.settings.secret_key), args, error
+
+
+def narrowed(entity: Entity, stmt: Select[Any], params: listing.ListParams) -> Select[Any]:
+    """``stmt`` limited by the list's filters and search words (not sorted, not paged)."""
+    crm = current_crm()
     stmt = listing.apply_filters(entity, stmt, params, crm.engine.dialect.name)
     if params.q:
         ids = crm.search.record_ids(entity, params.q)
         if ids is not None:
             stmt = stmt.where(entity.model.id.in_(ids))
+    return stmt
+
+
+def column_choices(entity: Entity) -> list[str]:
+    """Columns a list of ``entity`` can show: its scalar fields (and tags), then the stamps."""
+    skip = {"custom_fields", "version", "deleted_at", "password_hash"}
+    names = [
+        n
+        for n in (*entity.list_columns, *detail.shown_fields(entity))
+        if n in entity.columns and n not in skip
+    ]
+    names = [n for n in names if n == "tags" or not _is_json(entity, n)]
+    return list(dict.fromkeys(["id", *names, "created_at", "updated_at"]))
+
+
+def _is_json(entity: Entity, name: str) -> bool:
+    from sqlalchemy import JSON
+
+    return isinstance(entity.columns[name].type, JSON)
+
+
+def chosen_columns(entity: Entity) -> list[str]:
+    """The columns asked for with ``?columns=a,b`` (unknown names ignored), else the default."""
+    allowed = column_choices(entity)
+    raw = ",".join(request.args.getlist("columns"))
+    wanted = [c.strip() for c in raw.split(",") if c.strip()]
+    picked = [c for c in dict.fromkeys(wanted) if c in allowed]
+    return picked or [c for c in entity.list_columns if c in entity.columns] or ["id"]
+
+
+def run_list(entity: Entity, trashed: bool) -> dict[str, Any]:
+    """One page of the list: rows, the next cursor and the parameters that produced them."""
+    crm = current_crm()
+    records = service()
+    params, args, error = parse_list(entity, list_args(trashed), trashed)
+    columns = chosen_columns(entity)
+    columns_param = ",".join(columns) if request.args.get("columns") else ""
+    stmt = records.query(entity, "read", trashed=params.trashed)
+    stmt = narrowed(entity, stmt, params)
     stmt = listing.apply_sort(entity, stmt, params).limit(params.limit + 1)
     rows = list(records.session.scalars(stmt))
     next_url = None
@@ -92,15 +159,17 @@ def run_list(entity: Entity, trashed: bool) -> dict[str, Any]:
             [(k, v) for k, v in args.items(multi=True) if k not in ("cursor", "trashed")]
         )
         next_args["cursor"] = cursor
+        if columns_param:
+            next_args["columns"] = columns_param
         next_url = "?" + _urlencode(next_args)
-    columns = [c for c in entity.list_columns if c in entity.columns] or ["id"]
+    access = records.access
     return {
         "entity": entity,
         "rows": rows,
         "columns": columns,
         "params": params,
         "error": error,
-        "links": resolve(records, entity, rows, columns),
+        "links": resolve(records, entity, rows, [c for c in columns if c.endswith("_id")]),
         "next_url": next_url,
         "first_url": "?"
         + _urlencode(
@@ -111,18 +180,35 @@ def run_list(entity: Entity, trashed: bool) -> dict[str, Any]:
         "filters": filter_inputs(entity),
         "args": args,
         "label": label,
-        "can_create": records.access.can(entity, "create") and entity.api_create,
-        "can_delete": records.access.can(entity, "delete"),
-        "sort_url": lambda field: _sort_url(args, params, field),
+        "can_create": access.can(entity, "create") and entity.api_create,
+        "can_delete": access.can(entity, "delete"),
+        "can_update": access.can(entity, "update"),
+        "can_export": access.has("data.export"),
+        "can_import": access.has("data.import") and access.can(entity, "create"),
+        "sort_url": lambda field: _sort_url(args, params, field, columns_param),
+        "column_choices": column_choices(entity),
+        "columns_param": columns_param,
+        "view_query": view_query(args),
     }
 
 
-def _sort_url(args: MultiDict[str, str], params: listing.ListParams, field: str) -> str:
+def view_query(args: MultiDict[str, str]) -> str:
+    """What a saved view keeps of a list's query string: filters, search and sort."""
+    return _urlencode(
+        MultiDict([(k, v) for k, v in args.items(multi=True) if k not in (*PAGING_KEYS, "trashed")])
+    )
+
+
+def _sort_url(
+    args: MultiDict[str, str], params: listing.ListParams, field: str, columns: str = ""
+) -> str:
     kept = MultiDict(
         [(k, v) for k, v in args.items(multi=True) if k not in (*PAGING_KEYS, "sort", "trashed")]
     )
     descending = not params.descending if params.sort_field == field else False
     kept["sort"] = ("-" if descending else "") + field
+    if columns:
+        kept["columns"] = columns
     return "?" + _urlencode(kept)
 
 
@@ -135,14 +221,10 @@ def _urlencode(args: MultiDict[str, str]) -> str:
 # forms ------------------------------------------------------------------------------------------
 
 
-def reference_choices(entity: Entity, specs: list[FormField], action: str) -> None:
-    """Owner fields become a choice of the users the signed-in user may give records to."""
-    from sqlalchemy import select
-
+def owner_choices(entity: Entity, action: str) -> list[tuple[str, str]]:
+    """The users the signed-in user may give ``entity`` records to when they ``action`` them."""
     from ..users.models import User
 
-    if not entity.owner_field or entity.owner_field == "id":
-        return
     records = service()
     scope = records.access.scope(entity, action) or "own"
     users = select(User).where(User.active.is_(True), User.deleted_at.is_(None))
@@ -150,13 +232,60 @@ def reference_choices(entity: Entity, specs: list[FormField], action: str) -> No
         users = users.where(User.id == records.access.user_id)
     elif scope == "team":
         users = users.where(User.id.in_(records.access.teammate_ids()))
+    return [
+        (str(u.id), u.name or u.email)
+        for u in records.session.scalars(users.order_by(User.name).limit(500))
+    ]
+
+
+def reference_choices(entity: Entity, specs: list[FormField], action: str) -> None:
+    """Owner fields become a choice of the users the signed-in user may give records to;
+    other ``<thing>_id`` fields become pickers of the ``<things>`` the user may read."""
+    records = service()
     for spec in specs:
-        if spec.name == entity.owner_field and not spec.custom:
+        if spec.custom or not spec.name.endswith("_id"):
+            continue
+        if spec.name == entity.owner_field and entity.owner_field != "id":
             spec.kind = "select"
-            spec.choices = [
-                (str(u.id), u.name or u.email)
-                for u in records.session.scalars(users.order_by(User.name))
-            ]
+            spec.choices = owner_choices(entity, action)
+            continue
+        target = referenced_entity(records, entity, spec.name)
+        if target is None or target.name == "user" or not records.access.can(target, "read"):
+            continue
+        spec.kind = "reference"
+        spec.target = target.plural
+        spec.choices = picker_options(target, "")
+
+
+def picker_options(target: Entity, words: str, limit: int = PICKER_LIMIT) -> list[tuple[str, str]]:
+    """Records of ``target`` the user may read, matching ``words``, as ``(id, title)``."""
+    records = service()
+    stmt = records.query(target)
+    words = words.strip()[:200]
+    if words:
+        ids = current_crm().search.record_ids(target, words)
+        if ids is not None:
+            stmt = stmt.where(target.model.id.in_(ids))
+    order = [target.attribute(f) for f in target.title_fields if f in target.columns]
+    stmt = stmt.order_by(*order, target.model.id).limit(limit)
+    return [(str(r.id), target.display(r)) for r in records.session.scalars(stmt)]
+
+
+def keep_current(spec: FormField, value: str, entity: Entity) -> None:
+    """A picker always offers the value the record has (titled ``#id`` when unreadable)."""
+    if spec.kind != "reference" or not value or any(c == value for c, _t in spec.choices):
+        return
+    records = service()
+    links = resolve(records, entity, [_Row(spec.name, int(value))], [spec.name])
+    link = links.get((spec.name, int(value)))
+    spec.choices.insert(0, (value, link.title if link else f"#{value}"))
+
+
+class _Row:
+    """A stand-in record holding one reference, for ``resolve``."""
+
+    def __init__(self, name: str, value: int) -> None:
+        setattr(self, name, value)
 
 
 def render_form(
@@ -170,12 +299,19 @@ def render_form(
 ) -> Any:
     known = {s.input_name for s in specs}
     general = [m for key, ms in errors.items() if key not in known for m in ms]
+    for spec in specs:
+        value = values.get(spec.input_name, "")
+        if value.isdigit():
+            keep_current(spec, value, entity)
+    submitted = request.form if request.method == "POST" else None
+    rows = {s.input_name: nested_rows(s, record, submitted) for s in specs if s.kind == "nested"}
     return render_template(
         "core/form.html",
         entity=entity,
         record=record,
         specs=specs,
         values=values,
+        rows=rows,
         errors=errors,
         general_errors=general,
         conflict=conflict,
@@ -187,9 +323,117 @@ def make_blueprint() -> Blueprint:
 
     @bp.route("/<plural>")
     def index(plural: str) -> Any:
-        context = run_list(entity_for(plural), trashed=False)
+        entity = entity_for(plural)
+        views = saved_views(entity)
+        if not request.args:
+            default = next((v for v in views if v.is_default), None)
+            if default is not None:
+                return redirect(view_url(entity, default), 303)
+        context = run_list(entity, trashed=False)
+        context["views"] = views
+        context["current_view"] = next(
+            (
+                v
+                for v in views
+                if v.query == context["view_query"]
+                and ",".join(v.columns or []) == context["columns_param"]
+            ),
+            None,
+        )
+        if context["can_update"] and entity.owner_field and entity.owner_field != "id":
+            context["owners"] = owner_choices(entity, "update")
         status = 400 if context["error"] else 200
         return render_template("core/list.html", **context), status
+
+    @bp.route("/<plural>/views", methods=["POST"])
+    def save_view(plural: str) -> Any:
+        entity = entity_for(plural)
+        records = service()
+        name = str(request.form.get("name", "")).strip()[:100]
+        query = str(request.form.get("query", ""))[:2000]
+        columns = [
+            c
+            for c in str(request.form.get("columns", "")).split(",")
+            if c in column_choices(entity)
+        ]
+        if not name:
+            flash(_("Give the view a name."), "error")
+            return redirect(url_for("web_records.index", plural=plural) + "?" + query, 303)
+        view = _own_views(entity).where(SavedView.name == name)
+        found = records.session.scalar(view)
+        if found is None:
+            found = SavedView(user_id=records.access.user_id, entity=entity.name, name=name)
+            records.session.add(found)
+        found.query, found.columns = query, columns
+        if request.form.get("is_default"):
+            _clear_default(entity)
+            found.is_default = True
+        records.session.commit()
+        flash(_("View %(name)s saved.", name=name), "success")
+        return redirect(view_url(entity, found), 303)
+
+    @bp.route("/<plural>/views/<int:view_id>")
+    def open_view(plural: str, view_id: int) -> Any:
+        entity = entity_for(plural)
+        return redirect(view_url(entity, own_view(entity, view_id)), 303)
+
+    @bp.route("/<plural>/views/<int:view_id>/default", methods=["POST"])
+    def default_view(plural: str, view_id: int) -> Any:
+        entity = entity_for(plural)
+        view = own_view(entity, view_id)
+        make_default = not view.is_default
+        _clear_default(entity)
+        view.is_default = make_default
+        service().session.commit()
+        if make_default:
+            flash(_("%(name)s opens first from now on.", name=view.name), "success")
+        else:
+            flash(_("%(name)s is no longer your default view.", name=view.name), "success")
+        return redirect(view_url(entity, view), 303)
+
+    @bp.route("/<plural>/views/<int:view_id>/delete", methods=["POST"])
+    def delete_view(plural: str, view_id: int) -> Any:
+        entity = entity_for(plural)
+        view = own_view(entity, view_id)
+        session = service().session
+        session.delete(view)
+        session.commit()
+        flash(_("View %(name)s deleted.", name=view.name), "success")
+        return redirect(url_for("web_records.index", plural=plural, view="none"), 303)
+
+    @bp.route("/<plural>/bulk", methods=["POST"])
+    def bulk(plural: str) -> Any:
+        entity = entity_for(plural)
+        action = request.form.get("action", "")
+        ids = list(dict.fromkeys(int(i) for i in request.form.getlist("ids") if i.isdigit()))
+        ids = ids[:BULK_LIMIT]
+        if action == "export":
+            return export_response(entity, lambda stmt: stmt.where(entity.model.id.in_(ids)))
+        back = safe_back(plural)
+        if action not in BULK_ACTIONS:
+            flash(_("Choose what to do with the selected records."), "error")
+            return redirect(back, 303)
+        if not ids:
+            flash(_("Select at least one record."), "error")
+            return redirect(back, 303)
+        return run_bulk(entity, action, ids, back)
+
+    @bp.route("/<plural>/export")
+    def export(plural: str) -> Any:
+        entity = entity_for(plural)
+        params, _args, error = parse_list(entity, list_args(False), False)
+        if error:
+            raise ValidationError({"query": [error]})
+        return export_response(entity, lambda stmt: narrowed(entity, stmt, params))
+
+    @bp.route("/<plural>/picker")
+    def picker(plural: str) -> Any:
+        target = entity_for(plural)
+        options = picker_options(target, request.args.get("q", ""))
+        selected = request.args.get("selected", "")
+        return render_template(
+            "core/_picker_options.html", options=options, selected=selected, words=request.args
+        )
 
     @bp.route("/<plural>/trash")
     def trash(plural: str) -> Any:
@@ -211,9 +455,14 @@ def make_blueprint() -> Blueprint:
         )
         reference_choices(entity, specs, "create")
         if request.method == "GET":
-            values = {s.input_name: "" for s in specs}
+            values = {s.input_name: _default_of(entity, s) for s in specs}
             if entity.owner_field and entity.owner_field != "id":
                 values[entity.owner_field] = str(records.access.user_id or "")
+            # "Add" on a related-records section: /contacts/new?company_id=5
+            for spec in specs:
+                given = request.args.get(spec.input_name, "")
+                if spec.kind == "reference" and given.isdigit():
+                    values[spec.input_name] = given
             return render_form(entity, None, specs, values, {})
         data = read_form(entity, specs, request.form, tz_name())
         try:
@@ -289,6 +538,28 @@ def make_blueprint() -> Blueprint:
         flash(_("%(title)s restored.", title=entity.display(record)), "success")
         return redirect(url_for("web_records.show", plural=plural, record_id=record_id), 303)
 
+    @bp.route("/<plural>/<int:record_id>/tasks", methods=["POST"])
+    def add_task(plural: str, record_id: int) -> Any:
+        form = request.form
+        data = {
+            "title": str(form.get("title", "")).strip(),
+            "due_at": _local_time(form.get("due_at")),
+            "priority": form.get("priority") or "normal",
+        }
+        return log_on_timeline(plural, record_id, "tasks", data, _("Task added."))
+
+    @bp.route("/<plural>/<int:record_id>/activities", methods=["POST"])
+    def add_activity(plural: str, record_id: int) -> Any:
+        form = request.form
+        data = {
+            "kind": form.get("kind", ""),
+            "subject": str(form.get("subject", "")).strip(),
+            "body": str(form.get("body", "")).strip() or None,
+            "occurred_at": _local_time(form.get("occurred_at")) or _now_local(),
+            "duration_minutes": form.get("duration_minutes") or None,
+        }
+        return log_on_timeline(plural, record_id, "activities", data, _("Activity logged."))
+
     @bp.route("/<plural>/bulk-delete", methods=["POST"])
     def bulk_delete(plural: str) -> Any:
         entity = entity_for(plural)
@@ -308,26 +579,186 @@ def make_blueprint() -> Blueprint:
 
     @bp.route("/<plural>/<int:record_id>/notes", methods=["POST"])
     def add_note(plural: str, record_id: int) -> Any:
-        entity = entity_for(plural)
-        records = service()
-        records.get(entity, record_id)
         body = str(request.form.get("body", "")).strip()
-        try:
-            records.create(
-                "notes", {"record_type": entity.name, "record_id": record_id, "body": body}
-            )
-        except ValidationError as exc:
-            records.rollback()
-            context = detail.context(records, entity, record_id, tz_name())
-            context["note_errors"] = field_errors(exc.messages).get("body", [])
-            context["note_body"] = body
-            return render_template("core/detail.html", **context), 422
-        flash(_("Note added."), "success")
-        return redirect(
-            url_for("web_records.show", plural=plural, record_id=record_id) + "#timeline", 303
-        )
+        return log_on_timeline(plural, record_id, "notes", {"body": body}, _("Note added."))
 
     return bp
+
+
+# saved views ------------------------------------------------------------------------------------
+
+
+def _own_views(entity: Entity) -> Select[Any]:
+    """The signed-in user's views of ``entity``: nobody ever sees another user's views."""
+    return select(SavedView).where(
+        SavedView.user_id == service().access.user_id, SavedView.entity == entity.name
+    )
+
+
+def saved_views(entity: Entity) -> list[SavedView]:
+    if service().access.user_id is None:
+        return []
+    return list(service().session.scalars(_own_views(entity).order_by(SavedView.name)))
+
+
+def own_view(entity: Entity, view_id: int) -> SavedView:
+    view = service().session.scalar(_own_views(entity).where(SavedView.id == view_id))
+    if view is None:
+        raise NotFound(_("No such view."))
+    return view
+
+
+def _clear_default(entity: Entity) -> None:
+    for view in service().session.scalars(_own_views(entity).where(SavedView.is_default)):
+        view.is_default = False
+
+
+def view_url(entity: Entity, view: SavedView) -> str:
+    """The list page showing ``view``: its filters and sort, its columns."""
+    args = MultiDict(
+        [(k, v) for k, v in MultiDict(_parse_qs(view.query)).items(multi=True) if k not in UI_KEYS]
+    )
+    if view.columns:
+        args["columns"] = ",".join(view.columns)
+    args["view"] = str(view.id)
+    return url_for("web_records.index", plural=entity.plural) + "?" + _urlencode(args)
+
+
+def _parse_qs(query: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query, keep_blank_values=False)
+
+
+# bulk actions and export ------------------------------------------------------------------------
+
+#: Bulk action -> the permission it needs on the entity.
+BULK_ACTIONS = {"assign": "update", "tag": "update", "untag": "update", "delete": "delete"}
+
+
+def safe_back(plural: str) -> str:
+    """Where a bulk action returns: the list it came from (local paths only)."""
+    from .security import safe_next
+
+    default = url_for("web_records.index", plural=plural)
+    back = safe_next(request.form.get("back"), default)
+    return back if back.split("?")[0] == default else default
+
+
+def run_bulk(entity: Entity, action: str, ids: list[int], back: str) -> Any:
+    """Apply ``action`` to every record of ``ids`` through the record service, all or nothing."""
+    records = service()
+    if not records.access.can(entity, BULK_ACTIONS[action]):
+        raise PermissionDenied(_("You may not change these records."))
+    if action in ("tag", "untag") and not entity.has_tags:
+        raise ValidationError({"tag": [_("These records have no tags.")]})
+    if action == "assign" and (not entity.owner_field or entity.owner_field == "id"):
+        raise ValidationError({"owner": [_("These records have no owner.")]})
+    tag = str(request.form.get("tag", "")).strip()
+    owner = str(request.form.get("owner", "")).strip()
+    if action in ("tag", "untag") and not tag:
+        flash(_("Type the tag to add or remove."), "error")
+        return redirect(back, 303)
+    if action == "assign" and not owner.isdigit():
+        flash(_("Choose the new owner."), "error")
+        return redirect(back, 303)
+    try:
+        for record_id in ids:
+            if action == "delete":
+                records.delete(entity, record_id, commit=False)
+                continue
+            record = records.get(entity, record_id, "update")
+            if action == "assign":
+                data: dict[str, Any] = {entity.owner_field: int(owner)}
+            elif action == "tag":
+                data = {"tags": [*(record.tags or []), tag]}
+            else:
+                data = {"tags": [t for t in record.tags or [] if t != tag]}
+            records.update(entity, record, data, commit=False)
+        records.commit()
+    except CRMError as exc:
+        records.rollback()
+        messages = field_errors(exc.messages) if isinstance(exc, ValidationError) else {}
+        reason = "; ".join(_(m) for ms in messages.values() for m in ms) or _(exc.detail)
+        flash(_("Nothing was changed: %(reason)s", reason=reason), "error")
+        return redirect(back, 303)
+    messages = {
+        "assign": _("%(count)d records assigned.", count=len(ids)),
+        "tag": _("Tag added to %(count)d records.", count=len(ids)),
+        "untag": _("Tag removed from %(count)d records.", count=len(ids)),
+        "delete": _("%(count)d records moved to the trash.", count=len(ids)),
+    }
+    flash(messages[action], "success")
+    return redirect(back, 303)
+
+
+def export_response(entity: Entity, narrow: exporting.Narrow) -> Response:
+    """A CSV download of the records ``narrow`` selects within the user's read scope."""
+    chunks = exporting.export_chunks(service(), entity, "csv", narrow=narrow)
+    return Response(
+        stream_with_context(chunks),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{entity.plural}.csv"'},
+    )
+
+
+# the timeline -----------------------------------------------------------------------------------
+
+#: What each inline form of the timeline creates, and the input its errors belong to.
+LOG_KINDS = {"notes": "note", "tasks": "task", "activities": "activity"}
+
+
+def log_on_timeline(
+    plural: str, record_id: int, target: str, data: dict[str, Any], done: str
+) -> Any:
+    """Create a note, task or activity on a record; with htmx the timeline is swapped in place.
+
+    The linked record must be readable (else 404); the record service checks the rest.
+    """
+    entity = entity_for(plural)
+    records = service()
+    records.get(entity, record_id)
+    kind = LOG_KINDS[target]
+    try:
+        records.create(target, {**data, "record_type": entity.name, "record_id": record_id})
+    except ValidationError as exc:
+        records.rollback()
+        context = detail.context(records, entity, record_id, tz_name())
+        context["log_errors"] = {kind: field_errors(exc.messages)}
+        context["log_values"] = {kind: dict(request.form)}
+        context["open_form"] = kind
+        if kind == "note":  # the names the note form has always used
+            context["note_errors"] = context["log_errors"]["note"].get("body", [])
+            context["note_body"] = data.get("body", "")
+        return render_template("core/detail.html", **context), 422
+    flash(done, "success")
+    return redirect(
+        url_for("web_records.show", plural=plural, record_id=record_id) + "#timeline", 303
+    )
+
+
+def _local_time(raw: str | None) -> str | None:
+    """A ``datetime-local`` input in the user's zone as ISO 8601 with offset; blank: ``None``."""
+    from .forms import _local_to_iso
+
+    raw = (raw or "").strip()
+    return _local_to_iso(raw, tz_name()) if raw else None
+
+
+def _now_local() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _default_of(entity: Entity, spec: FormField) -> str:
+    """What a new record's input starts with: the schema's default (a task's status "open")."""
+    from marshmallow.utils import missing
+
+    if spec.custom or spec.kind in ("nested", "tags", "checkbox"):
+        return ""
+    default = entity.full_schema._declared_fields[spec.name].load_default
+    return "" if default is missing or callable(default) or default is None else str(default)
 
 
 def _submitted(spec: FormField, form: Any) -> str:

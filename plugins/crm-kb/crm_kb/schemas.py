@@ -1,0 +1,33 @@
+"""Marshmallow schemas of the two entities (the core adds owner, tags and custom fields)."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from crmcore import RecordSchema
+
+from .models import LANGUAGES, STATUSES, VISIBILITIES
+
+
+class ArticleSchema(RecordSchema):
+    title = fields.String(required=True, validate=validate.Length(1, 200))
+    slug = fields.String(validate=validate.Length(1, 200))
+    body = fields.String(validate=validate.Length(0, 200_000))
+    summary = fields.String(validate=validate.Length(0, 300))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
+    category_id = fields.Integer(allow_none=True)
+    translation_of_id = fields.Integer(allow_none=True)
+    author_id = fields.Integer(allow_none=True)
+    reviewer_id = fields.Integer(allow_none=True)
+    body_html = fields.String(dump_only=True)
+    published_at = fields.AwareDateTime(dump_only=True)
+
+
+class CategorySchema(RecordSchema):
+    name = fields.String(required=True, validate=validate.Length(1, 150))
+    slug = fields.String(validate=validate.Length(1, 150))
+    description = fields.String(allow_none=True, validate=validate.Length(0, 2000))
+    parent_id = fields.Integer(allow_none=True)
+    position = fields.Integer(validate=validate.Range(0, 10_000))

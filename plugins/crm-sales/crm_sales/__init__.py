@@ -1,0 +1,1 @@
+"""Sales for crmcore: leads, pipelines and deals, products, quotes, orders, forecast."""

@@ -1,0 +1,106 @@
+"""The sales plugin: leads, pipelines and deals, products and price lists, quotes (PDF), orders
+and shipments, forecast. One small function per hook; the work is in the modules beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmcore import (
+    DemoContext,
+    MenuItem,
+    Panel,
+    Plugin,
+    RoleGrant,
+    Widget,
+    hookimpl,
+)
+
+PLUGIN = Plugin(
+    name="sales",
+    title="Sales",
+    version="0.1.0",
+    requires=["contacts"],
+    core=">=1,<2",
+    description="Leads, pipelines and deals, products, quotes as PDF, orders, forecast",
+)
+
+_OWN = {"read": "own", "create": "own", "update": "own", "delete": "own"}
+_READ = {"read": "all"}
+
+
+@hookimpl
+def crm_entities() -> list[Any]:
+    """Leads, pipelines, stages, deals, products, price lists, quotes, orders, shipments."""
+    from .entities import entities
+
+    return entities()
+
+
+@hookimpl
+def crm_role_grants() -> list[RoleGrant]:
+    """Sales reps work on their own leads, deals, quotes and orders; read the catalogue."""
+    grants = [
+        RoleGrant("sales_rep", entity=plural, actions=_OWN)
+        for plural in ("leads", "deals", "quotes", "orders", "shipments")
+    ]
+    grants += [
+        RoleGrant("sales_rep", entity=plural, actions=_READ)
+        for plural in ("pipelines", "stages", "products", "price_lists")
+    ]
+    return grants
+
+
+@hookimpl
+def crm_blueprints() -> list[Any]:
+    """The extra API endpoints, the board and the public web-to-lead form."""
+    from .api import make_blueprint as api
+    from .views import make_blueprint as web
+    from .webtolead import make_blueprint as web_to_lead
+
+    return [api(), web(), web_to_lead()]
+
+
+@hookimpl
+def crm_menu_items() -> list[MenuItem]:
+    """Leads, deals, the board, quotes, orders and products."""
+    return [
+        MenuItem("Leads", "/leads", permission="leads.read", order=20),
+        MenuItem("Deals", "/deals", permission="deals.read", order=21),
+        MenuItem("Board", "/sales/board", permission="deals.read", order=22),
+        MenuItem("Quotes", "/quotes", permission="quotes.read", order=23),
+        MenuItem("Orders", "/orders", permission="orders.read", order=24),
+        MenuItem("Products", "/products", permission="products.read", order=25),
+    ]
+
+
+@hookimpl
+def crm_dashboard_widgets() -> list[Widget]:
+    """Pipeline by stage, forecast by period, win rate, sales by owner."""
+    from .widgets import widgets
+
+    return widgets()
+
+
+@hookimpl
+def crm_record_panels() -> list[Panel]:
+    """Deals, quotes and orders on contact and company pages."""
+    from .panels import panels
+
+    return panels()
+
+
+@hookimpl
+def crm_demo_data(ctx: DemoContext) -> None:
+    """Products, deals across the stages, quotes and orders for the demo contacts."""
+    from .demo import create_demo_data
+
+    create_demo_data(ctx)
+
+
+@hookimpl
+def crm_validate_record(event: Any) -> None:
+    """Keep the stage history of deals in the same transaction as the stage change."""
+    if event.entity.name == "deal":
+        from .deals import track_stage
+
+        track_stage(event)

@@ -1,0 +1,250 @@
+"""The deal board in a real browser: Debian's Chromium driven by Playwright against `crm serve`.
+
+Set ``CRM_SCREENSHOTS=1`` to (re)write the screenshots of the sales guide under
+``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "Browser-test-password-1"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+CRM = str(Path(sys.executable).with_name("crm"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_crm(env: dict[str, str], *args: str) -> None:
+    subprocess.run([CRM, *args], env=env, check=True, capture_output=True, timeout=180)
+
+
+def call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def instance_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """With ``--crm-db`` on PostgreSQL, a new database of its own; else SQLite (``None``)."""
+    url = request.config.getoption("--crm-db")
+    if not url or url.startswith("sqlite"):
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url).set(drivername="postgresql+psycopg")
+    name = f"crmsales_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, instance_database: str | None
+) -> Iterator[dict[str, Any]]:
+    """An instance with sales enabled, served by `crm serve`; a rep with three deals."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CRM_INSTANCE_PATH": str(tmp_path_factory.mktemp("sales-browser")),
+        "CRM_BASE_URL": base,
+    }
+    env.pop("CRM_DATABASE_URL", None)
+    if instance_database:
+        env["CRM_DATABASE_URL"] = instance_database
+    run_crm(env, "init")
+    run_crm(env, "plugins", "enable", "sales")
+    run_crm(
+        env,
+        "users",
+        "create",
+        "rep@example.com",
+        "--password",
+        PASSWORD,
+        "--role",
+        "sales_rep",
+        "--name",
+        "Rita Rep",
+    )
+    process = subprocess.Popen(
+        [
+            CRM,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/login", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("crm serve did not start") from None
+                time.sleep(0.2)
+        token = call(
+            base, "POST", "/api/v1/auth/token", {"email": "rep@example.com", "password": PASSWORD}
+        )["token"]
+        stages = call(base, "GET", "/api/v1/stages?sort=position", token=token)["data"]
+        deals = [
+            call(
+                base,
+                "POST",
+                "/api/v1/deals",
+                {
+                    "title": title,
+                    "amount": amount,
+                    "stage_id": stages[n]["id"],
+                    "close_date": "2027-03-31",
+                },
+                token,
+            )
+            for n, (title, amount) in enumerate(
+                [
+                    ("Solar roof", "12000.00"),
+                    ("Fleet renewal", "48000.00"),
+                    ("Support plan", "3600.00"),
+                ]
+            )
+        ]
+        yield {"base": base, "token": token, "stages": stages, "deals": deals}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: dict[str, Any]) -> Iterator[Any]:
+    """A signed-in page; fails the test on script errors and CSP violations."""
+    context = browser.new_context(base_url=server["base"], viewport={"width": 1400, "height": 800})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.set_default_timeout(10_000)
+    page.goto("/login")
+    page.get_by_label("E-mail").fill("rep@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+    yield page
+    context.close()
+    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+
+
+def shot(page: Any, name: str) -> None:
+    if os.environ.get("CRM_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def stage_of(server: dict[str, Any], deal_id: int) -> int:
+    return int(
+        call(server["base"], "GET", f"/api/v1/deals/{deal_id}", token=server["token"])["stage_id"]
+    )
+
+
+def test_drag_a_card_to_another_stage(page: Any, server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="Board").click()
+    expect(page.get_by_role("heading", name="Sales", level=1)).to_be_visible()
+    deal, target = server["deals"][0], server["stages"][3]
+    card = page.locator(f"#deal-{deal['id']}")
+    column = page.locator(f".sales-column[data-stage-id='{target['id']}']")
+    shot(page, "sales-board")
+    card.drag_to(column)
+    expect(column.locator(f"#deal-{deal['id']}")).to_be_visible()
+    expect(page.locator("#board-status")).to_have_text("Moved.")
+    assert stage_of(server, deal["id"]) == target["id"]
+    page.reload()  # the server kept it
+    expect(column.locator(f"#deal-{deal['id']}")).to_be_visible()
+
+
+def test_keyboard_alternative(page: Any, server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/sales/board")
+    deal, target = server["deals"][1], server["stages"][4]
+    page.get_by_label(f"Stage of {deal['title']}").select_option(label=target["name"])
+    page.locator(f"#deal-{deal['id']}").get_by_role("button", name="Move").click()
+    expect(page.get_by_text(f"{deal['title']}: moved.")).to_be_visible()
+    column = page.locator(f".sales-column[data-stage-id='{target['id']}']")
+    expect(column.locator(f"#deal-{deal['id']}")).to_be_visible()
+    assert stage_of(server, deal["id"]) == target["id"]
+
+
+def test_sales_pages_for_the_guide(page: Any, server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Pipeline by stage")).to_be_visible()
+    shot(page, "sales-dashboard")
+    page.goto(f"/deals/{server['deals'][2]['id']}")
+    expect(page.get_by_role("heading", name="Support plan", level=1)).to_be_visible()
+    shot(page, "sales-deal")

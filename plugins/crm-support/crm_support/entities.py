@@ -1,0 +1,187 @@
+"""The support entities and their ``prepare`` steps (numbering, SLA clock, assignment)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crmcore import Entity, ValidationError
+from crmcore.contacts.models import Company, Contact
+from crmcore.db import utcnow
+from crmcore.users.models import User
+
+from . import sla
+from .assignment import pick_assignee
+from .models import SlaPolicy, SupportQueue, Ticket, TicketCounter, TicketMessage
+from .schemas import SlaPolicySchema, SupportQueueSchema, TicketMessageSchema, TicketSchema
+
+
+def next_number(session: Session) -> str:
+    """The next ticket number, ``T-000123`` (a counter row locked while it is raised)."""
+    row = session.get(TicketCounter, "ticket", with_for_update=True)
+    if row is None:
+        row = TicketCounter(name="ticket", value=0)
+        session.add(row)
+    row.value = (row.value or 0) + 1
+    session.flush()
+    return f"T-{row.value:06d}"
+
+
+def _live(session: Session, model: type[Any], record_id: Any) -> Any:
+    row = session.get(model, record_id) if record_id is not None else None
+    return row if row is not None and getattr(row, "deleted_at", None) is None else None
+
+
+def default_queue(session: Session) -> SupportQueue | None:
+    return session.scalar(
+        select(SupportQueue)
+        .where(SupportQueue.is_default.is_(True), SupportQueue.deleted_at.is_(None))
+        .order_by(SupportQueue.id)
+        .limit(1)
+    )
+
+
+def _check_references(session: Session, values: dict[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    for name, model, message in (
+        ("contact_id", Contact, "No such contact."),
+        ("company_id", Company, "No such company."),
+        ("queue_id", SupportQueue, "No such queue."),
+    ):
+        if values.get(name) is not None and _live(session, model, values[name]) is None:
+            errors[name] = [message]
+    if errors:
+        raise ValidationError(errors)
+
+
+def prepare_ticket(values: dict[str, Any], record: Ticket | None, service: Any) -> None:
+    """Number new tickets, route them to a queue and assignee, keep the SLA clock."""
+    session: Session = service.session
+    _check_references(session, values)
+    now = utcnow()
+    if record is None:
+        values["number"] = next_number(session)
+        values.setdefault("status", "new")
+        values.setdefault("priority", "normal")
+        values.setdefault("channel", "api")
+        contact = _live(session, Contact, values.get("contact_id"))
+        if contact is not None and values.get("company_id") is None:
+            values["company_id"] = contact.company_id
+        if values.get("queue_id") is None:
+            queue = default_queue(session)
+            values["queue_id"] = queue.id if queue else None
+        if values.get("assignee_id") is None and values.get("queue_id") is not None:
+            values["assignee_id"] = pick_assignee(
+                session, session.get(SupportQueue, values["queue_id"])
+            )
+        first, resolution = sla.due_times(session, values["priority"], now)
+        values["first_response_due_at"], values["resolution_due_at"] = first, resolution
+        values["sla_status"] = "ok" if first or resolution else None
+        if values["status"] in ("solved", "closed"):
+            values["solved_at"] = now
+        return
+    if "status" in values and values["status"] != record.status:
+        sla.on_status_change(session, record, values["status"], values, now)
+    if values.get("priority", record.priority) != record.priority and record.solved_at is None:
+        first, resolution = sla.due_times(session, values["priority"], record.created_at)
+        values["first_response_due_at"], values["resolution_due_at"] = first, resolution
+
+
+def prepare_message(values: dict[str, Any], record: TicketMessage | None, service: Any) -> None:
+    """Messages belong to a live ticket and never move by input."""
+    if record is not None:
+        values.pop("ticket_id", None)
+        return
+    if _live(service.session, Ticket, values.get("ticket_id")) is None:
+        raise ValidationError({"ticket_id": ["No such ticket."]})
+
+
+def prepare_queue(values: dict[str, Any], record: SupportQueue | None, service: Any) -> None:
+    """Members must be users; one default queue at most."""
+    session: Session = service.session
+    members = values.get("member_ids")
+    if members is not None:
+        members = list(dict.fromkeys(members))
+        found = set(session.scalars(select(User.id).where(User.id.in_(members))))
+        missing = [m for m in members if m not in found]
+        if missing:
+            raise ValidationError({"member_ids": [f"No such user: {missing[0]}."]})
+        values["member_ids"] = members
+    if values.get("is_default"):
+        other = default_queue(session)
+        if other is not None and (record is None or other.id != record.id):
+            raise ValidationError({"is_default": [f"{other.name} is already the default queue."]})
+
+
+def prepare_policy(values: dict[str, Any], record: SlaPolicy | None, service: Any) -> None:
+    """One live policy per priority."""
+    priority = values.get("priority")
+    if priority is None:
+        return
+    other = sla.policy_for(service.session, priority)
+    if other is not None and (record is None or other.id != record.id):
+        raise ValidationError({"priority": ["This priority already has a policy."]})
+
+
+def entities() -> list[Entity]:
+    """Tickets, their messages, queues and SLA policies."""
+    return [
+        Entity(
+            name="ticket",
+            model=Ticket,
+            schema=TicketSchema,
+            plural="tickets",
+            title="Ticket",
+            title_fields=("number", "subject"),
+            search_fields=("number", "subject", "description"),
+            list_columns=(
+                "number",
+                "subject",
+                "status",
+                "priority",
+                "sla_status",
+                "contact_id",
+                "queue_id",
+                "assignee_id",
+            ),
+            filter_fields=("channel", "company_id", "tags", "merged_into_id"),
+            sort_fields=("resolution_due_at", "first_response_due_at", "solved_at"),
+            owner_field="assignee_id",
+            prepare=prepare_ticket,
+        ),
+        Entity(
+            name="ticket_message",
+            model=TicketMessage,
+            schema=TicketMessageSchema,
+            plural="ticket_messages",
+            title="Ticket message",
+            title_fields=("body",),
+            list_columns=("ticket_id", "public", "author_id", "channel"),
+            owner_field="author_id",
+            prepare=prepare_message,
+            api_create=False,
+        ),
+        Entity(
+            name="support_queue",
+            model=SupportQueue,
+            schema=SupportQueueSchema,
+            plural="support_queues",
+            title="Support queue",
+            list_columns=("name", "email", "assignment", "is_default"),
+            owner_field=None,
+            prepare=prepare_queue,
+        ),
+        Entity(
+            name="sla_policy",
+            model=SlaPolicy,
+            schema=SlaPolicySchema,
+            plural="sla_policies",
+            title="SLA policy",
+            title_plural="SLA policies",
+            list_columns=("name", "priority", "first_response_minutes", "resolution_minutes"),
+            owner_field=None,
+            prepare=prepare_policy,
+        ),
+    ]

@@ -1,0 +1,56 @@
+"""Satisfaction surveys: a signed link e-mailed when a ticket is solved, one answer per ticket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from . import signing
+from .models import Feedback, Ticket
+from .outgoing import build, deliver
+
+SURVEY = (
+    "Hello,\n\nyour request {number} was solved. How did we do? "
+    "Rate us from 1 to 5 here (the link works for {days} days):\n\n{link}\n\n"
+    "If something is still wrong, simply reply to this e-mail.\n"
+)
+
+
+def token_for(crm: Any, ticket: Ticket) -> str:
+    return signing.dumps(crm, signing.FEEDBACK_SALT, {"t": ticket.id, "n": ticket.number})
+
+
+def ticket_for(crm: Any, token: str) -> Ticket | None:
+    """The ticket a survey link is for; ``None`` for forged, altered or expired links."""
+    payload = signing.loads(crm, signing.FEEDBACK_SALT, token, signing.FEEDBACK_DAYS)
+    if payload is None:
+        return None
+    ticket = crm.session.get(Ticket, payload.get("t"))
+    if ticket is None or ticket.deleted_at is not None or ticket.number != payload.get("n"):
+        return None
+    return ticket
+
+
+def send_survey(crm: Any, ticket: Ticket) -> bool:
+    link = f"{crm.settings.base_url.rstrip('/')}/support/feedback/{token_for(crm, ticket)}"
+    body = SURVEY.format(number=ticket.number, link=link, days=signing.FEEDBACK_DAYS)
+    return deliver(crm, build(crm, ticket, body, automatic=True))
+
+
+def answered(session: Any, ticket_id: int) -> bool:
+    return session.scalar(select(Feedback.id).where(Feedback.ticket_id == ticket_id)) is not None
+
+
+def record_answer(session: Any, ticket: Ticket, rating: int, comment: str) -> bool:
+    """Store the answer; ``False`` when the ticket already has one (the first answer stays)."""
+    if answered(session, ticket.id):
+        return False
+    session.add(Feedback(ticket_id=ticket.id, rating=rating, comment=comment[:5000]))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True

@@ -1,0 +1,38 @@
+"""Panels on record pages: a ticket's conversation, a contact's tickets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template
+
+from . import tickets
+from .models import Ticket
+
+
+def ticket_thread(record: Any, user: Any, records: Any) -> str | None:
+    """The thread with the reply form (escaped by the template)."""
+    if not records.access.can("ticket_messages", "read"):
+        return None
+    thread = tickets.messages(records.session, record.id)
+    can_reply = records.access.allows_record(
+        records.entity("tickets"), "update", record, records.session
+    ) and records.access.can("ticket_messages", "create")
+    return render_template(
+        "support/_thread.html", ticket=record, thread=thread, can_reply=can_reply
+    )
+
+
+def contact_tickets(record: Any, user: Any, records: Any) -> str | None:
+    """The contact's latest tickets that the reader may see."""
+    if not records.access.can("tickets", "read"):
+        return None
+    rows = list(
+        records.session.scalars(
+            records.query("tickets")
+            .where(Ticket.contact_id == record.id)
+            .order_by(Ticket.id.desc())
+            .limit(10)
+        )
+    )
+    return render_template("support/_contact_tickets.html", tickets=rows, contact=record)

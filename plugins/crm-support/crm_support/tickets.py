@@ -1,0 +1,149 @@
+"""Working on tickets: the message thread, merging duplicates, acknowledgements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from crmcore import ValidationError
+from crmcore.db import utcnow
+
+from . import outgoing
+from .models import Ticket, TicketMessage
+
+#: Merges followed at most this far (a merged ticket's target may itself be merged).
+MAX_MERGE_HOPS = 10
+
+
+def final_ticket(session: Any, ticket: Ticket | None) -> Ticket | None:
+    """Follow ``merged_into_id`` to the ticket that lives on."""
+    for _ in range(MAX_MERGE_HOPS):
+        if ticket is None or ticket.merged_into_id is None:
+            return ticket
+        ticket = session.get(Ticket, ticket.merged_into_id)
+    return ticket
+
+
+def messages(session: Any, ticket_id: int, public_only: bool = False) -> list[TicketMessage]:
+    stmt = select(TicketMessage).where(
+        TicketMessage.ticket_id == ticket_id, TicketMessage.deleted_at.is_(None)
+    )
+    if public_only:
+        stmt = stmt.where(TicketMessage.public.is_(True))
+    return list(session.scalars(stmt.order_by(TicketMessage.created_at, TicketMessage.id)))
+
+
+def add_message(
+    records: Any,
+    ticket: Ticket,
+    body: str,
+    *,
+    public: bool = True,
+    status: str | None = None,
+    from_customer: bool = False,
+    author_contact_id: int | None = None,
+    channel: str = "api",
+    mail_message_id: str | None = None,
+    mail_from: str | None = None,
+    body_html: str | None = None,
+    automatic: bool = False,
+    attachment_ids: Iterable[int] = (),
+    send_mail: bool = True,
+) -> TicketMessage:
+    """Add a reply or note to ``ticket`` and move the ticket along; one commit.
+
+    A staff member's first public reply stamps the first response; a staff reply to a new
+    ticket opens it; a customer's reply reopens a pending or solved ticket (automatic mail
+    never does). A staff public reply is e-mailed to the contact after the commit.
+    """
+    crm = records.crm
+    staff = not from_customer
+    if staff and public and mail_message_id is None:
+        mail_message_id = outgoing.new_message_id(crm)
+    message = records.create(
+        "ticket_messages",
+        {"ticket_id": ticket.id, "body": body, "public": public},
+        commit=False,
+        internal={
+            "author_contact_id": author_contact_id,
+            "channel": channel,
+            "mail_message_id": mail_message_id,
+            "mail_from": mail_from,
+            "body_html": body_html,
+            "automatic": automatic,
+            "attachment_ids": list(attachment_ids),
+        },
+    )
+    data: dict[str, Any] = {}
+    internal: dict[str, Any] = {}
+    if status is not None:
+        data["status"] = status
+    elif staff and public and ticket.status == "new":
+        data["status"] = "open"
+    elif not staff and not automatic and ticket.status in ("pending", "solved"):
+        data["status"] = "open"
+    if staff and public and ticket.first_responded_at is None:
+        internal["first_responded_at"] = utcnow()
+    if data or internal:
+        records.update("tickets", ticket, data, internal=internal, commit=False)
+    records.commit()
+    if staff and public and send_mail:
+        outgoing.send_reply(crm, ticket, message)
+    return message  # type: ignore[no-any-return]
+
+
+def merge(records: Any, source: Ticket, target: Ticket) -> Ticket:
+    """Move ``source``'s thread into ``target`` and close ``source`` as merged; one commit."""
+    if source.id == target.id:
+        raise ValidationError({"into": ["A ticket cannot be merged into itself."]})
+    if source.merged_into_id is not None:
+        raise ValidationError({"into": ["This ticket was already merged."]})
+    if target.merged_into_id is not None or target.status == "closed":
+        raise ValidationError({"into": ["Merge into an open ticket that was not merged."]})
+    system = records.crm.records(session=records.session)
+    for message in messages(records.session, source.id):
+        system.update(
+            "ticket_messages", message, {}, internal={"ticket_id": target.id}, commit=False
+        )
+    note = f"Merged {source.number} ({outgoing.one_line(source.subject)}) into this ticket."
+    if source.description:
+        note += "\n\n" + source.description
+    system.create(
+        "ticket_messages",
+        {"ticket_id": target.id, "body": note, "public": False},
+        commit=False,
+        internal={"automatic": True},
+    )
+    tags = list(dict.fromkeys([*(target.tags or []), *(source.tags or [])]))
+    if tags != list(target.tags or []):
+        records.update("tickets", target, {"tags": tags}, commit=False)
+    records.update(
+        "tickets",
+        source,
+        {"status": "closed"},
+        internal={"merged_into_id": target.id},
+        commit=False,
+    )
+    system.commit()
+    records.commit()
+    return target
+
+
+ACKNOWLEDGEMENT = (
+    "Hello,\n\nwe received your request and gave it the reference {number}. "
+    "Reply to this e-mail to add to it; keep the reference in the subject.\n\n{queue}\n"
+)
+
+
+def acknowledge(crm: Any, ticket: Ticket, references: list[str]) -> bool:
+    """Tell the customer their ticket exists (marked as an automatic reply: no loops)."""
+    msg = outgoing.build(
+        crm,
+        ticket,
+        ACKNOWLEDGEMENT.format(number=ticket.number, queue="Support"),
+        references=references,
+        automatic=True,
+    )
+    return outgoing.deliver(crm, msg)

@@ -1,0 +1,150 @@
+"""Staff pages (the queue view with keyboard triage) and the public pages under /support:
+the web form and the satisfaction survey."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from crmcore import CRMError, current_crm
+from crmcore.web.security import public, safe_next
+
+from . import feedback, ratelimit, tickets
+from .incoming import MailRejected
+from .models import OPEN_STATUSES, SupportQueue, Ticket
+from .public_form import FormInput, submit_ticket
+
+QUEUE_PAGE = 100
+
+
+def _records() -> Any:
+    return current_crm().records(g.crm_access)
+
+
+def make_blueprint() -> Blueprint:
+    bp = Blueprint(
+        "support",
+        __name__,
+        url_prefix="/support",
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/static",
+    )
+
+    @bp.route("/queue")
+    def queue() -> Any:
+        records = _records()
+        stmt = records.query("tickets").where(Ticket.merged_into_id.is_(None))
+        queue_id = request.args.get("queue", type=int)
+        status = request.args.get("status", "open")
+        mine = request.args.get("mine") == "1"
+        if queue_id:
+            stmt = stmt.where(Ticket.queue_id == queue_id)
+        if status == "open":
+            stmt = stmt.where(Ticket.status.in_(OPEN_STATUSES))
+        elif status in ("solved", "closed"):
+            stmt = stmt.where(Ticket.status == status)
+        if mine:
+            stmt = stmt.where(Ticket.assignee_id == g.crm_user.id)
+        stmt = stmt.order_by(
+            Ticket.resolution_due_at.is_(None), Ticket.resolution_due_at, Ticket.id
+        )
+        rows = list(records.session.scalars(stmt.limit(QUEUE_PAGE)))
+        queues = list(
+            records.session.scalars(
+                select(SupportQueue)
+                .where(SupportQueue.deleted_at.is_(None))
+                .order_by(SupportQueue.name)
+            )
+        )
+        return render_template(
+            "support/queue.html",
+            tickets=rows,
+            queues=queues,
+            queue_id=queue_id,
+            status=status,
+            mine=mine,
+            can_update=records.access.can("tickets", "update"),
+        )
+
+    def _triage(ticket_id: int, data: dict[str, Any], message: str) -> Any:
+        records = _records()
+        ticket = records.get("tickets", ticket_id, "update")
+        records.update("tickets", ticket, data)
+        flash(message % {"number": ticket.number}, "success")
+        back = safe_next(request.form.get("next"), url_for("support.queue"))
+        return redirect(back, 303)
+
+    @bp.route("/queue/<int:ticket_id>/assign", methods=["POST"])
+    def assign_to_me(ticket_id: int) -> Any:
+        return _triage(ticket_id, {"assignee_id": g.crm_user.id}, _("%(number)s is now yours."))
+
+    @bp.route("/queue/<int:ticket_id>/solve", methods=["POST"])
+    def solve(ticket_id: int) -> Any:
+        return _triage(ticket_id, {"status": "solved"}, _("%(number)s is solved."))
+
+    @bp.route("/tickets/<int:ticket_id>/reply", methods=["POST"])
+    def reply(ticket_id: int) -> Any:
+        records = _records()
+        ticket = records.get("tickets", ticket_id, "update")
+        body = str(request.form.get("body", "")).strip()
+        if not body:
+            flash(_("Write something first."), "error")
+        else:
+            public_reply = request.form.get("public") == "1"
+            status = request.form.get("status") or None
+            if status not in (None, *OPEN_STATUSES, "solved"):
+                status = None
+            tickets.add_message(records, ticket, body[:100_000], public=public_reply, status=status)
+            flash(_("Reply sent.") if public_reply else _("Note added."), "success")
+        return redirect(url_for("web_records.show", plural="tickets", record_id=ticket.id), 303)
+
+    @bp.route("/new", methods=["GET", "POST"])
+    @public
+    def new_ticket() -> Any:
+        form = FormInput.from_request(request.form) if request.method == "POST" else FormInput()
+        errors: dict[str, str] = {}
+        if request.method == "POST":
+            if not ratelimit.allow("public-form", ratelimit.PUBLIC_FORM):
+                return render_template("support/new.html", form=form, errors={}, limited=True), 429
+            errors = form.validate()
+            if not errors:
+                if form.website:  # the honeypot: people never see it, bots fill it in
+                    return render_template("support/thanks.html"), 200
+                try:
+                    submit_ticket(current_crm(), form)
+                except (CRMError, MailRejected):
+                    errors = {"email": _("Check your e-mail address.")}
+                else:
+                    return render_template("support/thanks.html"), 201
+        return render_template("support/new.html", form=form, errors=errors, limited=False), (
+            422 if errors else 200
+        )
+
+    @bp.route("/feedback/<token>", methods=["GET", "POST"])
+    @public
+    def survey(token: str) -> Any:
+        crm = current_crm()
+        ticket = feedback.ticket_for(crm, token)
+        if ticket is None:
+            abort(404)
+        if feedback.answered(crm.session, ticket.id):
+            return render_template("support/feedback_done.html", ticket=ticket, again=True)
+        error = None
+        if request.method == "POST":
+            rating = request.form.get("rating", type=int)
+            if rating not in (1, 2, 3, 4, 5):
+                error = _("Choose a rating from 1 to 5.")
+            else:
+                feedback.record_answer(
+                    crm.session, ticket, rating, str(request.form.get("comment", ""))
+                )
+                return render_template("support/feedback_done.html", ticket=ticket, again=False)
+        return render_template("support/feedback.html", ticket=ticket, token=token, error=error), (
+            422 if error else 200
+        )
+
+    return bp

@@ -1,0 +1,69 @@
+"""Fixtures of the support plugin's tests: a desk with SLA policies and a queue, the outbox,
+real .eml files, signed-in web clients."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# the suite runs with --import-mode=importlib: make the helper module importable
+sys.path.insert(0, str(Path(__file__).parent))
+from support_testing import Outbox, form_post
+
+from crmcore.testing.plugin import PASSWORD
+
+
+@pytest.fixture
+def outbox(crm: Any) -> Outbox:
+    box = Outbox(crm.settings.instance_path / "outbox")
+    box.path.mkdir(parents=True, exist_ok=True)
+    box.clear()
+    return box
+
+
+@pytest.fixture
+def desk(records: Any, make_user: Any) -> dict[str, Any]:
+    """SLA policies for every priority (business minutes), agents and a default queue."""
+    for priority, first, resolution in (
+        ("low", 480, 2400),
+        ("normal", 240, 1440),
+        ("high", 60, 480),
+        ("urgent", 30, 240),
+    ):
+        records.create(
+            "sla_policies",
+            {
+                "name": priority.title(),
+                "priority": priority,
+                "first_response_minutes": first,
+                "resolution_minutes": resolution,
+            },
+        )
+    agents = [make_user("support_agent") for _ in range(2)]
+    queue = records.create(
+        "support_queues",
+        {
+            "name": "General",
+            "email": "support@example.com",
+            "is_default": True,
+            "assignment": "manual",
+            "member_ids": [a.id for a in agents],
+        },
+    )
+    return {"agents": agents, "queue": queue}
+
+
+@pytest.fixture
+def web_as(app: Any) -> Any:
+    """``web_as(user)``: a test client signed in to the staff pages."""
+
+    def make(user: Any) -> Any:
+        client = app.test_client()
+        response = form_post(client, "/login", {"email": user.email, "password": PASSWORD})
+        assert response.status_code == 303
+        return client
+
+    return make
