@@ -16,11 +16,14 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from crmcore.testing import empty_database
 
 TESTS = Path(__file__).parent
 CRM = str(Path(sys.executable).with_name("crm"))
@@ -94,22 +97,8 @@ class Instance:
 
 
 def _create_pg_database(base_url: str) -> tuple[str, Any]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(base_url).set(drivername="postgresql+psycopg")
-    name = f"crmops_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    url = base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
-    return url, drop
+    stack = ExitStack()
+    return stack.enter_context(empty_database(base_url)), stack.close
 
 
 @pytest.fixture

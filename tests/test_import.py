@@ -9,12 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from crmcore.audit import AuditEntry
 from crmcore.contacts.models import Company, Contact
@@ -29,6 +27,7 @@ from crmcore.importing import (
 from crmcore.importing.mapping import FieldSet, map_columns
 from crmcore.importing.reading import inspect_file
 from crmcore.permissions import Access
+from crmcore.testing import empty_database
 from crmcore.users.models import Team
 
 HEADER = ["First name", "Last name", "E-mail", "City"]
@@ -391,22 +390,10 @@ def _crm_command() -> str:
 
 
 @pytest.fixture
-def subprocess_database(crm_database_url, tmp_path):
+def subprocess_database(crm_database_url):
     """A database of its own for a `crm` subprocess: a SQLite file or a new PostgreSQL db."""
-    if crm_database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'sub.db'}"
-        return
-    base = make_url(crm_database_url)
-    name = f"crmimport_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with empty_database(crm_database_url) as url:
+        yield url
 
 
 def test_killed_half_way_then_rerun_gives_exactly_the_file(subprocess_database, tmp_path):

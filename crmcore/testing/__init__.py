@@ -1,5 +1,17 @@
 """Test kit for crmcore and its plugins; the fixtures live in ``crmcore.testing.plugin``."""
 
-from .plugin import PASSWORD, ApiClient, assert_plugin_migrates_and_survives_disable, build_app
+from .plugin import (
+    PASSWORD,
+    ApiClient,
+    assert_plugin_migrates_and_survives_disable,
+    build_app,
+    empty_database,
+)
 
-__all__ = ["PASSWORD", "ApiClient", "assert_plugin_migrates_and_survives_disable", "build_app"]
+__all__ = [
+    "PASSWORD",
+    "ApiClient",
+    "assert_plugin_migrates_and_survives_disable",
+    "build_app",
+    "empty_database",
+]

@@ -58,20 +58,8 @@ def crm_database_url(
     if not url or url.startswith("sqlite"):
         yield url or f"sqlite:///{tmp_path_factory.mktemp('crmdb') / 'test.db'}"
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(url).set(drivername="postgresql+psycopg")
-    name = f"crmtest_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with empty_database(url) as database:
+        yield database
 
 
 @pytest.fixture(scope="session")
@@ -336,15 +324,19 @@ def _rows(crm: Any, tables: list[Any]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @contextmanager
-def _empty_database(url: Any) -> Iterator[str]:
-    """A new, empty database beside ``url``'s: a SQLite file, or a PostgreSQL database."""
+def empty_database(url: Any) -> Iterator[str]:
+    """A new, empty database beside ``url``'s, removed afterwards: a SQLite file in a temporary
+    folder, or a new database on the same PostgreSQL server (``CREATE``/``DROP DATABASE``)."""
     from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
 
+    url = make_url(url) if isinstance(url, str) else url
     if url.get_backend_name() == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="crm-migrate-") as folder:
+        with tempfile.TemporaryDirectory(prefix="crm-db-") as folder:
             yield f"sqlite:///{Path(folder) / 'empty.db'}"
         return
-    name = f"crmempty_{secrets.token_hex(4)}"
+    url = url.set(drivername="postgresql+psycopg")
+    name = f"crmtest_{os.getpid()}_{secrets.token_hex(4)}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -398,7 +390,7 @@ def assert_plugin_migrates_and_survives_disable(
 
     # 1. from an empty database
     modules = [p.module for p in crm.plugins if not p.meta.builtin]
-    with _empty_database(crm.engine.url) as url, tempfile.TemporaryDirectory() as instance:
+    with empty_database(crm.engine.url) as url, tempfile.TemporaryDirectory() as instance:
         fresh = create_app(
             instance,
             config={"database_url": url, "secret_key": "test-secret-" + "x" * 32},
