@@ -456,7 +456,17 @@ def _upload(client, content: bytes, **form):
     return client.post("/api/v1/imports", data=data, content_type="multipart/form-data")
 
 
-def test_api_import_end_to_end(crm, api_as, make_user, app):
+def test_api_import_runs_as_a_job(crm, api_as, make_user):
+    client = api_as(make_user("manager"))
+    before = crm.jobs.pending_count()
+    r = _upload(client, b"Nombre,Correo\nAna,ana@example.com\n")
+    assert r.status_code == 202
+    assert r.get_json()["status"] == "queued"
+    assert crm.jobs.pending_count() == before + 1
+    assert crm.session.scalar(select(func.count()).select_from(Contact)) == 0
+
+
+def test_api_import_end_to_end(crm, api_as, make_user, app, immediate_jobs):
     manager = make_user("manager")
     client = api_as(manager)
     content = (
@@ -489,7 +499,7 @@ def test_api_import_end_to_end(crm, api_as, make_user, app):
     assert set(crm.session.scalars(select(Contact.owner_id))) == {manager.id}
 
 
-def test_api_import_dry_run_and_failures(crm, api_as, make_user):
+def test_api_import_dry_run_and_failures(crm, api_as, make_user, immediate_jobs):
     manager = make_user("manager")
     client = api_as(manager)
     r = _upload(

@@ -6,7 +6,6 @@ import io
 import re
 from html import unescape
 
-import pytest
 from sqlalchemy import select
 from test_web import XSS, csrf_of, page, sign_in
 
@@ -18,16 +17,6 @@ CSV = (
     "Bea,Blanco,not-an-address,40\r\n"
     f"Cruz,{XSS},cruz@example.com,41\r\n"
 ).encode()
-
-
-@pytest.fixture
-def run_jobs(crm):
-    """Jobs run as they are queued (Huey's immediate mode), in this process."""
-    crm.jobs.huey.immediate = True
-    try:
-        yield crm.jobs
-    finally:
-        crm.jobs.huey.immediate = False
 
 
 def signed_in(app, user):
@@ -58,7 +47,7 @@ def selected_targets(html: str) -> list[str]:
     return out
 
 
-def test_wizard_end_to_end(app, make_user, run_jobs, crm, records):
+def test_wizard_end_to_end(app, make_user, immediate_jobs, crm, records):
     user = make_user("manager")
     client = signed_in(app, user)
     response = upload(client)
@@ -164,7 +153,7 @@ def test_bad_files_are_refused_with_a_reason(app, make_user):
     assert response.status_code == 422
 
 
-def test_others_cannot_see_an_import_or_its_upload(app, make_user, run_jobs, crm):
+def test_others_cannot_see_an_import_or_its_upload(app, make_user, immediate_jobs, crm):
     owner = signed_in(app, make_user("manager"))
     mapping_url = upload(owner).headers["Location"]
     stranger = signed_in(app, make_user("manager"))

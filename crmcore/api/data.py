@@ -2,8 +2,8 @@
 
 * ``POST /api/v1/imports`` (multipart: ``entity``, ``file``, optional ``mapping`` JSON,
   ``on_duplicate``, ``dry_run``) stores the upload under the instance, creates a
-  ``core_import`` row and runs it (``crmcore.importing.run_import``; a background job will call
-  the same function); ``GET /api/v1/imports/<id>`` shows progress and totals;
+  ``core_import`` row and queues a job running it (``crmcore.importing.run_import``);
+  ``GET /api/v1/imports/<id>`` shows progress and totals;
   ``GET /api/v1/imports/<id>/report`` downloads the rejected rows.
 * ``GET /api/v1/<plural>/export?format=csv|json`` streams every record the caller may read.
 """
@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Response, current_app, g, request, send_file, stream_with_context, url_for
+from flask import Response, g, request, send_file, stream_with_context, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -31,7 +31,6 @@ from ..importing import (
     check_allowed,
     import_limit,
     parse_mapping,
-    run_import,
 )
 from ..permissions import Access
 from .resources import ERROR_RESPONSES, records
@@ -109,7 +108,7 @@ def make_imports_blueprint() -> Blueprint:
         @blp.response(202, ImportSchema)
         def post(self) -> Any:
             job_id = _create_job()
-            run_import(current_app._get_current_object(), job_id)  # a job queue will do this
+            current_crm().jobs.enqueue("crmcore.importing:run_import", job_id)
             session = current_crm().session
             job = session.get(ImportJob, job_id)
             session.refresh(job)

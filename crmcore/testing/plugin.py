@@ -132,6 +132,17 @@ def app(
 
 
 @pytest.fixture
+def immediate_jobs(crm: Any) -> Iterator[Any]:
+    """Jobs run the moment they are queued, in the test's process (Huey's immediate mode);
+    yields ``crm.jobs``."""
+    crm.jobs.huey.immediate = True
+    try:
+        yield crm.jobs
+    finally:
+        crm.jobs.huey.immediate = False
+
+
+@pytest.fixture
 def crm(app: Any) -> Any:
     """The ``CRM`` state object of ``app``."""
     return app.extensions["crm"]
