@@ -198,6 +198,17 @@ def test_reminder_delivered_once_in_app_and_by_mail(app, crm, records, make_user
     assert _notifications(session, other.id) == []
 
 
+def test_reminder_in_the_assignees_language(app, crm, records, make_user, session):
+    lucia = make_user(name="Lucía", locale="es")
+    _due_task(records, lucia, title="Llamar a Ana")
+    assert deliver_task_reminders(app) == 1
+    (note,) = _notifications(session, lucia.id)
+    assert note.title == "Recordatorio: Llamar a Ana" and note.body.startswith("Vence el ")
+    (mail,) = _outbox_for(crm, lucia.email)
+    assert mail["Subject"] == "Recordatorio: Llamar a Ana"
+    assert "Hola, Lucía:" in mail.get_content() and "Tarea: Llamar a Ana" in mail.get_content()
+
+
 def test_reminder_mail_through_smtp_peer(app, crm, records, make_user):
     controller, inbox = start_smtp()
     before = crm.settings.smtp_url

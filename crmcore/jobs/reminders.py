@@ -18,6 +18,8 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from ..activities.models import Task
@@ -81,15 +83,10 @@ def deliver_task_reminders(app: Any, now: dt.datetime | None = None) -> int:
             session.commit()  # nobody to tell: claimed, so it is not retried forever
             continue
         due = _when(task.due_at, user.timezone)
-        body = f"Due {due}." if due else "No due date."
-        notify(
-            session,
-            user.id,
-            "task_reminder",
-            f"Reminder: {_one_line(task.title)}",
-            body,
-            link=("tasks", task.id),
-        )
+        with force_locale(user.locale or "en"):  # in the assignee's language
+            title = _("Reminder: %(title)s", title=_one_line(task.title))
+            body = _("Due %(when)s.", when=due) if due else _("No due date.")
+        notify(session, user.id, "task_reminder", title, body, link=("tasks", task.id))
         session.commit()
         delivered += 1
         _mail(app, crm, task, user, due)
@@ -115,14 +112,16 @@ def _mail(app: Any, crm: Any, task: Task, user: User, due: str | None) -> None:
 
     message = EmailMessage()
     message["To"] = user.email
-    message["Subject"] = f"Reminder: {_one_line(task.title)}"[:200]
-    lines = [
-        f"Hello {user.name or user.email},",
-        "",
-        f"Task: {_one_line(task.title)}",
-        f"Due: {due}" if due else "No due date.",
-        f"Open it: {crm.settings.base_url.rstrip('/')}/tasks/{task.id}",
-    ]
+    title = _one_line(task.title)
+    with force_locale(user.locale or "en"):
+        message["Subject"] = _("Reminder: %(title)s", title=title)[:200]
+        lines = [
+            _("Hello %(name)s,", name=user.name or user.email),
+            "",
+            _("Task: %(title)s", title=title),
+            _("Due: %(when)s", when=due) if due else _("No due date."),
+            _("Open it: %(url)s", url=f"{crm.settings.base_url.rstrip('/')}/tasks/{task.id}"),
+        ]
     if task.description:
         lines += ["", task.description]
     message.set_content("\n".join(lines) + "\n")
