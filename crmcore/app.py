@@ -200,6 +200,14 @@ def create_app(
         log.error("plugin %s is unavailable: %s", bad.name, bad.error)
     crm = CRM(app, settings, plugin_set)
     app.extensions["crm"] = crm
+    if settings.proxy_hops > 0:
+        # the client address and scheme as the proxies saw them (rate limits, Secure cookies);
+        # X-Forwarded-Host is never trusted: links are built from CRM_BASE_URL
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=0
+        )
     app.teardown_appcontext(crm.close_session)
     app.before_request(_read_only_requests_defer_locks)
 

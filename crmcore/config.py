@@ -21,6 +21,7 @@ _SETTINGS: dict[str, tuple[str, str, Any]] = {
     "max_upload_mb": ("CRM_MAX_UPLOAD_MB", "max_upload_mb", 25),
     "token_hours": ("CRM_TOKEN_HOURS", "token_hours", 12),
     "login_rate_limit": ("CRM_LOGIN_RATE_LIMIT", "login_rate_limit", "10 per minute"),
+    "proxy_hops": ("CRM_PROXY_HOPS", "proxy_hops", 0),
 }
 
 
@@ -43,6 +44,8 @@ class Settings:
     max_upload_mb: int = 25
     token_hours: int = 12
     login_rate_limit: str = "10 per minute"
+    #: reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted
+    proxy_hops: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -79,7 +82,7 @@ def load_settings(
             values[name] = os.environ[env]
         else:
             values[name] = from_file.get(key, default)
-    for name in ("max_upload_mb", "token_hours"):
+    for name in ("max_upload_mb", "token_hours", "proxy_hops"):
         try:
             values[name] = int(values[name])
         except (TypeError, ValueError):
