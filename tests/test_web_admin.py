@@ -499,6 +499,7 @@ def test_logo_upload_accepts_images_only(app, crm, admin_client):
     assert served.status_code == 200
     assert served.mimetype == "image/png" and served.data == png
     assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert 'class="brand-logo" src="/admin/logo"' in page(admin_client, "/")
 
 
 # settings API -----------------------------------------------------------------------------------

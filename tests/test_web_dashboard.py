@@ -11,3 +11,13 @@ def test_home_page_shows_widgets_with_empty_lists(web, make_contact):
     html = page.get_data(as_text=True)
     assert "Contacts you can see" in html
     assert "bound method" not in html
+
+
+def test_header_shows_the_company_name_escaped(web, crm):
+    from crmcore.settings import Setting
+
+    crm.session.add(Setting(key="company_name", value="Acme <b>& Sons</b>"))
+    crm.session.commit()
+    html = web.get("/").get_data(as_text=True)
+    assert "Acme &lt;b&gt;&amp; Sons&lt;/b&gt;" in html
+    assert "brand-logo" not in html  # no logo uploaded

@@ -40,9 +40,25 @@ def layout_context() -> dict[str, Any]:
         entries = []
     return {
         "nav": entries,
+        "branding": branding(),
         "user": g.get("crm_user"),
         "languages": LANGUAGES,
         "locale": str(get_locale() or "en"),
+    }
+
+
+def branding() -> dict[str, Any]:
+    """The instance's name and whether it has a logo, for the page header."""
+    from ..settings import get_settings
+
+    try:
+        values = get_settings(current_crm().session)
+    except Exception:  # an error page must render even when the database fails
+        current_crm().session.rollback()
+        values = {}
+    return {
+        "name": values.get("company_name") or "CRM",
+        "logo": isinstance(values.get("logo_attachment_id"), int),
     }
 
 
