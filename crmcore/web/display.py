@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import format_date, format_datetime, format_decimal, gettext
+from flask_babel import format_currency, format_date, format_datetime, format_decimal, gettext
 from sqlalchemy import select
 
 from ..errors import CRMError
@@ -79,10 +80,15 @@ def resolve(
     return out
 
 
-def format_value(value: Any) -> str:
-    """A value as text for the user's locale and time zone."""
+def format_value(value: Any, currency: Any = None) -> str:
+    """A value as text for the user's locale and time zone; an amount of a record with a
+    ``currency`` is shown as money in that currency (``1.234,50 €`` in Spanish)."""
     if value is None or value == "" or value == [] or value == {}:
         return ""
+    if isinstance(value, decimal.Decimal):
+        if currency and isinstance(currency, str) and len(currency) == 3:
+            return format_currency(value, currency.upper())
+        return format_decimal(value)
     if isinstance(value, bool):
         return gettext("Yes") if value else gettext("No")
     if isinstance(value, dt.datetime):
