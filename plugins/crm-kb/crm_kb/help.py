@@ -281,7 +281,9 @@ def make_blueprint() -> Blueprint:
         crm = current_crm()
         if limited("suggest", SUGGEST_RATE):
             abort(429)
-        text = request.args.get("q", "").replace("\x00", "")[:2000]
+        # the portal's form sends its fields as they are named: subject and description
+        typed = [request.args.get(k, "") for k in ("q", "subject", "description")]
+        text = " ".join(t for t in typed if t).replace("\x00", "")[:2000]
         source = request.args.get("source", "portal")[:20]
         found = suggest(crm, public_articles(), text) if text else []
         return render(

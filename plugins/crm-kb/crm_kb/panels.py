@@ -32,15 +32,19 @@ def ticket_suggestions(record: Any, user: Any, records: Any) -> str | None:
         if article.visibility == "public":
             url = public_url(article)
             label = escape(_("Link for a reply to %(title)s", title=article.title))
+            insert = escape(_("Insert in reply"))
             link += (
                 f' <input type="text" readonly value="{escape(url)}" aria-label="{label}"'
                 ' class="kb-copy">'
+                f' <button type="button" class="kb-insert" data-url="{escape(url)}"'
+                f' data-title="{escape(article.title)}">{insert}</button>'
             )
         else:
             internal = escape(_("Internal"))
             link += f' <span class="badge">{internal}</span>'
         items.append(f"<li>{link}</li>")
-    return f'<ul class="kb-panel">{"".join(items)}</ul>'
+    script = "/help/assets/kb-insert.js"  # the help centre's assets, served to everyone
+    return f'<ul class="kb-panel">{"".join(items)}</ul><script src="{script}" defer></script>'
 
 
 def article_revisions(record: Any, user: Any, records: Any) -> str | None:

@@ -34,6 +34,8 @@ def test_ticket_panel_suggests_published_articles(crm, records, make_article):
         records,
     )
     assert "Reset your password" in html and "Password draft" not in html
+    assert 'class="kb-insert"' in html and 'data-title="Reset your password"' in html
+    assert '<script src="/help/assets/kb-insert.js" defer></script>' in html
     assert f"{crm.settings.base_url.rstrip('/')}/help/articles/reset-your-password" in html
     html = ticket_suggestions(ticket("Refund", "I want a refund"), None, records)
     assert "Refund rules" in html and "Internal" in html
@@ -43,6 +45,7 @@ def test_ticket_panel_escapes_titles(records, make_article):
     make_article("<b>Password</b> help", body="password")
     html = ticket_suggestions(ticket("password"), None, records)
     assert "<b>Password</b>" not in html and "&lt;b&gt;Password&lt;/b&gt;" in html
+    assert 'data-title="&lt;b&gt;Password&lt;/b&gt; help"' in html
 
 
 def test_ticket_panel_is_hidden_without_read_rights(crm, make_user, make_article):

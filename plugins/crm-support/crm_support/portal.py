@@ -218,6 +218,7 @@ def make_blueprint() -> Blueprint:
             errors=errors,
             subject=subject,
             description=description,
+            kb_suggest_url=_kb_suggest_url(),
         ), 422 if errors else 200
 
     @bp.route("/attachments/<int:attachment_id>")
@@ -252,3 +253,14 @@ def make_blueprint() -> Blueprint:
         return response
 
     return bp
+
+
+def _kb_suggest_url() -> str | None:
+    """Where the new-request form asks for articles while the customer types (deflection),
+    when the knowledge-base plugin is enabled."""
+    if "kb" not in current_crm().enabled_plugins():
+        return None
+    try:
+        return url_for("kb_help.suggest_fragment", source="portal")
+    except Exception:  # kb enabled in the database but not installed here
+        return None

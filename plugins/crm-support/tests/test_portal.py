@@ -165,3 +165,27 @@ def test_public_form_creates_a_ticket_honeypot_and_rate_limit(app, session, desk
     codes = [form_post(client, "/support/new", data).status_code for _ in range(3)]
     assert codes[-1] == 429
     assert client.post("/support/new", data=data).status_code == 400  # CSRF
+
+
+@pytest.mark.crm_plugins("support", "kb")
+def test_new_request_form_suggests_help_articles(customer, records, client):
+    records.create(
+        "articles",
+        {
+            "title": "Reset your router",
+            "body": "Unplug the router for ten seconds.",
+            "status": "published",
+            "visibility": "public",
+            "language": "en",
+        },
+    )
+    _eve, web = customer("eve@customer.example")
+    page = web.get("/portal/new").get_data(as_text=True)
+    url = re.search(r'id="kb-suggestions" hx-get="([^"]+)"', page).group(1)
+    found = client.get(url.replace("&amp;", "&") + "&subject=router&description=no+internet")
+    assert found.status_code == 200 and "Reset your router" in found.get_data(as_text=True)
+
+
+def test_new_request_form_without_kb_has_no_suggestions(customer):
+    _eve, web = customer("eve@customer.example")
+    assert "kb-suggestions" not in web.get("/portal/new").get_data(as_text=True)
