@@ -15,7 +15,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     url_for,
 )
@@ -23,7 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crmcore import ValidationError, current_crm
-from crmcore.api.attachments import file_path
+from crmcore.api.attachments import download_response, file_path
 from crmcore.db import utcnow
 from crmcore.web.security import public
 
@@ -241,16 +240,7 @@ def make_blueprint() -> Blueprint:
         path = file_path(crm, record)
         if not path.is_file():
             abort(404)
-        response = send_file(
-            path,
-            mimetype="application/octet-stream",
-            as_attachment=True,
-            download_name=record.filename,
-            max_age=0,
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return download_response(path, record.filename)
 
     return bp
 
