@@ -6,14 +6,7 @@ Set ``CRM_SCREENSHOTS=1`` to (re)write the screenshots of the sales guide under
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,40 +14,11 @@ from typing import Any
 import pytest
 
 from crmcore.testing import empty_database
+from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
 
-CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "Browser-test-password-1"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-CRM = str(Path(sys.executable).with_name("crm"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run_crm(env: dict[str, str], *args: str) -> None:
-    subprocess.run([CRM, *args], env=env, check=True, capture_output=True, timeout=180)
-
-
-def call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+call = api
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +38,7 @@ def server(
 ) -> Iterator[dict[str, Any]]:
     """An instance with sales enabled, served by `crm serve`; a rep with three deals."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CRM_INSTANCE_PATH": str(tmp_path_factory.mktemp("sales-browser")),
-        "CRM_BASE_URL": base,
-    }
-    env.pop("CRM_DATABASE_URL", None)
-    if instance_database:
-        env["CRM_DATABASE_URL"] = instance_database
+    env = instance_env(tmp_path_factory.mktemp("sales-browser"), port, instance_database)
     run_crm(env, "init")
     run_crm(env, "plugins", "enable", "sales")
     run_crm(
@@ -97,33 +53,7 @@ def server(
         "--name",
         "Rita Rep",
     )
-    process = subprocess.Popen(
-        [
-            CRM,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/login", timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("crm serve did not start") from None
-                time.sleep(0.2)
+    with serving(env, port) as base:
         token = call(
             base, "POST", "/api/v1/auth/token", {"email": "rep@example.com", "password": PASSWORD}
         )["token"]
@@ -150,21 +80,12 @@ def server(
             )
         ]
         yield {"base": base, "token": token, "stages": stages, "deals": deals}
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

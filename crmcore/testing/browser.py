@@ -1,0 +1,105 @@
+"""Helpers for browser tests of crmcore and its plugins: a real instance served by `crm serve`
+and Debian's Chromium driven by Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
+#: Headless, and no background connections: the test machines have no network.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+CRM = str(Path(sys.executable).with_name("crm"))
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_crm(env: dict[str, str], *args: str) -> None:
+    """Run a `crm` command of the test's virtualenv; raises when it fails."""
+    subprocess.run([CRM, *args], env=env, check=True, capture_output=True, timeout=180)
+
+
+def instance_env(instance_path: Path, port: int, database_url: str | None) -> dict[str, str]:
+    """The environment of a throw-away instance (SQLite in the folder unless a URL is given)."""
+    env = {
+        **os.environ,
+        "CRM_INSTANCE_PATH": str(instance_path),
+        "CRM_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    env.pop("CRM_DATABASE_URL", None)
+    if database_url:
+        env["CRM_DATABASE_URL"] = database_url
+    return env
+
+
+@contextmanager
+def serving(env: dict[str, str], port: int, timeout: float = 30) -> Iterator[str]:
+    """`crm serve` on ``port`` until the block ends; yields its base URL once it answers."""
+    base = f"http://127.0.0.1:{port}"
+    command = [CRM, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(base + "/login", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    errors = process.stderr.read().decode()[-2000:] if process.stderr else ""
+                    raise RuntimeError(f"crm serve did not start: {errors}") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def api(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    """A JSON call to a served instance's API."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A Playwright browser on Debian's Chromium (``apt-get install chromium``)."""
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
