@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from typing import Any
 import pytest
 
 from crmcore.testing import empty_database
+from crmcore.testing.smtp import Authenticator, Inbox, free_port, start_smtp  # noqa: F401
 
 TESTS = Path(__file__).parent
 CRM = str(Path(sys.executable).with_name("crm"))
@@ -156,12 +155,6 @@ def make_instance(request, tmp_path):
         cleanup()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def stop_process(proc: subprocess.Popen[str], sig: int | None = None) -> str:
     """Stop a subprocess gracefully (SIGTERM), return its output."""
     import signal
@@ -177,44 +170,6 @@ def stop_process(proc: subprocess.Popen[str], sig: int | None = None) -> str:
 
 
 # SMTP peer --------------------------------------------------------------------------------------
-
-
-class Inbox:
-    """An aiosmtpd handler keeping what it received, and whether it came over TLS."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.event = threading.Event()
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(
-            {
-                "mail_from": envelope.mail_from,
-                "rcpt_tos": list(envelope.rcpt_tos),
-                "data": envelope.content,
-                "tls": server.transport.get_extra_info("ssl_object") is not None,
-                "login": getattr(session, "login_data", None),
-            }
-        )
-        self.event.set()
-        return "250 Message accepted for delivery"
-
-
-class Authenticator:
-    """Accepts one user name and password."""
-
-    def __init__(self, user: str, password: str) -> None:
-        self.user, self.password = user.encode(), password.encode()
-
-    def __call__(self, server, session, envelope, mechanism, auth_data):
-        from aiosmtpd.smtp import AuthResult, LoginPassword
-
-        ok = (
-            isinstance(auth_data, LoginPassword)
-            and auth_data.login == self.user
-            and auth_data.password == self.password
-        )
-        return AuthResult(success=ok, handled=False)
 
 
 @dataclass
@@ -258,26 +213,3 @@ def make_certificate(folder: Path) -> Certificate:
         capture_output=True,
     )
     return Certificate(cert, key)
-
-
-def start_smtp(
-    *, implicit_tls: Any = None, starttls: Any = None, auth: tuple[str, str] | None = None
-) -> tuple[Any, Inbox]:
-    """Start an aiosmtpd server on 127.0.0.1; returns (controller, inbox). Stop it after."""
-    from aiosmtpd.controller import Controller
-
-    inbox = Inbox()
-    kwargs: dict[str, Any] = {}
-    if implicit_tls is not None:
-        kwargs["ssl_context"] = implicit_tls
-    if starttls is not None:
-        kwargs.update(tls_context=starttls, require_starttls=True)
-    if auth is not None:
-        kwargs.update(
-            authenticator=Authenticator(*auth),
-            auth_required=True,
-            auth_require_tls=starttls is not None,
-        )
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **kwargs)
-    controller.start()
-    return controller, inbox

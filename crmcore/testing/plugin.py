@@ -10,6 +10,7 @@ Core, first-party and third-party plugins test with the same fixtures:
 * ``api`` (an ``ApiClient`` signed in as an admin), ``api_as(user)`` for any other user,
   ``client`` (Flask test client), ``web`` and ``web_as(user)`` (test clients signed in to the
   web pages), ``cli`` (runs ``crm`` commands against the app).
+* ``smtp_peer``: a real SMTP server (aiosmtpd) that the app sends through for one test.
 * ``assert_plugin_migrates_and_survives_disable(crm, name)``: the plugin migrates up from an
   empty database to models that match, and disabling then enabling it keeps its rows.
 
@@ -140,6 +141,25 @@ def immediate_jobs(crm: Any) -> Iterator[Any]:
         yield crm.jobs
     finally:
         crm.jobs.huey.immediate = False
+
+
+@pytest.fixture
+def smtp_peer(crm: Any) -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd on 127.0.0.1) that the app sends through for one test.
+
+    Yields the :class:`crmcore.testing.smtp.Inbox`: ``.messages`` (envelopes and raw bytes),
+    ``.parsed()`` and ``.url``.
+    """
+    from .smtp import start_smtp
+
+    controller, inbox = start_smtp()
+    before = crm.settings.smtp_url
+    crm.settings.smtp_url = inbox.url
+    try:
+        yield inbox
+    finally:
+        crm.settings.smtp_url = before
+        controller.stop()
 
 
 @pytest.fixture

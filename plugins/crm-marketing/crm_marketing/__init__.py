@@ -1,0 +1,1 @@
+"""crm-marketing: segments, campaigns, templates, sending, tracking, consent and attribution."""

@@ -1,0 +1,9 @@
+"""REST endpoints of the marketing plugin: content (work in progress)."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+
+def blueprint() -> Blueprint:
+    return Blueprint("marketing_content", __name__, url_prefix="/api/v1", description="Marketing")

@@ -1,0 +1,138 @@
+"""The marketing plugin: segments, templates, e-mail and direct-mail campaigns, sending,
+tracking, consent and attribution.
+
+Thin by design: each hook hands over to a module of the package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmcore import (
+    ExtraField,
+    MenuItem,
+    Panel,
+    PeriodicJob,
+    Permission,
+    Plugin,
+    RoleGrant,
+    Widget,
+    hookimpl,
+)
+
+PLUGIN = Plugin(
+    name="marketing",
+    title="Marketing",
+    version="0.1.0",
+    requires=["contacts"],
+    core=">=1,<2",
+    description="Segments, e-mail and direct-mail campaigns, tracking, consent and attribution.",
+)
+
+_MANAGE = {"read": "all", "create": "all", "update": "all", "delete": "all"}
+
+
+@hookimpl
+def crm_entities() -> list[Any]:
+    """Segments, e-mail templates and campaigns."""
+    from .entities import entities
+
+    return entities()
+
+
+@hookimpl
+def crm_entity_fields() -> list[ExtraField]:
+    """The campaign that brought a lead or a deal (used when crm-sales is enabled)."""
+    return [
+        ExtraField("lead", "campaign_id", "Campaign", "number"),
+        ExtraField("deal", "campaign_id", "Campaign", "number"),
+    ]
+
+
+@hookimpl
+def crm_permissions() -> list[Permission]:
+    """Sending campaigns and reading their results are separate from editing them."""
+    return [
+        Permission("marketing.send", "Send or schedule campaigns"),
+        Permission("marketing.results", "See campaign results"),
+    ]
+
+
+@hookimpl
+def crm_role_grants() -> list[RoleGrant]:
+    """Marketers do everything; managers see results; read-only reads."""
+    grants = [
+        RoleGrant("marketer", entity=plural, actions=_MANAGE)
+        for plural in ("segments", "email_templates", "campaigns")
+    ]
+    grants += [
+        RoleGrant("marketer", permission="marketing.send"),
+        RoleGrant("marketer", permission="marketing.results"),
+        RoleGrant("manager", permission="marketing.results"),
+    ]
+    grants += [
+        RoleGrant(role, entity=plural, actions={"read": "all"})
+        for role in ("manager", "read_only")
+        for plural in ("segments", "email_templates", "campaigns")
+    ]
+    return grants
+
+
+@hookimpl
+def crm_blueprints() -> list[Any]:
+    """The API (segments, templates, sending, results), staff pages and public pages."""
+    from . import api, public, web
+
+    return [*api.blueprints(), public.make_blueprint(), web.make_blueprint()]
+
+
+@hookimpl
+def crm_cli_commands() -> list[Any]:
+    """``crm marketing ...``: bounces, list import, resuming sends."""
+    from .cli import marketing
+
+    return [marketing]
+
+
+@hookimpl
+def crm_menu_items() -> list[MenuItem]:
+    """Campaigns, segments and templates."""
+    return [
+        MenuItem("Campaigns", "/campaigns", permission="campaigns.read", order=50),
+        MenuItem("Segments", "/segments", permission="segments.read", order=51),
+        MenuItem(
+            "E-mail templates", "/email_templates", permission="email_templates.read", order=52
+        ),
+    ]
+
+
+@hookimpl
+def crm_dashboard_widgets() -> list[Widget]:
+    """Campaign results and the revenue campaigns brought."""
+    from .widgets import widgets
+
+    return widgets()
+
+
+@hookimpl
+def crm_record_panels() -> list[Panel]:
+    """Results and sending on a campaign, members on a segment, campaigns on a contact."""
+    from .panels import panels
+
+    return panels()
+
+
+@hookimpl
+def crm_periodic_jobs() -> list[PeriodicJob]:
+    """Start scheduled campaigns and resume sends whose worker died."""
+    from .sending import tick
+
+    return [PeriodicJob("send_tick", tick, {"minute": "*"})]
+
+
+@hookimpl
+def crm_demo_data(ctx: Any) -> None:
+    """Segments, a template and a sent campaign with results."""
+    from .demo import create_demo
+
+    create_demo(ctx)

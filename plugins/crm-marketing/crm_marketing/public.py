@@ -1,0 +1,9 @@
+"""Marketing pages: public (work in progress)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+
+def make_blueprint() -> Blueprint:
+    return Blueprint("marketing_public", __name__, url_prefix="/marketing/public")

@@ -1,0 +1,9 @@
+"""Dashboard widgets of the marketing plugin (work in progress)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def widgets() -> list[Any]:
+    return []

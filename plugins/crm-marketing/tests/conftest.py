@@ -1,0 +1,22 @@
+"""Fixtures of the marketing tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """Every test of this folder runs with the plugin enabled, unless it says otherwise."""
+    for item in items:
+        if HERE in Path(item.path).parents and not item.get_closest_marker("crm_plugins"):
+            item.add_marker(pytest.mark.crm_plugins("marketing"))
+
+
+@pytest.fixture
+def marketer(make_user: Any) -> Any:
+    return make_user("marketer")
