@@ -87,6 +87,28 @@ def disable(name: str) -> None:
 
 @plugins.command()
 @click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask; for scripts.")
+@with_appcontext
+def drop(name: str, yes: bool) -> None:
+    """Delete every row of the disabled plugin NAME and drop its tables, after writing an
+    export of them under <instance>/exports. This cannot be undone."""
+    from ..plugin_data import drop_plugin_data, plugin_tables
+
+    crm = _crm()
+    tables = plugin_tables(crm, name)
+    click.echo(f"this deletes the data of {name!r}: {', '.join(t.name for t in tables) or '-'}")
+    if not yes:
+        typed = click.prompt(f"type {name!r} to confirm", default="", show_default=False)
+        if typed.strip() != name:
+            raise click.ClickException("not confirmed; nothing was changed")
+    report = drop_plugin_data(crm, name)
+    rows = sum(report.tables.values()) + sum(report.linked.values())
+    click.echo(f"exported {rows} row(s) to {report.export_dir}")
+    click.echo(f"dropped {len(report.tables)} table(s) of {name}; enable it again to start afresh")
+
+
+@plugins.command()
+@click.argument("name")
 @click.option(
     "--dir",
     "directory",
