@@ -57,14 +57,27 @@ def ingest(file: click.utils.LazyFile) -> None:
 @click.option("--queue", "queue_name", help="Only this queue (by name).")
 @with_appcontext
 def fetch_mail(queue_name: str | None) -> None:
-    """Poll the IMAP mailbox of each queue that has one; unread mail becomes tickets."""
-    from .imap import fetch_all
+    """Poll the IMAP mailbox of each queue that has one; unread mail becomes tickets.
+
+    Exits with status 1 when a mailbox could not be polled (the others still are).
+    """
+    from .imap import FetchError, fetch_all
 
     crm = current_app.extensions["crm"]
     _enabled(crm)
-    for name, counts in fetch_all(crm, queue_name).items():
+    results = fetch_all(crm, queue_name)
+    if queue_name and not results:
+        raise click.ClickException(f"no queue called {queue_name!r} has a mailbox (imap_host)")
+    failed = False
+    for name, counts in results.items():
+        if isinstance(counts, FetchError):
+            click.echo(f"{name}: failed: {counts}", err=True)
+            failed = True
+            continue
         summary = ", ".join(f"{k} {v}" for k, v in counts.items())
         click.echo(f"{name}: {summary or 'nothing new'}")
+    if failed:
+        sys.exit(1)
 
 
 @support.command("check-sla")

@@ -12,7 +12,7 @@ from crmcore.contacts.models import Company, Contact
 from crmcore.db import utcnow
 from crmcore.users.models import User
 
-from . import sla
+from . import secretbox, sla
 from .assignment import pick_assignee
 from .models import SlaPolicy, SupportQueue, Ticket, TicketCounter, TicketMessage
 from .schemas import SlaPolicySchema, SupportQueueSchema, TicketMessageSchema, TicketSchema
@@ -99,8 +99,10 @@ def prepare_message(values: dict[str, Any], record: TicketMessage | None, servic
 
 
 def prepare_queue(values: dict[str, Any], record: SupportQueue | None, service: Any) -> None:
-    """Members must be users; one default queue at most."""
+    """Members must be users; one default queue at most; the mailbox password encrypted."""
     session: Session = service.session
+    if values.get("imap_password"):
+        values["imap_password"] = secretbox.seal(service.crm, values["imap_password"])
     members = values.get("member_ids")
     if members is not None:
         members = list(dict.fromkeys(members))

@@ -52,7 +52,9 @@ class SupportQueueSchema(RecordSchema):
     imap_port = fields.Integer(allow_none=True, validate=validate.Range(1, 65535))
     imap_tls = fields.Boolean()
     imap_user = fields.String(allow_none=True, validate=validate.Length(max=255))
-    imap_password = fields.String(allow_none=True, load_only=True)
+    imap_password = fields.String(
+        allow_none=True, load_only=True, validate=validate.Length(max=100)
+    )
     imap_folder = fields.String(allow_none=True, validate=validate.Length(max=100))
 
 
