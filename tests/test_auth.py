@@ -621,3 +621,54 @@ def test_trashed_team_gives_no_visibility(
     assert theirs.id in {c["id"] for c in api.get("/api/v1/contacts").get_json()["data"]}
     records.delete("teams", reader.teams[0].id)
     assert theirs.id not in {c["id"] for c in api.get("/api/v1/contacts").get_json()["data"]}
+
+
+def test_last_used_at_is_recorded_at_a_coarse_resolution(api_as: Any, make_user: Any,
+                                                         session: Any) -> None:  # fmt: skip
+    api = api_as(make_user("sales_rep"))
+    token = session.get(ApiToken, _token_id(session, api.token))
+    token.last_used_at = None
+    session.commit()
+    assert api.get("/api/v1/me").status_code == 200
+    session.refresh(token)
+    first = token.last_used_at
+    assert first is not None and utcnow() - first < dt.timedelta(minutes=1)
+
+    recent = utcnow() - dt.timedelta(minutes=2)
+    token.last_used_at = recent
+    session.commit()
+    api.get("/api/v1/me")
+    session.refresh(token)
+    assert token.last_used_at == recent  # within five minutes: no write
+
+    token.last_used_at = utcnow() - dt.timedelta(hours=1)
+    session.commit()
+    api.get("/api/v1/me")
+    session.refresh(token)
+    assert utcnow() - token.last_used_at < dt.timedelta(minutes=1)
+
+
+def test_a_new_password_revokes_the_users_other_tokens(
+    api_as: Any, make_user: Any, client: Any, session: Any
+) -> None:
+    user = make_user("admin", email="rotate@example.com")  # admins may edit themselves
+    laptop = ApiClient(client, login(client, "rotate@example.com", PASSWORD).get_json()["token"])
+    phone = api_as(user)
+    r = phone.patch(f"/api/v1/users/{user.id}", json={"password": GOOD_PASSWORD})
+    assert r.status_code == 200, r.get_json()
+    assert laptop.get("/api/v1/me").status_code == 401  # stolen tokens stop working
+    assert phone.get("/api/v1/me").status_code == 200  # the one that changed it goes on
+
+    admin = api_as(make_user("admin"))
+    r = admin.patch(f"/api/v1/users/{user.id}", json={"password": GOOD_PASSWORD + "x"})
+    assert r.status_code == 200
+    assert phone.get("/api/v1/me").status_code == 401  # an admin's reset revokes them all
+    assert admin.get("/api/v1/me").status_code == 200
+
+
+def test_a_refused_password_revokes_nothing(api_as: Any, make_user: Any) -> None:
+    user = make_user("sales_rep")
+    own, admin = api_as(user), api_as(make_user("admin"))
+    r = admin.patch(f"/api/v1/users/{user.id}", json={"password": "short"})
+    assert r.status_code == 422
+    assert own.get("/api/v1/me").status_code == 200

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Flask, Response, abort, g, request, send_from_directory
+from flask import Flask, Response, abort, after_this_request, g, request, send_from_directory
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest import Api
@@ -20,7 +20,7 @@ from ..errors import CRMError, NotFound
 from ..permissions import Access
 from ..plugins import PluginConflictError
 from . import account, attachments, data, meta, problems, resources, search, settings
-from .auth import bearer_token, user_for_token
+from .auth import TOKEN_ID_KEY, bearer_token, needs_touch, token_and_user, touch_token
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
@@ -146,10 +146,21 @@ def _authenticate() -> None:
         return
     view = request.endpoint and _crm().app.view_functions.get(request.endpoint)
     token = bearer_token()
-    user = user_for_token(_crm().session, token) if token else None
-    if user is not None:
+    found = token_and_user(_crm().session, token) if token else None
+    if found is not None:
+        api_token, user = found
         g.crm_user = user
         g.crm_access = Access.for_user(user)
+        request.environ[TOKEN_ID_KEY] = api_token.id
+        if needs_touch(api_token):
+            token_id = api_token.id
+
+            @after_this_request
+            def touch(response: Any) -> Any:
+                if not response.is_streamed:
+                    touch_token(_crm().session, token_id)
+                return response
+
         return
     if view is None or getattr(view, "crm_public", False):
         return

@@ -16,6 +16,8 @@ from ..users.models import ApiToken, User
 from ..users.passwords import verify_password
 
 TOKEN_PREFIX = "crm_"  # noqa: S105 - a public marker, not a secret
+#: where the id of the token authenticating a request is kept (``request.environ``)
+TOKEN_ID_KEY = "crm.api_token_id"  # noqa: S105 - a dictionary key
 
 
 def hash_token(token: str) -> str:
@@ -39,13 +41,19 @@ def issue_token(
     return secret, row
 
 
-def user_for_token(session: Session, secret: str) -> User | None:
+#: how stale ``ApiToken.last_used_at`` may get: touching it on every request would make every
+#: read a write
+LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
+
+
+def token_and_user(session: Session, secret: str) -> tuple[ApiToken, User] | None:
+    """The live token with this secret and its active user, in one query."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
-    # one query, and only the user (with its role) is loaded: this runs on every API request
-    return session.scalar(
-        select(User)
-        .join(ApiToken, ApiToken.user_id == User.id)
+    # this runs on every API request: one query for both rows
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, ApiToken.user_id == User.id)
         .where(
             ApiToken.token_hash == hash_token(secret),
             ApiToken.revoked_at.is_(None),
@@ -53,7 +61,36 @@ def user_for_token(session: Session, secret: str) -> User | None:
             User.active.is_(True),
             User.deleted_at.is_(None),
         )
-    )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def user_for_token(session: Session, secret: str) -> User | None:
+    found = token_and_user(session, secret)
+    return found[1] if found else None
+
+
+def needs_touch(token: ApiToken) -> bool:
+    """Whether ``last_used_at`` is older than :data:`LAST_USED_RESOLUTION`."""
+    return token.last_used_at is None or token.last_used_at < utcnow() - LAST_USED_RESOLUTION
+
+
+def touch_token(session: Session, token_id: int) -> None:
+    """Record that a token was used, in a transaction of its own; a busy database skips it
+    (the next request tries again)."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import OperationalError
+
+    if session.new or session.dirty or session.deleted:
+        return  # never commit what a view left behind
+    session.rollback()
+    try:
+        session.execute(
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
+        )
+        session.commit()
+    except OperationalError:
+        session.rollback()
 
 
 def authenticate(session: Session, email: Any, password: Any) -> User | None:

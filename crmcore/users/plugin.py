@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from flask import has_request_context, request
+from sqlalchemy import func, select, update
 
 from ..customfields import CustomField, CustomFieldSchema
+from ..db import utcnow
 from ..errors import PermissionDenied, ValidationError
 from ..permissions import Access, validate_grants
 from ..plugins import Plugin, hookimpl
 from ..registry import Entity
 from ..version import __version__
-from .models import Role, Team, User
+from .models import ApiToken, Role, Team, User
 from .passwords import check_policy, hash_password
 from .schemas import RoleSchema, TeamSchema, UserSchema
 
@@ -32,6 +34,19 @@ def _check_covers(service: Any, role: Role | None, message: str) -> None:
         raise PermissionDenied(message)
 
 
+def _revoke_tokens(service: Any, user: User) -> None:
+    """A new password revokes the user's API tokens, except the one making this request."""
+    keep = None
+    if has_request_context() and user.id == service.access.user_id:
+        from ..api.auth import TOKEN_ID_KEY
+
+        keep = request.environ.get(TOKEN_ID_KEY)
+    stmt = update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    if keep is not None:
+        stmt = stmt.where(ApiToken.id != keep)
+    service.session.execute(stmt.values(revoked_at=utcnow()))
+
+
 def prepare_user(values: dict[str, Any], record: User | None, service: Any) -> None:
     if record is not None and record.id != service.access.user_id:
         _check_covers(service, record.role, "You may not change a user with more rights than you.")
@@ -41,6 +56,8 @@ def prepare_user(values: dict[str, Any], record: User | None, service: Any) -> N
         if problem:
             raise ValidationError({"password": [problem]})
         values["password_hash"] = hash_password(password)
+        if record is not None:
+            _revoke_tokens(service, record)
     if "email" in values and (record is None or values["email"] != record.email):
         taken = service.session.scalar(
             select(User.id).where(func.lower(User.email) == values["email"].lower())

@@ -55,7 +55,7 @@ from ..db import utcnow
 from ..errors import ValidationError
 from ..permissions import Access
 from ..settings import PasswordReset, get_settings
-from ..users.models import ApiToken, User
+from ..users.models import User
 from ..users.passwords import verify_password
 from .forms import field_errors
 from .security import public, safe_next
@@ -167,7 +167,8 @@ def send_reset_mail(user: User, token: str, invited_by: User | None = None) -> N
 
 
 def set_new_password(user: User, reset: PasswordReset, password: str) -> None:
-    """Set the password through the record service, burn the user's links, revoke API tokens.
+    """Set the password through the record service (which revokes the user's API tokens) and
+    burn the user's reset links.
 
     Raises :class:`ValidationError` when the password breaks the policy (nothing is changed).
     """
@@ -180,11 +181,6 @@ def set_new_password(user: User, reset: PasswordReset, password: str) -> None:
         update(PasswordReset)
         .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
         .values(used_at=now)
-    )
-    session.execute(
-        update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
     )
     records.commit()
 
