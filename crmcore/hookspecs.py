@@ -78,7 +78,8 @@ def crm_cli_commands() -> Iterable[click.Command]:
     """Return click commands or groups to add to ``crm``.
 
     Called lazily, only when the ``crm`` command needs its list of commands: import your CLI
-    module inside the implementation to keep start-up fast.
+    module inside the implementation to keep start-up fast. The commands are listed for every
+    installed plugin, but run only where the plugin is enabled (``--help`` always works).
     """
 
 

@@ -252,3 +252,16 @@ def test_non_initialised_instance_is_a_clear_error(tmp_path, fresh_database):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error:"), (args, result.stderr)
         assert "crm init" in lines[0]
+
+
+def test_commands_of_a_disabled_plugin_do_not_run(cli):
+    refused = cli("support", "check-sla")
+    assert refused.exit_code == 1
+    assert "plugin 'support' is not enabled on this instance" in refused.output
+    assert cli("support", "--help").exit_code == 0  # help is always there
+
+
+@pytest.mark.crm_plugins("support")
+def test_commands_of_an_enabled_plugin_run(cli):
+    result = cli("support", "check-sla")
+    assert result.exit_code == 0, result.output

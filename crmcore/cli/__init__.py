@@ -65,11 +65,14 @@ class CRMGroup(FlaskGroup):
             # app's plugins, extra modules included, kept on the app rather than on `crm`
             crm = info.load_app().extensions["crm"]
             if not hasattr(crm, "cli_commands"):
-                crm.cli_commands = {
-                    command.name: command
-                    for _plugin, command in crm.plugins.collect("crm_cli_commands")
+                collected = [
+                    (plugin, command)
+                    for plugin, command in crm.plugins.collect("crm_cli_commands")
                     if command.name not in COMMANDS
-                }
+                ]
+                crm.cli_commands = {command.name: command for _p, command in collected}
+                crm.cli_command_plugins = {command.name: p for p, command in collected}
+            self._owners = crm.cli_command_plugins
             return crm.cli_commands  # type: ignore[no-any-return]
         if not hasattr(self, "_plugin_cache"):
             # only installed plugins are imported (built-ins have no commands of their own),
@@ -77,6 +80,7 @@ class CRMGroup(FlaskGroup):
             from ..plugins import discover
 
             found: dict[str, click.Command] = {}
+            owners: dict[str, str] = {}
             plugins, _failed = discover()
             for plugin in plugins:
                 hook = getattr(plugin.module, "crm_cli_commands", None)
@@ -84,10 +88,38 @@ class CRMGroup(FlaskGroup):
                     for command in hook() if hook else ():
                         if command.name not in COMMANDS:
                             found[command.name or ""] = command
+                            owners[command.name or ""] = plugin.name
                 except Exception as exc:  # a broken plugin must not break `crm`
                     click.echo(f"warning: commands of {plugin.name} unavailable: {exc}", err=True)
             self._plugin_cache = found
+            self._plugin_owners = owners
+        self._owners = self._plugin_owners
         return self._plugin_cache
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """A plugin's commands run only where the plugin is enabled (``--help`` always works)."""
+        name, command, rest = super().resolve_command(ctx, args)
+        owner = getattr(self, "_owners", {}).get(name or "")
+        if owner and command is not None and not {"--help", "-h"} & set(rest):
+            self._require_enabled(ctx, owner)
+        return name, command, rest
+
+    @staticmethod
+    def _require_enabled(ctx: click.Context, plugin: str) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        app = ctx.ensure_object(ScriptInfo).load_app()
+        with app.app_context():
+            try:
+                enabled = app.extensions["crm"].enabled_plugins()
+            except SQLAlchemyError:
+                return  # no instance yet: the command itself says what is wrong
+        if plugin not in enabled:
+            raise click.ClickException(
+                f"plugin {plugin!r} is not enabled on this instance: crm plugins enable {plugin}"
+            )
 
     def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import OperationalError, ProgrammingError
