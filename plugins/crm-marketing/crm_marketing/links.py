@@ -1,0 +1,64 @@
+"""Absolute public addresses of the links in campaign messages.
+
+Built on the instance's ``base_url`` (``CRM_BASE_URL``), never on a request's ``Host``
+header - the same rule as the core's password-reset links - so they are the same in a request,
+a job or the CLI, and a forged ``Host`` cannot point them elsewhere. The paths are the public
+pages' (see :mod:`crm_marketing.public`):
+
+- open pixel ``/m/o/<token>.gif``, token ``[recipient_id]`` (purpose OPEN)
+- click ``/m/c/<token>``, token ``[recipient_id, link_id]`` (purpose CLICK); the target is the
+  campaign's :class:`~crm_marketing.models.CampaignLink`, never read from the address
+- unsubscribe ``/m/u/<token>``, token ``[recipient_id]`` (purpose UNSUBSCRIBE)
+- subscription form ``/m/subscribe`` and its confirmation ``/m/confirm/<token>``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import tokens
+
+OPEN_PATH = "/m/o/{token}.gif"
+CLICK_PATH = "/m/c/{token}"
+UNSUBSCRIBE_PATH = "/m/u/{token}"
+SUBSCRIBE_PATH = "/m/subscribe"
+CONFIRM_PATH = "/m/confirm/{token}"
+
+
+def base_url(crm: Any) -> str:
+    """The instance's public address, without a trailing slash."""
+    return str(crm.settings.base_url).rstrip("/")
+
+
+def open_url(crm: Any, recipient_id: int) -> str:
+    """The tracking pixel of one recipient's message."""
+    token = tokens.dumps(crm, tokens.OPEN, [recipient_id])
+    return base_url(crm) + OPEN_PATH.format(token=token)
+
+
+def click_url(crm: Any, recipient_id: int, link_id: int) -> str:
+    """The tracked address of a campaign link (``CampaignLink.id``) for one recipient."""
+    token = tokens.dumps(crm, tokens.CLICK, [recipient_id, link_id])
+    return base_url(crm) + CLICK_PATH.format(token=token)
+
+
+def unsubscribe_url(crm: Any, recipient_id: int) -> str:
+    """The one-click unsubscribe address of one recipient (also ``List-Unsubscribe``)."""
+    token = tokens.dumps(crm, tokens.UNSUBSCRIBE, [recipient_id])
+    return base_url(crm) + UNSUBSCRIBE_PATH.format(token=token)
+
+
+def subscribe_url(crm: Any) -> str:
+    """The public subscription form."""
+    return base_url(crm) + SUBSCRIBE_PATH
+
+
+def confirm_url(crm: Any, token: str) -> str:
+    """The double opt-in confirmation address for a SUBSCRIBE token (``tokens.dumps_timed``)."""
+    return base_url(crm) + CONFIRM_PATH.format(token=token)
+
+
+def preview_unsubscribe_url(crm: Any) -> str:
+    """What ``{{ unsubscribe_url }}`` shows in previews and test messages: the unsubscribe
+    page with a token that belongs to nobody (the page says the link is not valid)."""
+    return base_url(crm) + UNSUBSCRIBE_PATH.replace("{token}", "preview")
