@@ -382,7 +382,7 @@ def bounces_command(files: tuple[BinaryIO, ...]) -> None:
         raise click.ClickException(
             "the marketing plugin is not enabled: crm plugins enable marketing"
         )
-    streams = files or (click.get_binary_stream("stdin"),)
+    streams = files or (click.open_file("-", "rb"),)
     limit = max_bytes(crm)
     failed = temporary = False
     for stream in streams:

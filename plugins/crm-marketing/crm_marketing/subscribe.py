@@ -151,7 +151,7 @@ def confirmation_token(crm: Any, form: SubscribeForm, segment: Segment | None) -
             "f": first,
             "l": last,
             "s": segment.id if segment is not None else None,
-            "t": int(time.time()),
+            "t": int(time.time() * 1000),
         }
         token = tokens.dumps_timed(crm, tokens.SUBSCRIBE, payload)
         if len(token) <= TOKEN_MAX or not (first or last):
@@ -231,7 +231,7 @@ def read_confirmation(crm: Any, token: str) -> Subscription | None:
         email = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError:
         return None
-    asked_at = dt.datetime.fromtimestamp(asked, dt.UTC)
+    asked_at = dt.datetime.fromtimestamp(asked / 1000, dt.UTC)
     return Subscription(email, first[:NAME_MAX], last[:NAME_MAX], segment_id, asked_at)
 
 

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from crm_marketing import tokens
+
 from crmcore.contacts.models import Contact
 
 sys.path.insert(0, str(Path(__file__).parent))  # the suite runs with --import-mode=importlib
-from tracking_kit import events, make_campaign, make_link, make_recipient  # noqa: E402
+from tracking_kit import events, make_campaign, make_link, make_recipient
 
 
 @pytest.fixture
@@ -35,11 +35,11 @@ def fresh(session, record):
 
 
 def test_get_shows_a_confirmation_and_changes_nothing(crm, client, session, sent):
-    campaign, contact, recipient = sent
+    _campaign, contact, recipient = sent
     page = client.get(url(crm, recipient.id))
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "<form method=\"post\"" in html
+    assert '<form method="post"' in html
     assert f'action="{url(crm, recipient.id)}' in html
     assert "a•••@example.net" in html  # the address, masked
     assert "ana.ruiz@example.net" not in html
@@ -144,7 +144,6 @@ def test_the_opt_out_goes_through_the_record_service(crm, client, session, sent)
     """The audit trail shows the change (so every write path is the one write path)."""
     from crmcore.audit import AuditEntry
 
-
     _campaign, contact, recipient = sent
     client.post(url(crm, recipient.id))
     session.expire_all()
@@ -227,7 +226,7 @@ def test_forged_tokens_do_nothing_and_look_like_a_random_one(
 
 
 def test_the_neutral_page_names_nobody(crm, client, sent):
-    _campaign, contact, recipient = sent
+    _campaign, contact, _recipient = sent
     html = client.get(f"/m/u/{secrets.token_urlsafe(20)}").get_data(as_text=True)
     assert "This link is not valid" in html
     assert contact.email not in html and "Ana" not in html

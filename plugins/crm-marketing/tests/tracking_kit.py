@@ -9,9 +9,9 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+from crm_marketing.models import CampaignEvent, CampaignLink, Recipient
 from sqlalchemy import func, select
 
-from crm_marketing.models import CampaignEvent, CampaignLink, Recipient
 from crmcore.db import utcnow
 
 MAIL = Path(__file__).parent / "mail"
@@ -48,9 +48,7 @@ def make_recipient(session: Any, campaign: Any, contact: Any, **fields: Any) -> 
 
 def make_link(session: Any, campaign: Any, url: str, position: int | None = None) -> CampaignLink:
     if position is None:
-        count = session.scalar(
-            select(func.count()).where(CampaignLink.campaign_id == campaign.id)
-        )
+        count = session.scalar(select(func.count()).where(CampaignLink.campaign_id == campaign.id))
         position = int(count or 0)
     link = CampaignLink(campaign_id=campaign.id, position=position, url=url)
     session.add(link)
