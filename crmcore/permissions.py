@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from .contributions import ACTIONS, SCOPES, Permission
 from .users.models import Role, Team, User, team_member
@@ -219,3 +219,26 @@ class Access:
             return True
         owner = getattr(record, entity.owner_field)  # type: ignore[arg-type]
         return self.owner_allowed(scope, owner, session)
+
+
+def linked_condition(
+    access: Access, entity: Entity, entities: Iterable[Entity]
+) -> ColumnElement[bool]:
+    """For an entity with ``linked_to``: the record it is attached to must be readable too.
+
+    One ``OR`` branch per entity the user may read: unrestricted for the ``all`` scope, an
+    ``IN`` over that entity's scoped ids otherwise. Unattached records stay readable.
+    """
+    if entity.linked_to is None or access.is_system:
+        return true()
+    type_column, id_column = (entity.attribute(name) for name in entity.linked_to)
+    everything: list[str] = []
+    scoped: list[ColumnElement[bool]] = []
+    for other in entities:
+        scope = access.scope(other, "read")
+        if scope == "all":
+            everything.append(other.name)
+        elif scope is not None:
+            ids = select(other.model.id).where(access.condition(other, "read"))
+            scoped.append(and_(type_column == other.name, id_column.in_(ids)))
+    return or_(type_column.is_(None), type_column.in_(everything), *scoped)

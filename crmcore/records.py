@@ -31,7 +31,7 @@ from .errors import (
     StaleRecord,
     ValidationError,
 )
-from .permissions import Access
+from .permissions import Access, linked_condition
 from .registry import SYSTEM_FIELDS, Entity
 
 if TYPE_CHECKING:
@@ -103,6 +103,8 @@ class RecordService:
         model = entity.model
         deleted = model.deleted_at.is_not(None) if trashed else model.deleted_at.is_(None)
         stmt = select(model).where(deleted, self.access.condition(entity, action))
+        if entity.linked_to is not None:
+            stmt = stmt.where(linked_condition(self.access, entity, self.crm.entities()))
         if entity.eager:
             stmt = stmt.options(*(selectinload(getattr(model, name)) for name in entity.eager))
         return stmt

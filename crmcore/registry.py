@@ -49,6 +49,9 @@ class Entity:
         ``record`` is ``None`` on create.
     :param eager: relationships loaded with every query of the entity (one extra query per
         page, never one per row), for fields the schema dumps from related rows.
+    :param linked_to: for records attached to another record (notes, attachments), the
+        ``(entity_column, id_column)`` naming it: such a record is readable only when the record
+        it is attached to is readable too, besides the record's own scope.
     :param api_create: whether ``POST /api/v1/<plural>`` creates records (``False`` when a
         dedicated endpoint must, like file uploads).
     """
@@ -68,6 +71,7 @@ class Entity:
     prepare: Callable[[dict[str, Any], Any, Any], None] | None = None
     eager: tuple[str, ...] = ()
     api_create: bool = True
+    linked_to: tuple[str, str] | None = None
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

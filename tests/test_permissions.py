@@ -473,3 +473,50 @@ def test_tasks_are_owned_by_their_assignee(api_as: Any, reps: dict[str, Any]) ->
         json={"title": "Linked", "record_type": "contact", "record_id": reps["b_contact"].id},
     )
     assert r.status_code == 422 and "record_id" in r.get_json()["errors"]
+
+
+def test_notes_follow_the_scope_of_their_record(
+    api_as: Any, records: Any, make_user: Any, reps: dict[str, Any]
+) -> None:
+    """Reading every note does not reach the notes of records one cannot read."""
+    make_role(
+        records,
+        "note_reader",
+        {
+            "contacts": {"read": "own"},
+            "notes": {"read": "all"},
+            "activities": {"read": "all"},
+            "attachments": {"read": "all"},
+        },
+    )
+    reader = make_user("note_reader")
+    mine = make_contact_for(records, reader, "Mine")
+    theirs = reps["b_contact"]
+    visible = records.create(
+        "notes", {"record_type": "contact", "record_id": mine.id, "body": "visible note"}
+    )
+    hidden = records.create(
+        "notes", {"record_type": "contact", "record_id": theirs.id, "body": f"{SECRET_NAME} note"}
+    )
+    logged = records.create(
+        "activities",
+        {
+            "record_type": "contact",
+            "record_id": theirs.id,
+            "kind": "call",
+            "subject": SECRET_NAME,
+            "occurred_at": "2026-11-01T10:00:00+00:00",
+        },
+    )
+    api = api_as(reader)
+    assert ids(api.get("/api/v1/notes")) == {visible.id}
+    assert api.get(f"/api/v1/notes/{hidden.id}").status_code == 404
+    assert api.get(f"/api/v1/activities/{logged.id}").status_code == 404
+    assert logged.id not in ids(api.get("/api/v1/activities"))
+    found = api.get("/api/v1/search", query_string={"q": SECRET_NAME}).get_json()["data"]
+    assert found == []
+    assert api.get("/api/v1/search", query_string={"q": "visible"}).get_json()["data"]
+
+
+def make_contact_for(records: Any, user: Any, name: str) -> Any:
+    return records.create("contacts", {"last_name": name, "owner_id": user.id})

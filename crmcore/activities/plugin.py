@@ -63,6 +63,7 @@ def crm_entities() -> list[Entity]:
             list_columns=("record_type", "record_id", "owner_id", "created_at"),
             filter_fields=("record_type", "record_id"),
             prepare=check_link,
+            linked_to=("record_type", "record_id"),
         ),
         Entity(
             name="task",
@@ -89,6 +90,7 @@ def crm_entities() -> list[Entity]:
             list_columns=("kind", "subject", "occurred_at", "owner_id"),
             filter_fields=("record_type", "record_id", "direction"),
             prepare=check_link,
+            linked_to=("record_type", "record_id"),
         ),
         Entity(
             name="attachment",
@@ -100,6 +102,7 @@ def crm_entities() -> list[Entity]:
             list_columns=("filename", "content_type", "size", "created_at"),
             filter_fields=("record_type", "record_id"),
             prepare=check_link,
+            linked_to=("record_type", "record_id"),
             api_create=False,
         ),
     ]

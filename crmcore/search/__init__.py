@@ -27,9 +27,9 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..db import Base
+from ..permissions import Access, linked_condition
 
 if TYPE_CHECKING:
-    from ..permissions import Access
     from ..registry import Entity
 
 MAX_TERMS = 8
@@ -171,14 +171,23 @@ class SearchIndex:
         entities: Iterable[Entity],
         query: str,
         limit: int = 20,
+        parents: Iterable[Entity] | None = None,
     ) -> list[SearchDoc]:
-        """Matching documents across entities, each filtered by the user's read scope."""
+        """Matching documents across entities, each filtered by the user's read scope.
+
+        ``parents`` are the entities records may be attached to (every registered entity):
+        notes and attachments show only when their record is readable too.
+        """
+        parents = list(parents) if parents is not None else None
         words = terms(query)
         scoped = []
         for entity in entities:
             if not entity.search_fields or not access.can(entity, "read"):
                 continue
             condition = access.condition(entity, "read", owner_column=SearchDoc.owner_id)
+            if entity.linked_to is not None:
+                linked = linked_condition(access, entity, parents or entities)
+                condition &= SearchDoc.record_id.in_(select(entity.model.id).where(linked))
             scoped.append((SearchDoc.entity == entity.name) & condition)
         if not words or not scoped:
             return []
