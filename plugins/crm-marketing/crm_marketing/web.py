@@ -1,9 +1,278 @@
-"""Marketing pages: web (work in progress)."""
+"""Staff pages of the marketing plugin (blueprint ``marketing_web``, under ``/marketing``).
+
+The campaign page's panels post here: send now, schedule, cancel (each needs the permission
+``marketing.send``, read access to the campaign and the page's CSRF token, and answers with a
+flash message and a redirect back to the campaign). Also the preview of a campaign for one
+contact and the full member list of a segment.
+
+The preview is served as its own document (``.../preview/frame``) shown in an ``<iframe
+sandbox>``, with a Content-Security-Policy of its own: no script at all, no form, nothing
+but images and inline styles, and ``sandbox`` (an opaque origin, so even a message that
+slipped something through could not reach the staff's session).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from crmcore import CRMError, PermissionDenied, ValidationError, current_crm
+from crmcore.db import utcnow
+
+from .models import Campaign
+
+SEND = "marketing.send"
+MEMBERS_PAGE = 50
+PREVIEW_CONTACTS = 50
+#: The preview document: images and inline styles only; sandboxed; framed by our pages only.
+PREVIEW_CSP = (
+    "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
+    "font-src https: data:; form-action 'none'; base-uri 'none'; sandbox; "
+    "frame-ancestors 'self'"
+)
+
+
+def _records() -> Any:
+    return current_crm().records(g.crm_access)
+
+
+def _back(campaign_id: int) -> Any:
+    return redirect(url_for("web_records.show", plural="campaigns", record_id=campaign_id), 303)
+
+
+def _sending_campaign(campaign_id: int) -> tuple[Any, Campaign]:
+    """The campaign, when the user may send campaigns and read this one."""
+    records = _records()
+    campaign = records.get("campaigns", campaign_id)  # NotFound outside their scope
+    if not records.access.has(SEND):
+        raise PermissionDenied(_("You may not send campaigns."))
+    return records, campaign
+
+
+def parse_local(raw: str, tz_name: str) -> dt.datetime:
+    """A ``datetime-local`` value in the user's time zone, as an aware UTC time."""
+    try:
+        naive = dt.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValidationError({"at": [_("Give a date and time.")]}) from None
+    try:
+        zone = zoneinfo.ZoneInfo(tz_name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = zoneinfo.ZoneInfo("UTC")
+    local = naive if naive.tzinfo else naive.replace(tzinfo=zone)
+    return local.astimezone(dt.UTC)
+
+
+def _error_text(exc: CRMError) -> str:
+    messages = getattr(exc, "messages", None)
+    if isinstance(messages, dict):
+        parts = []
+        for value in messages.values():
+            items = value if isinstance(value, list) else [value]
+            parts += [_(str(m)) for m in items if not isinstance(m, dict)]
+        if parts:
+            return " ".join(parts)
+    return _(str(exc.detail))
+
+
+def _render_preview(records: Any, campaign: Campaign, contact: Any) -> dict[str, Any]:
+    """Subject, sanitised HTML and plain text of ``campaign`` for ``contact`` (or the sample
+    contact when ``None``), without tracking: links are not rewritten, no pixel, and the
+    unsubscribe link belongs to nobody."""
+    from . import htmlmail, links, templating
+
+    unsubscribe = links.preview_unsubscribe_url(records.crm)
+    if contact is None:
+        context = dict(templating.SAMPLE)
+        context["campaign"] = templating.Fields("campaign", {"name": campaign.name or ""})
+        context["unsubscribe_url"] = unsubscribe
+    else:
+        company = None
+        if contact.company_id is not None and records.access.can("companies", "read"):
+            try:
+                company = records.get("companies", contact.company_id)
+            except CRMError:
+                company = None
+        context = templating.message_context(contact, company, campaign.name, unsubscribe)
+    out: dict[str, Any] = {"subject": "", "html": "", "text": "", "error": None}
+    try:
+        out["subject"] = templating.render(campaign.subject or "", context, html=False)
+        out["html"] = htmlmail.sanitize(templating.render(campaign.body_html or "", context))
+        if campaign.body_text:
+            out["text"] = templating.render(campaign.body_text, context, html=False)
+        else:
+            out["text"] = htmlmail.to_text(out["html"])
+    except templating.RenderError as exc:
+        out["error"] = str(exc)
+    return out
 
 
 def make_blueprint() -> Blueprint:
-    return Blueprint("marketing_web", __name__, url_prefix="/marketing/web")
+    """The ``marketing_web`` blueprint (staff pages; sign-in and CSRF as every page)."""
+    bp = Blueprint(
+        "marketing_web",
+        __name__,
+        url_prefix="/marketing",
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/static",
+    )
+
+    @bp.route("/campaigns/<int:campaign_id>/send", methods=["POST"])
+    def send(campaign_id: int) -> Any:
+        """Send now."""
+        from . import sending
+
+        records, campaign = _sending_campaign(campaign_id)
+        try:
+            sending.start(current_crm(), campaign, records=records)
+        except CRMError as exc:
+            flash(_error_text(exc), "error")
+        else:
+            if campaign.status == "sent":  # direct mail: the outbox is the mailing list
+                flash(_("%(name)s is ready.", name=campaign.name), "success")
+            else:
+                flash(_("Sending %(name)s.", name=campaign.name), "success")
+        return _back(campaign_id)
+
+    @bp.route("/campaigns/<int:campaign_id>/schedule", methods=["POST"])
+    def schedule(campaign_id: int) -> Any:
+        """Send at a time given in the user's time zone."""
+        from . import sending
+
+        records, campaign = _sending_campaign(campaign_id)
+        try:
+            at = parse_local(str(request.form.get("at", ""))[:40], g.crm_user.timezone)
+            if at <= utcnow():  # the engine would send at once: not what "schedule" means
+                raise ValidationError({"at": [_("Choose a time in the future.")]})
+            sending.start(current_crm(), campaign, at=at, records=records)
+        except CRMError as exc:
+            flash(_error_text(exc), "error")
+        else:
+            flash(_("%(name)s is scheduled.", name=campaign.name), "success")
+        return _back(campaign_id)
+
+    @bp.route("/campaigns/<int:campaign_id>/cancel", methods=["POST"])
+    def cancel(campaign_id: int) -> Any:
+        """Stop a scheduled or running send (messages already sent stay sent)."""
+        from . import sending
+
+        records, campaign = _sending_campaign(campaign_id)
+        try:
+            sending.cancel(current_crm(), campaign, records=records)
+        except CRMError as exc:
+            flash(_error_text(exc), "error")
+        else:
+            flash(_("%(name)s is cancelled.", name=campaign.name), "success")
+        return _back(campaign_id)
+
+    def _preview_contact(records: Any) -> Any:
+        contact_id = request.args.get("contact_id", "")
+        if not contact_id:
+            return None
+        return records.get("contacts", contact_id)  # NotFound outside the viewer's scope
+
+    @bp.route("/campaigns/<int:campaign_id>/preview")
+    def preview(campaign_id: int) -> Any:
+        """The campaign as a chosen contact (or a sample contact) would get it."""
+        records = _records()
+        campaign = records.get("campaigns", campaign_id)
+        contact = _preview_contact(records)
+        choices = []
+        if campaign.segment_id is not None and records.access.can("segments", "read"):
+            from . import segments
+
+            try:
+                segment = records.get("segments", campaign.segment_id)
+                stmt = segments.members_query(records.crm, records, segment)
+                model = records.entity("contacts").model
+                choices = list(
+                    records.session.scalars(stmt.order_by(model.id).limit(PREVIEW_CONTACTS))
+                )
+            except CRMError:
+                choices = []
+        if contact is not None and all(c.id != contact.id for c in choices):
+            choices.insert(0, contact)
+        rendered = _render_preview(records, campaign, contact)
+        return render_template(
+            "marketing/preview.html",
+            campaign=campaign,
+            contact=contact,
+            choices=choices,
+            contacts=records.entity("contacts"),
+            rendered=rendered,
+            frame_url=url_for(
+                "marketing_web.preview_frame",
+                campaign_id=campaign.id,
+                **({"contact_id": contact.id} if contact is not None else {}),
+            ),
+        )
+
+    @bp.route("/campaigns/<int:campaign_id>/preview/frame")
+    def preview_frame(campaign_id: int) -> Any:
+        """The message's HTML alone, for the preview's sandboxed frame."""
+        records = _records()
+        campaign = records.get("campaigns", campaign_id)
+        rendered = _render_preview(records, campaign, _preview_contact(records))
+        from .htmlmail import document
+
+        body = rendered["html"] if rendered["error"] is None else ""
+        response = Response(document(body, rendered["subject"]), mimetype="text/html")
+        response.headers["Content-Security-Policy"] = PREVIEW_CSP
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @bp.route("/segments/<int:segment_id>/members")
+    def segment_members(segment_id: int) -> Any:
+        """Every member of a segment that the viewer may read, a page at a time."""
+        from . import segments
+
+        records = _records()
+        segment = records.get("segments", segment_id)
+        model = records.entity("contacts").model
+        after = request.args.get("after", type=int) or 0
+        error, rows, total = None, [], 0
+        try:
+            stmt = segments.members_query(records.crm, records, segment)
+            total = records.count("contacts", stmt)
+            rows = list(
+                records.session.scalars(
+                    stmt.where(model.id > after).order_by(model.id).limit(MEMBERS_PAGE + 1)
+                )
+            )
+        except CRMError as exc:
+            error = _error_text(exc)
+        more = len(rows) > MEMBERS_PAGE
+        rows = rows[:MEMBERS_PAGE]
+        return render_template(
+            "marketing/segment_members.html",
+            segment=segment,
+            members=rows,
+            total=total,
+            error=error,
+            contacts=records.entity("contacts"),
+            next_url=url_for(
+                "marketing_web.segment_members", segment_id=segment.id, after=rows[-1].id
+            )
+            if more
+            else None,
+            first_url=url_for("marketing_web.segment_members", segment_id=segment.id)
+            if after
+            else None,
+        )
+
+    return bp
