@@ -19,6 +19,12 @@ MAX_JSON = 256 * 1024
 
 class MessageInput(Schema):
     body = fields.String(required=True, validate=validate.Length(1, 100_000))
+    attachment_ids = fields.List(
+        fields.Integer(),
+        load_default=list,
+        validate=validate.Length(max=20),
+        metadata={"description": "files uploaded to this ticket first (POST .../attachments)"},
+    )
     public = fields.Boolean(load_default=True)
     status = fields.String(
         load_default=None,
@@ -57,6 +63,30 @@ def _dump(entity: str, record: Any) -> Any:
     return current_crm().registry.get(entity).dump_schema.dump(record)
 
 
+def _ticket_files(records: Any, ticket_id: int, ids: list[int]) -> list[int]:
+    """``ids`` when each is a live attachment of this ticket that the user may read."""
+    from crmcore.activities.models import Attachment
+
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return []
+    found = set(
+        records.session.scalars(
+            records.query("attachments")
+            .where(
+                Attachment.id.in_(ids),
+                Attachment.record_type == "ticket",
+                Attachment.record_id == ticket_id,
+            )
+            .with_only_columns(Attachment.id)
+        )
+    )
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ValidationError({"attachment_ids": [f"No attachment {missing[0]} on this ticket."]})
+    return ids
+
+
 def ticket_blueprint() -> Blueprint:
     """``/api/v1/tickets/<id>/messages`` and ``/merge``."""
     blp = Blueprint(
@@ -85,7 +115,12 @@ def ticket_blueprint() -> Blueprint:
         ticket = records.get("tickets", ticket_id, "update")
         data = body(MessageInput())
         message = tickets.add_message(
-            records, ticket, data["body"], public=data["public"], status=data["status"]
+            records,
+            ticket,
+            data["body"],
+            public=data["public"],
+            status=data["status"],
+            attachment_ids=_ticket_files(records, ticket.id, data["attachment_ids"]),
         )
         response = current_crm().app.json.response(_dump("ticket_messages", message))
         response.status_code = 201

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import signing
 from .models import Feedback, Ticket
-from .outgoing import build, deliver
-
-SURVEY = (
-    "Hello,\n\nyour request {number} was solved. How did we do? "
-    "Rate us from 1 to 5 here (the link works for {days} days):\n\n{link}\n\n"
-    "If something is still wrong, simply reply to this e-mail.\n"
-)
+from .outgoing import build, deliver, locale_of
 
 
 def token_for(crm: Any, ticket: Ticket) -> str:
@@ -34,9 +30,23 @@ def ticket_for(crm: Any, token: str) -> Ticket | None:
 
 
 def send_survey(crm: Any, ticket: Ticket) -> bool:
+    """E-mail the survey link, in the contact's language."""
     link = f"{crm.settings.base_url.rstrip('/')}/support/feedback/{token_for(crm, ticket)}"
-    body = SURVEY.format(number=ticket.number, link=link, days=signing.FEEDBACK_DAYS)
-    return deliver(crm, build(crm, ticket, body, automatic=True))
+    with force_locale(locale_of(crm, ticket)):
+        body = "\n\n".join(
+            (
+                _("Hello,"),
+                _(
+                    "your request %(number)s was solved. How did we do? Rate us from 1 to 5 "
+                    "here (the link works for %(days)d days):",
+                    number=ticket.number,
+                    days=signing.FEEDBACK_DAYS,
+                ),
+                link,
+                _("If something is still wrong, simply reply to this e-mail."),
+            )
+        )
+    return deliver(crm, build(crm, ticket, body + "\n", automatic=True))
 
 
 def answered(session: Any, ticket_id: int) -> bool:

@@ -75,6 +75,7 @@ RUNTIME_STRINGS = (
     _l("Resolution minutes"),
     _l("Warn percent"),
     _l("Body html"),
+    _l("Preferred language"),
     # portal password policy (from crmcore's policy)
     _l("Use at least 12 characters."),
     _l("Use a less repetitive password."),

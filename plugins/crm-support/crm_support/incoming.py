@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import io
 import logging
 import re
 from dataclasses import dataclass
@@ -23,12 +22,12 @@ from typing import Any
 
 import nh3
 from sqlalchemy import func, select
-from werkzeug.datastructures import FileStorage
 
 from crmcore import CRMError
 from crmcore.contacts.models import Contact
 
 from . import tickets
+from .language import FIELD, known
 from .models import SupportQueue, Ticket, TicketMessage
 from .outgoing import one_line
 
@@ -73,6 +72,7 @@ class ParsedMail:
     recipients: list[str]
     automatic: bool
     attachments: list[tuple[str, bytes]]
+    language: str | None = None  # from Content-Language, when the CRM speaks it
 
 
 def max_bytes(crm: Any) -> int:
@@ -179,6 +179,7 @@ def parse(raw: bytes, limit: int) -> ParsedMail:
         recipients=recipients,
         automatic=automatic,
         attachments=attachments,
+        language=known(str(msg.get("Content-Language", ""))),
     )
 
 
@@ -237,6 +238,7 @@ def contact_for(records: Any, mail: ParsedMail) -> Any:
             "last_name": last or mail.sender.partition("@")[0][:100],
             "email": mail.sender,
             "source": "support e-mail",
+            **({"custom_fields": {FIELD: mail.language}} if mail.language else {}),
         },
         commit=False,
     )
@@ -244,14 +246,7 @@ def contact_for(records: Any, mail: ParsedMail) -> Any:
 
 def store_attachments(records: Any, ticket: Ticket, mail: ParsedMail) -> list[int]:
     """Keep every attachment, whatever its type: it is only ever served as a download."""
-    from crmcore.api.attachments import store
-
-    ids = []
-    for filename, data in mail.attachments:
-        upload = FileStorage(stream=io.BytesIO(data), filename=filename)
-        attachment = store(records.crm, records, "ticket", ticket.id, upload, any_type=True)
-        ids.append(attachment.id)
-    return ids
+    return tickets.store_files(records, ticket, mail.attachments)
 
 
 def ingest(crm: Any, raw: bytes, queue: SupportQueue | None = None) -> IngestResult:

@@ -6,10 +6,13 @@ import datetime as dt
 import logging
 from typing import Any
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from crmcore.db import utcnow
 from crmcore.notifications import notify
+from crmcore.users.models import User
 
 from . import sla
 from .models import OPEN_STATUSES, SupportQueue, Ticket
@@ -56,12 +59,14 @@ def check_slas(app: Any, now: dt.datetime | None = None) -> dict[str, int]:
         )
         if status in ("warning", "breached"):
             counts[status] += 1
-            title = (
-                f"SLA breached: {ticket.number}"
-                if status == "breached"
-                else f"SLA at risk: {ticket.number}"
-            )
             for user_id in recipients(session, ticket):
+                user = session.get(User, user_id)
+                with force_locale(user.locale if user is not None and user.locale else "en"):
+                    title = (
+                        _("SLA breached: %(number)s", number=ticket.number)
+                        if status == "breached"
+                        else _("SLA at risk: %(number)s", number=ticket.number)
+                    )
                 notify(
                     session,
                     user_id,

@@ -8,6 +8,8 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from typing import Any
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crmcore.contacts.models import Contact
@@ -41,6 +43,17 @@ def sender(crm: Any, ticket: Ticket) -> str:
     queue = crm.session.get(SupportQueue, ticket.queue_id) if ticket.queue_id else None
     address = queue.email if queue is not None and queue.email else crm.settings.mail_from
     return formataddr((one_line(queue.name if queue else "Support", 80), address))
+
+
+def contact_of(crm: Any, ticket: Ticket) -> Contact | None:
+    return crm.session.get(Contact, ticket.contact_id) if ticket.contact_id else None
+
+
+def locale_of(crm: Any, ticket: Ticket) -> str:
+    """The language of mail about ``ticket``: its contact's."""
+    from .language import contact_locale
+
+    return contact_locale(crm, contact_of(crm, ticket))
 
 
 def recipient(crm: Any, ticket: Ticket) -> str | None:
@@ -87,6 +100,7 @@ def build(
         msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(body)
+    msg["Content-Language"] = locale_of(crm, ticket)  # after set_content, which drops it
     return msg
 
 
@@ -104,13 +118,40 @@ def deliver(crm: Any, msg: EmailMessage | None) -> bool:
     return True
 
 
+def attach_files(crm: Any, msg: EmailMessage, attachment_ids: list[Any]) -> None:
+    """Attach the stored files, as ``application/octet-stream`` like every download."""
+    from crmcore.activities.models import Attachment
+    from crmcore.api.attachments import file_path
+
+    for attachment_id in attachment_ids or ():
+        record = crm.session.get(Attachment, attachment_id)
+        if record is None or record.deleted_at is not None:
+            continue
+        path = file_path(crm, record)
+        if path.is_file():
+            msg.add_attachment(
+                path.read_bytes(),
+                maintype="application",
+                subtype="octet-stream",
+                filename=one_line(record.filename, 200),
+            )
+
+
 def send_reply(crm: Any, ticket: Ticket, message: TicketMessage) -> bool:
-    """E-mail a public reply to the customer, threaded under the earlier messages."""
+    """E-mail a public reply to the customer, threaded under the earlier messages, with its
+    files attached."""
+    with force_locale(locale_of(crm, ticket)):
+        footer = _(
+            "Reply to this e-mail to answer; keep %(reference)s in the subject.",
+            reference=f"[{ticket.number}]",
+        )
     msg = build(
         crm,
         ticket,
-        message.body,
+        f"{message.body}\n\n-- \n{footer}\n",
         message_id=message.mail_message_id,
         references=thread_ids(crm, ticket, before=message.id),
     )
+    if msg is not None:
+        attach_files(crm, msg, message.attachment_ids)
     return deliver(crm, msg)

@@ -19,7 +19,11 @@ def ticket_thread(record: Any, user: Any, records: Any) -> str | None:
         records.entity("tickets"), "update", record, records.session
     ) and records.access.can("ticket_messages", "create")
     return render_template(
-        "support/_thread.html", ticket=record, thread=thread, can_reply=can_reply
+        "support/_thread.html",
+        ticket=record,
+        thread=thread,
+        files=tickets.attachments_of(records.session, thread),
+        can_reply=can_reply,
     )
 
 

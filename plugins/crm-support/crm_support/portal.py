@@ -22,11 +22,12 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crmcore import ValidationError, current_crm
+from crmcore.activities.models import Attachment
 from crmcore.api.attachments import download_response, file_path
 from crmcore.db import utcnow
 from crmcore.web.security import public
 
-from . import portal_accounts, ratelimit, tickets
+from . import portal_accounts, ratelimit, tickets, uploads
 from .models import PortalAccount, Ticket, TicketMessage
 
 SESSION_KEY = "support_portal"
@@ -155,18 +156,32 @@ def make_blueprint() -> Blueprint:
         )
         return render_template("support/portal_index.html", account=account, tickets=list(rows))
 
+    def ticket_page(
+        account: PortalAccount, ticket: Ticket, error: str | None = None, body: str = ""
+    ) -> str:
+        session_ = current_crm().session
+        thread = tickets.messages(session_, ticket.id, public_only=True)
+        return render_template(
+            "support/portal_ticket.html",
+            account=account,
+            ticket=ticket,
+            thread=thread,
+            files=tickets.attachments_of(session_, thread),
+            error=error,
+            body=body,
+            max_files=uploads.MAX_FILES,
+            max_mb=uploads.limit_text(current_crm()),
+        )
+
     @bp.route("/tickets/<int:ticket_id>")
     @signed_in
     def show(account: PortalAccount, ticket_id: int) -> Any:
-        ticket = own_ticket(account, ticket_id)
-        thread = tickets.messages(current_crm().session, ticket.id, public_only=True)
-        return render_template(
-            "support/portal_ticket.html", account=account, ticket=ticket, thread=thread
-        )
+        return ticket_page(account, own_ticket(account, ticket_id))
 
     @bp.route("/tickets/<int:ticket_id>/reply", methods=["POST"])
     @signed_in
     def reply(account: PortalAccount, ticket_id: int) -> Any:
+        crm = current_crm()
         ticket = own_ticket(account, ticket_id)
         body = str(request.form.get("body", "")).strip()[:20_000]
         if ticket.merged_into_id is not None or ticket.status == "closed":
@@ -174,13 +189,19 @@ def make_blueprint() -> Blueprint:
         elif not body:
             flash(_("Write something first."), "error")
         else:
+            try:
+                files = uploads.read(crm, request.files)
+            except uploads.UploadError as exc:
+                return ticket_page(account, ticket, str(exc), body), 413
+            records = crm.records()
             tickets.add_message(
-                current_crm().records(),
+                records,
                 ticket,
                 body,
                 from_customer=True,
                 author_contact_id=account.contact_id,
                 channel="portal",
+                attachment_ids=tickets.store_files(records, ticket, files),
             )
             flash(_("Your reply was added."), "success")
         return redirect(url_for("support_portal.show", ticket_id=ticket.id), 303)
@@ -188,28 +209,43 @@ def make_blueprint() -> Blueprint:
     @bp.route("/new", methods=["GET", "POST"])
     @signed_in
     def new(account: PortalAccount) -> Any:
+        crm = current_crm()
         errors: dict[str, str] = {}
         subject = str(request.form.get("subject", "")).strip()[:250]
         description = str(request.form.get("description", "")).strip()[:20_000]
+        status = 200
         if request.method == "POST":
             if not subject:
                 errors["subject"] = _("Say what it is about.")
             if not description:
                 errors["description"] = _("Describe your request.")
+            files: list[tuple[str, bytes]] = []
+            try:
+                files = uploads.read(crm, request.files)
+            except uploads.UploadError as exc:
+                errors["files"] = str(exc)
+            status = 413 if "files" in errors else 422
             if not errors:
-                ticket = (
-                    current_crm()
-                    .records()
-                    .create(
-                        "tickets",
-                        {
-                            "subject": subject,
-                            "description": description,
-                            "channel": "portal",
-                            "contact_id": account.contact_id,
-                        },
-                    )
+                records = crm.records()
+                ticket = records.create(
+                    "tickets",
+                    {
+                        "subject": subject,
+                        "description": description,
+                        "channel": "portal",
+                        "contact_id": account.contact_id,
+                    },
                 )
+                if files:  # the files travel on the first message, as they do by e-mail
+                    tickets.add_message(
+                        records,
+                        ticket,
+                        description,
+                        from_customer=True,
+                        author_contact_id=account.contact_id,
+                        channel="portal",
+                        attachment_ids=tickets.store_files(records, ticket, files),
+                    )
                 return redirect(url_for("support_portal.show", ticket_id=ticket.id), 303)
         return render_template(
             "support/portal_new.html",
@@ -218,13 +254,17 @@ def make_blueprint() -> Blueprint:
             subject=subject,
             description=description,
             kb_suggest_url=_kb_suggest_url(),
-        ), 422 if errors else 200
+            max_files=uploads.MAX_FILES,
+            max_mb=uploads.limit_text(crm),
+        ), status if errors else 200
 
     @bp.route("/attachments/<int:attachment_id>")
     @signed_in
     def attachment(account: PortalAccount, attachment_id: int) -> Any:
+        """A file of a public message on one of the contact's own tickets; 404 for anything
+        else (another contact's, an internal note's, the trash, a guess)."""
         crm = current_crm()
-        found = crm.session.execute(
+        lists = crm.session.scalars(
             select(TicketMessage.attachment_ids)
             .join(Ticket, Ticket.id == TicketMessage.ticket_id)
             .where(
@@ -233,10 +273,12 @@ def make_blueprint() -> Blueprint:
                 TicketMessage.public.is_(True),
                 TicketMessage.deleted_at.is_(None),
             )
-        ).scalars()
-        if not any(attachment_id in (ids or ()) for ids in found):
+        )
+        if not any(attachment_id in (ids or ()) for ids in lists):
             abort(404)
-        record = crm.records().get("attachments", attachment_id)
+        record = crm.session.get(Attachment, attachment_id)
+        if record is None or record.deleted_at is not None or record.record_type != "ticket":
+            abort(404)
         path = file_path(crm, record)
         if not path.is_file():
             abort(404)

@@ -7,6 +7,8 @@ from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Any
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from crmcore import ValidationError
@@ -14,13 +16,9 @@ from crmcore.db import utcnow
 from crmcore.users.passwords import check_policy, hash_password, verify_password
 
 from . import signing
+from .language import contact_locale
 from .models import PortalAccount
 from .outgoing import deliver, one_line
-
-INVITATION = (
-    "Hello,\n\nyou can now follow your support requests online. Choose a password here "
-    "(the link works for {days} days):\n\n{link}\n"
-)
 
 
 def fingerprint(account: PortalAccount) -> str:
@@ -47,13 +45,28 @@ def invite(crm: Any, contact: Any) -> PortalAccount:
     session.commit()
     token = signing.dumps(crm, signing.INVITE_SALT, {"a": account.id, "f": fingerprint(account)})
     link = f"{crm.settings.base_url.rstrip('/')}/portal/activate/{token}"
+    locale = contact_locale(crm, contact)
+    with force_locale(locale):
+        subject = _("Your support portal access")
+        body = "\n\n".join(
+            (
+                _("Hello,"),
+                _(
+                    "you can now follow your support requests online. Choose a password here "
+                    "(the link works for %(days)d days):",
+                    days=signing.INVITE_DAYS,
+                ),
+                link,
+            )
+        )
     msg = EmailMessage()
-    msg["Subject"] = "Your support portal access"
+    msg["Subject"] = subject
     msg["From"] = crm.settings.mail_from
     msg["To"] = formataddr(
         (one_line(f"{contact.first_name or ''} {contact.last_name}", 100), email)
     )
-    msg.set_content(INVITATION.format(link=link, days=signing.INVITE_DAYS))
+    msg.set_content(body + "\n")
+    msg["Content-Language"] = locale
     deliver(crm, msg)
     return account
 

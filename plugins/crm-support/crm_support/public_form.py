@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from crmcore.contacts.models import Contact
 
 from . import tickets
+from .language import FIELD, instance_locale, known
 
 
 @dataclass
@@ -50,7 +52,8 @@ class FormInput:
         return errors
 
 
-def contact_by_email(records: Any, email: str, name: str) -> Any:
+def contact_by_email(records: Any, email: str, name: str, locale: str = "en") -> Any:
+    """The contact with this address; a new one speaks the language of the page it wrote on."""
     contact = records.session.scalar(
         select(Contact)
         .where(func.lower(Contact.email) == email.lower(), Contact.deleted_at.is_(None))
@@ -67,6 +70,7 @@ def contact_by_email(records: Any, email: str, name: str) -> Any:
             "last_name": last or email.partition("@")[0][:100],
             "email": email,
             "source": "support web form",
+            "custom_fields": {FIELD: locale},
         },
         commit=False,
     )
@@ -75,7 +79,8 @@ def contact_by_email(records: Any, email: str, name: str) -> Any:
 def submit_ticket(crm: Any, form: FormInput) -> Any:
     """Create the ticket (as the system) and acknowledge it by e-mail."""
     records = crm.records()
-    contact = contact_by_email(records, form.email, form.name)
+    locale = known(str(get_locale() or "")) or instance_locale(crm)
+    contact = contact_by_email(records, form.email, form.name, locale)
     ticket = records.create(
         "tickets",
         {

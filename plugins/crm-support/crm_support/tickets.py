@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from typing import Any
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
 
 from crmcore import ValidationError
 from crmcore.db import utcnow
 
 from . import outgoing
-from .models import Ticket, TicketMessage
+from .models import SupportQueue, Ticket, TicketMessage
 
 #: Merges followed at most this far (a merged ticket's target may itself be merged).
 MAX_MERGE_HOPS = 10
@@ -19,11 +23,36 @@ MAX_MERGE_HOPS = 10
 
 def final_ticket(session: Any, ticket: Ticket | None) -> Ticket | None:
     """Follow ``merged_into_id`` to the ticket that lives on."""
-    for _ in range(MAX_MERGE_HOPS):
+    for _hop in range(MAX_MERGE_HOPS):
         if ticket is None or ticket.merged_into_id is None:
             return ticket
         ticket = session.get(Ticket, ticket.merged_into_id)
     return ticket
+
+
+def store_files(records: Any, ticket: Ticket, files: Iterable[tuple[str, bytes]]) -> list[int]:
+    """Keep files as attachments of ``ticket``, whatever their type: like every attachment they
+    are only ever served as downloads (``application/octet-stream``, ``nosniff``, a sandbox)."""
+    from crmcore.api.attachments import store
+
+    ids = []
+    for filename, data in files:
+        upload = FileStorage(stream=io.BytesIO(data), filename=filename)
+        ids.append(store(records.crm, records, "ticket", ticket.id, upload, any_type=True).id)
+    return ids
+
+
+def attachments_of(session: Any, thread: Iterable[TicketMessage]) -> dict[int, Any]:
+    """The attachment records named by the messages of ``thread``, by id (trash left out)."""
+    from crmcore.activities.models import Attachment
+
+    ids = {i for m in thread for i in (m.attachment_ids or ()) if isinstance(i, int)}
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(Attachment).where(Attachment.id.in_(ids), Attachment.deleted_at.is_(None))
+    )
+    return {a.id: a for a in rows}
 
 
 def messages(session: Any, ticket_id: int, public_only: bool = False) -> list[TicketMessage]:
@@ -131,19 +160,29 @@ def merge(records: Any, source: Ticket, target: Ticket) -> Ticket:
     return target
 
 
-ACKNOWLEDGEMENT = (
-    "Hello,\n\nwe received your request and gave it the reference {number}. "
-    "Reply to this e-mail to add to it; keep the reference in the subject.\n\n{queue}\n"
-)
+def acknowledgement(crm: Any, ticket: Ticket) -> str:
+    """The text of the acknowledgement, in the contact's language."""
+    queue = crm.session.get(SupportQueue, ticket.queue_id) if ticket.queue_id else None
+    with force_locale(outgoing.locale_of(crm, ticket)):
+        return (
+            "\n\n".join(
+                (
+                    _("Hello,"),
+                    _(
+                        "we received your request and gave it the reference %(number)s. Reply to "
+                        "this e-mail to add to it; keep the reference in the subject.",
+                        number=ticket.number,
+                    ),
+                    queue.name if queue is not None else _("Support"),
+                )
+            )
+            + "\n"
+        )
 
 
 def acknowledge(crm: Any, ticket: Ticket, references: list[str]) -> bool:
     """Tell the customer their ticket exists (marked as an automatic reply: no loops)."""
     msg = outgoing.build(
-        crm,
-        ticket,
-        ACKNOWLEDGEMENT.format(number=ticket.number, queue="Support"),
-        references=references,
-        automatic=True,
+        crm, ticket, acknowledgement(crm, ticket), references=references, automatic=True
     )
     return outgoing.deliver(crm, msg)

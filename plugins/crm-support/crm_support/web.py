@@ -12,7 +12,7 @@ from sqlalchemy import select
 from crmcore import CRMError, current_crm
 from crmcore.web.security import public, safe_next
 
-from . import feedback, ratelimit, tickets
+from . import feedback, ratelimit, tickets, uploads
 from .incoming import MailRejected
 from .models import OPEN_STATUSES, SupportQueue, Ticket
 from .public_form import FormInput, submit_ticket
@@ -98,8 +98,22 @@ def make_blueprint() -> Blueprint:
             status = request.form.get("status") or None
             if status not in (None, *OPEN_STATUSES, "solved"):
                 status = None
-            tickets.add_message(records, ticket, body[:100_000], public=public_reply, status=status)
-            flash(_("Reply sent.") if public_reply else _("Note added."), "success")
+            try:
+                files = uploads.read(current_crm(), request.files)
+                if files and not records.access.can("attachments", "create"):
+                    raise uploads.UploadError(_("You may not attach files."))
+            except uploads.UploadError as exc:
+                flash(str(exc), "error")
+            else:
+                tickets.add_message(
+                    records,
+                    ticket,
+                    body[:100_000],
+                    public=public_reply,
+                    status=status,
+                    attachment_ids=tickets.store_files(records, ticket, files),
+                )
+                flash(_("Reply sent.") if public_reply else _("Note added."), "success")
         return redirect(url_for("web_records.show", plural="tickets", record_id=ticket.id), 303)
 
     @bp.route("/new", methods=["GET", "POST"])

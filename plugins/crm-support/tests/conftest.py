@@ -11,7 +11,7 @@ import pytest
 
 # the suite runs with --import-mode=importlib: make the helper module importable
 sys.path.insert(0, str(Path(__file__).parent))
-from support_testing import Outbox, form_post
+from support_testing import PORTAL_PASSWORD, Outbox, form_post, invite_link
 
 from crmcore.testing.plugin import PASSWORD
 
@@ -65,5 +65,21 @@ def web_as(app: Any) -> Any:
         response = form_post(client, "/login", {"email": user.email, "password": PASSWORD})
         assert response.status_code == 303
         return client
+
+    return make
+
+
+@pytest.fixture
+def customer(app: Any, api: Any, outbox: Outbox, make_contact: Any) -> Any:
+    """``customer(email)``: a contact who accepted the portal invitation; returns
+    ``(contact, signed-in client)``."""
+
+    def make(email: str, **fields: Any) -> tuple[Any, Any]:
+        contact = make_contact(email=email, **fields)
+        link = invite_link(api, outbox, contact)
+        client = app.test_client()
+        r = form_post(client, link, {"password": PORTAL_PASSWORD, "confirm": PORTAL_PASSWORD})
+        assert r.status_code == 303, r.get_data(as_text=True)
+        return contact, client
 
     return make

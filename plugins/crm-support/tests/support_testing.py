@@ -48,3 +48,16 @@ def form_post(client: Any, url: str, data: dict[str, Any], from_page: str | None
     """POST like a browser: with the CSRF token of the page the form is on."""
     page = client.get(from_page or url)
     return client.post(url, data={"csrf_token": csrf_of(page.get_data(as_text=True)), **data})
+
+
+PORTAL_PASSWORD = "Portal-password-42!"
+
+
+def invite_link(api: Any, outbox: Outbox, contact: Any) -> str:
+    """Invite ``contact`` to the portal; the path of the link in the invitation e-mail."""
+    r = api.post("/api/v1/support/portal/invitations", json={"contact_id": contact.id})
+    assert r.status_code == 201, r.get_json()
+    [mail] = outbox.to(contact.email)
+    found = re.search(r"http://[^/]+(/portal/activate/\S+)", mail.get_content())
+    assert found, mail.get_content()
+    return found.group(1)

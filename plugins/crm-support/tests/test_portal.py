@@ -6,34 +6,9 @@ import re
 
 import pytest
 from crm_support.models import PortalAccount, TicketMessage
-from support_testing import csrf_of, eml, form_post
+from support_testing import PORTAL_PASSWORD, csrf_of, eml, form_post, invite_link
 
 pytestmark = pytest.mark.crm_plugins("support")
-PORTAL_PASSWORD = "Portal-password-42!"
-
-
-def invite_link(api, outbox, contact) -> str:
-    r = api.post("/api/v1/support/portal/invitations", json={"contact_id": contact.id})
-    assert r.status_code == 201, r.get_json()
-    [mail] = outbox.to(contact.email)
-    return re.search(r"http://[^/]+(/portal/activate/\S+)", mail.get_content()).group(1)
-
-
-@pytest.fixture
-def customer(app, api, outbox, make_contact):
-    """A contact who accepted the invitation; returns (contact, signed-in client)."""
-
-    def make(email):
-        contact = make_contact(email=email)
-        link = invite_link(api, outbox, contact)
-        client = app.test_client()
-        r = form_post(client, link, {"password": PORTAL_PASSWORD, "confirm": PORTAL_PASSWORD})
-        assert r.status_code == 303, r.get_data(as_text=True)
-        return contact, client
-
-    return make
-
-
 def test_invitation_sets_a_password_once(app, api, outbox, make_contact, session):
     contact = make_contact(email="pat@customer.example")
     link = invite_link(api, outbox, contact)
