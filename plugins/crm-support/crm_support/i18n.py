@@ -76,6 +76,12 @@ RUNTIME_STRINGS = (
     _l("Warn percent"),
     _l("Body html"),
     _l("Preferred language"),
+    # figures of the dashboard widgets (their keys, shown through the core's labels)
+    _l("Unassigned"),
+    _l("Answered"),
+    _l("Compliance"),
+    _l("Answers"),
+    _l("Average"),
     # portal password policy (from crmcore's policy)
     _l("Use at least 12 characters."),
     _l("Use a less repetitive password."),

@@ -109,22 +109,18 @@ def crm_menu_items() -> list[MenuItem]:
 
 @hookimpl
 def crm_dashboard_widgets() -> list[Widget]:
-    """Backlog, response times, SLA compliance and satisfaction, in the reader's scope."""
-    from . import reports
-
-    def of(report: Any) -> Any:
-        return lambda user, records: report(records)
+    """Backlog, response times, SLA compliance and satisfaction as charts, in the reader's
+    scope."""
+    from . import widgets
 
     return [
-        Widget("support-backlog", "Support backlog", of(reports.backlog), "support.reports", 50),
-        Widget(
-            "support-times", "Response times", of(reports.response_times), "support.reports", 51
-        ),
-        Widget("support-sla", "SLA compliance", of(reports.sla_compliance), "support.reports", 52),
+        Widget("support-backlog", "Support backlog", widgets.backlog, "support.reports", 50),
+        Widget("support-times", "Response times", widgets.response_times, "support.reports", 51),
+        Widget("support-sla", "SLA compliance", widgets.sla_compliance, "support.reports", 52),
         Widget(
             "support-satisfaction",
             "Customer satisfaction",
-            of(reports.satisfaction),
+            widgets.satisfaction,
             "support.reports",
             53,
         ),
