@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -27,12 +27,13 @@ from html import escape
 from html.parser import HTMLParser
 from typing import Any
 
-from flask_babel import get_locale
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from crmcore.contacts.models import Company
+from crmcore.web.i18n import contact_locale
 
 from . import htmlmail, templating
 from . import links as public_links
@@ -119,9 +120,23 @@ class Compiled:
     reply_to: Address | None
     name: str
     campaign_id: int | None
-    footer_html: str
-    footer_text: str
     sources: tuple[Any, ...] = ()
+    #: unsubscribe footers (HTML, text) by language, made on first use
+    footers: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
+
+    def footer(self, lang: str) -> tuple[str, str]:
+        """The unsubscribe footer in ``lang``: HTML and text, ``_URL`` where the link goes."""
+        found = self.footers.get(lang)
+        if found is None:
+            with force_locale(lang):
+                question, action = _("Don't want these e-mails?"), _("Unsubscribe")
+            found = (
+                '<p style="font-size:12px;color:#666666;text-align:center;margin-top:24px">'
+                f'{escape(question)} <a href="{_URL}">{escape(action)}</a></p>',
+                f"\n\n--\n{question} {action}: {_URL}\n",
+            )
+            self.footers[lang] = found
+        return found
 
 
 def address(email: str | None, name: str | None = None) -> Address:
@@ -154,12 +169,6 @@ def _compile(
         compiled_text = templating.compile_source(body_text, html=False) if body_text else None
     except templating.RenderError as exc:
         raise ComposeError(str(exc)) from exc
-    question, action = _("Don't want these e-mails?"), _("Unsubscribe")
-    footer_html = (
-        '<p style="font-size:12px;color:#666666;text-align:center;margin-top:24px">'
-        f'{escape(question)} <a href="{_URL}">{escape(action)}</a></p>'
-    )
-    footer_text = f"\n\n--\n{question} {action}: {_URL}\n"
     return Compiled(
         subject=compiled_subject,
         html=compiled_html,
@@ -168,8 +177,6 @@ def _compile(
         reply_to=address(reply_to) if reply_to else None,
         name=name,
         campaign_id=campaign_id,
-        footer_html=footer_html,
-        footer_text=footer_text,
         sources=sources,
     )
 
@@ -197,7 +204,7 @@ def _cached(crm: Any, kind: str, record: Any, values: dict[str, Any]) -> Compile
     """Compiled content from the app's cache: keyed by record and version, and used only
     when its sources are still the same (a rolled-back record's id can come back)."""
     cache = crm.app.extensions.setdefault(_CACHE_KEY, _Cache())
-    key = (kind, record.id, record.version, str(get_locale() or ""))
+    key = (kind, record.id, record.version)
     sources = tuple(values.values())
     found = cache.get(key)
     if found is None or found.sources != sources:
@@ -287,8 +294,10 @@ def render_parts(
     unsubscribe_url: str,
     recipient_id: int | None = None,
     links_by_url: Mapping[str, int] | None = None,
+    lang: str | None = None,
 ) -> Rendered:
-    """Subject, sanitised HTML document and plain text for one context.
+    """Subject, sanitised HTML document and plain text for one context; ``lang`` is the
+    language of the unsubscribe footer (default: the instance's).
 
     With ``recipient_id``, the links of ``links_by_url`` become click addresses and an open
     pixel is added; without, links stay as written (previews and test messages).
@@ -315,14 +324,15 @@ def render_parts(
 
     clean = htmlmail.sanitize(body, rewrite)
     text = own_text if own_text is not None else htmlmail.to_text(clean, originals)
+    lang = lang or contact_locale(crm.app, None)
     if escape(unsubscribe_url) not in clean:
-        clean += "\n" + content.footer_html.replace(_URL, escape(unsubscribe_url))
+        clean += "\n" + content.footer(lang)[0].replace(_URL, escape(unsubscribe_url))
     if unsubscribe_url not in text:
-        text = text.rstrip("\n") + content.footer_text.replace(_URL, unsubscribe_url)
+        text = text.rstrip("\n") + content.footer(lang)[1].replace(_URL, unsubscribe_url)
     if recipient_id is not None:
         pixel = escape(public_links.open_url(crm, recipient_id))
         clean += f'\n<img src="{pixel}" width="1" height="1" alt="" style="display:block">'
-    return Rendered(subject=subject, html=htmlmail.document(clean, subject), text=text)
+    return Rendered(subject=subject, html=htmlmail.document(clean, subject, lang), text=text)
 
 
 def build_message(
@@ -386,6 +396,7 @@ def _compose_for(
         unsubscribe_url=unsubscribe,
         recipient_id=recipient.id,
         links_by_url=links_by_url,
+        lang=contact_locale(crm.app, contact),
     )
     if not recipient.message_id:
         recipient.message_id = new_message_id(crm)
@@ -402,7 +413,11 @@ def trial_message(crm: Any, content: Compiled, to_email: str, contact: Any = Non
     unsubscribe link that belongs to nobody."""
     unsubscribe = public_links.preview_unsubscribe_url(crm)
     parts = render_parts(
-        crm, content, context_for(content, contact, unsubscribe), unsubscribe_url=unsubscribe
+        crm,
+        content,
+        context_for(content, contact, unsubscribe),
+        unsubscribe_url=unsubscribe,
+        lang=contact_locale(crm.app, contact),
     )
     parts.subject = f"[Test] {parts.subject}"
     return build_message(

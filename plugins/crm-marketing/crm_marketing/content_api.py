@@ -23,6 +23,7 @@ from marshmallow import Schema, fields, validate
 
 from crmcore import CRMError, PermissionDenied, ValidationError, current_crm
 from crmcore.mail import MailError, send
+from crmcore.web.i18n import contact_locale
 
 from . import compose
 from . import links as public_links
@@ -125,6 +126,7 @@ def preview(records: Any, plural: str, record_id: int, contact_id: int | None) -
             content,
             _context(records, content, contact, unsubscribe),
             unsubscribe_url=unsubscribe,
+            lang=contact_locale(current_app, contact),
         )
     except compose.ComposeError as exc:
         raise ValidationError({"_schema": [str(exc)]}) from None
@@ -157,6 +159,7 @@ def send_test(
             content,
             _context(records, content, contact, unsubscribe),
             unsubscribe_url=unsubscribe,
+            lang=contact_locale(current_app, contact),
         )
         parts.subject = f"[Test] {parts.subject}"
         message = compose.build_message(
