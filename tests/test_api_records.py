@@ -562,3 +562,22 @@ def test_nul_characters_are_refused(api: Any) -> None:
     assert "last_name" in field_errors(r)
     r = api.post(CONTACTS, json={"last_name": "ok", "tags": ["a\u0000"]})
     assert "tags" in field_errors(r)
+
+
+def test_contact_locale_chooses_the_language_of_mail(api: Any, app: Any) -> None:
+    from crmcore.web.i18n import contact_locale
+
+    r = api.post("/api/v1/contacts", json={"last_name": "Ruiz", "locale": "es"})
+    assert r.status_code == 201 and r.get_json()["locale"] == "es"
+    bad = api.post("/api/v1/contacts", json={"last_name": "Dupont", "locale": "fr"})
+    assert bad.status_code == 422 and "locale" in bad.get_json()["errors"]
+
+    class Unset:
+        locale = None
+
+    assert contact_locale(app, Unset()) == "en"  # the instance's default
+    app.config["BABEL_DEFAULT_LOCALE"] = "es"
+    try:
+        assert contact_locale(app, Unset()) == "es"
+    finally:
+        app.config["BABEL_DEFAULT_LOCALE"] = "en"

@@ -69,6 +69,8 @@ class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
     best_time_from: Mapped[dt.time | None] = mapped_column(Time)
     best_time_to: Mapped[dt.time | None] = mapped_column(Time)
     timezone: Mapped[str | None] = mapped_column(String(64))
+    #: the language to write to the contact in (mail, documents); ``None``: the instance's
+    locale: Mapped[str | None] = mapped_column(String(10))
     email_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     email_opt_out_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
     email_opt_out_source: Mapped[str | None] = mapped_column(String(100))

@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..fields import Country, Email, Phone, TimeZone
 from ..registry import RecordSchema
+from ..web.i18n import LANGUAGES
 
 _short = validate.Length(max=100)
 
@@ -66,6 +67,11 @@ class ContactSchema(RecordSchema, AddressFields):
     best_time_from = fields.Time(allow_none=True, metadata={"description": "Best time to call"})
     best_time_to = fields.Time(allow_none=True)
     timezone = TimeZone(allow_none=True)
+    locale = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(list(LANGUAGES)),
+        metadata={"description": "Language for mail and documents: en, es"},
+    )
     email_opt_out = fields.Boolean()
     email_opt_out_at = fields.AwareDateTime(dump_only=True)
     email_opt_out_source = fields.String(allow_none=True, validate=_short)

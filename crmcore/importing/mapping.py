@@ -146,6 +146,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("sector", "industria"), ("industry",)),
     **dict.fromkeys(("lead source", "origen", "fuente"), ("source",)),
     **dict.fromkeys(("time zone", "zona horaria"), ("timezone",)),
+    **dict.fromkeys(("language", "idioma", "lengua"), ("locale",)),
     **dict.fromkeys(("asunto",), ("subject",)),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, g, request, session
 from flask_babel import Babel, gettext
@@ -24,6 +25,17 @@ def select_locale() -> str:
     if chosen in LANGUAGES:
         return str(chosen)
     return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LOCALE
+
+
+def contact_locale(app: Flask, contact: Any) -> str:
+    """The language to write to ``contact`` in: theirs when set, else the instance's default
+    (``BABEL_DEFAULT_LOCALE``). Use it with ``flask_babel.force_locale`` for mail and documents.
+    """
+    chosen = getattr(contact, "locale", None)
+    if chosen in LANGUAGES:
+        return str(chosen)
+    default = app.config.get("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
+    return str(default) if default in LANGUAGES else DEFAULT_LOCALE
 
 
 def select_timezone() -> str:
@@ -83,6 +95,7 @@ FIELD_LABELS = (
     _l("Description"),
     _l("Source"),
     _l("Timezone"),
+    _l("Locale"),
     _l("Email opt out"),
     _l("Email opt out at"),
     _l("Email opt out source"),
