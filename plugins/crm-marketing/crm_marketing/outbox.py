@@ -71,7 +71,8 @@ def bounced_condition(contact_model: Any) -> Any:
 
 
 def materialise(crm: Any, session: Session, campaign: Campaign) -> dict[str, int]:
-    """Write the campaign's recipients (idempotent: contacts already listed are not added).
+    """Write the campaign's recipients, once: when the campaign has recipients already, the
+    call adds nobody (the unique ``(campaign_id, contact_id)`` backs this up).
 
     Runs in the caller's transaction, which the caller commits with the campaign's move to
     ``sending``. Members come from :func:`crm_marketing.segments.members_query` with the system's
@@ -111,9 +112,9 @@ def materialise(crm: Any, session: Session, campaign: Campaign) -> dict[str, int
         .where(
             contact_model.id.in_(member_ids),
             contact_model.deleted_at.is_(None),
-            ~exists().where(
-                Recipient.campaign_id == campaign.id, Recipient.contact_id == contact_model.id
-            ),
+            # written once: a second call (a retry, a second start) adds nobody, not even a
+            # contact who joined the segment since
+            ~exists().where(Recipient.campaign_id == campaign.id),
         )
         .order_by(contact_model.id)
     )

@@ -97,9 +97,13 @@ def _number(crm: Any, name: str, default: float, low: float = 0.0) -> float:
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        log.warning("marketing setting %s=%r is not a number; using %s", name, raw, default)
+        value = -1.0
+    if not low <= value < float("inf"):
+        log.warning(
+            "marketing setting %s=%r is not a number >= %g; using %g", name, raw, low, default
+        )
         return default
-    return max(low, value)
+    return value
 
 
 def default_rate(crm: Any) -> float:
@@ -663,11 +667,16 @@ class _Sender:
     def _compose(
         self, campaign: Campaign, recipient: Recipient, contact: Any, links: dict[str, int]
     ) -> EmailMessage:
+        from flask_babel import force_locale
+
         from crmcore.mail import check_headers
+        from crmcore.web.i18n import contact_locale
 
         from . import compose
 
-        message = compose.compose(self.crm, campaign, recipient, contact, links)
+        # in the contact's language (their own, else the instance's), in a request or not
+        with force_locale(contact_locale(self.crm.app, contact)):
+            message = compose.compose(self.crm, campaign, recipient, contact, links)
         check_headers(message)
         return message
 
@@ -724,7 +733,7 @@ class _Sender:
         )
         if self.connect_failures >= CONNECT_TRIES:
             raise _Stop("unreachable")
-        self._wait(min(30.0, 0.5 * 2**self.connect_failures))
+        self._wait(min(30.0, 0.25 * 2**self.connect_failures))
 
     def _pace(self) -> None:
         if not self.interval:
@@ -732,7 +741,7 @@ class _Sender:
         now = time.monotonic()
         if self.next_send > now:
             self._wait(self.next_send - now)
-        self.next_send = max(self.next_send, time.monotonic() - self.interval) + self.interval
+        self.next_send = max(self.next_send, time.monotonic()) + self.interval
 
     def _wait(self, seconds: float) -> None:
         """Sleep, committing marks and renewing the lease about every second."""
