@@ -8,6 +8,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+from flask import g, has_request_context
 from flask_babel import gettext as _
 from sqlalchemy import func
 
@@ -134,11 +135,14 @@ def campaign_revenue(user: Any, records: Any) -> dict[str, Any]:
 
 
 def widgets() -> list[Widget]:
-    """Campaign rates; revenue from campaigns only while crm-sales is enabled."""
+    """Campaign rates; revenue from campaigns only while crm-sales is enabled and for readers
+    of deals (a card saying "you may not" helps nobody)."""
     out = [
         Widget("marketing-rates", "Campaign open and click rates", campaign_rates, PERMISSION, 40)
     ]
-    if "sales" in current_crm().enabled_plugins():
+    access = g.get("crm_access") if has_request_context() else None
+    reads_deals = access is None or access.can("deals", "read")
+    if "sales" in current_crm().enabled_plugins() and reads_deals:
         out.append(
             Widget("marketing-revenue", "Revenue from campaigns", campaign_revenue, PERMISSION, 41)
         )
