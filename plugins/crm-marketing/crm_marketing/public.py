@@ -31,7 +31,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask_babel import force_locale
 from sqlalchemy import update
 
-from crmcore import current_crm
+from crmcore import CRMError, current_crm
 from crmcore.contacts.models import Contact
 from crmcore.db import utcnow
 from crmcore.settings import get_settings
@@ -265,7 +265,12 @@ def make_blueprint() -> Blueprint:
         asked = subscription.read_confirmation(crm, token)
         if asked is None:
             return render("marketing/public_error.html", 404, reason="confirm")
-        outcome = subscription.confirm(crm, asked)
+        try:
+            outcome = subscription.confirm(crm, asked)
+        except CRMError:  # the records refused it (a veto of another plugin...): nothing changed
+            log.warning("a subscription of %s could not be recorded", asked.email, exc_info=True)
+            crm.session.rollback()
+            return render("marketing/public_error.html", 422, reason="refused")
         if outcome == "stale":
             return render("marketing/public_error.html", 409, reason="stale")
         return render("marketing/public_confirmed.html", already=outcome == "already")

@@ -26,15 +26,15 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from limits import parse_many
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from crmcore.contacts.models import Contact
 from crmcore.db import utcnow
+from crmcore.fields import normalise_email
 from crmcore.settings import get_settings
 
 from . import tokens
@@ -125,8 +125,8 @@ class SubscribeForm:
     def validate(self) -> dict[str, str]:
         errors = {}
         try:
-            self.email = validate_email(self.email, check_deliverability=False).normalized
-        except EmailNotValidError:
+            self.email = normalise_email(self.email)
+        except ValueError:
             errors["email"] = _("Enter a valid e-mail address.")
         return errors
 
@@ -228,18 +228,18 @@ def read_confirmation(crm: Any, token: str) -> Subscription | None:
     if type(asked) is not int:
         return None
     try:
-        email = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError:
+        email = normalise_email(email)
+    except ValueError:
         return None
     asked_at = dt.datetime.fromtimestamp(asked / 1000, dt.UTC)
     return Subscription(email, first[:NAME_MAX], last[:NAME_MAX], segment_id, asked_at)
 
 
 def contact_of(session: Any, email: str) -> Contact | None:
-    """The oldest live contact with this address (case-insensitive)."""
+    """The oldest live contact with this address (stored in lower case, as given here)."""
     return session.scalar(
         select(Contact)
-        .where(func.lower(Contact.email) == email.lower(), Contact.deleted_at.is_(None))
+        .where(Contact.email == email, Contact.deleted_at.is_(None))
         .order_by(Contact.id)
         .limit(1)
     )

@@ -313,3 +313,28 @@ def test_subscribe_url_api(crm, api, api_as, make_user, records):
     reader = make_user("read_only")
     r = api_as(reader).get(f"/api/v1/marketing/subscribe-url?segment_id={static.id}")
     assert r.status_code == 403
+
+
+def test_a_refused_contact_changes_nothing_and_says_so(crm, client, session, records):
+    """An instance that requires a custom field on contacts: the form cannot create one."""
+    records.create(
+        "custom_fields",
+        {
+            "entity": "contacts",
+            "name": "region_code",
+            "label": "Region",
+            "type": "text",
+            "required": True,
+        },
+    )
+    payload = {
+        "e": "refused@example.org",
+        "f": "",
+        "l": "",
+        "s": None,
+        "t": int(time.time() * 1000),
+    }
+    r = client.get(f"/m/confirm/{tokens.dumps_timed(crm, tokens.SUBSCRIBE, payload)}")
+    assert r.status_code == 422
+    assert "could not be recorded" in r.get_data(as_text=True)
+    assert contacts_with(session, "refused@example.org") == []

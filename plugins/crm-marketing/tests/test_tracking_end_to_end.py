@@ -84,7 +84,7 @@ def test_links_of_a_sent_message(
     # the leaver's mail client unsubscribes with one click (RFC 8058), without cookies
     message = messages[leaver.email]
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    unsubscribe = re.fullmatch(r"<(https?://[^>]+)>", str(message["List-Unsubscribe"]))
+    unsubscribe = re.fullmatch(r"\s*<(https?://[^>\s]+)>", str(message["List-Unsubscribe"]))
     assert unsubscribe, message["List-Unsubscribe"]
     r = app.test_client(use_cookies=False).post(
         local(unsubscribe.group(1)), data={"List-Unsubscribe": "One-Click"}
