@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +17,17 @@ def default_currency(session: Session) -> str:
     from crmcore.settings import get_settings
 
     return str(get_settings(session)["default_currency"])
+
+
+def instance_today(session: Session) -> dt.date:
+    """Today in the instance's time zone (``time_zone`` of the instance settings)."""
+    from crmcore.settings import get_settings
+
+    try:
+        zone = ZoneInfo(str(get_settings(session)["time_zone"]))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return dt.datetime.now(zone).date()
 
 
 def next_number(session: Session, model: Any, prefix: str) -> str:

@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import select
 
 from crmcore import Conflict, ValidationError
+from crmcore.contacts.models import Company, Contact
 from crmcore.db import utcnow
 
-from .common import check_links, default_currency, next_number
-from .models import Order, Quote
+from .common import check_links, default_currency, instance_today, next_number
+from .models import Order, PriceList, Quote
 from .pricing import compute_lines
 
 #: Keys of a stored line that are input (the rest is computed).
@@ -26,6 +27,8 @@ ORDER_FLOW: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
 }
 _LINKS = {"contact_id": "contacts", "company_id": "companies", "deal_id": "deals"}
+#: the field this plugin adds to companies, matched against ``PriceList.customer_group``
+GROUP_FIELD = "customer_group"
 
 
 def line_input(line: dict[str, Any]) -> dict[str, Any]:
@@ -56,13 +59,52 @@ def _price(values: dict[str, Any], record: Any, service: Any, editable: tuple[st
     values.update(totals)
 
 
+def customer_group(session: Any, values: dict[str, Any]) -> str | None:
+    """The *Customer group* of the quote's company (or its contact's company)."""
+    company_id = values.get("company_id")
+    if company_id is None and values.get("contact_id") is not None:
+        contact = session.get(Contact, values["contact_id"])
+        company_id = contact.company_id if contact is not None else None
+    company = session.get(Company, company_id) if company_id is not None else None
+    group = (company.custom_fields or {}).get(GROUP_FIELD) if company is not None else None
+    return str(group).strip() or None if group else None
+
+
+def choose_price_list(session: Any, values: dict[str, Any], currency_given: bool) -> None:
+    """A new quote without a price list takes the active list of its customer's group: in the
+    quote's currency when one was given, else the group's first list and its currency."""
+    if values.get("price_list_id") is not None:
+        return
+    group = customer_group(session, values)
+    if group is None:
+        return
+    lists = session.scalars(
+        select(PriceList)
+        .where(
+            PriceList.customer_group == group,
+            PriceList.active.is_(True),
+            PriceList.deleted_at.is_(None),
+        )
+        .order_by(PriceList.id)
+    ).all()
+    if currency_given:
+        lists = [p for p in lists if p.currency == values["currency"]]
+    if lists:
+        values["price_list_id"] = lists[0].id
+        values["currency"] = lists[0].currency
+
+
 def prepare_quote(values: dict[str, Any], record: Any, service: Any) -> None:
-    """Number new quotes, check links, compute totals, stamp the sending date."""
+    """Number new quotes, check links, pick the customer's price list, compute totals, stamp
+    the sending date."""
     if record is None:
+        currency_given = values.get("currency") is not None
         values.setdefault("currency", default_currency(service.session))
         values.setdefault("lines", [])
         values["number"] = next_number(service.session, Quote, "Q")
     check_links(service, values, _LINKS)
+    if record is None:
+        choose_price_list(service.session, values, currency_given)
     _price(values, record, service, editable=("draft",))
     if values.get("status") == "sent" and (record is None or record.sent_at is None):
         values["sent_at"] = utcnow()
@@ -89,6 +131,12 @@ def order_from_quote(records: Any, quote_id: int) -> Order:
     quote = records.get("quotes", quote_id)
     if quote.status == "rejected":
         raise Conflict("A rejected quote cannot become an order.")
+    today = instance_today(records.session)
+    if quote.valid_until is not None and quote.valid_until < today:
+        raise Conflict(
+            f"This quote expired on {quote.valid_until.isoformat()}: extend its validity or "
+            "make a new quote."
+        )
     existing = records.session.scalar(select(Order.id).where(Order.quote_id == quote.id))
     if existing is not None:
         raise Conflict(f"This quote already became order {existing}.")

@@ -1,8 +1,10 @@
-"""Quote PDFs: a Jinja HTML template rendered by WeasyPrint.
+"""Quote PDFs: a Jinja HTML template rendered by WeasyPrint, in the customer's language.
 
 The template is ``sales/quote.html``, looked up first in ``<instance>/templates/`` so an
-instance can override it, then in this package. WeasyPrint may load only ``data:`` URLs and
-files under ``<instance>/templates/`` (a logo next to the template); nothing from the network.
+instance can override it, then in this package. It is rendered in the contact's ``locale``
+(else the instance's default language), so its ``_()`` strings, dates and amounts follow it.
+WeasyPrint may load only ``data:`` URLs and files under ``<instance>/templates/`` (a logo next
+to the template); nothing from the network.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from urllib.parse import unquote, urlsplit
 
 from babel.numbers import format_decimal
 from flask import Flask
+from flask_babel import force_locale, format_date, get_locale
+from flask_babel import lazy_gettext as _l
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
+
+from crmcore.web.i18n import contact_locale
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 
@@ -46,25 +52,45 @@ def _fetcher(app: Flask) -> Any:
     return InstanceFetcher(allowed_protocols=("data", "file"), timeout=5)
 
 
+#: quote statuses as the PDF shows them
+STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "sent": _l("Sent"),
+    "accepted": _l("Accepted"),
+    "rejected": _l("Rejected"),
+}
+
+
 def amount(value: Any, currency: str = "") -> str:
-    """``1,234.50 EUR``: two decimals, grouped, with the currency code."""
-    text = format_decimal(Decimal(str(value or 0)), format="#,##0.00", locale="en")
+    """``1,234.50 EUR`` (``1.234,50 EUR`` in Spanish): two decimals, grouped, with the code."""
+    locale = str(get_locale() or "en")
+    text = format_decimal(Decimal(str(value or 0)), format="#,##0.00", locale=locale)
     return f"{text} {currency}".strip()
+
+
+def date(value: Any) -> str:
+    return format_date(value, "long") if value else ""
 
 
 def render_html(app: Flask, quote: Any, context: dict[str, Any]) -> str:
     """The quote's HTML from the (possibly overridden) template."""
     env = app.jinja_env.overlay(loader=_loader(app), autoescape=True)
     env.filters["amount"] = amount
+    env.filters["date"] = date
     template = env.get_template("sales/quote.html")
-    return template.render(quote=quote, lines=quote.lines or [], **context)
+    status = STATUS_LABELS.get(quote.status, quote.status)
+    locale = str(get_locale() or "en")
+    return template.render(
+        quote=quote, lines=quote.lines or [], status=status, locale=locale, **context
+    )
 
 
 def render_pdf(app: Flask, quote: Any, context: dict[str, Any]) -> bytes:
     """The quote as PDF bytes."""
     from weasyprint import HTML
 
-    html = render_html(app, quote, context)
+    with force_locale(contact_locale(app, context.get("contact"))):
+        html = render_html(app, quote, context)
     base = instance_templates(app)
     document = HTML(string=html, base_url=str(base) + "/", url_fetcher=_fetcher(app))
     return document.write_pdf()  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ from typing import Any
 
 from crmcore import (
     DemoContext,
+    ExtraField,
     MenuItem,
     Panel,
     Plugin,
@@ -34,6 +35,12 @@ def crm_entities() -> list[Any]:
     from .entities import entities
 
     return entities()
+
+
+@hookimpl
+def crm_entity_fields() -> list[ExtraField]:
+    """A company's customer group, which picks the price list of its new quotes."""
+    return [ExtraField("companies", "customer_group", "Customer group", "text")]
 
 
 @hookimpl

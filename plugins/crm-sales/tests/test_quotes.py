@@ -286,3 +286,58 @@ def test_purchase_history_of_contacts_and_companies(
     own = records.create("contacts", {"last_name": "Own", "owner_id": rep.id})
     records.create("orders", {"contact_id": own.id, "status": "paid", "lines": []})
     assert api_as(rep).get(f"/api/v1/contacts/{own.id}/purchases").get_json()["data"] == []
+
+
+def test_a_customer_groups_price_list_is_chosen(api, product, make_company, make_contact):
+    partners = api.post(
+        "/api/v1/price_lists",
+        json={
+            "name": "Partners",
+            "currency": "EUR",
+            "customer_group": "partners",
+            "prices": {str(product["id"]): "200.00"},
+        },
+    ).get_json()
+    api.post(
+        "/api/v1/price_lists",
+        json={"name": "Partners US", "currency": "USD", "customer_group": "partners",
+              "prices": {str(product["id"]): "215.00"}},
+    )  # fmt: skip
+    partner = make_company(name="Partner SL", custom_fields={"customer_group": "partners"})
+    employee = make_contact(company_id=partner.id)
+    line = [{"product_id": product["id"], "quantity": "1"}]
+
+    by_company = quote(api, line, company_id=partner.id)
+    assert by_company["price_list_id"] == partners["id"]
+    assert by_company["subtotal"] == "200.00"
+    by_contact = quote(api, line, contact_id=employee.id, currency="USD")
+    assert by_contact["currency"] == "USD" and by_contact["subtotal"] == "215.00"
+    # customers outside any group get the products' own prices
+    other = make_company(name="Walk-in")
+    assert quote(api, line, company_id=other.id)["price_list_id"] is None
+    assert quote(api, line, company_id=other.id)["subtotal"] == "240.00"
+
+
+def test_an_expired_quote_does_not_become_an_order(api, product):
+    q = quote(
+        api, [{"product_id": product["id"], "quantity": "1"}], valid_until="2020-01-31"
+    )
+    response = api.post(f"/api/v1/quotes/{q['id']}/order")
+    assert response.status_code == 409
+    assert "expired on 2020-01-31" in response.get_json()["detail"]
+    assert api.get("/api/v1/orders").get_json()["data"] == []
+    assert api.get(f"/api/v1/quotes/{q['id']}").get_json()["status"] == "draft"
+    valid = quote(api, [{"product_id": product["id"], "quantity": "1"}], valid_until="2099-01-31")
+    assert api.post(f"/api/v1/quotes/{valid['id']}/order").status_code == 201
+
+
+def test_quote_pdf_in_the_customers_language(api, product, make_contact):
+    contact = make_contact(first_name="Lucía", locale="es")
+    q = quote(api, [{"product_id": product["id"], "quantity": "2"}], contact_id=contact.id,
+              valid_until="2027-03-01")  # fmt: skip
+    text = pdf_text(api.get(f"/api/v1/quotes/{q['id']}/pdf").data)
+    assert "Presupuesto Q-" in text and "Precio unitario" in text and "Borrador" in text
+    assert "580,80 EUR" in text and "marzo de 2027" in text
+    english = quote(api, [{"product_id": product["id"], "quantity": "2"}])
+    text = pdf_text(api.get(f"/api/v1/quotes/{english['id']}/pdf").data)
+    assert "Quote Q-" in text and "Unit price" in text and "580.80 EUR" in text
