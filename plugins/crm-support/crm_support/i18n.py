@@ -75,7 +75,6 @@ RUNTIME_STRINGS = (
     _l("Resolution minutes"),
     _l("Warn percent"),
     _l("Body html"),
-    _l("Preferred language"),
     # figures of the dashboard widgets (their keys, shown through the core's labels)
     _l("Unassigned"),
     _l("Answered"),

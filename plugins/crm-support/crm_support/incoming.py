@@ -27,7 +27,7 @@ from crmcore import CRMError
 from crmcore.contacts.models import Contact
 
 from . import tickets
-from .language import FIELD, known
+from .language import known
 from .models import SupportQueue, Ticket, TicketMessage
 from .outgoing import one_line
 
@@ -238,7 +238,7 @@ def contact_for(records: Any, mail: ParsedMail) -> Any:
             "last_name": last or mail.sender.partition("@")[0][:100],
             "email": mail.sender,
             "source": "support e-mail",
-            **({"custom_fields": {FIELD: mail.language}} if mail.language else {}),
+            "locale": mail.language,
         },
         commit=False,
     )

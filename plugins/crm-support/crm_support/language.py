@@ -1,23 +1,13 @@
-"""The language of mail to a contact: the contact's *Preferred language* when it is known,
-else the instance's (``support_language`` in crm.toml, else the app's default locale).
-
-The field is added to contacts by this plugin (``crm_entity_fields``), stored with the custom
-fields: ``{"custom_fields": {"preferred_language": "es"}}``. It is filled in when a contact is
-created from the web form (the page's language) or from mail (``Content-Language``).
-"""
+"""The language of mail to a contact: the contact's ``locale`` when set, else the instance's
+default (``crmcore.web.i18n.contact_locale``). Contacts created from mail take the language of
+its ``Content-Language`` header, those created from the web form the language of the page."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from crmcore.contributions import ExtraField
-from crmcore.web.i18n import DEFAULT_LOCALE, LANGUAGES
-
-FIELD = "preferred_language"
-
-
-def extra_field() -> ExtraField:
-    return ExtraField("contacts", FIELD, "Preferred language", "choice", tuple(LANGUAGES))
+from crmcore.web.i18n import LANGUAGES
+from crmcore.web.i18n import contact_locale as _core_contact_locale
 
 
 def known(value: Any) -> str | None:
@@ -31,14 +21,10 @@ def known(value: Any) -> str | None:
 
 
 def instance_locale(crm: Any) -> str:
-    return (
-        known(crm.settings.extra.get("support_language"))
-        or known(crm.app.config.get("BABEL_DEFAULT_LOCALE"))
-        or DEFAULT_LOCALE
-    )
+    """The instance's default language (``BABEL_DEFAULT_LOCALE``)."""
+    return _core_contact_locale(crm.app, None)
 
 
 def contact_locale(crm: Any, contact: Any) -> str:
     """The language to write to ``contact`` in."""
-    fields = getattr(contact, "custom_fields", None) or {}
-    return known(fields.get(FIELD)) or instance_locale(crm)
+    return _core_contact_locale(crm.app, contact)

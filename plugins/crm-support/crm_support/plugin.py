@@ -39,14 +39,6 @@ def crm_entities() -> list[Any]:
 
 
 @hookimpl
-def crm_entity_fields() -> list[Any]:
-    """*Preferred language* on contacts: the language of the mail they get."""
-    from .language import extra_field
-
-    return [extra_field()]
-
-
-@hookimpl
 def crm_permissions() -> list[Permission]:
     """Reports and portal invitations."""
     return [

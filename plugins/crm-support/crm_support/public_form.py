@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from crmcore.contacts.models import Contact
 
 from . import tickets
-from .language import FIELD, instance_locale, known
+from .language import instance_locale, known
 
 
 @dataclass
@@ -70,7 +70,7 @@ def contact_by_email(records: Any, email: str, name: str, locale: str = "en") ->
             "last_name": last or email.partition("@")[0][:100],
             "email": email,
             "source": "support web form",
-            "custom_fields": {FIELD: locale},
+            "locale": locale,
         },
         commit=False,
     )

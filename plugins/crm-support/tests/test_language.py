@@ -1,5 +1,5 @@
-"""Mail to customers in their language: the contact's *Preferred language*, else the
-instance's; contacts made from Spanish mail or a Spanish page get Spanish from then on."""
+"""Mail to customers in their language: the contact's ``locale``, else the instance's;
+contacts made from Spanish mail or a Spanish page get Spanish from then on."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from crmcore.contacts.models import Contact
 from crmcore.notifications import Notification
 
 pytestmark = pytest.mark.crm_plugins("support")
-SPANISH = {"custom_fields": {"preferred_language": "es"}}
+SPANISH = {"locale": "es"}
 
 
 def test_a_spanish_speaking_contact_gets_spanish_mail(api, records, make_contact, outbox, desk):
@@ -47,7 +47,7 @@ def test_a_spanish_speaking_contact_gets_spanish_mail(api, records, make_contact
     assert "Puntúanos del 1 al 5" in survey.get_content()
 
 
-def test_english_contacts_and_the_instance_default(api, records, make_contact, outbox, crm, desk):
+def test_english_contacts_and_the_instance_default(api, records, make_contact, outbox, app, desk):
     john = make_contact(email="john@customer.example")
     ticket = records.create("tickets", {"subject": "Invoice", "contact_id": john.id})
     api.post(f"/api/v1/tickets/{ticket.id}/messages", json={"body": "Fixed."})
@@ -56,11 +56,12 @@ def test_english_contacts_and_the_instance_default(api, records, make_contact, o
     assert "Reply to this e-mail to answer" in reply.get_content()
 
     outbox.clear()
-    crm.settings.extra["support_language"] = "es"
+    default = app.config["BABEL_DEFAULT_LOCALE"]
+    app.config["BABEL_DEFAULT_LOCALE"] = "es"
     try:  # a contact whose language is unknown is written to in the instance's
         api.post(f"/api/v1/tickets/{ticket.id}/messages", json={"body": "Otra vez."})
     finally:
-        crm.settings.extra.pop("support_language")
+        app.config["BABEL_DEFAULT_LOCALE"] = default
     [reply] = outbox.to(john.email)
     assert "Responde a este correo" in reply.get_content()
 
@@ -75,7 +76,7 @@ def test_spanish_mail_makes_a_spanish_contact_and_acknowledgement(
     path.write_bytes(raw)
     assert cli("support", "ingest", str(path)).exit_code == 0
     contact = session.scalars(select(Contact).where(Contact.email == "ana@customer.example")).one()
-    assert contact.custom_fields["preferred_language"] == "es"
+    assert contact.locale == "es"
     ticket = session.scalars(select(Ticket)).one()
     [ack] = outbox.to("ana@customer.example")
     assert ack.get_content() == (
@@ -102,7 +103,7 @@ def test_the_web_form_in_spanish(app, session, outbox, desk):
     )
     assert r.status_code == 201
     contact = session.scalars(select(Contact).where(Contact.email == "luis@cliente.example")).one()
-    assert contact.custom_fields["preferred_language"] == "es"
+    assert contact.locale == "es"
     [ack] = outbox.to("luis@cliente.example")
     assert ack.get_content().startswith("Hola:\n\nhemos recibido tu solicitud")
     english = form_post(
