@@ -3,6 +3,7 @@ the reader's scope; the campaign set from a lead's source and carried over on co
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -227,3 +228,26 @@ def test_conversion_carries_the_campaign_to_the_deal(api, records, attributed):
     r = api.post(f"/api/v1/leads/{plain.id}/convert", json={"create_deal": True})
     deal_id = r.get_json()["deal_id"]
     assert not api.get(f"/api/v1/deals/{deal_id}").get_json()["custom_fields"].get("campaign_id")
+
+
+def test_results_panel_shows_attribution(web, records, session, make_contact, attributed):
+    from crm_marketing.models import Recipient
+
+    spring = attributed["spring"]
+    contact = make_contact()
+    session.add(Recipient(campaign_id=spring.id, contact_id=contact.id, status="sent"))
+    session.commit()
+    html = web.get(f"/campaigns/{spring.id}").get_data(as_text=True)
+    assert f'href="/leads?custom.campaign_id={spring.id}"' in html
+    assert "3 won, 1 lost, 1 open" in html
+    assert "€1,500.50" in html and "$200.00" in html
+    # the links list exactly the attributed records
+    leads = web.get(f"/leads?custom.campaign_id={spring.id}")
+    assert leads.status_code == 200
+    listed = set(re.findall(r'href="/leads/(\d+)"', leads.get_data(as_text=True)))
+    assert len(listed) == 3
+    model = records.entity("leads").model
+    ids = records.session.scalars(select(model.id).where(model.id.in_([int(i) for i in listed])))
+    assert {records.session.get(model, i).custom_fields.get("campaign_id") for i in ids} == {
+        spring.id
+    }

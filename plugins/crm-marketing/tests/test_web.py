@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from email.utils import parseaddr
 from typing import Any
 
 import pytest
@@ -222,7 +223,8 @@ def test_send_now(web_as, marketer, records, make_contact, campaign, smtp_peer, 
     r = client.post(f"/marketing/campaigns/{campaign.id}/send", data={"csrf_token": token})
     assert r.status_code == 303
     assert 'class="flash flash-error"' in client.get(r.headers["Location"]).get_data(as_text=True)
-    assert sorted(m["To"] for m in smtp_peer.parsed()) == sorted(p.email for p in people)
+    sent_to = sorted(parseaddr(m["To"])[1] for m in smtp_peer.parsed())
+    assert sent_to == sorted(p.email for p in people)
 
 
 # preview --------------------------------------------------------------------------------------
