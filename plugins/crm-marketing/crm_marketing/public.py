@@ -54,11 +54,12 @@ NO_STORE = "no-store"
 # helpers ---------------------------------------------------------------------------------------
 
 
-def page_language() -> str:
-    """``?lang=`` when it names a language of the CRM, else the browser's choice."""
-    chosen = request.args.get("lang", "")
-    if chosen in LANGUAGES:
-        return chosen
+def page_language(preferred: str | None = None) -> str:
+    """``?lang=`` when it names a language of the CRM; else ``preferred`` (the contact's
+    ``locale``); else the browser's choice."""
+    for chosen in (request.args.get("lang", ""), preferred):
+        if chosen in LANGUAGES:
+            return str(chosen)
     return request.accept_languages.best_match(list(LANGUAGES)) or "en"
 
 
@@ -218,13 +219,17 @@ def make_blueprint() -> Blueprint:
             return not_valid()
         recipient = found[0]
         email = masked(recipient.email)
+        contact = crm.session.get(Contact, recipient.contact_id) if recipient.contact_id else None
+        lang = page_language(contact.locale if contact is not None else None)
         if request.method == "POST":
             one_click = request.form.get("List-Unsubscribe") == "One-Click"
             unsubscribe_recipient(crm, recipient, one_click)
-            return render("marketing/public_unsubscribed.html", email=email, again=False)
+            done = "marketing/public_unsubscribed.html"
+            return render(done, lang=lang, email=email, again=False)
         if already_unsubscribed(crm, recipient):
-            return render("marketing/public_unsubscribed.html", email=email, again=True)
-        return render("marketing/public_unsubscribe.html", email=email, token=token)
+            done = "marketing/public_unsubscribed.html"
+            return render(done, lang=lang, email=email, again=True)
+        return render("marketing/public_unsubscribe.html", lang=lang, email=email, token=token)
 
     @bp.route("/subscribe", methods=["GET", "POST"])
     @public
@@ -265,14 +270,15 @@ def make_blueprint() -> Blueprint:
         asked = subscription.read_confirmation(crm, token)
         if asked is None:
             return render("marketing/public_error.html", 404, reason="confirm")
+        lang = page_language(asked.lang)
         try:
             outcome = subscription.confirm(crm, asked)
         except CRMError:  # the records refused it (a veto of another plugin...): nothing changed
             log.warning("a subscription of %s could not be recorded", asked.email, exc_info=True)
             crm.session.rollback()
-            return render("marketing/public_error.html", 422, reason="refused")
+            return render("marketing/public_error.html", 422, lang, reason="refused")
         if outcome == "stale":
-            return render("marketing/public_error.html", 409, reason="stale")
-        return render("marketing/public_confirmed.html", already=outcome == "already")
+            return render("marketing/public_error.html", 409, lang, reason="stale")
+        return render("marketing/public_confirmed.html", lang=lang, already=outcome == "already")
 
     return bp

@@ -12,10 +12,11 @@
    the same whether the address is known or not. Nothing is stored yet.
 3. ``GET /m/confirm/<token>`` (valid for :data:`crm_marketing.tokens.SUBSCRIBE_DAYS` days)
    creates the contact, or updates the one with that address, through the record service:
-   ``consent_at`` (now), ``consent_source = "subscribe-form"``, the tag, and clears an earlier
-   opt-out - the only place an opt-out is cleared without staff. A contact who opted out
-   *after* the link was sent is left alone (the link is stale). The address is proved to
-   receive mail, so an active bounce of it is cleared.
+   ``consent_at`` (now), ``consent_source = "subscribe-form"``, the newsletter tag or the list
+   membership, and clears an earlier opt-out - the only place an opt-out is cleared without
+   staff. The form's language becomes the contact's ``locale`` when it has none. A contact
+   who opted out *after* the link was sent is left alone (the link is stale). The address is
+   proved to receive mail, so an active bounce of it is cleared.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from crmcore.contacts.models import Contact
 from crmcore.db import utcnow
 from crmcore.fields import normalise_email
 from crmcore.settings import get_settings
+from crmcore.web.i18n import LANGUAGES
 
 from . import tokens
 from .models import Bounce, Segment, SegmentMember
@@ -143,7 +145,9 @@ def allowed(crm: Any, email: str | None = None) -> bool:
     return all(limiter.hit(item, "crm-marketing", name, key) for item in parse_many(rate))
 
 
-def confirmation_token(crm: Any, form: SubscribeForm, segment: Segment | None) -> str:
+def confirmation_token(
+    crm: Any, form: SubscribeForm, segment: Segment | None, lang: str = "en"
+) -> str:
     first, last = form.first_name, form.last_name
     while True:
         payload = {
@@ -151,6 +155,7 @@ def confirmation_token(crm: Any, form: SubscribeForm, segment: Segment | None) -
             "f": first,
             "l": last,
             "s": segment.id if segment is not None else None,
+            "g": lang,
             "t": int(time.time() * 1000),
         }
         token = tokens.dumps_timed(crm, tokens.SUBSCRIBE, payload)
@@ -164,7 +169,7 @@ def send_confirmation(crm: Any, form: SubscribeForm, segment: Segment | None, la
     from crmcore import mail
 
     link = absolute(
-        crm, url_for("marketing_public.confirm", token=confirmation_token(crm, form, segment))
+        crm, url_for("marketing_public.confirm", token=confirmation_token(crm, form, segment, lang))
     )
     brand = str(get_settings(crm.session).get("company_name") or "") or "CRM"
     with force_locale(lang):
@@ -212,6 +217,8 @@ class Subscription:
     last_name: str
     segment_id: int | None
     asked_at: dt.datetime
+    #: the language of the form, which becomes the contact's ``locale`` when it has none
+    lang: str | None = None
 
 
 def read_confirmation(crm: Any, token: str) -> Subscription | None:
@@ -232,7 +239,8 @@ def read_confirmation(crm: Any, token: str) -> Subscription | None:
     except ValueError:
         return None
     asked_at = dt.datetime.fromtimestamp(asked / 1000, dt.UTC)
-    return Subscription(email, first[:NAME_MAX], last[:NAME_MAX], segment_id, asked_at)
+    lang = data.get("g") if data.get("g") in LANGUAGES else None
+    return Subscription(email, first[:NAME_MAX], last[:NAME_MAX], segment_id, asked_at, lang)
 
 
 def contact_of(session: Any, email: str) -> Contact | None:
@@ -250,7 +258,10 @@ def confirm(crm: Any, asked: Subscription) -> str:
     new to record) or ``"stale"`` (the contact opted out after asking: nothing changed)."""
     session = crm.session
     records = crm.records()
-    tag = str(settings(crm).get("subscribe_tag", DEFAULT_TAG) or "")[:50]
+    # the newsletter is the tag; someone joining a list consented to that list only
+    tag = (
+        "" if asked.segment_id else str(settings(crm).get("subscribe_tag", DEFAULT_TAG) or "")[:50]
+    )
     consent = {"consent_at": utcnow(), "consent_source": CONSENT_SOURCE}
     contact = contact_of(session, asked.email)
     outcome = "confirmed"
@@ -263,6 +274,8 @@ def confirm(crm: Any, asked: Subscription) -> str:
         }
         if tag:
             data["tags"] = [tag]
+        if asked.lang:
+            data["locale"] = asked.lang
         contact = records.create("contacts", data, commit=False, internal=consent)
     else:
         opted_out_at = contact.email_opt_out_at
@@ -279,6 +292,8 @@ def confirm(crm: Any, asked: Subscription) -> str:
             changes["first_name"] = asked.first_name
         if not contact.last_name and asked.last_name:
             changes["last_name"] = asked.last_name
+        if asked.lang and not contact.locale:
+            changes["locale"] = asked.lang
         if tag and tag not in (contact.tags or []):
             changes["tags"] = [*(contact.tags or []), tag]
         if changes or fresh:

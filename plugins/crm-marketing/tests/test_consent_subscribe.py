@@ -30,9 +30,7 @@ def contacts_with(session, email):
 def post_form(client, data, path="/m/subscribe"):
     page = client.get(path)
     assert page.status_code == 200, page.get_data(as_text=True)
-    return client.post(
-        "/m/subscribe", data={"csrf_token": csrf_of(page.get_data(as_text=True)), **data}
-    )
+    return client.post(path, data={"csrf_token": csrf_of(page.get_data(as_text=True)), **data})
 
 
 def confirmation_link(message):
@@ -146,6 +144,8 @@ def test_a_static_list_from_a_signed_link(crm, client, session, records, smtp_pe
     assert session.scalars(select(SegmentMember)).all() == []
     client.get(path_of(confirmation_link(smtp_peer.parsed()[0])))
     [contact] = contacts_with(session, "fair.visitor@example.org")
+    assert contact.tags == []  # joined the list, not the newsletter
+    assert contact.consent_source == "subscribe-form"
     [member] = session.scalars(select(SegmentMember)).all()
     assert (member.segment_id, member.contact_id, member.source) == (
         segment.id,
@@ -286,7 +286,7 @@ def test_long_names_still_fit_in_the_link(crm, client, session):
     assert contact.first_name.startswith("Ж")
 
 
-def test_spanish_form_and_mail(client, smtp_peer):
+def test_spanish_form_mail_and_contact(client, session, smtp_peer, make_contact):
     page = client.get("/m/subscribe", headers={"Accept-Language": "es"})
     assert '<html lang="es">' in page.get_data(as_text=True)
     r = client.post(
@@ -294,7 +294,16 @@ def test_spanish_form_and_mail(client, smtp_peer):
         data={"csrf_token": csrf_of(page.get_data(as_text=True)), "email": "es@example.org"},
     )
     assert '<html lang="es">' in r.get_data(as_text=True)
-    assert len(smtp_peer.messages) == 1
+    [mail] = smtp_peer.parsed()
+    # the confirmation opens in the form's language, whatever the browser says then
+    done = client.get(path_of(confirmation_link(mail)), headers={"Accept-Language": "en"})
+    assert '<html lang="es">' in done.get_data(as_text=True)
+    assert contacts_with(session, "es@example.org")[0].locale == "es"
+    # a contact's own language is kept
+    known = make_contact(email="en@example.org", locale="en")
+    post_form(client, {"email": known.email}, path="/m/subscribe?lang=es")
+    client.get(path_of(confirmation_link(smtp_peer.parsed()[-1])))
+    assert contacts_with(session, known.email)[0].locale == "en"
 
 
 def test_subscribe_url_api(crm, api, api_as, make_user, records):

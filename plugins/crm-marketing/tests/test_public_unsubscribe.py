@@ -253,6 +253,18 @@ def test_pages_in_the_visitors_language(crm, client, sent, headers, query, lang)
     assert "Vary" in client.get(url(crm, recipient.id)).headers
 
 
+def test_pages_in_the_contacts_language(crm, client, records, sent):
+    _campaign, contact, recipient = sent
+    records.update("contacts", contact, {"locale": "es"})
+    english_browser = {"Accept-Language": "en"}
+    page = client.get(url(crm, recipient.id), headers=english_browser).get_data(as_text=True)
+    assert '<html lang="es">' in page
+    page = client.get(url(crm, recipient.id) + "?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in page  # the visitor's explicit choice wins
+    done = client.post(url(crm, recipient.id), headers=english_browser).get_data(as_text=True)
+    assert '<html lang="es">' in done
+
+
 def test_routes_hidden_when_the_plugin_is_disabled(crm, client, sent):
     from crmcore.instance import disable_plugin
 

@@ -36,10 +36,9 @@ def campaign_for(records, segment, name):
 
 
 def send(app, crm, campaign):
-    # the send job runs at once (immediate_jobs); a request context stands in for the
-    # worker's (compose asks Flask-Babel for the locale, which needs one)
-    with app.test_request_context():
-        sending.start(crm, campaign)
+    """Start the send; the job runs at once (immediate_jobs), in the app context alone, as in
+    a worker."""
+    sending.start(crm, campaign)
 
 
 def local(url):
