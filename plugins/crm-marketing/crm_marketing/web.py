@@ -25,6 +25,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -89,34 +90,16 @@ def _error_text(exc: CRMError) -> str:
 
 
 def _render_preview(records: Any, campaign: Campaign, contact: Any) -> dict[str, Any]:
-    """Subject, sanitised HTML and plain text of ``campaign`` for ``contact`` (or the sample
-    contact when ``None``), without tracking: links are not rewritten, no pixel, and the
-    unsubscribe link belongs to nobody."""
-    from . import htmlmail, links, templating
+    """Subject, sanitised HTML document and plain text of ``campaign`` for ``contact`` (or the
+    sample contact when ``None``), exactly as the API's preview renders them: no tracking,
+    links as written, an unsubscribe link that belongs to nobody."""
+    from .content_api import preview
 
-    unsubscribe = links.preview_unsubscribe_url(records.crm)
-    if contact is None:
-        context = dict(templating.SAMPLE)
-        context["campaign"] = templating.Fields("campaign", {"name": campaign.name or ""})
-        context["unsubscribe_url"] = unsubscribe
-    else:
-        company = None
-        if contact.company_id is not None and records.access.can("companies", "read"):
-            try:
-                company = records.get("companies", contact.company_id)
-            except CRMError:
-                company = None
-        context = templating.message_context(contact, company, campaign.name, unsubscribe)
     out: dict[str, Any] = {"subject": "", "html": "", "text": "", "error": None}
     try:
-        out["subject"] = templating.render(campaign.subject or "", context, html=False)
-        out["html"] = htmlmail.sanitize(templating.render(campaign.body_html or "", context))
-        if campaign.body_text:
-            out["text"] = templating.render(campaign.body_text, context, html=False)
-        else:
-            out["text"] = htmlmail.to_text(out["html"])
-    except templating.RenderError as exc:
-        out["error"] = str(exc)
+        out.update(preview(records, "campaigns", campaign.id, getattr(contact, "id", None)))
+    except ValidationError as exc:
+        out["error"] = _error_text(exc)
     return out
 
 
@@ -143,7 +126,9 @@ def make_blueprint() -> Blueprint:
             flash(_error_text(exc), "error")
         else:
             if campaign.status == "sent":  # direct mail: the outbox is the mailing list
-                flash(_("%(name)s is ready.", name=campaign.name), "success")
+                flash(
+                    _("%(name)s is ready: print its address labels.", name=campaign.name), "success"
+                )
             else:
                 flash(_("Sending %(name)s.", name=campaign.name), "success")
         return _back(campaign_id)
@@ -178,6 +163,28 @@ def make_blueprint() -> Blueprint:
         else:
             flash(_("%(name)s is cancelled.", name=campaign.name), "success")
         return _back(campaign_id)
+
+    @bp.route("/campaigns/<int:campaign_id>/labels.<any(csv, pdf):fmt>")
+    def labels(campaign_id: int, fmt: str) -> Any:
+        """A sent direct-mail campaign's address labels (CSV, or A4 sheets as PDF), of the
+        contacts the user may read: the API's ``labels.csv``/``labels.pdf`` for the pages."""
+        from . import labels as mailing
+
+        records = _records()
+        campaign = records.get("campaigns", campaign_id)
+        mailing.check_allowed(records, campaign)
+        name = f"campaign-{campaign.id}-labels.{fmt}"
+        if fmt == "csv":
+            return Response(
+                stream_with_context(mailing.labels_csv(records, campaign)),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+        return Response(
+            mailing.labels_pdf(records, campaign),
+            mimetype="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{name}"'},
+        )
 
     def _preview_contact(records: Any) -> Any:
         contact_id = request.args.get("contact_id", "")
@@ -227,10 +234,8 @@ def make_blueprint() -> Blueprint:
         records = _records()
         campaign = records.get("campaigns", campaign_id)
         rendered = _render_preview(records, campaign, _preview_contact(records))
-        from .htmlmail import document
-
         body = rendered["html"] if rendered["error"] is None else ""
-        response = Response(document(body, rendered["subject"]), mimetype="text/html")
+        response = Response(body, mimetype="text/html")
         response.headers["Content-Security-Policy"] = PREVIEW_CSP
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
         response.headers["Referrer-Policy"] = "no-referrer"

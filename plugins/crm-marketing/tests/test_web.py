@@ -377,3 +377,49 @@ def test_contact_panel_in_the_campaign_scope(web_as, make_user, records, session
 def test_pages_need_sign_in(client, campaign):
     r = client.get(f"/marketing/campaigns/{campaign.id}/preview")
     assert r.status_code in (302, 303, 401)
+
+
+# direct mail --------------------------------------------------------------------------------------
+
+
+def test_direct_mail_labels(web_as, make_user, marketer, records, make_contact):
+    segment = records.create("segments", {"name": "Post", "query": "tags=post"})
+    campaign = records.create(
+        "campaigns", {"name": NASTY, "kind": "direct_mail", "segment_id": segment.id}
+    )
+    address = {"street": "Calle Mayor 1", "postal_code": "28013", "city": "Madrid", "country": "ES"}
+    make_contact(tags=["post"], first_name="=HYPERLINK()", **address)
+    make_contact(tags=["post"], first_name="NoAddress")
+    client = web_as(marketer)
+    html = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    sending = panel(html, "marketing-sending")
+    assert "Make the mailing list" in sending and "/schedule" not in sending
+    assert "/preview" not in sending and "labels" not in sending
+    assert client.get(f"/marketing/campaigns/{campaign.id}/labels.csv").status_code == 409
+    token = csrf_of(html)
+    r = client.post(f"/marketing/campaigns/{campaign.id}/send", data={"csrf_token": token})
+    assert r.status_code == 303
+    html = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "is ready: print its address labels." in html
+    sending = panel(html, "marketing-sending")
+    assert f"/marketing/campaigns/{campaign.id}/labels.pdf" in sending
+    csv = client.get(f"/marketing/campaigns/{campaign.id}/labels.csv")
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    text = csv.get_data(as_text=True)
+    assert "Calle Mayor 1" in text and "NoAddress" not in text
+    assert ",'=HYPERLINK() " in text  # a formula is neutralised
+    assert f"campaign-{campaign.id}-labels.csv" in csv.headers["Content-Disposition"]
+    pdf = client.get(f"/marketing/campaigns/{campaign.id}/labels.pdf")
+    assert pdf.status_code == 200 and pdf.get_data().startswith(b"%PDF")
+    # somebody who may not read contacts gets none
+    records.create(
+        "roles",
+        {
+            "name": "campaigns_only",
+            "title": "Campaigns only",
+            "grants": {"campaigns": {"read": "all"}},
+            "permissions": [],
+        },
+    )
+    other = web_as(make_user("campaigns_only"))
+    assert other.get(f"/marketing/campaigns/{campaign.id}/labels.csv").status_code == 403
