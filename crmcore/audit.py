@@ -55,7 +55,9 @@ def jsonable(value: Any) -> Any:
 
 
 #: Fields whose values never reach the audit log.
-SECRET_FIELDS = frozenset({"password", "password_hash", "token", "token_hash", "totp_secret"})
+SECRET_FIELDS = frozenset(
+    {"password", "password_hash", "token", "token_hash", "totp_secret", "totp_recovery"}
+)
 
 
 def _safe(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:

@@ -204,7 +204,10 @@ def enrol(client) -> str:
     wrong = post(client, "/account/totp", {"code": "000000"})
     assert wrong.status_code == 422
     ok = post(client, "/account/totp", {"code": pyotp.TOTP(secret).now()})
-    assert ok.status_code == 303
+    assert ok.status_code == 200 and ok.headers["Cache-Control"] == "no-store"
+    codes = re.findall(r'<code class="token">([a-z2-9]{5}-[a-z2-9]{5})</code>', ok.text)
+    assert len(codes) == 10 == len(set(codes))
+    client.recovery_codes = codes
     return secret
 
 
@@ -413,3 +416,91 @@ def test_api_sign_in_needs_the_code_too(app, crm, make_user):
     assert wrong.status_code == 401
     ok = api.post("/api/v1/auth/token", json={**body, "totp": next_code(secret)})
     assert ok.status_code == 200 and ok.json["token"]
+
+
+def test_recovery_codes_sign_in_once_each(app, crm, make_user):
+    user = make_user()
+    client = app.test_client()
+    sign_in(client, user)
+    enrol(client)
+    codes = client.recovery_codes
+    crm.session.refresh(user)
+    assert len(user.totp_recovery) == 10
+    assert not set(codes) & {str(d) for d in user.totp_recovery}  # only digests are kept
+
+    other = app.test_client()
+    post(other, "/login", {"email": user.email, "password": PASSWORD})
+    used = codes[3].upper().replace("-", " ")  # typed loosely
+    response = post(other, "/login/code", {"code": used})
+    assert response.status_code == 303 and other.get("/").status_code == 200
+    crm.session.refresh(user)
+    assert len(user.totp_recovery) == 9
+    assert "9" in page(other, "/account/totp")
+
+    again = app.test_client()
+    post(again, "/login", {"email": user.email, "password": PASSWORD})
+    assert post(again, "/login/code", {"code": codes[3]}).status_code == 401  # once only
+    assert post(again, "/login/code", {"code": "aaaaa-bbbbb"}).status_code == 401
+    assert again.get("/").status_code == 302
+    api = app.test_client()
+    body = {"email": user.email, "password": PASSWORD, "totp": codes[4]}
+    assert api.post("/api/v1/auth/token", json=body).status_code == 200
+    assert api.post("/api/v1/auth/token", json=body).status_code == 401
+
+
+def test_new_recovery_codes_replace_the_old(app, crm, make_user):
+    user = make_user()
+    client = app.test_client()
+    sign_in(client, user)
+    secret = enrol(client)
+    old = client.recovery_codes
+    refused = post(
+        client, "/account/totp/recovery", {"password": "wrong", "code": next_code(secret)},
+        from_page="/account/totp",
+    )  # fmt: skip
+    assert refused.status_code == 422
+    fresh = post(
+        client, "/account/totp/recovery", {"password": PASSWORD, "code": next_code(secret)},
+        from_page="/account/totp",
+    )  # fmt: skip
+    assert fresh.status_code == 200
+    new = re.findall(r'<code class="token">([a-z2-9]{5}-[a-z2-9]{5})</code>', fresh.text)
+    assert len(new) == 10 and not set(new) & set(old)
+    other = app.test_client()
+    post(other, "/login", {"email": user.email, "password": PASSWORD})
+    assert post(other, "/login/code", {"code": old[0]}).status_code == 401
+    assert post(other, "/login/code", {"code": new[0]}).status_code == 303
+
+
+def test_recovery_codes_are_not_in_the_audit_log(app, crm, make_user):
+    from crmcore.audit import AuditEntry
+
+    user = make_user()
+    client = app.test_client()
+    sign_in(client, user)
+    enrol(client)
+    crm.session.refresh(user)
+    entries = [
+        e.changes
+        for e in crm.session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "user", AuditEntry.record_id == user.id)
+        )
+    ]
+    text = repr(entries)
+    assert "totp_recovery" in text  # the change is recorded...
+    assert not any(str(d) in text for d in user.totp_recovery)  # ...masked
+
+
+def test_an_admin_resets_a_lost_second_factor(app, crm, make_user, cli):
+    user = make_user()
+    client = app.test_client()
+    sign_in(client, user)
+    enrol(client)
+    result = cli("users", "reset-2fa", user.email)
+    assert result.exit_code == 0 and "is off" in result.output
+    crm.session.refresh(user)
+    assert user.totp_secret is None and user.totp_recovery == []
+    other = app.test_client()
+    response = post(other, "/login", {"email": user.email, "password": PASSWORD})
+    assert response.status_code == 303 and response.headers["Location"] != "/login/code"
+    assert "has no two-factor" in cli("users", "reset-2fa", user.email).output

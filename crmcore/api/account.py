@@ -97,10 +97,13 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
         if user is None:
             raise Unauthorized("Wrong e-mail or password.")
         if user.totp_secret:
-            from ..web.account import check_code
+            from ..web.account import check_second_factor
 
-            if not check_code(user.id, user.totp_secret, str(data.get("totp") or "")):
-                raise Unauthorized("Send the current code of your authenticator app as totp.")
+            if check_second_factor(user, str(data.get("totp") or "")) is None:
+                raise Unauthorized(
+                    "Send the current code of your authenticator app (or a recovery code) "
+                    "as totp."
+                )
         secret, row = issue_token(session, user, "login", crm.settings.token_hours)
         user.last_login_at = utcnow()
         session.commit()

@@ -96,6 +96,25 @@ def set_password(email: str, password: str | None, password_stdin: bool) -> None
     click.echo(f"password of {user.email} changed")
 
 
+@users.command("reset-2fa")
+@click.argument("email")
+@with_appcontext
+def reset_2fa(email: str) -> None:
+    """Turn off two-factor sign-in of the user EMAIL (who lost the app and the recovery codes).
+
+    They sign in with their password alone and can turn it on again; the change is audited.
+    """
+    crm = _crm()
+    user = _user(crm, email)
+    if not user.totp_secret:
+        click.echo(f"{user.email} has no two-factor sign-in")
+        return
+    crm.records().update(
+        "users", user, {}, internal={"totp_secret": None, "totp_recovery": []}
+    )
+    click.echo(f"two-factor sign-in of {user.email} is off; they can turn it on again")
+
+
 @click.group()
 def tokens() -> None:
     """Personal API tokens."""

@@ -57,6 +57,9 @@ class User(RecordMixin, Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
     #: base32 TOTP secret once a second factor is confirmed; never in any schema
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: SHA-256 digests of the unused recovery codes (``crmcore.users.recovery``); never in any
+    #: schema
+    totp_recovery: Mapped[list[Any]] = mapped_column(JSONType, default=list, nullable=False)
 
     role: Mapped[Role | None] = relationship(lazy="joined")
     teams: Mapped[list[Team]] = relationship(secondary=team_member, back_populates="members")

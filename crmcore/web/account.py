@@ -39,6 +39,7 @@ from flask import (
     current_app,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -55,6 +56,7 @@ from ..db import utcnow
 from ..errors import ValidationError
 from ..permissions import Access
 from ..settings import PasswordReset, get_settings
+from ..users import recovery
 from ..users.models import User
 from ..users.passwords import verify_password
 from .forms import field_errors
@@ -210,6 +212,38 @@ def check_code(user_id: int, secret: str, code: str) -> bool:
     return False
 
 
+def check_second_factor(user: User, code: str) -> str | None:
+    """``"totp"`` for a valid authenticator code, ``"recovery"`` for an unused recovery code
+    (consumed now, in the session: the caller commits), else ``None``."""
+    if not user.totp_secret:
+        return None
+    if check_code(user.id, user.totp_secret, code):
+        return "totp"
+    used = recovery.matching(user.totp_recovery, code)
+    if used is None:
+        return None
+    left = [d for d in user.totp_recovery if d != used]
+    records = current_crm().records(Access(user=user, is_system=True))
+    records.update("users", user, {}, internal={"totp_recovery": left}, commit=False)
+    return "recovery"
+
+
+def issue_recovery_codes(user: User) -> list[str]:
+    """Replace the user's recovery codes; returns the new ones (to show once)."""
+    codes = recovery.new_codes()
+    records = current_crm().records(Access(user=user, is_system=True))
+    records.update(
+        "users", user, {}, internal={"totp_recovery": [recovery.digest(c) for c in codes]}
+    )
+    return codes
+
+
+def _show_codes(codes: list[str]) -> Response:
+    response = make_response(render_template("web/account/recovery_codes.html", codes=codes))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _first_use(user_id: int, step: int) -> bool:
     """Record that the code of time step ``step`` was used (shared storage across nodes)."""
     storage = current_crm().limiter.storage
@@ -291,6 +325,25 @@ def require_admin_totp() -> Response | None:
     return redirect(url_for("web_account.totp"), 303)
 
 
+def _check_password_and_code(user: User) -> dict[str, list[str]]:
+    """The current password and a second-factor code (or a recovery code) from the form."""
+    errors: dict[str, list[str]] = {}
+    if not verify_password(user.password_hash, request.form.get("password", "")):
+        errors["password"] = [_("This is not your current password.")]
+    elif check_second_factor(user, request.form.get("code", "")) is None:
+        errors["code"] = [_("This code is not valid. Enter the current code of your app.")]
+    if errors:
+        g.crm_auth_failed = True
+    return errors
+
+
+def _totp_page_with(user: User, errors: dict[str, list[str]]) -> tuple[str, int]:
+    page = render_template(
+        "web/account/totp.html", enabled=True, errors=errors, left=len(user.totp_recovery)
+    )
+    return page, 422
+
+
 # pages ----------------------------------------------------------------------------------------
 
 
@@ -360,13 +413,23 @@ def make_blueprint(crm: Any) -> Blueprint:
         user, pending = found
         error = None
         if request.method == "POST":
-            if check_code(user.id, str(user.totp_secret), request.form.get("code", "")):
+            how = check_second_factor(user, request.form.get("code", ""))
+            if how is not None:
                 from .auth import _sign_in
 
                 next_url = safe_next(pending.get("next"))
                 _sign_in(user, remember=bool(pending.get("remember")))
                 user.last_login_at = utcnow()
                 current_crm().session.commit()
+                if how == "recovery":
+                    flash(
+                        _(
+                            "You signed in with a recovery code; %(left)s left. Make new "
+                            "ones in your two-factor settings.",
+                            left=len(user.totp_recovery),
+                        ),
+                        "warning",
+                    )
                 return redirect(next_url, 303)
             g.crm_auth_failed = True
             error = _("This code is not valid. Enter the current code of your app.")
@@ -377,7 +440,9 @@ def make_blueprint(crm: Any) -> Blueprint:
     def totp() -> Any:
         user: User = g.crm_user
         if user.totp_secret:
-            return render_template("web/account/totp.html", enabled=True, errors={})
+            return render_template(
+                "web/account/totp.html", enabled=True, errors={}, left=len(user.totp_recovery)
+            )
         nonce = cookie.get(ENROL_KEY)
         if not isinstance(nonce, str):  # kept while enrolling, so a reload shows the same key
             nonce = secrets.token_urlsafe(16)
@@ -390,7 +455,7 @@ def make_blueprint(crm: Any) -> Blueprint:
                 records.update("users", user, {}, internal={"totp_secret": secret})
                 cookie.pop(ENROL_KEY, None)
                 flash(_("Two-factor sign-in is on."), "success")
-                return redirect(url_for("web_account.totp"), 303)
+                return _show_codes(issue_recovery_codes(user))
             g.crm_auth_failed = True
             errors["code"] = [_("This code is not valid. Enter the current code of your app.")]
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
@@ -409,17 +474,23 @@ def make_blueprint(crm: Any) -> Blueprint:
         user: User = g.crm_user
         if not user.totp_secret:
             return redirect(url_for("web_account.totp"), 303)
-        errors: dict[str, list[str]] = {}
-        if not verify_password(user.password_hash, request.form.get("password", "")):
-            errors["password"] = [_("This is not your current password.")]
-        elif not check_code(user.id, user.totp_secret, request.form.get("code", "")):
-            errors["code"] = [_("This code is not valid. Enter the current code of your app.")]
+        errors = _check_password_and_code(user)
         if errors:
-            g.crm_auth_failed = True
-            return render_template("web/account/totp.html", enabled=True, errors=errors), 422
+            return _totp_page_with(user, errors)
         records = current_crm().records(Access(user=user, is_system=True))
-        records.update("users", user, {}, internal={"totp_secret": None})
+        records.update("users", user, {}, internal={"totp_secret": None, "totp_recovery": []})
         flash(_("Two-factor sign-in is off."), "success")
         return redirect(url_for("web_account.totp"), 303)
+
+    @bp.route("/account/totp/recovery", methods=["POST"])
+    @limiter.limit(TOTP_RATE, key_func=_user_key, deduct_when=_failed)
+    def totp_recovery() -> Any:
+        user: User = g.crm_user
+        if not user.totp_secret:
+            return redirect(url_for("web_account.totp"), 303)
+        errors = _check_password_and_code(user)
+        if errors:
+            return _totp_page_with(user, errors)
+        return _show_codes(issue_recovery_codes(user))
 
     return bp
