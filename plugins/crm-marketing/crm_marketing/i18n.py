@@ -1,28 +1,49 @@
 """Words shown at run time: statuses and reasons for the pages, and the labels the core
 translates itself (menu, panels, widgets, entities, fields), listed so that message extraction
-finds them for the plugin's Spanish catalogue (see the README, "Translations")."""
+finds them for the plugin's Spanish catalogue.
+
+Words whose translation depends on what they describe carry a context (``pgettext``): a
+campaign is *Enviada*, a message *Enviado*, and the results count people who were *Enviados*.
+
+The catalogue, ``translations/es/LC_MESSAGES/messages.po``, is merged with the core's (one
+``messages`` domain), so a message id the core also translates keeps one translation: use the
+core's informal Spanish (*tú*). After changing strings::
+
+    cd plugins/crm-marketing/crm_marketing
+    ../../../.venv/bin/pybabel extract -F ../babel.cfg -k _l -k lazy_gettext \
+        -k lazy_pgettext:1c,2 --no-location --sort-output --project crm-marketing \
+        -o translations/messages.pot .
+    ../../../.venv/bin/pybabel update --no-fuzzy-matching --width 100 -l es \
+        -i translations/messages.pot -d translations
+    # translate the new entries in translations/es/LC_MESSAGES/messages.po, then
+    ../../../.venv/bin/pybabel compile -d translations
+
+``tests/test_i18n.py`` fails while an entry is missing or the ``.mo`` file is older than the
+``.po``.
+"""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 #: A campaign's status, for people.
 CAMPAIGN_STATUS = {
-    "draft": _l("Draft"),
-    "scheduled": _l("Scheduled"),
-    "sending": _l("Sending"),
-    "sent": _l("Sent"),
-    "cancelled": _l("Cancelled"),
+    "draft": lazy_pgettext("campaign status", "Draft"),
+    "scheduled": lazy_pgettext("campaign status", "Scheduled"),
+    "sending": lazy_pgettext("campaign status", "Sending"),
+    "sent": lazy_pgettext("campaign status", "Sent"),
+    "cancelled": lazy_pgettext("campaign status", "Cancelled"),
 }
 #: What became of one recipient's message.
 RECIPIENT_STATUS = {
-    "queued": _l("Queued"),
-    "sending": _l("Sending"),
-    "handover": _l("Sending"),
-    "sent": _l("Sent"),
-    "unknown": _l("Unknown"),
-    "failed": _l("Failed"),
-    "skipped": _l("Skipped"),
+    "queued": lazy_pgettext("message status", "Queued"),
+    "sending": lazy_pgettext("message status", "Sending"),
+    "handover": lazy_pgettext("message status", "Sending"),
+    "sent": lazy_pgettext("message status", "Sent"),
+    "unknown": lazy_pgettext("message status", "Unknown"),
+    "failed": lazy_pgettext("message status", "Failed"),
+    "skipped": lazy_pgettext("message status", "Skipped"),
 }
 #: Why a recipient was skipped.
 SKIP_REASON = {
@@ -36,7 +57,7 @@ SKIP_REASON = {
 CAMPAIGN_KIND = {"email": _l("E-mail"), "direct_mail": _l("Direct mail")}
 #: Series of the results chart.
 SERIES = {
-    "sent": _l("Sent"),
+    "sent": lazy_pgettext("results", "Sent"),
     "open": _l("Opens"),
     "click": _l("Clicks"),
     "unsubscribe": _l("Unsubscribes"),
