@@ -96,7 +96,9 @@ def crm_permissions() -> Iterable[Permission]:
 def crm_role_grants() -> Iterable[RoleGrant]:
     """Return the grants default roles receive when this plugin is enabled.
 
-    Applied once, on enabling; administrators may change them afterwards.
+    Applied once, on enabling; administrators may change them afterwards. A grant may name
+    another plugin's entity (``leads`` from a marketing plugin): it is skipped when no
+    installed plugin provides that entity.
     """
 
 

@@ -115,13 +115,17 @@ def disable_plugin(crm: Any, name: str) -> None:
 
 
 def apply_grants(crm: Any, grants: Iterable[RoleGrant]) -> list[str]:
-    """Add default grants to existing roles (a scope already set is left alone)."""
+    """Add default grants to existing roles (a scope already set is left alone).
+
+    A grant on an entity no installed plugin provides (another plugin's, optional) is skipped.
+    """
     records = crm.records()
     roles = {r.name: r for r in crm.session.scalars(select(Role))}
+    known = {e.plural for e in crm.registry}
     changed: dict[str, dict[str, Any]] = {}
     for grant in grants:
         role = roles.get(grant.role)
-        if role is None:
+        if role is None or (grant.entity and grant.entity not in known):
             continue
         data = changed.setdefault(
             role.name,

@@ -448,7 +448,8 @@ class RecordService:
         record_audit(
             self.session, entity.name, record.id, event.action, self.access.user_id, event.changes
         )
-        if event.action == "delete":
+        if event.action == "delete" or getattr(record, "deleted_at", None) is not None:
+            # trashed records stay out of search, even when changed in the trash
             self.crm.search.remove(self.session, entity, record.id)
         else:
             self.crm.search.update(self.session, entity, record, created=event.action == "create")

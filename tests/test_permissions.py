@@ -520,3 +520,14 @@ def test_notes_follow_the_scope_of_their_record(
 
 def make_contact_for(records: Any, user: Any, name: str) -> Any:
     return records.create("contacts", {"last_name": name, "owner_id": user.id})
+
+
+def test_changing_a_trashed_record_keeps_it_out_of_search(api: Any, records: Any) -> None:
+    contact = records.create("contacts", {"last_name": "Zyzzyvatrash"})
+    records.delete("contacts", contact)
+    records.update("contacts", records.get("contacts", contact.id, trashed=True),
+                   {"email_opt_out": True})  # fmt: skip
+    assert api.get("/api/v1/search", query_string={"q": "Zyzzyvatrash"}).get_json()["data"] == []
+    records.restore("contacts", contact.id)
+    found = api.get("/api/v1/search", query_string={"q": "Zyzzyvatrash"}).get_json()["data"]
+    assert [hit["id"] for hit in found] == [contact.id]

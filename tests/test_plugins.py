@@ -489,3 +489,20 @@ def test_default_grants_are_applied_once(app, crm, cli, records):
     assert result.exit_code == 0 and "granted" not in result.output
     assert "everyhook.ping" not in _role(crm, "sales_rep").permissions
     assert _role(crm, "read_only").grants["widgets"] == {"read": None}
+
+
+def test_grants_on_entities_nobody_provides_are_skipped(crm):
+    from crmcore.contributions import RoleGrant
+    from crmcore.instance import apply_grants
+    from crmcore.users.models import Role
+
+    apply_grants(
+        crm,
+        [
+            RoleGrant("marketer", entity="no_such_things", actions={"read": "all"}),
+            RoleGrant("marketer", entity="contacts", actions={"delete": "own"}),
+        ],
+    )
+    role = crm.session.scalar(select(Role).where(Role.name == "marketer"))
+    assert "no_such_things" not in role.grants
+    assert role.grants["contacts"]["delete"] == "own"
