@@ -60,10 +60,16 @@ def crm_permissions() -> list[Permission]:
 
 @hookimpl
 def crm_role_grants() -> list[RoleGrant]:
-    """Marketers do everything; managers see results; read-only reads."""
+    """Marketers do everything, and read sales records when crm-sales is installed; managers
+    see results; read-only reads."""
     grants = [
         RoleGrant("marketer", entity=plural, actions=_MANAGE)
         for plural in ("segments", "email_templates", "campaigns")
+    ]
+    # with crm-sales: purchase-history segments and attribution read sales records
+    grants += [
+        RoleGrant("marketer", entity=plural, actions={"read": "all"})
+        for plural in ("leads", "deals", "orders", "products")
     ]
     grants += [
         RoleGrant("marketer", permission="marketing.send"),

@@ -101,10 +101,6 @@ def token_ids(purpose: str, token: str, count: int) -> list[int] | None:
         return None
     if not all(type(i) is int and 0 < i < 2**31 for i in payload):
         return None
-    # base64 lets a few spellings decode to the same bytes (the unused bits of the last
-    # character): only the spelling we issue is accepted, so an altered token never works
-    if tokens.dumps(crm, purpose, payload) != token:
-        return None
     return payload
 
 

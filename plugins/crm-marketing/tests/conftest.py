@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 HERE = Path(__file__).parent
+# the suite runs with --import-mode=importlib: make the helper modules beside this importable
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
