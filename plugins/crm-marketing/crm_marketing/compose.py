@@ -16,12 +16,15 @@ renders, sanitises and builds the MIME message and nothing more per recipient.
 
 from __future__ import annotations
 
+import binascii
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import EmailMessage
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
+from email.message import EmailMessage, MIMEPart
+from email.policy import EmailPolicy
 from email.utils import formatdate, make_msgid
 from html import escape
 from html.parser import HTMLParser
@@ -43,6 +46,53 @@ _CACHE_KEY = "crm_marketing.compiled"
 _CACHE_SIZE = 64
 _JINJA_MARKERS = ("{{", "{%", "{#")
 _URL = "\x00url\x00"  # where the footers take the unsubscribe address
+
+
+class _Registry(HeaderRegistry):
+    """The standard header classes, each made once (the stock registry makes a new class
+    for every header of every message, a good part of the cost of a message)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+class _Policy(EmailPolicy):
+    """``email.policy.default`` that folds each of the headers shared by many messages once
+    (:func:`_shared`) instead of once per message."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        folds = getattr(value, "_crm_folds", None)
+        if folds is None:
+            return super().fold_binary(name, value)
+        key = (name, self.linesep, self.max_line_length, self.utf8, self.cte_type)
+        folded: bytes | None = folds.get(key)
+        if folded is None:
+            folded = folds[key] = super().fold_binary(name, value)
+        return folded
+
+
+#: the policy of composed messages (configuration, no app state)
+POLICY = _Policy(header_factory=_Registry())
+
+
+def _shared(name: str, value: Any) -> Any:
+    """A header object to put in many messages: parsed once, folded once per policy."""
+    header = POLICY.header_factory(name, value)
+    header._crm_folds = {}
+    return header
+
+
+_TEXT_PLAIN = _shared("Content-Type", 'text/plain; charset="utf-8"')
+_TEXT_HTML = _shared("Content-Type", 'text/html; charset="utf-8"')
+_QP = _shared("Content-Transfer-Encoding", "quoted-printable")
 
 
 class ComposeError(ValueError):
@@ -115,11 +165,17 @@ class Compiled:
 
     subject: Any
     html: Any
+    #: the campaign's own plain text, compiled; ``None`` to derive it from the HTML
     text: Any | None
+    #: the plain text derived from the HTML template (see :func:`htmlmail.text_template`);
+    #: ``None`` when each message's HTML is converted instead
+    derived_text: Any | None
     sender: Address
     reply_to: Address | None
     name: str
     campaign_id: int | None
+    #: the headers every message of this content has, made once
+    fixed_headers: tuple[tuple[str, Any], ...] = ()
     sources: tuple[Any, ...] = ()
     #: unsubscribe footers (HTML, text) by language, made on first use
     footers: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
@@ -169,16 +225,41 @@ def _compile(
         compiled_text = templating.compile_source(body_text, html=False) if body_text else None
     except templating.RenderError as exc:
         raise ComposeError(str(exc)) from exc
+    sender = address(from_email or crm.settings.mail_from, from_name)
+    reply = address(reply_to) if reply_to else None
+    fixed = [("From", sender)] + ([("Reply-To", reply)] if reply is not None else [])
+    fixed.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    if campaign_id is not None:
+        fixed.append(("X-CRM-Campaign", str(campaign_id)))
+    fixed.append(("MIME-Version", "1.0"))
     return Compiled(
         subject=compiled_subject,
         html=compiled_html,
         text=compiled_text,
-        sender=address(from_email or crm.settings.mail_from, from_name),
-        reply_to=address(reply_to) if reply_to else None,
+        derived_text=None if compiled_text else _derived_text(body_html or "", compiled_html),
+        sender=sender,
+        reply_to=reply,
         name=name,
         campaign_id=campaign_id,
+        fixed_headers=tuple((n, _shared(n, v)) for n, v in fixed),
         sources=sources,
     )
+
+
+def _derived_text(body_html: str, compiled_html: Any) -> Any | None:
+    """The plain-text template of an HTML template, when it renders the same text as
+    converting the rendered HTML does (checked on the sample contact); else ``None``."""
+    source = htmlmail.text_template(body_html)
+    if source is None:
+        return None
+    try:
+        derived = templating.compile_source(source, html=False)
+        got = templating.render_compiled(derived, templating.SAMPLE)
+        html = templating.render_compiled(compiled_html, templating.SAMPLE)
+    except templating.RenderError:
+        return None
+    expected = htmlmail.to_text(htmlmail.sanitize(html))
+    return derived if got.split() == expected.split() else None
 
 
 class _Cache:
@@ -323,7 +404,16 @@ def render_parts(
             return tracked
 
     clean = htmlmail.sanitize(body, rewrite)
-    text = own_text if own_text is not None else htmlmail.to_text(clean, originals)
+    if own_text is not None:
+        text = own_text
+    elif content.derived_text is not None:
+        try:
+            text = templating.render_compiled(content.derived_text, context)
+        except templating.RenderError:
+            text = htmlmail.to_text(clean, originals)
+    else:
+        text = htmlmail.to_text(clean, originals)
+    text = text.rstrip() + "\n"
     lang = lang or contact_locale(crm.app, None)
     if escape(unsubscribe_url) not in clean:
         clean += "\n" + content.footer(lang)[0].replace(_URL, escape(unsubscribe_url))
@@ -335,6 +425,15 @@ def render_parts(
     return Rendered(subject=subject, html=htmlmail.document(clean, subject, lang), text=text)
 
 
+def _part(content_type: Any, body: str) -> MIMEPart:
+    """A text part, quoted-printable (binascii's encoder: fast, and readable by filters)."""
+    part = MIMEPart(policy=POLICY)
+    part["Content-Type"] = content_type
+    part["Content-Transfer-Encoding"] = _QP
+    part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
+    return part
+
+
 def build_message(
     content: Compiled,
     parts: Rendered,
@@ -343,22 +442,20 @@ def build_message(
     unsubscribe_url: str,
     message_id: str,
 ) -> EmailMessage:
-    """The MIME message: ``multipart/alternative`` of the text and the HTML."""
-    message = EmailMessage()
+    """The MIME message: ``multipart/alternative`` of the text and the HTML, both UTF-8 and
+    quoted-printable."""
+    message = EmailMessage(policy=POLICY)
     try:
         message["Subject"] = parts.subject
-        message["From"] = content.sender
         message["To"] = to
-        if content.reply_to is not None:
-            message["Reply-To"] = content.reply_to
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = message_id
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        if content.campaign_id is not None:
-            message["X-CRM-Campaign"] = str(content.campaign_id)
-        message.set_content(parts.text)
-        message.add_alternative(parts.html, subtype="html")
+        for name, value in content.fixed_headers:
+            message[name] = value
+        boundary = f"=_{secrets.token_hex(16)}"  # "=_" never occurs in quoted-printable
+        message["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+        message.set_payload([_part(_TEXT_PLAIN, parts.text), _part(_TEXT_HTML, parts.html)])
     except (ValueError, TypeError) as exc:
         raise ComposeError(f"the message cannot be built: {exc}") from exc
     return message

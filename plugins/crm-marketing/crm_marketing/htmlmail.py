@@ -14,9 +14,10 @@ this one is a hundred lines and tested.)
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
-from html import escape
+from html import escape, unescape
 from html.parser import HTMLParser
 
 import nh3
@@ -75,30 +76,40 @@ CSS_PROPERTIES = frozenset(
 )  # fmt: skip
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 
-_OPTIONS: dict[str, object] = {
-    "tags": set(TAGS),
-    "clean_content_tags": set(CLEAN_CONTENT_TAGS),
-    "attributes": ATTRIBUTES,
-    "url_schemes": set(URL_SCHEMES),
-    "filter_style_properties": set(CSS_PROPERTIES),
-    "link_rel": "noopener",
-    "strip_comments": True,
-}
+#: an ``<a ...href="...">`` in nh3's output, where every attribute value is double-quoted and
+#: a ``"`` inside one is written ``&quot;``: ``"[^"]*"`` spans exactly one value
+_LINK = re.compile(r'(<a(?:\s+[^\s="/>]+(?:="[^"]*")?)*?\s+href=")([^"]*)(")')
+
+
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    """The sanitiser, configured once (configuration only, the same for every app)."""
+    return nh3.Cleaner(
+        tags=set(TAGS),
+        clean_content_tags=set(CLEAN_CONTENT_TAGS),
+        attributes=ATTRIBUTES,
+        url_schemes=set(URL_SCHEMES),
+        filter_style_properties=set(CSS_PROPERTIES),
+        link_rel="noopener",
+        strip_comments=True,
+    )
 
 
 def sanitize(html: str, rewrite_link: Callable[[str], str | None] | None = None) -> str:
     """``html`` with everything outside the allowed tags, attributes, styles and URL schemes
     removed. ``rewrite_link(href)`` may replace the target of each ``<a href>`` (return
-    ``None`` to keep it)."""
-    if rewrite_link is None:
-        return nh3.clean(html, **_OPTIONS)  # type: ignore[arg-type]
+    ``None`` to keep it); it sees the address as written, entities decoded."""
+    clean = _cleaner().clean(html)
+    if rewrite_link is None or "<a " not in clean:
+        return clean
 
-    def attribute_filter(element: str, attribute: str, value: str) -> str:
-        if element == "a" and attribute == "href":
-            return rewrite_link(value) or value
-        return value
+    def replace(found: re.Match[str]) -> str:
+        new = rewrite_link(unescape(found.group(2)))
+        if new is None:
+            return found.group(0)
+        return f"{found.group(1)}{escape(new)}{found.group(3)}"
 
-    return nh3.clean(html, attribute_filter=attribute_filter, **_OPTIONS)  # type: ignore[arg-type]
+    return _LINK.sub(replace, clean)
 
 
 def document(body: str, title: str = "", lang: str = "") -> str:
@@ -241,7 +252,7 @@ class _TextParser(HTMLParser):
         href = self.urls.get(href.strip(), href.strip())
         label = "".join(self.out[start:]).strip()
         scheme = href.split(":", 1)[0].lower() if ":" in href else ""
-        if scheme not in ("http", "https", "mailto", "tel"):
+        if scheme not in ("http", "https", "mailto", "tel") and _MARK_OPEN not in href:
             return
         shown = href[7:] if scheme == "mailto" else href
         if label in (href, shown):
@@ -270,3 +281,33 @@ def to_text(html: str, urls: Mapping[str, str] | None = None) -> str:
     parser.feed(html)
     parser.close()
     return parser.result()
+
+
+# -- the plain-text template of an HTML template ---------------------------------------------
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+_MARK = re.compile("\ue000(\\d+)\ue001")
+
+
+def text_template(source: str) -> str | None:
+    """The plain-text counterpart of an HTML *template*: its placeholders and tags kept,
+    the HTML around them converted as :func:`to_text` would, so that a message's text part
+    is one quick rendering instead of a conversion per recipient.
+
+    ``None`` when it cannot be made safely (the caller then converts each message).
+    Placeholders inside tags (``<td {% if %}...>``) may get lost: the caller must check the
+    result compiles and gives the same text as the conversion (see
+    :func:`crm_marketing.compose.compiled`)."""
+    if _MARK_OPEN in source or _MARK_CLOSE in source:
+        return None
+    found: list[str] = []
+
+    def protect(match: re.Match[str]) -> str:
+        found.append(match.group(0))
+        return f"{_MARK_OPEN}{len(found) - 1}{_MARK_CLOSE}"
+
+    text = to_text(sanitize(_JINJA.sub(protect, source)))
+    if "{{" in text or "{%" in text or "{#" in text:
+        return None  # written as entities in the HTML, they would become template syntax
+    return _MARK.sub(lambda match: found[int(match.group(1))], text)

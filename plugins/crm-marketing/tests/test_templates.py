@@ -275,3 +275,32 @@ def test_plain_text_shows_original_addresses_of_tracked_links():
     html = '<p><a href="https://crm.example/m/c/tok">Shop</a></p>'
     text = htmlmail.to_text(html, {"https://crm.example/m/c/tok": "https://shop.example/"})
     assert text == "Shop (https://shop.example/)\n"
+
+
+def test_link_rewriting_sees_only_real_hrefs():
+    html = (
+        '<a title="x>y" href="https://a.example/">A</a>'
+        '<a title=\'q" href="https://evil.example/\' href="https://b.example/">B</a>'
+        "<img alt='<a href=\"https://c.example/\">'>"
+        '<p>&lt;a href="https://d.example/"&gt;</p>'
+    )
+    seen = []
+    clean = htmlmail.sanitize(html, lambda href: seen.append(href) or "https://t.example/")
+    assert seen == ["https://a.example/", "https://b.example/"]
+    assert clean.count('href="https://t.example/"') == 2
+    assert "evil.example" in clean  # still there, as text of the title, not as a link
+    assert 'href="https://evil' not in clean
+
+
+def test_text_template_keeps_placeholders():
+    source = (
+        "<h1>Hi {{ contact.first_name }}</h1><p>{% if contact.city %}In {{ contact.city }}"
+        '{% endif %}</p><p><a href="{{ unsubscribe_url }}">Leave</a> '
+        '<a href="https://x.example/">X</a></p><script>{{ contact.email }}</script>'
+    )
+    assert htmlmail.text_template(source) == (
+        "Hi {{ contact.first_name }}\n\n{% if contact.city %}In {{ contact.city }}{% endif %}\n\n"
+        "Leave ({{ unsubscribe_url }}) X (https://x.example/)\n"
+    )
+    # braces written as entities would turn into template syntax: no text template then
+    assert htmlmail.text_template("<p>&#123;&#123; contact.email &#125;&#125;</p>") is None
