@@ -79,8 +79,8 @@ def chart_of(timeline: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]
 
 def campaign_results_panel(record: Campaign, user: Any, records: Any) -> str | None:
     """Counts, rates, a chart of events over time, top links and attribution."""
-    if record.status == "draft" and not _has_recipients(records.session, record.id):
-        return None
+    if not _has_recipients(records.session, record.id):
+        return None  # nothing was sent, scheduled or not: no results to show
     results = campaign_results(records, record)
     series = {kind: str(text) for kind, text in i18n.SERIES.items()}
     return render_template(
