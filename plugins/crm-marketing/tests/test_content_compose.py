@@ -100,7 +100,7 @@ def test_message_is_valid_mime_with_the_headers(crm, session, campaign, make_con
     assert parsed["Message-ID"] == "<r1@example.com>"
     assert parsed["Date"]
     unsubscribe = links.unsubscribe_url(crm, recipient.id)
-    assert parsed["List-Unsubscribe"] == f"<{unsubscribe}>"
+    assert parsed["List-Unsubscribe"].strip() == f"<{unsubscribe}>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed["X-CRM-Campaign"] == str(campaign.id)
     assert unsubscribe.startswith(crm.settings.base_url.rstrip("/") + "/m/u/")
@@ -258,7 +258,7 @@ def test_composed_message_goes_through_a_real_smtp_server(
     assert envelope["rcpt_tos"] == ["grace@example.com"]
     (received,) = smtp_peer.parsed()
     assert received["Message-ID"] == recipient.message_id
-    assert received["List-Unsubscribe"] == f"<{links.unsubscribe_url(crm, recipient.id)}>"
+    assert received["List-Unsubscribe"].strip() == f"<{links.unsubscribe_url(crm, recipient.id)}>"
     assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "Hello Grace" in received.get_body(("html",)).get_content()
 
