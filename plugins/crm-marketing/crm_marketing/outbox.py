@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -267,7 +268,37 @@ def release_claimed(session: Session, campaign_id: int) -> int:
     )
 
 
-# marks written by the sender, each one UPDATE (and the sent event) -------------------------------
+# marks written by the sender: prepared statements on the session's connection -------------------
+# (no ORM unit of work per message: these run once per message, thousands of times a minute)
+
+_R = Recipient.__table__
+_E = CampaignEvent.__table__
+_STATUS = (
+    _R.update()
+    .where(_R.c.id == bindparam("rid"))
+    .values(status=bindparam("status"), reason=bindparam("reason"))
+)
+_STATUS_ATTEMPTS = (
+    _R.update()
+    .where(_R.c.id == bindparam("rid"))
+    .values(status=bindparam("status"), reason=bindparam("reason"), attempts=bindparam("tries"))
+)
+_HANDOVER = (
+    _R.update()
+    .where(_R.c.id == bindparam("rid"), _R.c.status == "sending")
+    .values(status="handover")
+)
+_SENT = (
+    _R.update()
+    .where(_R.c.id == bindparam("rid"), _R.c.status.in_(("handover", "unknown")))
+    .values(status="sent", sent_at=bindparam("when", type_=AwareDateTime()), reason=None)
+)
+_SENT_EVENT = _E.insert().values(
+    campaign_id=bindparam("cid"),
+    recipient_id=bindparam("rid"),
+    kind="sent",
+    at=bindparam("when", type_=AwareDateTime()),
+)
 
 
 def set_status(
@@ -277,31 +308,29 @@ def set_status(
     *,
     reason: str | None = None,
     attempts: int | None = None,
-    only_from: tuple[str, ...] | None = None,
-) -> bool:
-    """Set a row's status (and reason, attempts); ``only_from`` makes it conditional."""
-    values: dict[str, Any] = {"status": status, "reason": reason[:500] if reason else None}
-    if attempts is not None:
-        values["attempts"] = attempts
-    stmt = update(Recipient).where(Recipient.id == recipient_id)
-    if only_from:
-        stmt = stmt.where(Recipient.status.in_(only_from))
-    result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
-    return bool(result.rowcount)
+) -> None:
+    """Set a row's status, reason (and attempts)."""
+    params: dict[str, Any] = {
+        "rid": recipient_id,
+        "status": status,
+        "reason": reason[:500] if reason else None,
+    }
+    if attempts is None:
+        session.connection().execute(_STATUS, params)
+    else:
+        session.connection().execute(_STATUS_ATTEMPTS, {**params, "tries": attempts})
+
+
+def mark_handover(session: Session, recipient_id: int) -> bool:
+    """``sending`` -> ``handover``: committed just before the message's final dot."""
+    return bool(session.connection().execute(_HANDOVER, {"rid": recipient_id}).rowcount)
 
 
 def mark_sent(session: Session, campaign_id: int, recipient_id: int, now: dt.datetime) -> None:
     """The server took the message: ``sent`` (from ``handover``, or from ``unknown`` when a new
-    lease holder gave up on it meanwhile) and a ``sent`` event."""
-    changed = session.execute(
-        update(Recipient)
-        .where(Recipient.id == recipient_id, Recipient.status.in_(("handover", "unknown")))
-        .values(status="sent", sent_at=now, reason=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed:
-        session.execute(
-            insert(CampaignEvent).values(
-                campaign_id=campaign_id, recipient_id=recipient_id, kind="sent", at=now
-            )
-        )
+    lease holder gave up on it meanwhile) and a ``sent`` event - what
+    :func:`crm_marketing.events.record_event` writes for ``sent`` (the first ``sent_at`` and the
+    event row), without loading the row."""
+    conn = session.connection()
+    if conn.execute(_SENT, {"rid": recipient_id, "when": now}).rowcount:
+        conn.execute(_SENT_EVENT, {"cid": campaign_id, "rid": recipient_id, "when": now})

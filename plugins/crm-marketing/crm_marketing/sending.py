@@ -50,11 +50,11 @@ from email.message import EmailMessage
 from typing import Any
 
 import click
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.orm import defer, selectinload
 
 from crmcore import Conflict, CRMError, NotFound, StaleRecord, ValidationError
-from crmcore.db import utcnow
+from crmcore.db import AwareDateTime, utcnow
 
 from . import outbox
 from .models import Campaign, CampaignLink, Recipient, Segment
@@ -381,6 +381,23 @@ def send_campaign(app: Any, campaign_id: int, watching: str | None = None) -> st
         sender.close()
 
 
+_CAMPAIGN = Campaign.__table__
+_RENEW = (
+    _CAMPAIGN.update()
+    .where(
+        _CAMPAIGN.c.id == bindparam("cid"),
+        _CAMPAIGN.c.lease_owner == bindparam("owner"),
+        _CAMPAIGN.c.status == "sending",
+    )
+    .values(lease_until=bindparam("until", type_=AwareDateTime()))
+)
+_CHECK = (
+    select(_CAMPAIGN.c.status, _CAMPAIGN.c.lease_owner)
+    .where(_CAMPAIGN.c.id == bindparam("cid"))
+    .with_for_update()
+)
+
+
 def owner_token() -> str:
     """Who holds a lease: host, process, thread and a random part (never reused)."""
     host = socket.gethostname()[:24]
@@ -479,26 +496,14 @@ class _Sender:
         """Check (and renew) the lease in the current transaction; :class:`_Stop` when it was
         lost or the campaign stopped sending. Takes the campaign row's lock on PostgreSQL, so
         a takeover waits for this transaction, or this transaction sees the takeover."""
-        session = self.session
+        conn = self.session.connection()
         if renew:
-            held = session.execute(
-                update(Campaign)
-                .where(
-                    Campaign.id == self.campaign_id,
-                    Campaign.lease_owner == self.owner,
-                    Campaign.status == "sending",
-                )
-                .values(lease_until=utcnow() + self.lease)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if held == 1:
+            until = utcnow() + self.lease
+            params = {"cid": self.campaign_id, "owner": self.owner, "until": until}
+            if conn.execute(_RENEW, params).rowcount == 1:
                 self.renewed = time.monotonic()
                 return
-        row = session.execute(
-            select(Campaign.status, Campaign.lease_owner)
-            .where(Campaign.id == self.campaign_id)
-            .with_for_update()
-        ).one_or_none()
+        row = conn.execute(_CHECK, {"cid": self.campaign_id}).one_or_none()
         if row is not None and row.lease_owner == self.owner and row.status == "sending":
             return
         if row is not None and row.lease_owner == self.owner:
@@ -521,24 +526,19 @@ class _Sender:
             session.commit()
             raise
         if handover is not None:
-            outbox.set_status(session, handover, "handover", only_from=("sending",))
+            outbox.mark_handover(session, handover)
         session.commit()
 
     def _apply(self, mark: tuple[Any, ...], now: dt.datetime) -> None:
-        from .events import record_event
-
         kind, recipient = mark[0], mark[1]
         session = self.session
         if kind == "sent":
-            recipient.status = "sent"
-            recipient.reason = None
-            record_event(session, recipient, "sent", at=now)
+            outbox.mark_sent(session, self.campaign_id, recipient.id, now)
             self.sent += 1
         elif kind == "retry":
-            reason = mark[2]
             attempts = (recipient.attempts or 0) + 1
             status = "queued" if attempts < MAX_ATTEMPTS else "failed"
-            outbox.set_status(session, recipient.id, status, reason=reason, attempts=attempts)
+            outbox.set_status(session, recipient.id, status, reason=mark[2], attempts=attempts)
         else:  # failed, skipped, unknown
             outbox.set_status(session, recipient.id, kind, reason=mark[2])
 
@@ -623,7 +623,13 @@ class _Sender:
             .outerjoin(contact_model, contact_model.id == Recipient.contact_id)
             .where(Recipient.id.in_(ids))
             .order_by(Recipient.id)
-            .options(selectinload(contact_model.company))
+            .options(
+                selectinload(contact_model.company),
+                # what messages never show: not read (nor decoded) for each contact
+                defer(contact_model.emails),
+                defer(contact_model.phones),
+                defer(contact_model.addresses),
+            )
             .execution_options(populate_existing=True)
         ).all()
         suppressed = self._suppressed([c.email for _r, c in rows if c is not None and c.email])

@@ -22,6 +22,7 @@ import copy
 import io
 import re
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from email.generator import BytesGenerator
@@ -137,6 +138,7 @@ class SmtpTransport:
         except Exception as exc:  # a MailError from tls_context (bad CA file)
             _drop(client)
             raise ConnectError(str(exc)) from None
+        _no_delay(client)
         self.client = client
         self.connections += 1
 
@@ -248,6 +250,18 @@ class SmtpTransport:
 
 class _Disconnected(Exception):
     pass
+
+
+def _no_delay(client: smtplib.SMTP) -> None:
+    """Send small writes at once. The final dot is a tiny write right after the message; with
+    Nagle's algorithm it would wait for the server's delayed ACK (about 40 ms per message)."""
+    sock = getattr(client, "sock", None)
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:  # not a TCP socket
+        pass
 
 
 def _drop(client: smtplib.SMTP | None) -> None:
