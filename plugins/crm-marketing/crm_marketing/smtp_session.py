@@ -92,6 +92,8 @@ class SmtpTransport:
         self.config = config
         self.client: smtplib.SMTP | None = None
         self.connections = 0
+        #: a message was sent without its final dot
+        self.in_data = False
 
     @property
     def where(self) -> str:
@@ -143,7 +145,11 @@ class SmtpTransport:
         self.connections += 1
 
     def close(self) -> None:
-        """Say QUIT when possible; forget the connection in any case."""
+        """Say QUIT when possible; forget the connection in any case. In the middle of a
+        message, abort it instead (a QUIT there would be part of the message)."""
+        if self.in_data:
+            self.abort()
+            return
         client, self.client = self.client, None
         if client is None:
             return
@@ -156,6 +162,7 @@ class SmtpTransport:
         """Abandon the message being sent: close the socket before its final dot, so the
         server discards it."""
         client, self.client = self.client, None
+        self.in_data = False
         _drop(client)
 
     # one message --------------------------------------------------------------------------------
@@ -210,6 +217,7 @@ class SmtpTransport:
             self.abort()
             raise TransportError(f"{self.where}: {type(exc).__name__}") from None
         try:
+            self.in_data = True
             client.send(dot_stuffed(data))
         except (smtplib.SMTPException, OSError) as exc:
             self.abort()
@@ -236,6 +244,7 @@ class SmtpTransport:
         if client is None:
             raise TransportError("no connection")
         try:
+            self.in_data = False
             client.send(b"." + CRLF)
             code, text = client.getreply()
         except (smtplib.SMTPException, OSError) as exc:

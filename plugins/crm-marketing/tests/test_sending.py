@@ -196,7 +196,7 @@ def test_sending_needs_the_permission_and_update_access(
     # the check can pass: their own campaign, and a marketer's
     mine = make_campaign(records, make_segment(records, "mine"), owner_id=own.id)
     assert api_as(own).post(f"/api/v1/campaigns/{mine.id}/send", json={}).status_code == 202
-    assert api_as(marketer).post(url, json={}).status_code == 202
+    assert api_as(marketer).post(url).status_code == 202  # no body: send now
 
 
 def test_bad_input_is_refused_and_changes_nothing(api, records, make_contact, session):
@@ -361,9 +361,7 @@ def test_the_instance_rate_applies_when_the_campaign_sets_none(app, crm, records
     assert time.monotonic() - started >= 3 / 2 * 0.9
 
 
-def test_server_refusals_fail_or_retry_single_messages(
-    app, crm, records, make_contact, session
-):
+def test_server_refusals_fail_or_retry_single_messages(app, crm, records, make_contact, session):
     good = make_contact(tags=["news"])
     unknown_user = make_contact(tags=["news"])
     full_box = make_contact(tags=["news"])
@@ -372,17 +370,20 @@ def test_server_refusals_fail_or_retry_single_messages(
     last = make_contact(tags=["news"])
     campaign = make_campaign(records, make_segment(records))
     sending.start(crm, campaign)
-    with marketing_settings(crm, retry_seconds=0), peer(
-        crm,
-        rcpt={
-            unknown_user.email: "550 5.1.1 No such user",
-            full_box.email: "452 4.2.2 Mailbox full",
-        },
-        data={
-            spam.email: ["554 5.7.1 Message refused as spam"],
-            greylisted.email: ["451 4.7.1 Greylisted, try again later"],
-        },
-    ) as inbox:
+    with (
+        marketing_settings(crm, retry_seconds=0),
+        peer(
+            crm,
+            rcpt={
+                unknown_user.email: "550 5.1.1 No such user",
+                full_box.email: "452 4.2.2 Mailbox full",
+            },
+            data={
+                spam.email: ["554 5.7.1 Message refused as spam"],
+                greylisted.email: ["451 4.7.1 Greylisted, try again later"],
+            },
+        ) as inbox,
+    ):
         assert sending.send_campaign(app, campaign.id) == "sent"
     assert inbox.per_recipient == collections.Counter(
         {good.email: 1, greylisted.email: 1, last.email: 1}
@@ -521,9 +522,7 @@ def test_without_a_mail_server_messages_go_to_the_file_outbox(
         )
         if msg["X-CRM-Campaign"] == str(campaign.id)
     ]
-    assert sorted(m["To"].addresses[0].addr_spec for m in mine) == sorted(
-        c.email for c in contacts
-    )
+    assert sorted(m["To"].addresses[0].addr_spec for m in mine) == sorted(c.email for c in contacts)
     assert all(r.status == "sent" for r in rows(session, campaign).values())
 
 
@@ -580,3 +579,42 @@ def test_cli_send_now_later_and_twice(app, crm, cli, records, make_contact, sess
 def test_unreadable_rate_settings_fall_back_to_the_default(crm, rate):
     with marketing_settings(crm, send_rate=rate):
         assert sending.default_rate(crm) == sending.DEFAULT_RATE
+
+
+# the hand-over protocol itself ------------------------------------------------------------------
+
+
+def _message(to="ana@example.com", body="Hello\n.hidden dot line\n..two dots\n"):
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = "news@shop.example.com"
+    message["To"] = to
+    message["Subject"] = "Protocol"
+    message.set_content(body)
+    return message
+
+
+def test_a_message_without_its_final_dot_is_discarded_by_the_server():
+    from crm_marketing.smtp_session import SmtpTransport
+
+    from crmcore.mail import parse_smtp_url
+    from crmcore.testing.smtp import start_smtp
+
+    controller, inbox = start_smtp()
+    try:
+        transport = SmtpTransport(parse_smtp_url(inbox.url))
+        assert transport.begin("news@shop.example.com", "ana@example.com", _message()) is None
+        transport.abort()  # the sender dies before the dot
+        assert transport.begin("news@shop.example.com", "bea@example.com", _message()) is None
+        transport.close()  # even a clean stop never ends a half-sent message
+        assert transport.begin("news@shop.example.com", "cai@example.com", _message()) is None
+        reply = transport.finish()
+        assert reply.ok and transport.connections == 3
+        transport.close()
+        time.sleep(0.2)
+    finally:
+        controller.stop()
+    assert [m["rcpt_tos"] for m in inbox.messages] == [["cai@example.com"]]
+    text = inbox.parsed()[0].get_content().replace("\r\n", "\n")
+    assert text == "Hello\n.hidden dot line\n..two dots\n"  # dots stuffed, and unstuffed
