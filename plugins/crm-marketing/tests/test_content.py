@@ -343,3 +343,18 @@ def test_test_message_mail_server_failure_is_a_502(api, template, crm):
     finally:
         crm.settings.smtp_url = None
     assert _problem(r, 502)["detail"].startswith("The mail server did not take the test message")
+
+
+def test_what_keeps_a_campaign_from_being_sent(records, segment):
+    from crm_marketing.content import ready_problems
+
+    draft = records.create("campaigns", {"name": "Empty"})
+    assert ready_problems(draft) == {
+        "segment_id": ["Choose the segment to send to."],
+        "subject": ["An e-mail campaign needs a subject."],
+        "body_html": ["An e-mail campaign needs a body."],
+    }
+    letters = records.create(
+        "campaigns", {"name": "Letters", "kind": "direct_mail", "segment_id": segment.id}
+    )
+    assert ready_problems(letters) == {}
