@@ -484,6 +484,8 @@ def compose(
 def _compose_for(
     crm: Any, content: Compiled, recipient: Any, contact: Any, links_by_url: Mapping[str, int]
 ) -> EmailMessage:
+    if contact is None:  # never the sample contact's values in a real message
+        raise ComposeError("the recipient's contact no longer exists")
     unsubscribe = public_links.unsubscribe_url(crm, recipient.id)
     context = context_for(content, contact, unsubscribe)
     parts = render_parts(
@@ -497,7 +499,7 @@ def _compose_for(
     )
     if not recipient.message_id:
         recipient.message_id = new_message_id(crm)
-    name = f"{contact.first_name or ''} {contact.last_name or ''}" if contact is not None else ""
+    name = f"{contact.first_name or ''} {contact.last_name or ''}"
     to = address(recipient.email, name)
     return build_message(
         content, parts, to=to, unsubscribe_url=unsubscribe, message_id=recipient.message_id

@@ -246,6 +246,10 @@ def test_failures_for_one_contact_are_compose_errors(crm, session, records, make
     recipient.email = "not an address"
     with pytest.raises(compose.ComposeError):
         compose.compose(crm, campaign, recipient, make_contact(email="ok@example.com"), {})
+    # a recipient whose contact is gone never gets the sample contact's message
+    recipient.email = "bobo@example.com"
+    with pytest.raises(compose.ComposeError, match="contact no longer exists"):
+        compose.compose(crm, campaign, recipient, None, {})
 
 
 def test_composed_message_goes_through_a_real_smtp_server(
