@@ -506,23 +506,34 @@ def _compose_for(
     )
 
 
-def trial_message(crm: Any, content: Compiled, to_email: str, contact: Any = None) -> EmailMessage:
-    """A test message of a campaign or template to ``to_email``: rendered for ``contact``
-    (or the sample contact), subject prefixed ``[Test]``, links as written, no tracking, an
-    unsubscribe link that belongs to nobody."""
+def preview_context(crm: Any, content: Compiled, contact: Any, company: Any = None) -> Any:
+    """The context of a preview or test message: ``contact`` (``None``: the sample contact)
+    and the ``company`` the viewer may see, with an unsubscribe link that belongs to nobody."""
     unsubscribe = public_links.preview_unsubscribe_url(crm)
-    parts = render_parts(
-        crm,
-        content,
-        context_for(content, contact, unsubscribe),
-        unsubscribe_url=unsubscribe,
-        lang=contact_locale(crm.app, contact),
+    if contact is None:
+        return context_for(content, None, unsubscribe)
+    return templating.message_context(contact, company, content.name, unsubscribe)
+
+
+def preview_parts(crm: Any, content: Compiled, context: Mapping[str, Any], lang: str) -> Rendered:
+    """A message as a preview shows it: rendered for ``context`` (:func:`preview_context`),
+    sanitised, links as written, no pixel."""
+    return render_parts(
+        crm, content, context, unsubscribe_url=context["unsubscribe_url"], lang=lang
     )
+
+
+def trial_message(
+    crm: Any, content: Compiled, to_email: str, context: Mapping[str, Any], lang: str
+) -> EmailMessage:
+    """A test message to ``to_email``: the preview's parts, the subject prefixed ``[Test]``,
+    no tracking; ``List-Unsubscribe`` names the preview's link that belongs to nobody."""
+    parts = preview_parts(crm, content, context, lang)
     parts.subject = f"[Test] {parts.subject}"
     return build_message(
         content,
         parts,
         to=address(to_email),
-        unsubscribe_url=unsubscribe,
+        unsubscribe_url=context["unsubscribe_url"],
         message_id=new_message_id(crm),
     )

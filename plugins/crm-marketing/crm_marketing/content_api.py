@@ -26,7 +26,6 @@ from crmcore.mail import MailError, send
 from crmcore.web.i18n import contact_locale
 
 from . import compose
-from . import links as public_links
 from .content import normal_address
 
 #: test messages per user
@@ -105,29 +104,21 @@ def _content(records: Any, plural: str, record_id: int) -> compose.Compiled:
         raise ValidationError({"_schema": [str(exc)]}) from None
 
 
-def _context(records: Any, content: compose.Compiled, contact: Any, unsubscribe: str) -> Any:
-    if contact is None:
-        return compose.context_for(content, None, unsubscribe)
-    from . import templating
-
-    return templating.message_context(
-        contact, _company(records, contact), content.name, unsubscribe
-    )
+def _render(
+    records: Any, plural: str, record_id: int, contact_id: int | None
+) -> tuple[compose.Compiled, Any, str]:
+    """The content, the context for the contact (within the caller's scope) and the language."""
+    content = _content(records, plural, record_id)
+    contact = _contact(records, contact_id)
+    context = compose.preview_context(records.crm, content, contact, _company(records, contact))
+    return content, context, contact_locale(current_app, contact)
 
 
 def preview(records: Any, plural: str, record_id: int, contact_id: int | None) -> dict[str, str]:
     """``{"subject", "html", "text"}`` of a campaign or template for a contact."""
-    content = _content(records, plural, record_id)
-    contact = _contact(records, contact_id)
-    unsubscribe = public_links.preview_unsubscribe_url(records.crm)
+    content, context, lang = _render(records, plural, record_id, contact_id)
     try:
-        parts = compose.render_parts(
-            records.crm,
-            content,
-            _context(records, content, contact, unsubscribe),
-            unsubscribe_url=unsubscribe,
-            lang=contact_locale(current_app, contact),
-        )
+        parts = compose.preview_parts(records.crm, content, context, lang)
     except compose.ComposeError as exc:
         raise ValidationError({"_schema": [str(exc)]}) from None
     return {"subject": parts.subject, "html": parts.html, "text": parts.text}
@@ -146,36 +137,20 @@ def send_test(
     """Send one test message of a campaign or template to ``to``."""
     if not records.access.has("marketing.send"):
         raise PermissionDenied("You may not send campaigns or test messages.")
-    content = _content(records, plural, record_id)
+    content, context, lang = _render(records, plural, record_id, contact_id)
     address, problem = normal_address(to)
     if problem or not address:
         raise ValidationError({"to": [problem or "Give the address to send the test to."]})
-    contact = _contact(records, contact_id)
     _allow_test(getattr(records.user, "id", None))
-    unsubscribe = public_links.preview_unsubscribe_url(records.crm)
     try:
-        parts = compose.render_parts(
-            records.crm,
-            content,
-            _context(records, content, contact, unsubscribe),
-            unsubscribe_url=unsubscribe,
-            lang=contact_locale(current_app, contact),
-        )
-        parts.subject = f"[Test] {parts.subject}"
-        message = compose.build_message(
-            content,
-            parts,
-            to=compose.address(address),
-            unsubscribe_url=unsubscribe,
-            message_id=compose.new_message_id(records.crm),
-        )
+        message = compose.trial_message(records.crm, content, address, context, lang)
     except compose.ComposeError as exc:
         raise ValidationError({"_schema": [str(exc)]}) from None
     try:
         send(current_app, message)
     except MailError as exc:
         raise MailNotSent(f"The mail server did not take the test message: {exc}") from None
-    return {"to": address, "subject": parts.subject}
+    return {"to": address, "subject": str(message["Subject"])}
 
 
 def blueprint() -> Blueprint:

@@ -358,3 +358,25 @@ def test_what_keeps_a_campaign_from_being_sent(records, segment):
         "campaigns", {"name": "Letters", "kind": "direct_mail", "segment_id": segment.id}
     )
     assert ready_problems(letters) == {}
+
+
+def test_preview_shows_the_company_only_to_who_may_read_it(
+    api, api_as, make_user, make_contact, make_company, records
+):
+    records.create(
+        "roles",
+        {
+            "name": "template_viewer",
+            "title": "Template viewer",
+            "grants": {"email_templates": {"read": "all"}, "contacts": {"read": "all"}},
+        },
+    )
+    template = records.create(
+        "email_templates",
+        {"name": "Co", "subject": "For {{ company.name or 'you' }}", "body_html": "<p>x</p>"},
+    )
+    contact = make_contact(company_id=make_company(name="Secret Co").id)
+    url = f"/api/v1/email_templates/{template.id}/preview"
+    assert api.post(url, json={"contact_id": contact.id}).get_json()["subject"] == "For Secret Co"
+    viewer = api_as(make_user("template_viewer"))
+    assert viewer.post(url, json={"contact_id": contact.id}).get_json()["subject"] == "For you"
