@@ -220,9 +220,11 @@ def _compile(
     sources: tuple[Any, ...] = (),
 ) -> Compiled:
     try:
-        compiled_subject = templating.compile_source(subject or "", html=False)
-        compiled_html = templating.compile_source(body_html or "", html=True)
-        compiled_text = templating.compile_source(body_text, html=False) if body_text else None
+        compiled_subject = templating.compile_source(subject or "", html=False, strict=False)
+        compiled_html = templating.compile_source(body_html or "", html=True, strict=False)
+        compiled_text = (
+            templating.compile_source(body_text, html=False, strict=False) if body_text else None
+        )
     except templating.RenderError as exc:
         raise ComposeError(str(exc)) from exc
     sender = address(from_email or crm.settings.mail_from, from_name)
@@ -253,7 +255,7 @@ def _derived_text(body_html: str, compiled_html: Any) -> Any | None:
     if source is None:
         return None
     try:
-        derived = templating.compile_source(source, html=False)
+        derived = templating.compile_source(source, html=False, strict=False)
         got = templating.render_compiled(derived, templating.SAMPLE)
         html = templating.render_compiled(compiled_html, templating.SAMPLE)
     except templating.RenderError:

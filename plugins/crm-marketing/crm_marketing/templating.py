@@ -33,7 +33,13 @@ from jinja2 import meta, nodes, pass_context, pass_eval_context
 from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.filters import FILTERS
 from jinja2.nodes import EvalContext
-from jinja2.runtime import Context, StrictUndefined, markup_join, str_join
+from jinja2.runtime import (
+    ChainableUndefined,
+    Context,
+    StrictUndefined,
+    markup_join,
+    str_join,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import Cycler, Joiner
 from jinja2.utils import missing as _MISSING
@@ -343,10 +349,12 @@ class MailEnvironment(ImmutableSandboxedEnvironment):
 
 
 @functools.cache
-def environment(html: bool) -> MailEnvironment:
+def environment(html: bool, strict: bool = True) -> MailEnvironment:
     """The environment of HTML bodies (``html=True``: values escaped) or of subjects and
-    plain-text bodies. Configuration only, the same for every app."""
-    env = MailEnvironment(autoescape=html, undefined=_Undefined, auto_reload=False)
+    plain-text bodies; ``strict``: an undefined value is an error (saving, previews), else
+    it renders empty (sending). Configuration only, the same for every app."""
+    undefined = _Undefined if strict else ChainableUndefined
+    env = MailEnvironment(autoescape=html, undefined=undefined, auto_reload=False)
     env.filters = {name: FILTERS[name] for name in ALLOWED_FILTERS}
     env.filters["join"] = pass_eval_context(_join)
     env.filters["replace"] = pass_eval_context(_replace)
@@ -455,12 +463,14 @@ def _error_line(exc: BaseException) -> int | None:
     return line
 
 
-def compile_source(source: str, *, html: bool) -> Any:
+def compile_source(source: str, *, html: bool, strict: bool = True) -> Any:
     """A compiled template, or :class:`RenderError` for a syntax error or a refused
-    construct (naming the line)."""
+    construct (naming the line). Not ``strict``: what is undefined for one contact (the
+    first tag of a contact without tags) renders empty instead of failing; for sending,
+    once :func:`check` passed."""
     if len(source) > MAX_SOURCE:
         raise RenderError(f"the template is longer than {MAX_SOURCE:,} characters")
-    env = environment(html)
+    env = environment(html, strict)
     try:
         tree = env.parse(source)
     except TemplateSyntaxError as exc:

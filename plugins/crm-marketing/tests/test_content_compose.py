@@ -6,7 +6,7 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 
 import pytest
-from crm_marketing import compose, htmlmail, links, tokens
+from crm_marketing import compose, htmlmail, links, templating, tokens
 from crm_marketing.models import CampaignLink, Recipient
 from sqlalchemy import select
 
@@ -318,3 +318,19 @@ def test_the_wire_form_has_crlf_line_ends(crm, session, campaign, make_contact):
     )
     # the shared headers were folded for both line ends without mixing them up
     assert b"\r\n" not in message.as_bytes()
+
+
+def test_a_value_missing_for_one_contact_renders_empty(crm, session, records, make_contact):
+    campaign = records.create(
+        "campaigns",
+        {"name": "Tags", "subject": "[{{ contact.tags[0] }}]", "body_html": "<p>x</p>"},
+    )  # the sample contact has tags: saved
+    _recipient_row, message = _compose(crm, session, campaign, make_contact(tags=[]))
+    assert message["Subject"] == "[]"
+    with pytest.raises(templating.RenderError, match="no element 0"):
+        templating.render(
+            "{{ contact.tags[0] }}",
+            compose.context_for(
+                compose.compiled(crm, campaign), make_contact(tags=[]), "https://x.example/u"
+            ),
+        )  # checking (saving) stays strict
