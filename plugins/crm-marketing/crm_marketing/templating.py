@@ -4,9 +4,11 @@ A template sees only plain values built here - ``contact``, ``company``, ``campa
 ``unsubscribe_url`` - never ORM objects, so nothing beyond them can be reached. On top of
 Jinja's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`:
 
-- Unknown placeholders are errors (``StrictUndefined``): ``{{ contact.nickname }}`` is refused
-  when the template is saved, with the list of fields there are. The one lenient mapping is
-  ``contact.custom`` (custom fields): a field the contact has no value for renders empty.
+- Unknown placeholders are errors: ``{{ contact.nickname }}`` is refused when the template
+  is saved, with the list of fields there are, even in a branch the sample does not take.
+  The one lenient mapping is ``contact.custom`` (custom fields): a field the contact has no
+  value for renders empty. Checking is strict (``StrictUndefined``); sending is not
+  (``strict=False``): a value missing for one contact (``contact.tags[0]``) renders empty.
 - Names starting with ``_`` (``{{ ''.__class__ }}``), macros, includes, ``{% autoescape %}``
   and capturing blocks are refused before anything runs; the methods of text, lists and
   mappings are limited to harmless ones, the filters to a list of harmless ones.
@@ -18,7 +20,7 @@ Jinja's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`:
 :func:`check` compiles a source and renders it once against :data:`SAMPLE` (so errors that
 only show when running, such as a sandbox refusal, surface when the template is saved) and
 raises :class:`crmcore.ValidationError` with the line of the problem. :func:`compile_source`
-and :func:`render` are what sending uses.
+and :func:`render_compiled` are what sending uses (:mod:`crm_marketing.compose`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import Cycler, Joiner
 from jinja2.utils import missing as _MISSING
 from jinja2.visitor import NodeTransformer
-from markupsafe import Markup
 
 from crmcore import ValidationError
 
@@ -537,7 +538,7 @@ __all__ = [
     "MAX_SOURCE",
     "MAX_VALUE",
     "SAMPLE",
-    "Markup",
+    "Fields",
     "RenderError",
     "check",
     "compile_source",
