@@ -15,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Response, current_app, g, stream_with_context
+from flask import Response, current_app, g, request, stream_with_context
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from crmcore import PermissionDenied, ValidationError, current_crm
 from crmcore.db import utcnow
+from crmcore.errors import BadRequest
 
 from . import labels, sending
 
@@ -72,6 +73,9 @@ def blueprint() -> Blueprint:
     def send_campaign(options: dict[str, Any], campaign_id: int) -> Any:
         """Send the campaign now, or schedule it (`at`). Its recipients are chosen now (or at
         the scheduled time) and each gets one message; a second call answers 409."""
+        if request.content_length and not request.is_json:
+            # a form-encoded "at" would otherwise be ignored and the campaign sent at once
+            raise BadRequest("Send JSON with Content-Type: application/json.", 415)
         records = _records()
         campaign = _may_send(records, campaign_id)
         at: dt.datetime | None = options.get("at")

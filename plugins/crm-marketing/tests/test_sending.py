@@ -214,6 +214,12 @@ def test_bad_input_is_refused_and_changes_nothing(api, records, make_contact, se
         answer = api.post(url, json=body)
         assert answer.status_code == 422, body
         assert field in answer.get_json()["errors"], answer.get_json()
+    form = api.post(
+        url,
+        data="at=2030-01-01T10:00:00Z",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 415  # not silently "now"
     assert api.post("/api/v1/campaigns/999999/send", json={}).status_code == 404
     incomplete = records.create("campaigns", {"name": "Draft", "kind": "email"})
     answer = api.post(f"/api/v1/campaigns/{incomplete.id}/send", json={})
