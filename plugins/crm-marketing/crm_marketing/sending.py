@@ -34,6 +34,8 @@ recipient or a message that cannot be built fails that message only.
                                 temporarily refused messages again
 ``CRM_MARKETING_RETURN_PATH``   ``return_path``: envelope sender (where     the From
                                 bounces go)                                 address
+``CRM_MARKETING_SLICE_SECONDS`` ``slice_seconds``: a send job hands over    60
+                                to a new job after this long
 ==============================  ========================================  =======
 """
 
@@ -66,6 +68,7 @@ JOB = "crm_marketing.sending:send_campaign"
 DEFAULT_RATE = 20.0
 DEFAULT_LEASE = 60.0
 DEFAULT_RETRY = 300.0
+DEFAULT_SLICE = 60.0
 #: tries of a temporarily refused message before it is marked failed
 MAX_ATTEMPTS = 3
 #: messages claimed at once (at most; a slow rate claims about one second's worth)
@@ -117,6 +120,10 @@ def lease_seconds(crm: Any) -> float:
 
 def retry_seconds(crm: Any) -> float:
     return _number(crm, "retry_seconds", DEFAULT_RETRY)
+
+
+def slice_seconds(crm: Any) -> float:
+    return _number(crm, "slice_seconds", DEFAULT_SLICE, low=0.1)
 
 
 def campaign_rate(crm: Any, campaign: Campaign) -> float:
@@ -366,8 +373,8 @@ def send_campaign(app: Any, campaign_id: int, watching: str | None = None) -> st
 
     ``watching`` is set on watchdog runs: the lease holder it watches. When another sender
     holds a live lease, a watchdog of that sender looks again later and any other run just
-    ends. Returns what happened (``sent``, ``held``, ``cancelled``, ``lost``, ``parked``,
-    ``idle``), for logs and tests.
+    ends. Returns what happened (``sent``, ``continued``, ``held``, ``cancelled``, ``lost``,
+    ``parked``, ``idle``), for logs and tests.
     """
     crm = app.extensions["crm"]
     if "marketing" not in crm.enabled_plugins():
@@ -399,7 +406,7 @@ _CHECK = (
 
 
 def owner_token() -> str:
-    """Who holds a lease: host, process, thread and a random part (never reused)."""
+    """Who holds a lease: host, process and a random part (never reused)."""
     host = socket.gethostname()[:24]
     return f"{host}:{os.getpid()}:{secrets.token_hex(6)}"
 
@@ -437,6 +444,8 @@ class _Sender:
         self.interval = 0.0
         self.sent = 0
         self.connect_failures = 0
+        self.started = time.monotonic()
+        self.slice = slice_seconds(crm)
 
     # the lease ----------------------------------------------------------------------------------
 
@@ -591,8 +600,27 @@ class _Sender:
                 self._commit()
                 for item in items:
                     session.expunge(item.recipient)
+                if time.monotonic() - self.started >= self.slice:
+                    return self._continue_later()
         except _Stop as stop:
             return self._stopped(stop.outcome)
+
+    def _continue_later(self) -> str:
+        """The job has run for ``slice_seconds``: let the lease go and queue the rest as a new
+        job, so other jobs get their turn and a worker asked to stop does so soon."""
+        session = self.session
+        released = session.execute(
+            update(Campaign)
+            .where(Campaign.id == self.campaign_id, Campaign.lease_owner == self.owner)
+            .values(lease_owner=None, lease_until=utcnow() + RESERVE)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+        if not released:
+            return "lost"
+        _enqueue(self.crm, self.campaign_id)
+        log.info("campaign %s: %d sent in this run; the rest follows", self.campaign_id, self.sent)
+        return "continued"
 
     def _transport(self) -> Any:
         from crmcore.mail import parse_smtp_url
@@ -917,6 +945,8 @@ def send_command(campaign_id: int, at: str | None, wait: bool) -> None:
     )
     if wait and campaign.kind == "email":
         outcome = send_campaign(crm.app, campaign_id)
+        while outcome == "continued":  # a worker may take over the rest meanwhile: fine
+            outcome = send_campaign(crm.app, campaign_id)
         found = outbox.counts(crm.session, campaign_id)
         crm.session.rollback()
         click.echo(

@@ -355,6 +355,27 @@ def test_the_rate_is_honoured(app, crm, records, make_contact, session):
         assert sum(1 for t in times[i:] if t < moment + 1.0) <= 5
 
 
+def test_a_long_send_hands_over_to_a_new_job(app, crm, records, make_contact, session):
+    contacts = [make_contact(tags=["news"]) for _ in range(8)]
+    campaign = make_campaign(records, make_segment(records), send_rate=4)
+    sending.start(crm, campaign)
+    jobs = crm.jobs
+    with marketing_settings(crm, slice_seconds=0.3), peer(crm) as inbox:
+        queued = jobs.pending_count()
+        assert sending.send_campaign(app, campaign.id) == "continued"
+        assert jobs.pending_count() == queued + 2  # the rest as a job of its own; a watchdog
+        sent = sum(inbox.per_recipient.values())
+        assert 0 < sent < 8
+        handed = fresh(session, campaign)
+        assert handed.status == "sending" and handed.lease_owner is None
+        assert sending.tick(app)["resumed"] == []  # queued already: not queued again
+        outcomes = []
+        while not outcomes or outcomes[-1] == "continued":
+            outcomes.append(sending.send_campaign(app, campaign.id))
+    assert outcomes[-1] == "sent"
+    assert inbox.per_recipient == collections.Counter({c.email: 1 for c in contacts})
+
+
 def test_the_instance_rate_applies_when_the_campaign_sets_none(app, crm, records, make_contact):
     for _ in range(4):
         make_contact(tags=["news"])
