@@ -68,7 +68,7 @@ def blueprint() -> Blueprint:
     )
 
     @blp.route("/campaigns/<int:campaign_id>/send", methods=["POST"])
-    @blp.arguments(SendInput)
+    @blp.arguments(SendInput, required=False)
     @blp.response(202)
     def send_campaign(options: dict[str, Any], campaign_id: int) -> Any:
         """Send the campaign now, or schedule it (`at`). Its recipients are chosen now (or at
