@@ -645,3 +645,13 @@ def test_a_message_without_its_final_dot_is_discarded_by_the_server():
     assert [m["rcpt_tos"] for m in inbox.messages] == [["cai@example.com"]]
     text = inbox.parsed()[0].get_content().replace("\r\n", "\n")
     assert text == "Hello\n.hidden dot line\n..two dots\n"  # dots stuffed, and unstuffed
+
+
+def test_the_endpoints_are_documented(api):
+    paths = api.get("/api/v1/openapi.json").get_json()["paths"]
+    send = paths["/api/v1/campaigns/{campaign_id}/send"]["post"]
+    assert send["requestBody"]["required"] is False  # no body: now
+    assert "202" in send["responses"]
+    assert "post" in paths["/api/v1/campaigns/{campaign_id}/cancel"]
+    for suffix in ("csv", "pdf"):
+        assert "get" in paths[f"/api/v1/campaigns/{{campaign_id}}/labels.{suffix}"]
