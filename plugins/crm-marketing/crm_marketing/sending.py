@@ -333,19 +333,19 @@ def _start_due(crm: Any, campaign_id: int) -> bool:
     try:
         begin(crm, campaign)
         return True
-    except Conflict:
-        return False  # started or cancelled by someone else meanwhile
     except CRMError as exc:
-        # the segment went away, the content is incomplete...: back to draft, for a person
-        log.warning("scheduled campaign %s cannot start (%s); back to draft", campaign_id, exc)
         campaign = session.get(Campaign, campaign_id, populate_existing=True)
-        if campaign is not None and campaign.status == "scheduled":
-            records = crm.records()
-            try:
-                _transition(records, campaign, {"status": "draft"})
-                records.commit()
-            except CRMError:
-                records.rollback()
+        if campaign is None or campaign.status != "scheduled":
+            return False  # started or cancelled by someone else meanwhile
+        # the segment went away or its query broke, the content is incomplete...: back to
+        # draft, for a person to fix
+        log.warning("scheduled campaign %s cannot start (%s); back to draft", campaign_id, exc)
+        records = crm.records()
+        try:
+            _transition(records, campaign, {"status": "draft"})
+            records.commit()
+        except CRMError:
+            records.rollback()
         return False
 
 
