@@ -105,3 +105,33 @@ LABELS = (
     _l("Won deals"),
     _l("Revenue"),
 )
+
+#: Messages of the plugin's checks that the pages show (form errors, flash messages), listed so
+#: that they are translated like the rest; the API answers them in English.
+MESSAGES = (
+    _l("A segment cannot change kind."),
+    _l("A static segment lists its contacts; it has no query nor conditions."),
+    _l("Give a list of conditions."),
+    _l("You may not read orders, so you cannot choose contacts by them."),
+    _l("The segment has purchase-history conditions and the sales plugin is not enabled."),
+    _l("The segment chooses contacts by their orders, and you may not read orders."),
+    _l("Line breaks are not allowed here (they would add e-mail headers)."),
+    _l("Control characters are not allowed here."),
+    _l("Commas and angle brackets are not allowed in a sender name."),
+    _l("The campaign is no longer a draft: its content cannot change."),
+    _l("No such template."),
+    _l("No such segment."),
+    _l("No such campaign."),
+    _l("No such contact."),
+    _l("Choose the segment to send to."),
+    _l("An e-mail campaign needs a subject."),
+    _l("An e-mail campaign needs a body."),
+    _l("An e-mail campaign needs a sender address."),
+    _l("The campaign's segment no longer exists."),
+    _l("The campaign is not ready to send."),
+    _l("The campaign cannot be sent yet."),
+    _l("Labels are made for direct-mail campaigns only."),
+    _l("Send the campaign first: its recipients are chosen when it is sent."),
+    _l("You may not send campaigns or test messages."),
+    _l("You may not see campaign results."),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,14 @@ def test_pages_in_spanish(web_as, make_user, records, session, make_contact):
     assert ">Enviado<" in html  # the message's status, in context
     html = client.get("/").get_data(as_text=True)
     assert "Aperturas y clics de las campañas" in html
+    # a flash from the send forms, and a check's message from another module
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    client.post(
+        f"/marketing/campaigns/{campaign.id}/schedule",
+        data={"csrf_token": token, "at": "2001-01-01T10:00"},
+    )
+    records.update("campaigns", campaign, {"subject": ""})
+    client.post(f"/marketing/campaigns/{campaign.id}/send", data={"csrf_token": token})
+    html = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Elige un momento futuro." in html
+    assert "Una campaña de correo necesita un asunto." in html
