@@ -44,3 +44,25 @@ def test_public_form_in_spanish(client):
     page = client.get("/sales/web-to-lead", headers={"Accept-Language": "es"})
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Enviar" in html and "Apellidos" in html
+
+
+def test_runtime_labels_are_in_the_catalogues():
+    """Menu entries, widget and panel titles, entity titles and field labels are translated
+    at run time: each must be in the core's or this plugin's catalogue."""
+    import crm_sales.plugin as sales
+
+    from crmcore.web.i18n import TRANSLATIONS, humanise
+
+    def strings(path):
+        with path.open("rb") as f:
+            return {m.id for m in read_po(f) if m.id and m.string}
+
+    known = strings(PO) | strings(TRANSLATIONS / "es/LC_MESSAGES/messages.po")
+    wanted = {m.label for m in sales.crm_menu_items()}
+    wanted |= {w.title for w in sales.crm_dashboard_widgets()}
+    wanted |= {p.title for p in sales.crm_record_panels()}
+    wanted |= {f.label for f in sales.crm_entity_fields()}
+    for entity in sales.crm_entities():
+        wanted |= {entity.title, entity.title_plural}
+        wanted |= {humanise(name) for name in entity.full_schema._declared_fields}
+    assert sorted(wanted - known) == []
