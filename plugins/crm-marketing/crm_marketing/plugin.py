@@ -142,3 +142,19 @@ def crm_demo_data(ctx: Any) -> None:
     from .demo import create_demo
 
     create_demo(ctx)
+
+
+@hookimpl
+def crm_validate_record(event: Any) -> None:
+    """Leads and deals name an existing campaign; a lead's source ``campaign:<id>`` sets it."""
+    from .results import check_attribution
+
+    check_attribution(event)
+
+
+@hookimpl
+def crm_record_updated(event: Any) -> None:
+    """A converted lead's campaign goes to its new deal."""
+    from .results import carry_attribution
+
+    carry_attribution(event)
