@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).parent
-# the suite runs with --import-mode=importlib: make the helper modules beside this importable
+# the suite runs with --import-mode=importlib: make the helper modules beside this importable,
+# after the core's tests folder (a test_web.py here must not shadow the core's)
 if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+    sys.path.append(str(HERE))
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:

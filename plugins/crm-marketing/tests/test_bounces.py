@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
 
 import pytest
 from crm_marketing import bounces
 from crm_marketing.models import Bounce
 from sqlalchemy import select
-
-sys.path.insert(0, str(Path(__file__).parent))  # the suite runs with --import-mode=importlib
 from tracking_kit import eml, events, make_campaign, make_recipient
 
 LIMIT = 10 * 1024 * 1024

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import re
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from crm_marketing import subscribe, tokens
 from crm_marketing.models import Bounce, SegmentMember
 from sqlalchemy import func, select
+from tracking_kit import Outbox, csrf_of, make_campaign, make_recipient
 
 from crmcore.contacts.models import Contact
 from crmcore.db import utcnow
-
-sys.path.insert(0, str(Path(__file__).parent))  # the suite runs with --import-mode=importlib
-from tracking_kit import Outbox, csrf_of, make_campaign, make_recipient
 
 LINK = re.compile(r"(https?://\S+/m/confirm/\S+)")
 

@@ -4,16 +4,12 @@ altered and other-purpose tokens change nothing and answer like a random token."
 from __future__ import annotations
 
 import secrets
-import sys
-from pathlib import Path
 
 import pytest
 from crm_marketing import tokens
+from tracking_kit import events, make_campaign, make_link, make_recipient
 
 from crmcore.contacts.models import Contact
-
-sys.path.insert(0, str(Path(__file__).parent))  # the suite runs with --import-mode=importlib
-from tracking_kit import events, make_campaign, make_link, make_recipient
 
 
 @pytest.fixture

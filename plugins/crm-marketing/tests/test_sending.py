@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import sys
 import time
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import pytest
 from crm_marketing import outbox, sending
 from crm_marketing.models import Bounce, Campaign, CampaignEvent, Recipient
-from sqlalchemy import func, select, update
-
-from crmcore.db import utcnow
-
-sys.path.insert(0, str(Path(__file__).parent))  # the suite runs with --import-mode=importlib
 from sending_kit import (
     fresh,
     make_campaign,
@@ -30,6 +23,9 @@ from sending_kit import (
     peer,
     rows,
 )
+from sqlalchemy import func, select, update
+
+from crmcore.db import utcnow
 
 
 def _send(api, campaign, **body):

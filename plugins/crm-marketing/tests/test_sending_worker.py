@@ -26,15 +26,13 @@ from typing import Any
 import pytest
 from crm_marketing import outbox, sending
 from crm_marketing.models import Campaign, Recipient
+from sending_kit import BODY, CountingInbox
 from sqlalchemy import select, update
 
 from crmcore import Conflict
 from crmcore.db import utcnow
 from crmcore.testing import empty_database
 from crmcore.testing.smtp import start_smtp
-
-sys.path.insert(0, str(Path(__file__).parent))  # the suite runs with --import-mode=importlib
-from sending_kit import BODY, CountingInbox
 
 CRM = str(Path(sys.executable).with_name("crm"))
 

@@ -4,15 +4,11 @@ headers, a bounce of that very message; and the next send honours the opt-out an
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from crm_marketing import sending
 from crm_marketing.models import Recipient
 from sqlalchemy import select
-
-sys.path.insert(0, str(Path(__file__).parent))  # the suite runs with --import-mode=importlib
 from tracking_kit import eml, events
 
 BODY = (

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 # the suite runs with --import-mode=importlib: make the helper module importable
-sys.path.insert(0, str(Path(__file__).parent))
+# appended: helper modules here must not shadow the core's test modules of the same name
+sys.path.append(str(Path(__file__).parent))
 from support_testing import PORTAL_PASSWORD, Outbox, form_post, invite_link
 
 from crmcore.testing.plugin import PASSWORD
