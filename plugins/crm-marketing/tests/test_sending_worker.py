@@ -266,6 +266,54 @@ def test_a_killed_worker_restarted_sends_everyone_exactly_one_message(instance, 
     assert f"campaign {campaign_id} sent" in output, output  # finished by the second worker
 
 
+class KillingInbox(CountingInbox):
+    """Kills the worker when the ``at``-th message has reached the server in full and the
+    worker waits for the answer to its final dot: the message is kept, the answer never
+    arrives. The moment of the crash is chosen, so the outcome is exact."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+        self.victim: subprocess.Popen[bytes] | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if sum(self.per_recipient.values()) == self.at and self.victim is not None:
+            self.victim.send_signal(signal.SIGKILL)
+            self.victim.wait(timeout=15)
+        return answer
+
+
+def test_a_worker_killed_awaiting_the_servers_answer_still_mails_everyone_once(
+    instance, tmp_path
+):
+    """The hardest moment to die: the server has the message, the CRM has not heard so. The row
+    is left ``unknown`` (never sent twice) and every recipient, that one included, has exactly
+    one message once a new worker finished the rest."""
+    total = 120
+    controller, smtp = start_smtp(handler=KillingInbox(at=40))
+    try:
+        inst = instance(smtp_url=smtp.url, lease_seconds=2, retry_seconds=1)
+        campaign_id = setup_campaign(inst, total, send_rate=200)
+        start_in(inst, campaign_id)
+        log = tmp_path / "worker.log"
+        smtp.victim = inst.worker(log)
+        wait_for(lambda: smtp.victim.poll() is not None, timeout=60)
+        assert sum(smtp.per_recipient.values()) == 40
+        second = inst.worker(log)
+        try:
+            wait_for(lambda: campaign_status(inst, campaign_id) == "sent", timeout=120)
+        finally:
+            stop(second)
+    finally:
+        controller.stop()
+    rows = recipients(inst, campaign_id)
+    by_status = collections.Counter(r.status for r in rows)
+    assert by_status == {"sent": total - 1, "unknown": 1}, log.read_text(errors="replace")
+    assert len(smtp.per_recipient) == total
+    assert set(smtp.per_recipient.values()) == {1}  # everyone, exactly once
+
+
 # races ------------------------------------------------------------------------------------------
 
 
