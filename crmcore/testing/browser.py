@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,7 +61,10 @@ def serving(env: dict[str, str], port: int, timeout: float = 30) -> Iterator[str
     """`crm serve` on ``port`` until the block ends; yields its base URL once it answers."""
     base = f"http://127.0.0.1:{port}"
     command = [CRM, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = Path(env["CRM_INSTANCE_PATH"]) / "serve.log"
+    _server_logs[base] = log_path
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -70,13 +74,23 @@ def serving(env: dict[str, str], port: int, timeout: float = 30) -> Iterator[str
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     process.kill()
-                    errors = process.stderr.read().decode()[-2000:] if process.stderr else ""
-                    raise RuntimeError(f"crm serve did not start: {errors}") from None
+                    raise RuntimeError(f"crm serve did not start: {_tail(log_path)}") from None
                 time.sleep(0.2)
         yield base
     finally:
         process.terminate()
         process.wait(timeout=10)
+        _server_logs.pop(base, None)
+
+
+#: where each served instance logs (base URL -> file), to show its errors when a call fails
+_server_logs: dict[str, Path] = {}
+
+
+def _tail(path: Path | None, size: int = 4000) -> str:
+    if path is None or not path.exists():
+        return ""
+    return path.read_bytes()[-size:].decode("utf-8", "replace")
 
 
 def api(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -86,8 +100,15 @@ def api(base: str, method: str, path: str, body: Any = None, token: str | None =
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        answer = exc.read().decode("utf-8", "replace")[:2000]
+        raise AssertionError(
+            f"{method} {path} answered {exc.code}: {answer}\n"
+            f"server log:\n{_tail(_server_logs.get(base))}"
+        ) from None
 
 
 @contextmanager
