@@ -13,9 +13,15 @@ def marketing() -> None:
 def _register() -> None:
     from .bounces import bounces_command
     from .segments import import_list_command
-    from .sending import resume_command, send_command
+    from .sending import requeue_unknown_command, resume_command, send_command
 
-    for command in (import_list_command, send_command, resume_command, bounces_command):
+    for command in (
+        import_list_command,
+        send_command,
+        resume_command,
+        requeue_unknown_command,
+        bounces_command,
+    ):
         marketing.add_command(command)
 
 

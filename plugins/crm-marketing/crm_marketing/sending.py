@@ -258,6 +258,38 @@ def cancel(crm: Any, campaign: Campaign, *, records: Any = None) -> Campaign:
     return campaign
 
 
+def requeue_unknown(crm: Any, campaign: Campaign, *, records: Any = None) -> int:
+    """Send again the messages whose hand-over a crash interrupted (status ``unknown``).
+
+    The server may have taken them, so their recipients may get the message twice: an
+    operator's decision, never automatic. A finished campaign goes back to ``sending``.
+    Returns how many were queued again.
+    """
+    records = records if records is not None else crm.records()
+    session = records.session
+    if campaign.kind != "email" or campaign.status not in ("sending", "sent"):
+        raise Conflict(f"The campaign is {campaign.status}; nothing can be sent again.")
+    try:
+        if campaign.status == "sent":
+            _transition(records, campaign, {"status": "sending", "finished_at": None})
+        count = session.execute(
+            update(Recipient)
+            .where(Recipient.campaign_id == campaign.id, Recipient.status == "unknown")
+            .values(status="queued", reason="requeued after an interrupted hand-over")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not count:
+            records.rollback()
+            return 0
+        records.commit()
+    except BaseException:
+        records.rollback()
+        raise
+    log.warning("campaign %s: %d message(s) of unknown fate queued again", campaign.id, count)
+    _enqueue(crm, campaign.id)
+    return int(count)
+
+
 # the periodic job -------------------------------------------------------------------------------
 
 
@@ -953,6 +985,31 @@ def send_command(campaign_id: int, at: str | None, wait: bool) -> None:
             f"{outcome}: {found['sent']} sent, {found['failed']} failed, "
             f"{found['queued']} waiting, {found['unknown']} unknown"
         )
+
+
+@click.command("requeue-unknown")
+@click.argument("campaign_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask; for scripts.")
+def requeue_unknown_command(campaign_id: int, yes: bool) -> None:
+    """Send again the messages of CAMPAIGN_ID left "unknown" by a crash (they may arrive
+    twice)."""
+    from crmcore import current_crm
+
+    crm = current_crm()
+    records = crm.records()
+    campaign = records.get("campaigns", campaign_id)
+    waiting = outbox.counts(crm.session, campaign_id)["unknown"]
+    if not waiting:
+        click.echo(f"campaign {campaign_id} has no message of unknown fate")
+        return
+    if not yes:
+        click.confirm(
+            f"{waiting} recipient(s) may already have the message and would get it twice; "
+            "send again?",
+            abort=True,
+        )
+    count = requeue_unknown(crm, campaign, records=records)
+    click.echo(f"campaign {campaign_id}: {count} message(s) queued again")
 
 
 @click.command("resume")

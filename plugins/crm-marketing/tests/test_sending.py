@@ -513,6 +513,31 @@ def test_a_connection_lost_after_the_end_leaves_the_message_unknown(
     assert found[third.email].status == "sent"  # on a new connection
 
 
+def test_an_operator_may_send_the_unknown_ones_again(
+    app, crm, records, make_contact, session, cli
+):
+    _first, dropped = (make_contact(tags=["news"]) for _ in range(2))
+    campaign = make_campaign(records, make_segment(records))
+    sending.start(crm, campaign)
+    with peer(crm, drop={dropped.email}):
+        assert sending.send_campaign(app, campaign.id) == "sent"
+    assert fresh(session, campaign).status == "sent"
+    refused = cli("marketing", "requeue-unknown", str(campaign.id), input="n\n")
+    assert refused.exit_code == 1 and "twice" in refused.output  # asks, and no means no
+    assert rows(session, campaign)[dropped.email].status == "unknown"
+
+    with peer(crm) as inbox:
+        done = cli("marketing", "requeue-unknown", str(campaign.id), "--yes")
+        assert done.exit_code == 0 and "1 message(s) queued again" in done.output, done.output
+        assert fresh(session, campaign).status == "sending"
+        assert sending.send_campaign(app, campaign.id) == "sent"
+    assert inbox.per_recipient == collections.Counter({dropped.email: 1})  # only that one
+    assert rows(session, campaign)[dropped.email].status == "sent"
+    assert fresh(session, campaign).status == "sent"
+    again = cli("marketing", "requeue-unknown", str(campaign.id), "--yes")
+    assert "no message of unknown fate" in again.output
+
+
 def test_an_unreachable_server_keeps_the_messages_for_later(
     app, crm, records, make_contact, session, monkeypatch
 ):
