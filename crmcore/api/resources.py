@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow
 from flask import Response, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -57,6 +58,15 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError({"_body": ["Send a JSON object."]})
     return data
+
+
+def load_json(schema: Schema) -> dict[str, Any]:
+    """The request's JSON object loaded by ``schema`` (an input schema of a plugin's endpoint):
+    415, 413 or 400 as :func:`json_body` says, 422 with per-field messages."""
+    try:
+        return schema.load(json_body())  # type: ignore[no-any-return]
+    except marshmallow.ValidationError as exc:
+        raise ValidationError(exc.messages) from None  # type: ignore[arg-type]
 
 
 def etag(record: Any) -> str:

@@ -21,16 +21,15 @@ from flask import Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from marshmallow import ValidationError as SchemaError
 
 from crmcore import ValidationError, current_crm
 from crmcore.api import listing
-from crmcore.errors import BadRequest, PermissionDenied
+from crmcore.api.resources import load_json
+from crmcore.errors import PermissionDenied
 from crmcore.importing import ImportFileError, import_limit, parse_mapping
 
 from . import segments
 
-MAX_JSON = 256 * 1024
 MAX_IDS = 1000
 _TRUE = ("1", "true", "yes", "on")
 _COPY_CHUNK = 1024 * 1024
@@ -123,20 +122,6 @@ def _records() -> Any:
     return current_crm().records(g.crm_access)
 
 
-def _json(schema: Schema) -> dict[str, Any]:
-    if not request.is_json:
-        raise BadRequest("Send JSON with Content-Type: application/json.", 415)
-    if (request.content_length or 0) > MAX_JSON:
-        raise BadRequest("The body is too large.", 413)
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationError({"_body": ["Send a JSON object."]})
-    try:
-        return schema.load(data)  # type: ignore[no-any-return]
-    except SchemaError as exc:
-        raise ValidationError(exc.messages) from None  # type: ignore[arg-type]
-
-
 def blueprint() -> Blueprint:
     """``marketing_segments``: members, counts and static lists under ``/api/v1/segments``."""
     blp = Blueprint(
@@ -195,7 +180,7 @@ def blueprint() -> Blueprint:
         def post(self, segment_id: int) -> Any:
             records = _records()
             segment = records.get("segments", segment_id, "update")
-            data = _json(MembersInput())
+            data = load_json(MembersInput())
             added, already = segments.add_members(records, segment, data["contact_ids"])
             return {"added": added, "already_members": already}
 

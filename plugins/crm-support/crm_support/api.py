@@ -7,14 +7,11 @@ from typing import Any
 from flask import g, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from marshmallow import ValidationError as SchemaError
 
 from crmcore import NotFound, PermissionDenied, ValidationError, current_crm
-from crmcore.errors import BadRequest
+from crmcore.api.resources import load_json
 
 from . import portal_accounts, reports, tickets
-
-MAX_JSON = 256 * 1024
 
 
 class MessageInput(Schema):
@@ -38,21 +35,6 @@ class MergeInput(Schema):
 
 class InviteInput(Schema):
     contact_id = fields.Integer(required=True)
-
-
-def body(schema: Schema) -> dict[str, Any]:
-    """The JSON body loaded by ``schema``; problem answers for anything else."""
-    if not request.is_json:
-        raise BadRequest("Send JSON with Content-Type: application/json.", 415)
-    if (request.content_length or 0) > MAX_JSON:
-        raise BadRequest("The body is too large.", 413)
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationError({"_body": ["Send a JSON object."]})
-    try:
-        return schema.load(data)  # type: ignore[no-any-return]
-    except SchemaError as exc:
-        raise ValidationError(exc.messages) from None
 
 
 def _records() -> Any:
@@ -113,7 +95,7 @@ def ticket_blueprint() -> Blueprint:
     def post_message(ticket_id: int) -> Any:
         records = _records()
         ticket = records.get("tickets", ticket_id, "update")
-        data = body(MessageInput())
+        data = load_json(MessageInput())
         message = tickets.add_message(
             records,
             ticket,
@@ -135,7 +117,7 @@ def ticket_blueprint() -> Blueprint:
     def merge(ticket_id: int) -> Any:
         records = _records()
         source = records.get("tickets", ticket_id, "update")
-        data = body(MergeInput())
+        data = load_json(MergeInput())
         try:
             target = records.get("tickets", data["into"], "update")
         except NotFound:
@@ -161,7 +143,7 @@ def support_blueprint() -> Blueprint:
         records = _records()
         if not records.access.has("support.portal_invite"):
             raise PermissionDenied("You may not invite contacts to the portal.")
-        data = body(InviteInput())
+        data = load_json(InviteInput())
         try:
             contact = records.get("contacts", data["contact_id"])
         except NotFound:
