@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_browser import browser, instance_database, page, server, shot, sign_in  # noqa: F401
+from test_browser import browser, page, server, shot, sign_in  # noqa: F401
 
 
 def menu_plugin() -> tuple[str, str] | None:

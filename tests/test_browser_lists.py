@@ -10,7 +10,6 @@ from typing import Any
 
 from test_browser import (  # noqa: F401 - fixtures
     browser,
-    instance_database,
     page,
     server,
     shot,

@@ -11,6 +11,8 @@ Core, first-party and third-party plugins test with the same fixtures:
   ``client`` (Flask test client), ``web`` and ``web_as(user)`` (test clients signed in to the
   web pages), ``cli`` (runs ``crm`` commands against the app).
 * ``smtp_peer``: a real SMTP server (aiosmtpd) that the app sends through for one test.
+* ``instance_database``: the database URL for an instance served in a subprocess (module
+  scope; ``None`` on SQLite).
 * ``assert_plugin_migrates_and_survives_disable(crm, name)``: the plugin migrates up from an
   empty database to models that match, and disabling then enabling it keeps its rows.
 
@@ -141,6 +143,19 @@ def immediate_jobs(crm: Any) -> Iterator[Any]:
         yield crm.jobs
     finally:
         crm.jobs.huey.immediate = False
+
+
+@pytest.fixture(scope="module")
+def instance_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """For tests that serve an instance in a subprocess (``crmcore.testing.browser``): with
+    ``--crm-db`` on PostgreSQL, a new database of its own for the module; else ``None``
+    (SQLite in the instance folder)."""
+    url = request.config.getoption("--crm-db")
+    if not url or url.startswith("sqlite"):
+        yield None
+        return
+    with empty_database(url) as database:
+        yield database
 
 
 @pytest.fixture

@@ -13,23 +13,11 @@ from typing import Any
 
 import pytest
 
-from crmcore.testing import empty_database
 from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
 
 PASSWORD = "Browser-test-password-1"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 call = api
-
-
-@pytest.fixture(scope="module")
-def instance_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """With ``--crm-db`` on PostgreSQL, a new database of its own; else SQLite (``None``)."""
-    url = request.config.getoption("--crm-db")
-    if not url or url.startswith("sqlite"):
-        yield None
-        return
-    with empty_database(url) as database:
-        yield database
 
 
 @pytest.fixture(scope="module")
