@@ -223,3 +223,29 @@ def test_parse_smtp_url():
     ):
         with pytest.raises(MailError):
             parse_smtp_url(bad)
+
+
+def test_send_or_queue_sends_now_or_leaves_it_to_the_queue(smtp_app, peer, crm):
+    controller, inbox = peer()
+    app = smtp_app(f"smtp://127.0.0.1:{controller.port}")
+    mail.send_or_queue(app, message(to="now@example.com"))
+    assert [m["rcpt_tos"] for m in inbox.messages] == [["now@example.com"]]
+
+    down = socket.socket()
+    down.bind(("127.0.0.1", 0))
+    port = down.getsockname()[1]
+    down.close()  # nothing listens there
+    smtp_app(f"smtp://127.0.0.1:{port}?timeout=2")
+    huey = crm.jobs.huey
+    huey.flush()
+    mail.send_or_queue(app, message(to="later@example.com"))
+    task = huey.dequeue()
+    assert task is not None and task.retries == 5 and task.retry_delay == 60
+    smtp_app(f"smtp://127.0.0.1:{controller.port}")
+    huey.execute(task)  # the queued job sends it once the server is back
+    assert ["later@example.com"] in [m["rcpt_tos"] for m in inbox.messages]
+
+    for bad in (message(to="not an address"), message(to="")):
+        with pytest.raises(MailError):  # a malformed message is refused, never queued
+            mail.send_or_queue(app, bad)
+    assert huey.dequeue() is None

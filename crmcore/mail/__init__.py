@@ -4,9 +4,9 @@ Through ``CRM_SMTP_URL`` when it is set (see :mod:`crmcore.mail.config` for the 
 the file outbox ``<instance>/outbox`` (one ``.eml`` file per message), so an embedded instance
 never loses mail and a developer can read what would have been sent.
 
-For sending from a request without waiting for the server, queue it with retries::
+To send now and, when the server fails, leave it to the job queue (retried for minutes)::
 
-    crm.jobs.enqueue("crmcore.mail:send_job", message.as_bytes(), retries=5, retry_delay=60)
+    mail.send_or_queue(app, message)
 """
 
 from __future__ import annotations
@@ -23,7 +23,16 @@ from .outbox import outbox_path, write_to_outbox
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MailError", "SmtpConfig", "check_headers", "parse_smtp_url", "send", "send_job"]
+__all__ = [
+    "MailError",
+    "SmtpConfig",
+    "check_headers",
+    "parse_smtp_url",
+    "prepare",
+    "send",
+    "send_job",
+    "send_or_queue",
+]
 
 RECIPIENT_HEADERS = ("To", "Cc", "Bcc")
 
@@ -45,12 +54,9 @@ def _addresses(message: EmailMessage, *names: str) -> list[str]:
     return found
 
 
-def send(app: Any, message: EmailMessage) -> Path | None:
-    """Send ``message`` (adding From, Date and Message-ID when missing).
-
-    Returns the ``.eml`` file when it went to the outbox, ``None`` when handed to the SMTP
-    server. Raises :class:`MailError` for a bad message or a failed hand-over.
-    """
+def prepare(app: Any, message: EmailMessage) -> tuple[list[str], list[str]]:
+    """Add From, Date and Message-ID when missing and check the message; returns its
+    recipients and senders. Raises :class:`MailError` for a message no server would take."""
     settings = app.extensions["crm"].settings
     check_headers(message)
     if not message["From"]:
@@ -67,6 +73,17 @@ def send(app: Any, message: EmailMessage) -> Path | None:
     senders = _addresses(message, "Sender") or _addresses(message, "From")
     if not senders:
         raise MailError("the message has no valid From address")
+    return recipients, senders
+
+
+def send(app: Any, message: EmailMessage) -> Path | None:
+    """Send ``message`` (adding From, Date and Message-ID when missing).
+
+    Returns the ``.eml`` file when it went to the outbox, ``None`` when handed to the SMTP
+    server. Raises :class:`MailError` for a bad message or a failed hand-over.
+    """
+    settings = app.extensions["crm"].settings
+    recipients, senders = prepare(app, message)
     subject = str(message.get("Subject", ""))[:80]
     if not settings.smtp_url:
         path = write_to_outbox(outbox_path(settings.instance_path), message)
@@ -99,3 +116,18 @@ def send_job(app: Any, raw: bytes) -> None:
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
     send(app, message)
+
+
+def send_or_queue(app: Any, message: EmailMessage, *, retries: int = 5, delay: float = 60) -> None:
+    """Send ``message`` now; when that fails, queue :func:`send_job` to try again ``retries``
+    times, ``delay`` seconds apart. A malformed message is not queued: it raises
+    :class:`MailError` at once."""
+    prepare(app, message)
+    try:
+        send(app, message)
+    except MailError as exc:
+        subject = str(message.get("Subject", ""))[:80]
+        log.warning("mail %r not sent now (%s); queued with retries", subject, exc)
+        app.extensions["crm"].jobs.enqueue(
+            "crmcore.mail:send_job", message.as_bytes(), retries=retries, retry_delay=delay
+        )

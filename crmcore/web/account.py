@@ -162,10 +162,7 @@ def send_reset_mail(user: User, token: str, invited_by: User | None = None) -> N
     message["To"] = user.email
     message["Subject"] = " ".join(subject.split())[:200]
     message.set_content("\n".join(lines) + "\n")
-    try:
-        mail.send(current_app, message)
-    except mail.MailError:
-        crm.jobs.enqueue("crmcore.mail:send_job", message.as_bytes(), retries=5, retry_delay=60)
+    mail.send_or_queue(current_app, message)
 
 
 def set_new_password(user: User, reset: PasswordReset, password: str) -> None:

@@ -191,10 +191,7 @@ def send_confirmation(crm: Any, form: SubscribeForm, segment: Segment | None, la
     message["To"] = form.email
     message["Subject"] = " ".join(subject.split())[:200]
     message.set_content("\n".join(lines) + "\n")
-    try:
-        mail.send(current_app, message)
-    except mail.MailError:
-        crm.jobs.enqueue("crmcore.mail:send_job", message.as_bytes(), retries=5, retry_delay=60)
+    mail.send_or_queue(current_app, message)
 
 
 def request_subscription(crm: Any, form: SubscribeForm, segment: Segment | None, lang: str) -> bool:

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crmcore.contacts.models import Contact
-from crmcore.mail import MailError, send
+from crmcore.mail import send_or_queue
 
 from .models import SupportQueue, Ticket, TicketMessage
 
@@ -108,13 +108,7 @@ def deliver(crm: Any, msg: EmailMessage | None) -> bool:
     """Send now; when the server fails, queue it with retries. ``False`` when nothing went."""
     if msg is None:
         return False
-    try:
-        send(crm.app, msg)
-    except MailError as exc:
-        log.warning(
-            "support mail %s not sent now (%s); queued with retries", msg["Message-ID"], exc
-        )
-        crm.jobs.enqueue("crmcore.mail:send_job", msg.as_bytes(), retries=5, retry_delay=60)
+    send_or_queue(crm.app, msg)
     return True
 
 
