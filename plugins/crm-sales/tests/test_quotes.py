@@ -187,6 +187,7 @@ def test_pdf_of_a_quote_the_user_may_not_read(api_as, make_user, records, produc
 
 
 def test_send_quote_by_email_with_the_pdf(api, crm, product, make_contact):
+    crm.jobs.huey.flush()  # the queue is the app's: other tests may have left jobs in it
     contact = make_contact(email="buyer@example.com")
     q = quote(api, [{"product_id": product["id"], "quantity": "1"}], contact_id=contact.id)
     response = api.post(f"/api/v1/quotes/{q['id']}/send", json={"message": "Here it is."})
