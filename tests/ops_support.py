@@ -13,7 +13,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,13 @@ from typing import Any
 import pytest
 
 from crmcore.testing import empty_database
-from crmcore.testing.smtp import Authenticator, Inbox, free_port, start_smtp  # noqa: F401
+from crmcore.testing.smtp import (  # noqa: F401 - used by the core tests
+    Authenticator,
+    Inbox,
+    free_port,
+    start_smtp,
+    wait_for,
+)
 
 TESTS = Path(__file__).parent
 CRM = str(Path(sys.executable).with_name("crm"))
@@ -50,15 +55,6 @@ def fail_times(app, counter, times, done):
     Path(done).write_text("done")
 
 
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 # instances --------------------------------------------------------------------------------------

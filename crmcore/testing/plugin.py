@@ -165,16 +165,10 @@ def smtp_peer(crm: Any) -> Iterator[Any]:
     Yields the :class:`crmcore.testing.smtp.Inbox`: ``.messages`` (envelopes and raw bytes),
     ``.parsed()`` and ``.url``.
     """
-    from .smtp import start_smtp
+    from .smtp import sending_through
 
-    controller, inbox = start_smtp()
-    before = crm.settings.smtp_url
-    crm.settings.smtp_url = inbox.url
-    try:
+    with sending_through(crm) as inbox:
         yield inbox
-    finally:
-        crm.settings.smtp_url = before
-        controller.stop()
 
 
 @pytest.fixture

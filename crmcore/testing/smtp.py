@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -107,3 +110,29 @@ def start_smtp(
     scheme = "smtps" if implicit_tls is not None else "smtp"
     inbox.url = f"{scheme}://127.0.0.1:{port}"
     return controller, inbox
+
+
+@contextmanager
+def sending_through(crm: Any, handler: Inbox | None = None) -> Iterator[Inbox]:
+    """A peer (``handler``, else a plain :class:`Inbox`) that ``crm`` sends through while the
+    block runs; its ``CRM_SMTP_URL`` is put back afterwards."""
+    controller, inbox = start_smtp(handler=handler)
+    before = crm.settings.smtp_url
+    crm.settings.smtp_url = inbox.url
+    try:
+        yield inbox
+    finally:
+        crm.settings.smtp_url = before
+        controller.stop()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned); fail after ``timeout``
+    seconds. For tests that watch another process (a worker, a served instance)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

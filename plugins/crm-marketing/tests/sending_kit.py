@@ -12,7 +12,7 @@ from typing import Any
 from crm_marketing.models import Campaign, Recipient
 from sqlalchemy import select
 
-from crmcore.testing.smtp import Inbox, start_smtp
+from crmcore.testing.smtp import Inbox, sending_through
 
 BODY = (
     '<p>Hello {{ contact.first_name }}, <a href="https://shop.example.com/spring">'
@@ -107,14 +107,8 @@ class CountingInbox(Inbox):
 @contextmanager
 def peer(crm: Any, **replies: Any) -> Iterator[CountingInbox]:
     """A :class:`CountingInbox` the app sends through while the block runs."""
-    controller, inbox = start_smtp(handler=CountingInbox(**replies))
-    before = crm.settings.smtp_url
-    crm.settings.smtp_url = inbox.url
-    try:
-        yield inbox
-    finally:
-        crm.settings.smtp_url = before
-        controller.stop()
+    with sending_through(crm, CountingInbox(**replies)) as inbox:
+        yield inbox  # type: ignore[misc]
 
 
 @contextmanager

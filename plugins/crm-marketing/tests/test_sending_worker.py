@@ -32,7 +32,7 @@ from sqlalchemy import select, update
 from crmcore import Conflict
 from crmcore.db import utcnow
 from crmcore.testing import empty_database
-from crmcore.testing.smtp import start_smtp
+from crmcore.testing.smtp import start_smtp, wait_for
 
 CRM = str(Path(sys.executable).with_name("crm"))
 
@@ -123,16 +123,6 @@ def smtp() -> Iterator[CountingInbox]:
         yield inbox  # type: ignore[misc]
     finally:
         controller.stop()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
