@@ -109,11 +109,15 @@ def test_keys_assign_and_solve(page: Any, server: dict[str, Any], tickets: list[
     assert ticket(server, first["id"])["assignee_id"] == server["me"]["id"]
     assert ticket(server, second["id"])["assignee_id"] is None
 
+    page.wait_for_load_state("load")  # the reloaded queue's script listens for keys
     page.keyboard.press("j")
+    expect(rows.nth(0)).to_have_class(lambda_class("selected"))
     page.keyboard.press("j")
     page.keyboard.press("j")  # the third row
     page.keyboard.press("k")  # back to the second
     expect(rows.nth(1)).to_have_class(lambda_class("selected"))
+    expect(rows.nth(1)).to_have_attribute("aria-selected", "true")
+    expect(rows.nth(2)).to_have_attribute("aria-selected", "false")  # one selected row
     page.keyboard.press("s")  # solve it
     expect(page.get_by_text(f"{second['number']} is solved.")).to_be_visible()
     assert ticket(server, second["id"])["status"] == "solved"

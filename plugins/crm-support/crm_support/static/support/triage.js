@@ -12,8 +12,10 @@
     var all = rows();
     if (!all.length) { return; }
     index = Math.max(0, Math.min(all.length - 1, i));
-    all.forEach(function (row, n) { row.classList.toggle("selected", n === index); });
-    all[index].setAttribute("aria-selected", "true");
+    all.forEach(function (row, n) {
+      row.classList.toggle("selected", n === index);
+      row.setAttribute("aria-selected", n === index ? "true" : "false");
+    });
     all[index].focus();
   }
 
