@@ -52,6 +52,8 @@ class Entity:
     :param linked_to: for records attached to another record (notes, attachments), the
         ``(entity_column, id_column)`` naming it: such a record is readable only when the record
         it is attached to is readable too, besides the record's own scope.
+    :param translated_titles: whether records' titles are message ids that the catalogues
+        translate (the built-in roles' titles), so pages show them in the reader's language.
     :param api_create: whether ``POST /api/v1/<plural>`` creates records (``False`` when a
         dedicated endpoint must, like file uploads).
     """
@@ -72,6 +74,7 @@ class Entity:
     eager: tuple[str, ...] = ()
     api_create: bool = True
     linked_to: tuple[str, str] | None = None
+    translated_titles: bool = False
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -159,7 +162,12 @@ class Entity:
 
     def display(self, record: Any) -> str:
         parts = [str(getattr(record, f, "") or "") for f in self.title_fields]
-        return " ".join(p for p in parts if p).strip() or f"{self.title} #{record.id}"
+        text = " ".join(p for p in parts if p).strip()
+        if text and self.translated_titles:
+            from flask_babel import gettext
+
+            return str(gettext(text))
+        return text or f"{self.title} #{record.id}"
 
 
 def _tag_length(value: str) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from ..errors import CRMError
 from ..records import RecordService
 from ..registry import Entity
+from .i18n import choice_text, enum_choices
 
 #: Fields holding a user id, whatever their entity calls them.
 USER_FIELDS = frozenset({"owner_id", "assignee_id", "user_id", "created_by_id"})
@@ -78,6 +79,21 @@ def resolve(
                 url = f"/{target.plural}/{record_id}" if readable else None
                 out[(name, record_id)] = Link(target.display(record), url)
     return out
+
+
+def choice_of(entity: Entity, name: str, value: Any) -> Any:
+    """``value`` of field ``name`` as shown: an enumerated value translated ("paid" -> "Pagado"),
+    a list of them each translated; anything else unchanged."""
+    if value is None or value == "":
+        return value
+    if entity.translated_titles and name in entity.title_fields and isinstance(value, str):
+        return gettext(value)
+    schema_field = entity.full_schema._declared_fields.get(name)
+    if schema_field is None or enum_choices(schema_field) is None:
+        return value
+    if isinstance(value, list):
+        return [choice_text(v, name) for v in value]
+    return choice_text(value, name)
 
 
 def format_value(value: Any, currency: Any = None) -> str:
