@@ -539,10 +539,10 @@ class _Bounded(NodeTransformer):
     is measured when it is made."""
 
     def _measured(self, node: nodes.Expr) -> nodes.Node:
-        node = self.generic_visit(node)
-        if getattr(node, "ctx", "load") != "load":
-            return node  # a target: ``{% for a, b in ... %}``
-        return nodes.Filter(node, "_literal", [], [], None, None, lineno=node.lineno)
+        visited = self.generic_visit(node)
+        if getattr(visited, "ctx", "load") != "load":
+            return visited  # a target: ``{% for a, b in ... %}``
+        return nodes.Filter(visited, "_literal", [], [], None, None, lineno=node.lineno)
 
     def visit_List(self, node: nodes.List) -> nodes.Node:
         return self._measured(node)
