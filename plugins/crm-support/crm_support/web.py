@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from crmcore import CRMError, current_crm
 from crmcore.web.security import public, safe_next
@@ -53,13 +52,11 @@ def make_blueprint() -> Blueprint:
             Ticket.resolution_due_at.is_(None), Ticket.resolution_due_at, Ticket.id
         )
         rows = list(records.session.scalars(stmt.limit(QUEUE_PAGE)))
-        queues = list(
-            records.session.scalars(
-                select(SupportQueue)
-                .where(SupportQueue.deleted_at.is_(None))
-                .order_by(SupportQueue.name)
+        queues = []  # only to those who may read queues: a sales rep sees no queue names
+        if records.access.can("support_queues", "read"):
+            queues = list(
+                records.session.scalars(records.query("support_queues").order_by(SupportQueue.name))
             )
-        )
         return render_template(
             "support/queue.html",
             tickets=rows,
