@@ -12,10 +12,14 @@ Jinja's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`:
 - Names starting with ``_`` (``{{ ''.__class__ }}``), macros, includes, ``{% autoescape %}``
   and capturing blocks are refused before anything runs; the methods of text, lists and
   mappings are limited to harmless ones, the filters to a list of harmless ones.
-- The cost of one rendering is bounded: at most :data:`MAX_LOOP` loop iterations in all,
-  ``range()`` up to :data:`MAX_RANGE`, no computed value over :data:`MAX_VALUE` characters
-  (``*``, ``+``, ``~``, ``join``, ``replace`` are checked before they allocate) and at most
-  :data:`MAX_OUTPUT` characters of output.
+- The cost of one rendering is bounded while it runs, not afterwards: at most
+  :data:`MAX_LOOP` loop iterations in all, ``range()`` up to :data:`MAX_RANGE`, no value over
+  :data:`MAX_VALUE` characters - list, tuple and dict literals, ``cycler()``, every call and
+  filter result are measured deeply (a list holding the same list ten times counts it ten
+  times, as printing would), and ``*``, ``+``, ``~``, ``join``, ``replace`` are checked
+  before they allocate - so no value is ever too large to print; at most
+  :data:`MAX_OUTPUT` characters of output; and at most :data:`MAX_SECONDS` seconds, checked
+  at every loop step, call, filter, operator and output.
 
 :func:`check` compiles a source and renders it once against :data:`SAMPLE` (so errors that
 only show when running, such as a sandbox refusal, surface when the template is saved) and
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import time
 import types
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -59,6 +64,8 @@ MAX_VALUE = 100_000
 MAX_LOOP = 10_000
 #: the longest ``range()``
 MAX_RANGE = 1_000
+#: seconds one rendering may take
+MAX_SECONDS = 2.0
 _MAX_INT_BITS = 10_000
 
 #: filters a template may use; the others can allocate without bound (``center(10**9)``,
@@ -101,6 +108,9 @@ _REFUSED_NODES: tuple[tuple[type[nodes.Node], str], ...] = (
 
 _budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "marketing_template_budget", default=None
+)
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "marketing_template_deadline", default=None
 )
 
 
@@ -242,26 +252,84 @@ SAMPLE: dict[str, Any] = _sample()
 # -- limits ------------------------------------------------------------------------------------
 
 
-def _size(value: Any, depth: int = 0) -> int:
-    """Roughly how many characters ``value`` takes when printed."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, bool) or value is None:
-        return 1
-    if isinstance(value, int):
-        return value.bit_length() // 3 + 1
-    if isinstance(value, (list, tuple)):
-        return len(value) + (sum(_size(v, depth + 1) for v in value) if depth < 4 else 0)
-    if isinstance(value, dict):
-        if depth >= 4:
-            return len(value)
-        return len(value) + sum(_size(k, depth + 1) + _size(v, depth + 1) for k, v in value.items())
-    return 8
+def _size(value: Any, cap: int = MAX_OUTPUT) -> int:
+    """Roughly how many characters ``value`` takes when printed, all the way down: a part
+    held twice counts twice, as ``str()`` would print it twice. Counting stops soon after
+    ``cap``, so measuring a huge value costs no more than ``cap`` steps."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, bool) or item is None:
+            total += 1
+        elif isinstance(item, int):
+            total += item.bit_length() // 3 + 1
+        elif isinstance(item, (list, tuple)):
+            total += len(item) + 1
+            if total <= cap:
+                stack.extend(item)
+        elif isinstance(item, dict):
+            total += len(item) + 1
+            if total <= cap:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+        elif isinstance(item, Cycler):
+            total += len(item.items) + 1
+            if total <= cap:
+                stack.extend(item.items)
+        else:
+            total += 8
+        if total > cap:
+            break
+    return total
 
 
 def _limit(size: int, what: str = "a value") -> None:
     if size > MAX_VALUE:
         raise RenderLimit(f"{what} would exceed {MAX_VALUE:,} characters")
+
+
+def _tick() -> None:
+    """Stop a rendering that ran out of time (checked wherever a template does work)."""
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise RenderLimit(f"the rendering took longer than {MAX_SECONDS:g} s")
+
+
+def _bounded(value: Any, what: str) -> Any:
+    """``value`` when it is small enough to print; checked as soon as it is made."""
+    _tick()
+    _limit(_size(value, MAX_VALUE), what)
+    return value
+
+
+def _literal(value: Any) -> Any:
+    """Wrapped around every list, tuple and dict literal: ``[a, a, a]`` where ``a`` is
+    large is refused when it is made, not when it is printed."""
+    return _bounded(value, "a literal")
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ value }}``: measured before ``str()`` turns it into text."""
+    _tick()
+    if _size(value, MAX_OUTPUT) > MAX_OUTPUT:
+        raise RenderLimit(f"the result is longer than {MAX_OUTPUT:,} characters")
+    return value
+
+
+def _guarded_filter(name: str) -> Any:
+    """The filter ``name``, refusing a result too large to print and a rendering out of
+    time (a generator, as from ``map``, is measured when it is made into a value)."""
+    original = FILTERS[name]
+
+    @functools.wraps(original)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        return _bounded(original(*args, **kwargs), f"the filter {name!r}")
+
+    return guarded
 
 
 def _safe_range(*args: int) -> range:
@@ -276,6 +344,7 @@ def _loop_budget(context: Context, value: Any) -> Iterator[Any]:
     """Wrapped around every ``{% for %}``'s iterable: counts iterations against the budget."""
     counter = _budget.get()
     for item in value:
+        _tick()
         if counter is not None:
             counter[0] -= 1
             if counter[0] < 0:
@@ -286,6 +355,8 @@ def _loop_budget(context: Context, value: Any) -> Iterator[Any]:
 @pass_eval_context
 def _concat(eval_ctx: EvalContext, values: list[Any]) -> str:
     """``a ~ b``, with its length checked first."""
+    _tick()
+    _limit(sum(_size(v, MAX_VALUE) for v in values), "joining with ~")
     parts = [v if isinstance(v, str) else str(v) for v in values]
     _limit(sum(len(p) for p in parts), "joining with ~")
     return markup_join(parts) if eval_ctx.autoescape else str_join(parts)
@@ -298,6 +369,7 @@ def _join(eval_ctx: EvalContext, value: Any, d: str = "", attribute: Any = None)
 
 
 def _replace(eval_ctx: EvalContext, s: str, old: str, new: str, count: int | None = None) -> str:
+    _limit(_size(s, MAX_VALUE), "replace")
     text = str(s)
     hits = text.count(str(old)) if old else len(text) + 1
     if count is not None and count >= 0:
@@ -329,7 +401,27 @@ class MailEnvironment(ImmutableSandboxedEnvironment):
         # as {:>999999999} would allocate without bound
         return None
 
+    def call(
+        __self,  # named as in jinja: a template may pass ``self=`` as an argument
+        __context: Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        _tick()
+        result = super().call(__context, __obj, *args, **kwargs)
+        return _bounded(result, "a call")
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _tick()
+        return super().getitem(obj, argument)
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _tick()
         if operator == "%" and isinstance(left, str):
             raise RenderLimit("formatting text with % is not available; use ~ to join text")
         if operator == "*":
@@ -355,12 +447,15 @@ def environment(html: bool, strict: bool = True) -> MailEnvironment:
     plain-text bodies; ``strict``: an undefined value is an error (saving, previews), else
     it renders empty (sending). Configuration only, the same for every app."""
     undefined = _Undefined if strict else ChainableUndefined
-    env = MailEnvironment(autoescape=html, undefined=undefined, auto_reload=False)
-    env.filters = {name: FILTERS[name] for name in ALLOWED_FILTERS}
+    env = MailEnvironment(
+        autoescape=html, undefined=undefined, auto_reload=False, finalize=_finalize
+    )
+    env.filters = {name: _guarded_filter(name) for name in ALLOWED_FILTERS}
     env.filters["join"] = pass_eval_context(_join)
     env.filters["replace"] = pass_eval_context(_replace)
     env.filters["_loop_budget"] = _loop_budget
     env.filters["_concat"] = _concat
+    env.filters["_literal"] = _literal
     env.globals = {"range": _safe_range, "cycler": Cycler, "joiner": Joiner}
     return env
 
@@ -440,7 +535,23 @@ def _first_line(tree: nodes.Template, name: str) -> int:
 
 
 class _Bounded(NodeTransformer):
-    """Every loop counts its iterations, every ``~`` checks its length first."""
+    """Every loop counts its iterations, every ``~`` checks its length first, every literal
+    is measured when it is made."""
+
+    def _measured(self, node: nodes.Expr) -> nodes.Node:
+        visited = self.generic_visit(node)
+        if getattr(visited, "ctx", "load") != "load":
+            return visited  # a target: ``{% for a, b in ... %}``
+        return nodes.Filter(visited, "_literal", [], [], None, None, lineno=node.lineno)
+
+    def visit_List(self, node: nodes.List) -> nodes.Node:
+        return self._measured(node)
+
+    def visit_Tuple(self, node: nodes.Tuple) -> nodes.Node:
+        return self._measured(node)
+
+    def visit_Dict(self, node: nodes.Dict) -> nodes.Node:
+        return self._measured(node)
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         node = self.generic_visit(node)
@@ -491,10 +602,12 @@ def compile_source(source: str, *, html: bool, strict: bool = True) -> Any:
 def render_compiled(template: Any, context: Mapping[str, Any]) -> str:
     """Render a compiled template within the limits; :class:`RenderError` when it fails."""
     token = _budget.set([MAX_LOOP])
+    clock = _deadline.set(time.monotonic() + MAX_SECONDS)
     try:
         parts: list[str] = []
         total = 0
         for part in template.generate(context):
+            _tick()
             total += len(part)
             if total > MAX_OUTPUT:
                 raise RenderLimit(f"the result is longer than {MAX_OUTPUT:,} characters")
@@ -514,6 +627,7 @@ def render_compiled(template: Any, context: Mapping[str, Any]) -> str:
         raise RenderError(f"{type(exc).__name__}: {exc}", _error_line(exc)) from None
     finally:
         _budget.reset(token)
+        _deadline.reset(clock)
 
 
 def render(source: str, context: Mapping[str, Any], *, html: bool = True) -> str:
@@ -535,6 +649,7 @@ __all__ = [
     "MAX_LOOP",
     "MAX_OUTPUT",
     "MAX_RANGE",
+    "MAX_SECONDS",
     "MAX_SOURCE",
     "MAX_VALUE",
     "SAMPLE",

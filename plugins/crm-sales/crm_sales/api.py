@@ -122,15 +122,14 @@ def make_blueprint() -> Blueprint:
     @blp.arguments(SendQuoteSchema)
     @blp.response(202)
     def send_quote(options: dict[str, Any], quote_id: int) -> Any:
-        """E-mail the quote with its PDF (a background job) and mark it sent."""
+        """E-mail the quote with its PDF (a background job) and mark it sent: to its contact
+        or another contact the sender may read (422), within a per-user quota (429)."""
+        from .quotemail import count_send, recipient
+
         records = _records()
         quote = records.get("quotes", quote_id, "update")
-        to = options.get("to")
-        if not to and quote.contact_id:
-            contact = records.session.get(records.entity("contacts").model, quote.contact_id)
-            to = contact.email if contact is not None else None
-        if not to:
-            raise ValidationError({"to": ["The quote's contact has no e-mail; give one."]})
+        to = recipient(records, quote, options.get("to"))
+        count_send(current_crm(), records.access.user_id)
         subject = options.get("subject") or f"Quote {quote.number}"
         body = options.get("message") or f"Please find attached our quote {quote.number}."
         if quote.status == "draft":

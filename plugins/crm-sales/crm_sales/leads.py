@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 
 from crmcore import Conflict, ValidationError
 from crmcore.db import utcnow
@@ -56,27 +56,34 @@ def company_domain(email: str | None, website: str | None) -> str | None:
     return None
 
 
+def _readable_match(records: Any, plural: str, condition: Any) -> int | None:
+    """The id of the first live record matching ``condition`` that the user may read."""
+    if not records.access.can(plural, "read"):
+        return None
+    model = records.entity(plural).model
+    stmt = records.query(plural).where(condition).order_by(model.id).limit(1)
+    found = records.session.scalars(stmt).first()
+    return found.id if found is not None else None
+
+
 def convert(records: Any, lead_id: int, options: dict[str, Any]) -> dict[str, int | None]:
     """Turn a lead into a contact (and company, and deal); reuse matching ones.
 
     An existing company with the same domain, or contact with the same e-mail (case-insensitive,
-    not in the trash), is reused rather than duplicated, across the whole instance.
+    not in the trash), is reused rather than duplicated - only one the converting user may
+    read: another rep's record is neither reused nor revealed, a new one is created.
     """
     company_model = records.entity("companies").model
     contact_model = records.entity("contacts").model
     lead = records.get("leads", lead_id, "update")
     if lead.status == "converted":
         raise Conflict("This lead was converted already.")
-    session = records.session
     owner = {"owner_id": lead.owner_id} if lead.owner_id is not None else {}
     domain = company_domain(lead.email, lead.website)
     company_id = None
     if domain:
-        company_id = session.scalar(
-            select(company_model.id)
-            .where(func.lower(company_model.domain) == domain, company_model.deleted_at.is_(None))
-            .order_by(company_model.id)
-            .limit(1)
+        company_id = _readable_match(
+            records, "companies", func.lower(company_model.domain) == domain
         )
     if company_id is None and lead.company_name:
         company = records.create(
@@ -85,14 +92,8 @@ def convert(records: Any, lead_id: int, options: dict[str, Any]) -> dict[str, in
         company_id = company.id
     contact_id = None
     if lead.email:
-        contact_id = session.scalar(
-            select(contact_model.id)
-            .where(
-                func.lower(contact_model.email) == lead.email.lower(),
-                contact_model.deleted_at.is_(None),
-            )
-            .order_by(contact_model.id)
-            .limit(1)
+        contact_id = _readable_match(
+            records, "contacts", func.lower(contact_model.email) == lead.email.lower()
         )
     if contact_id is None:
         fields = {

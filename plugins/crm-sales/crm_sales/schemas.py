@@ -221,6 +221,16 @@ class ConvertSchema(Schema):
 class SendQuoteSchema(Schema):
     """Body of ``POST /api/v1/quotes/<id>/send``."""
 
-    to = fields.Email(metadata={"description": "Default: the quote's contact."})
-    subject = fields.String(validate=validate.Length(1, 200))
+    to = fields.Email(
+        metadata={
+            "description": "Default: the quote's contact; else the address of a contact the "
+            "sender may read."
+        }
+    )
+    subject = fields.String(
+        validate=[
+            validate.Length(1, 200),
+            validate.Regexp(r"^[^\x00-\x1f\x7f]*\Z", error="The subject must be one line of text."),
+        ]
+    )
     message = fields.String(validate=validate.Length(0, 5000))

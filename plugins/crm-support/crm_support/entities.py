@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crmcore import Entity, ValidationError
+from crmcore import Entity, PermissionDenied, ValidationError
 from crmcore.contacts.models import Company, Contact
 from crmcore.db import utcnow
 from crmcore.users.models import User
@@ -98,9 +98,47 @@ def prepare_message(values: dict[str, Any], record: TicketMessage | None, servic
         raise ValidationError({"ticket_id": ["No such ticket."]})
 
 
+#: The mailbox settings of a queue: changing any of them needs ``support.mailboxes``.
+MAILBOX_FIELDS = ("imap_host", "imap_port", "imap_tls", "imap_user", "imap_password", "imap_folder")
+#: Where the password is sent: changing any of these forgets the stored password, so that
+#: nobody can re-point a queue at a server of theirs and have ``fetch-mail`` log in there.
+ENDPOINT_FIELDS = ("imap_host", "imap_port", "imap_tls", "imap_user")
+_DEFAULTS: dict[str, Any] = {"imap_tls": True}
+
+
+def _blank(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def mailbox_changes(values: dict[str, Any], record: SupportQueue | None) -> set[str]:
+    """The mailbox settings that ``values`` would change on ``record`` (a new queue: those
+    set to something other than the default)."""
+    changed = set()
+    for name in MAILBOX_FIELDS:
+        if name not in values:
+            continue
+        new = _blank(values[name])
+        old = _blank(getattr(record, name)) if record is not None else _DEFAULTS.get(name)
+        if name == "imap_password" and new is not None:
+            changed.add(name)  # the stored value is sealed: any new password is a change
+        elif new != old:
+            changed.add(name)
+    return changed
+
+
+def _guard_mailbox(values: dict[str, Any], record: SupportQueue | None, service: Any) -> None:
+    changed = mailbox_changes(values, record)
+    if changed and not service.access.has("support.mailboxes"):
+        raise PermissionDenied("You may not change the mailbox settings of support queues.")
+    if record is not None and changed & set(ENDPOINT_FIELDS) and "imap_password" not in changed:
+        values["imap_password"] = None
+
+
 def prepare_queue(values: dict[str, Any], record: SupportQueue | None, service: Any) -> None:
-    """Members must be users; one default queue at most; the mailbox password encrypted."""
+    """Members must be users; one default queue at most; mailbox settings need
+    ``support.mailboxes``, a new server or user forgets the password, which is encrypted."""
     session: Session = service.session
+    _guard_mailbox(values, record, service)
     if values.get("imap_password"):
         values["imap_password"] = secretbox.seal(service.crm, values["imap_password"])
     members = values.get("member_ids")

@@ -69,6 +69,9 @@ def login(client: imaplib.IMAP4, user: str, password: str) -> None:
 
 def connect(crm: Any, queue: SupportQueue) -> imaplib.IMAP4:
     """A signed-in client for the queue's mailbox; ``FetchError`` with a clear reason."""
+    if not queue.imap_password:
+        # cleared when the server or user changed: set again by someone allowed to
+        raise FetchError("no password is set for this mailbox: set the queue's imap_password")
     host = queue.imap_host or ""
     port = queue.imap_port or (993 if queue.imap_tls else 143)
     try:

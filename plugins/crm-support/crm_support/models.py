@@ -153,3 +153,18 @@ class Feedback(Base):
     rating: Mapped[int] = mapped_column(SmallInteger)
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
+
+
+class WebRequest(Base):
+    """A request sent with the public form, waiting for its sender to confirm the address
+    (the link in the confirmation e-mail); it becomes a ticket only then."""
+
+    __tablename__ = "support_web_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    subject: Mapped[str] = mapped_column(String(250))
+    description: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str] = mapped_column(String(10), default="en")
+    created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow, index=True)

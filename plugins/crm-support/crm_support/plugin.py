@@ -40,8 +40,9 @@ def crm_entities() -> list[Any]:
 
 @hookimpl
 def crm_permissions() -> list[Permission]:
-    """Reports and portal invitations."""
+    """Reports, portal invitations and queue mailboxes (the last held by admins only)."""
     return [
+        Permission("support.mailboxes", "Change the mailbox settings of support queues"),
         Permission("support.reports", "See support reports"),
         Permission("support.portal_invite", "Invite contacts to the customer portal"),
     ]

@@ -1,19 +1,33 @@
-"""The public web form: a visitor's request becomes a ticket (channel ``web``)."""
+"""The public web form: a visitor's request becomes a ticket (channel ``web``) once the
+visitor confirmed their address.
+
+The form files nothing by itself: it keeps the request (:class:`~.models.WebRequest`) and
+e-mails the address given a signed link that works for
+:data:`~.signing.WEB_REQUEST_DAYS` days. Only who reads that mailbox can confirm; then the
+ticket is created under the contact with that address (or a new contact). So nobody can
+file a ticket - shown in a customer's portal - under someone else's address. The e-mail
+carries none of the visitor's text, so the form cannot be used to mail others messages.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from crmcore.contacts.models import Contact
+from crmcore.db import utcnow
 
-from . import tickets
+from . import signing, tickets
 from .language import instance_locale, known
+from .models import WebRequest
+from .outgoing import deliver
 
 
 @dataclass
@@ -76,19 +90,80 @@ def contact_by_email(records: Any, email: str, name: str, locale: str = "en") ->
     )
 
 
-def submit_ticket(crm: Any, form: FormInput) -> Any:
-    """Create the ticket (as the system) and acknowledge it by e-mail."""
-    records = crm.records()
+def request_confirmation(crm: Any, form: FormInput) -> WebRequest:
+    """Keep the request and e-mail its sender the link that confirms it; nothing is filed
+    yet. Requests never confirmed are dropped once their link expired."""
+    session = crm.session
+    cutoff = utcnow() - dt.timedelta(days=signing.WEB_REQUEST_DAYS)
+    session.execute(delete(WebRequest).where(WebRequest.created_at < cutoff))
     locale = known(str(get_locale() or "")) or instance_locale(crm)
-    contact = contact_by_email(records, form.email, form.name, locale)
+    pending = WebRequest(
+        email=form.email,
+        name=form.name,
+        subject=form.subject,
+        description=form.description,
+        locale=locale,
+    )
+    session.add(pending)
+    session.commit()
+    token = signing.dumps(crm, signing.WEB_REQUEST_SALT, {"r": pending.id, "e": pending.email})
+    link = f"{crm.settings.base_url.rstrip('/')}/support/new/confirm/{token}"
+    with force_locale(locale):
+        subject = _("Confirm your support request")
+        body = "\n\n".join(
+            (
+                _("Hello,"),
+                _(
+                    "someone sent us a support request with this e-mail address. To send it "
+                    "to our team, confirm it here (the link works for %(days)d days):",
+                    days=signing.WEB_REQUEST_DAYS,
+                ),
+                link,
+                _("If it was not you, ignore this e-mail: nothing will be filed."),
+            )
+        )
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = crm.settings.mail_from
+    msg["To"] = pending.email
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["Content-Language"] = locale
+    msg.set_content(body + "\n")
+    deliver(crm, msg)
+    return pending
+
+
+def pending_request(crm: Any, token: str) -> WebRequest | None:
+    """The request a confirmation link is for, if the link is genuine, fresh and unused."""
+    payload = signing.loads(crm, signing.WEB_REQUEST_SALT, token, signing.WEB_REQUEST_DAYS)
+    if payload is None or not isinstance(payload.get("r"), int):
+        return None
+    pending = crm.session.get(WebRequest, payload["r"])
+    if pending is None or pending.email != payload.get("e"):
+        return None
+    return pending  # type: ignore[no-any-return]
+
+
+def file_request(crm: Any, pending: WebRequest) -> Any:
+    """The confirmed request becomes a ticket (as the system) under the contact with its
+    address, and is acknowledged by e-mail; the link stops working. ``None`` when another
+    click filed it meanwhile."""
+    records = crm.records()
+    taken = records.session.execute(delete(WebRequest).where(WebRequest.id == pending.id))
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        records.session.rollback()
+        return None
+    contact = contact_by_email(records, pending.email, pending.name, pending.locale)
     ticket = records.create(
         "tickets",
         {
-            "subject": form.subject,
-            "description": form.description,
+            "subject": pending.subject,
+            "description": pending.description,
             "channel": "web",
             "contact_id": contact.id,
         },
+        commit=False,
     )
+    records.commit()
     tickets.acknowledge(crm, ticket, [])
     return ticket

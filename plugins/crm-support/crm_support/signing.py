@@ -8,7 +8,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 INVITE_SALT = "support.portal-invite"
 FEEDBACK_SALT = "support.feedback"
+WEB_REQUEST_SALT = "support.web-request"
 INVITE_DAYS = 7
+#: how long the link confirming a request sent with the public form works
+WEB_REQUEST_DAYS = 2
 FEEDBACK_DAYS = 30
 
 

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from crmcore import ValidationError
+from crmcore import Conflict, ValidationError
 from crmcore.db import utcnow
 
 from . import outgoing
@@ -131,6 +131,12 @@ def merge(records: Any, source: Ticket, target: Ticket) -> Ticket:
         raise ValidationError({"into": ["This ticket was already merged."]})
     if target.merged_into_id is not None or target.status == "closed":
         raise ValidationError({"into": ["Merge into an open ticket that was not merged."]})
+    if target.contact_id is not None and source.contact_id != target.contact_id:
+        # the thread would show in the target contact's portal: another person's mail
+        raise Conflict(
+            "These tickets belong to different contacts: merging would show one customer's "
+            "messages and files to the other. Merge only tickets of the same contact."
+        )
     system = records.crm.records(session=records.session)
     for message in messages(records.session, source.id):
         system.update(

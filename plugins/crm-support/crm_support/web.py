@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from crmcore import CRMError, current_crm
 from crmcore.web.security import public, safe_next
@@ -15,7 +14,7 @@ from crmcore.web.security import public, safe_next
 from . import feedback, ratelimit, tickets, uploads
 from .incoming import MailRejected
 from .models import OPEN_STATUSES, SupportQueue, Ticket
-from .public_form import FormInput, submit_ticket
+from .public_form import FormInput, file_request, pending_request, request_confirmation
 
 QUEUE_PAGE = 100
 
@@ -53,13 +52,11 @@ def make_blueprint() -> Blueprint:
             Ticket.resolution_due_at.is_(None), Ticket.resolution_due_at, Ticket.id
         )
         rows = list(records.session.scalars(stmt.limit(QUEUE_PAGE)))
-        queues = list(
-            records.session.scalars(
-                select(SupportQueue)
-                .where(SupportQueue.deleted_at.is_(None))
-                .order_by(SupportQueue.name)
+        queues = []  # only to those who may read queues: a sales rep sees no queue names
+        if records.access.can("support_queues", "read"):
+            queues = list(
+                records.session.scalars(records.query("support_queues").order_by(SupportQueue.name))
             )
-        )
         return render_template(
             "support/queue.html",
             tickets=rows,
@@ -129,14 +126,27 @@ def make_blueprint() -> Blueprint:
                 if form.website:  # the honeypot: people never see it, bots fill it in
                     return render_template("support/thanks.html"), 200
                 try:
-                    submit_ticket(current_crm(), form)
+                    request_confirmation(current_crm(), form)
                 except (CRMError, MailRejected):
                     errors = {"email": _("Check your e-mail address.")}
-                else:
-                    return render_template("support/thanks.html"), 201
+                else:  # nothing is filed until the address is confirmed
+                    return render_template("support/confirm_sent.html", email=form.email), 202
         return render_template("support/new.html", form=form, errors=errors, limited=False), (
             422 if errors else 200
         )
+
+    @bp.route("/new/confirm/<token>", methods=["GET", "POST"])
+    @public
+    def confirm_ticket(token: str) -> Any:
+        crm = current_crm()
+        pending = pending_request(crm, token)
+        if pending is None:
+            return render_template("support/confirm_gone.html"), 404
+        if request.method == "GET":  # a button, so that no link checker files it
+            return render_template("support/confirm.html", pending=pending, token=token)
+        if file_request(crm, pending) is None:
+            return render_template("support/confirm_gone.html"), 404
+        return render_template("support/thanks.html"), 201
 
     @bp.route("/feedback/<token>", methods=["GET", "POST"])
     @public

@@ -89,6 +89,7 @@ def test_models_match_the_migrations(app, crm):
         "support_portal_account",
         "support_feedback",
         "support_counter",
+        "support_web_request",
     } == tables
 
 

@@ -219,6 +219,9 @@ def test_unknown_queue_and_unreachable_server(cli, records, imap_queue, dovecot)
     assert unknown.exit_code == 1 and "no queue called 'Nope'" in unknown.output
     from crmcore.testing.browser import free_port
 
-    records.update("support_queues", imap_queue, {"imap_port": free_port()})
+    # a new port forgets the password unless it is given again
+    records.update(
+        "support_queues", imap_queue, {"imap_port": free_port(), "imap_password": DESK_PASSWORD}
+    )
     down = cli("support", "fetch-mail")
     assert down.exit_code == 1 and "General: failed: cannot connect to 127.0.0.1:" in down.output

@@ -101,19 +101,24 @@ def test_the_web_form_in_spanish(app, session, outbox, desk):
         },
         headers={"Accept-Language": "es"},
     )
-    assert r.status_code == 201
+    assert r.status_code == 202
+    assert "Revisa tu correo" in r.get_data(as_text=True)
+    [confirm] = outbox.to("luis@cliente.example")
+    assert confirm["Subject"] == "Confirma tu solicitud de soporte"
+    link = re.search(r"http://[^/]+(/support/new/confirm/\S+)", confirm.get_content()).group(1)
+    assert form_post(client, link, {}).status_code == 201  # confirmed in another language
     contact = session.scalars(select(Contact).where(Contact.email == "luis@cliente.example")).one()
-    assert contact.locale == "es"
-    [ack] = outbox.to("luis@cliente.example")
+    assert contact.locale == "es"  # the language of the form, kept until the confirmation
+    [_confirm, ack] = outbox.to("luis@cliente.example")
     assert ack.get_content().startswith("Hola:\n\nhemos recibido tu solicitud")
     english = form_post(
         app.test_client(),
         "/support/new",
         {"name": "Al", "email": "al@x.example", "subject": "Help", "description": "Broken"},
     )
-    assert english.status_code == 201
-    [ack] = outbox.to("al@x.example")
-    assert ack.get_content().startswith("Hello,\n\nwe received your request")
+    assert english.status_code == 202
+    [confirm] = outbox.to("al@x.example")
+    assert confirm.get_content().startswith("Hello,\n\nsomeone sent us a support request")
 
 
 def test_sla_alerts_in_each_agents_language(app, records, session, make_user, desk):

@@ -9,6 +9,8 @@ from crm_support.models import PortalAccount, TicketMessage
 from support_testing import PORTAL_PASSWORD, csrf_of, eml, form_post, invite_link
 
 pytestmark = pytest.mark.crm_plugins("support")
+
+
 def test_invitation_sets_a_password_once(app, api, outbox, make_contact, session):
     contact = make_contact(email="pat@customer.example")
     link = invite_link(api, outbox, contact)
@@ -127,10 +129,14 @@ def test_public_form_creates_a_ticket_honeypot_and_rate_limit(app, session, desk
         "description": "Help me",
     }
     assert client.get("/support/new").status_code == 200
-    assert form_post(client, "/support/new", data).status_code == 201
+    assert form_post(client, "/support/new", data).status_code == 202
+    assert session.query(Ticket).filter_by(subject="From the form").count() == 0
+    [confirm] = outbox.to("visitor@customer.example")
+    link = re.search(r"http://[^/]+(/support/new/confirm/\S+)", confirm.get_content()).group(1)
+    assert form_post(client, link, {}).status_code == 201
     ticket = session.query(Ticket).filter_by(subject="From the form").one()
     assert ticket.channel == "web"
-    assert len(outbox.to("visitor@customer.example")) == 1
+    assert len(outbox.to("visitor@customer.example")) == 2  # the confirmation, then the ack
     assert (
         form_post(client, "/support/new", {**data, "subject": "Bot", "website": "spam"}).status_code
         == 200

@@ -202,3 +202,44 @@ def test_staff_reply_form_attaches_files(web, records, session, desk):
     [note] = messages_of(session, ticket.id)
     assert not note.public and len(note.attachment_ids) == 1
     assert "notes.txt" in web.get(page).get_data(as_text=True)
+
+
+def test_merging_tickets_of_two_contacts_is_refused(customer, records, session, api, desk):
+    """Merging would move B's thread - replies and files - into A's ticket, shown in A's
+    portal: it is refused with 409, and A's portal shows nothing of B's."""
+    ana, ana_web = customer("ana.merge@customer.example")
+    ben, ben_web = customer("ben.merge@customer.example")
+    ana_ticket = records.create("tickets", {"subject": "Ana's", "contact_id": ana.id})
+    ben_ticket = records.create("tickets", {"subject": "Ben's", "contact_id": ben.id})
+    r = post_files(
+        ben_web,
+        f"/portal/tickets/{ben_ticket.id}/reply",
+        {"body": "Ben's private reply"},
+        [("ben-contract.txt", b"ben's contract")],
+        f"/portal/tickets/{ben_ticket.id}",
+    )
+    assert r.status_code == 303
+    [ben_file] = messages_of(session, ben_ticket.id)[0].attachment_ids
+
+    for source, target in ((ben_ticket, ana_ticket), (ana_ticket, ben_ticket)):
+        r = api.post(f"/api/v1/tickets/{source.id}/merge", json={"into": target.id})
+        assert r.status_code == 409, r.get_json()
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+        assert "different contacts" in r.get_json()["detail"]
+    session.expire_all()
+    assert session.get(Ticket, ben_ticket.id).merged_into_id is None
+    assert [m.body for m in messages_of(session, ben_ticket.id)] == ["Ben's private reply"]
+
+    page = ana_web.get(f"/portal/tickets/{ana_ticket.id}").get_data(as_text=True)
+    assert "Ben's private reply" not in page and "ben-contract.txt" not in page
+    assert ana_web.get(f"/portal/attachments/{ben_file}").status_code == 404
+
+    # tickets of the same contact still merge, and one without a contact merges into any
+    ana_again = records.create("tickets", {"subject": "Ana's again", "contact_id": ana.id})
+    r = api.post(f"/api/v1/tickets/{ana_again.id}/merge", json={"into": ana_ticket.id})
+    assert r.status_code == 200, r.get_json()
+    loose = records.create("tickets", {"subject": "Nobody's", "contact_id": None})
+    r = api.post(f"/api/v1/tickets/{loose.id}/merge", json={"into": ana_ticket.id})
+    assert r.status_code == 409  # its thread would reach Ana's portal too
+    r = api.post(f"/api/v1/tickets/{ben_ticket.id}/merge", json={"into": loose.id})
+    assert r.status_code == 200  # a ticket without a contact shows in no portal

@@ -100,6 +100,18 @@ def test_queue_view_respects_scopes(web_as, make_user, records):
     assert "data-triage-solve" not in html  # read-only grant: no triage buttons
 
 
+def test_queue_names_are_shown_only_to_those_who_may_read_queues(web_as, make_user, records):
+    records.create("support_queues", {"name": "Secret escalations"})
+    rep, agent = make_user("sales_rep"), make_user("support_agent")
+    records.create("tickets", {"subject": "Yours", "assignee_id": rep.id})
+    html = web_as(rep).get("/support/queue").get_data(as_text=True)
+    assert "Yours" in html and "Secret escalations" not in html
+    assert 'id="queue-filter"' not in html
+    assert web_as(rep).get("/api/v1/support_queues").status_code in (302, 401, 403)
+    html = web_as(agent).get("/support/queue").get_data(as_text=True)
+    assert "Secret escalations" in html and 'id="queue-filter"' in html
+
+
 def test_ticket_page_shows_thread_panel_and_replies(web_as, records, desk, make_contact, outbox):
     agent = desk["agents"][0]
     contact = make_contact(email="zoe@customer.example")
