@@ -225,4 +225,5 @@ FIELD_LABELS = (
     _l("Not a valid URL."),
     _l("Not a valid ISO country code (two letters, e.g. ES)."),
     _l("Not a valid time zone (e.g. Europe/Madrid)."),
+    _l("Too many tags: a record has at most 50."),
 )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, g, request, url_for
+from flask import abort, g, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from crmcore import NotFound, PermissionDenied, ValidationError, current_crm, parsing
+from crmcore.links import absolute_url_for
 from crmcore.parsing import MAX_ID
 
 from . import reports, revisions, stats
@@ -79,8 +80,8 @@ def suggestion(article: KbArticle, query: str, source: str) -> dict[str, Any]:
         "language": article.language,
         "visibility": article.visibility,
         "url": public_url(article) if public else None,
-        "open_url": url_for(
-            "kb_help.go", article_id=article.id, q=query[:200], source=source, _external=True
+        "open_url": absolute_url_for(
+            "kb_help.go", cacheable=False, article_id=article.id, q=query[:200], source=source
         )
         if public
         else None,

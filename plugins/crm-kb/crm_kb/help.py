@@ -23,6 +23,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from crmcore import current_crm, parsing
+from crmcore.links import absolute_url_for, base_url
 from crmcore.settings import get_settings
 
 from . import stats
@@ -228,7 +229,9 @@ def make_blueprint() -> Blueprint:
             path=category_path(session, found.category_id),
             translations=translations(session, found),
             related=related(session, found),
-            canonical=url_for("kb_help.article", ref=found.slug, _external=True),
+            # cached for everyone: never built from the request's Host header
+            canonical=absolute_url_for("kb_help.article", cacheable=True, ref=found.slug),
+            canonical_base=base_url(cacheable=True),
         )
         response = cached(html, last_modified=found.updated_at)
         if request.method == "GET":
