@@ -140,3 +140,18 @@ def test_spanish_translations_with_placeholders_escape_the_values(
     html = web.get(f"/admin/roles/{role.id}").get_data(as_text=True)
     assert 'lang="es"' in html
     assert_escaped(html, SCRIPT)
+
+
+@pytest.mark.crm_plugins("marketing")
+def test_template_errors_quoting_the_template_are_text(web: Any) -> None:
+    # a template that fails on the sample contact: the error quotes the offending key
+    body = "{{ {}['" + META + "'].x }}"
+    token = csrf_of(web.get("/email_templates/new").get_data(as_text=True))
+    response = web.post(
+        "/email_templates/new",
+        data={"csrf_token": token, "name": "Hostile", "subject": "Hi", "body_html": body},
+    )
+    assert response.status_code == 422, response.status_code
+    html = response.get_data(as_text=True)
+    assert "evil.example" in html
+    assert_escaped(html, META)
