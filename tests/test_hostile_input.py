@@ -135,3 +135,14 @@ def test_ids_beyond_the_database_are_404(
     crm.session.add(Notification(user_id=admin.id, kind="test", title="Hello"))
     crm.session.commit()
     assert web.get(f"/notifications?before={ref}").status_code == 200
+
+
+@pytest.mark.parametrize("value", [str(TOO_BIG_ID), "9" * 18])
+def test_notification_cursor_beyond_the_database(api: Any, value: str) -> None:
+    r = api.get(f"/api/v1/notifications?cursor={value}&limit={value}")
+    assert r.status_code == 200, r.data[:300]
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 4300, "1.5"])
+def test_notification_cursor_must_be_ascii_digits(api: Any, value: str) -> None:
+    assert api.get(f"/api/v1/notifications?cursor={value}").status_code == 400
