@@ -17,6 +17,7 @@ from .config import Settings, load_settings
 from .contributions import ExtraField, Permission
 from .customfields import FieldDef, definitions
 from .db import create_engine_for, sqlite_write_intent
+from .parsing import IdConverter
 from .permissions import CORE_PERMISSIONS, Access
 from .plugin_state import enabled_names
 from .plugins import PluginConflictError, PluginSet
@@ -195,6 +196,7 @@ def create_app(
         MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
+    app.url_map.converters["int"] = IdConverter  # ids the database can hold, ASCII digits only
     plugin_set = PluginSet.build(extra=plugins or (), discover_installed=discover)
     for bad in plugin_set.unavailable:
         log.error("plugin %s is unavailable: %s", bad.name, bad.error)

@@ -42,6 +42,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
 
 from .errors import CRMError
+from .parsing import is_whole
 from .version import __version__
 
 FORMAT = 1
@@ -81,7 +82,7 @@ def find_pg_tool(name: str) -> str:
         return found
     candidates = sorted(
         glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-        key=lambda p: [int(x) for x in Path(p).parts[-3].split(".") if x.isdigit()],
+        key=lambda p: [int(x) for x in Path(p).parts[-3].split(".") if is_whole(x)],
     )
     if not candidates:
         raise BackupError(

@@ -20,6 +20,7 @@ _SETTINGS: dict[str, tuple[str, str, Any]] = {
     "default_region": ("CRM_DEFAULT_REGION", "default_region", "US"),
     "max_upload_mb": ("CRM_MAX_UPLOAD_MB", "max_upload_mb", 25),
     "token_hours": ("CRM_TOKEN_HOURS", "token_hours", 12),
+    "token_max_days": ("CRM_TOKEN_MAX_DAYS", "token_max_days", 365),
     "login_rate_limit": ("CRM_LOGIN_RATE_LIMIT", "login_rate_limit", "10 per minute"),
     "proxy_hops": ("CRM_PROXY_HOPS", "proxy_hops", 0),
 }
@@ -43,10 +44,14 @@ class Settings:
     default_region: str = "US"
     max_upload_mb: int = 25
     token_hours: int = 12
+    #: the longest a personal API token may live (none lives for ever)
+    token_max_days: int = 365
     login_rate_limit: str = "10 per minute"
     #: reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted
     proxy_hops: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: whether ``base_url`` was given (environment, crm.toml, overrides) rather than defaulted
+    base_url_given: bool = False
 
     @property
     def attachments_path(self) -> Path:
@@ -75,6 +80,7 @@ def load_settings(
             raise ConfigError(f"{toml_file} is not valid TOML: {exc}") from None
     overrides = overrides or {}
     values: dict[str, Any] = {}
+    given: set[str] = set()
     for name, (env, key, default) in _SETTINGS.items():
         if name in overrides:
             values[name] = overrides[name]
@@ -82,7 +88,10 @@ def load_settings(
             values[name] = os.environ[env]
         else:
             values[name] = from_file.get(key, default)
-    for name in ("max_upload_mb", "token_hours", "proxy_hops"):
+            if key not in from_file:
+                continue
+        given.add(name)
+    for name in ("max_upload_mb", "token_hours", "token_max_days", "proxy_hops"):
         try:
             values[name] = int(values[name])
         except (TypeError, ValueError):
@@ -94,7 +103,7 @@ def load_settings(
         values["secret_key"] = key_file.read_text().strip() if key_file.exists() else ""
     known = {key for _env, key, _default in _SETTINGS.values()}
     extra = {k: v for k, v in from_file.items() if k not in known}
-    return Settings(instance_path=path, extra=extra, **values)
+    return Settings(instance_path=path, extra=extra, base_url_given="base_url" in given, **values)
 
 
 def ensure_secret_key(settings: Settings) -> str:

@@ -49,7 +49,20 @@ def normalise_email(text: str) -> str:
 
 
 class Email(fields.String):
-    """An e-mail address, checked for syntax (no DNS look-up) and stored in lower case."""
+    """An e-mail address, checked for syntax (no DNS look-up) and stored in lower case.
+
+    An empty string means no address: ``None`` where the field allows it, else "Missing data
+    for required field." (validators such as ``Length`` never see ``None``).
+    """
+
+    def deserialize(
+        self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any
+    ) -> Any:
+        if isinstance(value, str) and not value.strip():
+            if not self.allow_none:
+                raise self.make_error("required")
+            value = None
+        return super().deserialize(value, attr, data, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from . import parsing
 from .db import AwareDateTime, Base, utcnow
 from .errors import CRMError, NotFound
 
@@ -91,13 +92,12 @@ def _int_arg(name: str, default: int | None) -> int | None:
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadNotificationQuery(f"{name} must be a whole number") from None
+    value = parsing.whole_number(raw)
+    if value is None:
+        raise BadNotificationQuery(f"{name} must be a whole number")
     if value < 1:
         raise BadNotificationQuery(f"{name} must be positive")
-    return value
+    return min(value, parsing.MAX_ID)  # what an id column holds (PostgreSQL refuses more)
 
 
 def make_blueprint() -> Blueprint:

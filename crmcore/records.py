@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from .app import CRM
 
 log = logging.getLogger(__name__)
+#: tags one record may carry; thousands would bloat every list, export and search row
+MAX_TAGS = 50
+TOO_MANY_TAGS = "Too many tags: a record has at most 50."
 
 
 @dataclass
@@ -397,6 +400,8 @@ class RecordService:
             raise ValidationError(errors)
         if "tags" in values:
             values["tags"] = list(dict.fromkeys(t.strip() for t in values["tags"] or ()))
+            if len(values["tags"]) > MAX_TAGS:
+                raise ValidationError({"tags": [TOO_MANY_TAGS]})
         return values
 
     def _apply_owner(

@@ -21,6 +21,7 @@ from ..permissions import Access
 from ..plugins import PluginConflictError
 from . import account, attachments, data, meta, problems, resources, search, settings
 from .auth import TOKEN_ID_KEY, bearer_token, needs_touch, token_and_user, touch_token
+from .bodies import use_json_body_parser
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
@@ -51,6 +52,7 @@ def init_api(app: Flask, crm: Any) -> None:
         OPENAPI_JSON_PATH="openapi.json",
         RATELIMIT_HEADERS_ENABLED=True,
     )
+    use_json_body_parser(app)
     api = CRMApi(
         app,
         spec_kwargs={

@@ -15,7 +15,7 @@ from ..app import current_crm
 from ..db import utcnow
 from ..errors import NotFound, Unauthorized, ValidationError
 from ..users.models import ApiToken
-from .auth import authenticate, issue_token
+from .auth import authenticate, issue_token, personal_token_hours
 from .resources import ERROR_RESPONSES, json_body
 
 
@@ -35,7 +35,10 @@ class TokenAnswer(Schema):
 class NewToken(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
     expires_days = fields.Integer(
-        load_default=90, validate=validate.Range(1, 3650), allow_none=True
+        load_default=90,
+        validate=validate.Range(min=1),
+        allow_none=True,
+        metadata={"description": "Days until it expires; at most the instance's token_max_days"},
     )
 
 
@@ -136,12 +139,10 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
                 data = NewToken().load(json_body())
             except marshmallow.ValidationError as exc:
                 raise ValidationError(dict(exc.messages)) from None  # type: ignore[arg-type]
-            session = current_crm().session
-            days = data["expires_days"]
-            secret, row = issue_token(
-                session, g.crm_user, data["name"], days * 24 if days else None
-            )
-            session.commit()
+            crm = current_crm()
+            hours = personal_token_hours(data["expires_days"], crm.settings.token_max_days)
+            secret, row = issue_token(crm.session, g.crm_user, data["name"], hours)
+            crm.session.commit()
             return {"token": secret, "expires_at": row.expires_at}, 201
 
     @blp.route("/auth/tokens/<int:token_id>", methods=["DELETE"])

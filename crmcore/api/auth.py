@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from ..errors import ValidationError
 from ..users.models import ApiToken, User
 from ..users.passwords import verify_password
 
@@ -39,6 +40,16 @@ def issue_token(
     )
     session.add(row)
     return secret, row
+
+
+def personal_token_hours(days: int | None, max_days: int) -> int:
+    """Hours a new personal token lives, given the ``days`` asked for; ``ValidationError`` (on
+    ``expires_days``) when it would never expire or outlive ``max_days`` (``token_max_days``)."""
+    if not days or days < 1 or days > max_days:
+        raise ValidationError(
+            {"expires_days": [f"Choose from 1 to {max_days} days; every token expires."]}
+        )
+    return days * 24
 
 
 #: how stale ``ApiToken.last_used_at`` may get: touching it on every request would make every

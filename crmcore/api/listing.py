@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ..audit import jsonable
 from ..customfields import FieldDef, coerce
 from ..errors import CRMError
+from ..parsing import finite_decimal
 from ..records import value_problem
 from ..registry import Entity
 
@@ -106,9 +108,12 @@ def _convert(field: str, kind: type, raw: str) -> Any:
         if kind is int:
             return int(raw)
         if kind is decimal.Decimal:
-            return decimal.Decimal(raw)
+            return finite_decimal(raw)  # not NaN, sNaN, Infinity or 1e999999999
         if kind is float:
-            return float(raw)
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError(raw)
+            return number
         if kind is dt.datetime:
             value = dt.datetime.fromisoformat(raw)
             return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)

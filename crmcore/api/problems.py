@@ -60,7 +60,10 @@ def from_http_exception(error: HTTPException) -> Response:
     if isinstance(errors, dict) and set(errors) <= {"json", "query", "form", "files"}:
         merged: dict[str, Any] = {}
         for part in errors.values():
-            merged.update(part)
+            if isinstance(part, dict):
+                merged.update(part)
+            else:  # webargs' messages about the whole body come as a list
+                merged.setdefault("_body", []).extend(part)
         errors = merged
     headers = dict(data.get("headers") or {})
     if error.code == 405 and error.valid_methods:  # type: ignore[attr-defined]

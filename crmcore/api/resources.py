@@ -10,18 +10,18 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from ..activities.models import Activity, Attachment, Note, Task
 from ..app import CRM, current_crm
 from ..audit import AuditEntry
-from ..errors import BadRequest, StaleRecord, ValidationError
+from ..errors import StaleRecord, ValidationError
+from ..parsing import whole_number
 from ..records import RecordService
 from ..registry import Entity
 from . import listing
+from .bodies import request_json
 from .problems import PROBLEM_JSON
 
-MAX_JSON_BYTES = 1024 * 1024
 ERROR_RESPONSES = {
     code: {
         "description": text,
@@ -44,17 +44,8 @@ def records() -> RecordService:
 
 def json_body() -> dict[str, Any]:
     """The request's JSON object; clear 4xx for a wrong type, bad JSON or a huge body."""
-    if not request.is_json:
-        raise BadRequest("Send JSON with Content-Type: application/json.", 415)
-    if (request.content_length or 0) > MAX_JSON_BYTES:
-        raise BadRequest("The body is too large.", 413)
-    try:
-        # not silent: a body of ``null`` is valid JSON (422 below), unlike an unparsable one
-        data = request.get_json()
-    except HTTPException as exc:
-        if exc.code == 413:
-            raise BadRequest("The body is too large.", 413) from None
-        raise BadRequest("The body is not valid JSON.") from None
+    # a body of ``null`` is valid JSON (422 below), unlike an unparsable one (400)
+    data = request_json()
     if not isinstance(data, dict):
         raise ValidationError({"_body": ["Send a JSON object."]})
     return data
@@ -80,9 +71,9 @@ def if_match_versions() -> list[int] | None:
         return None
     versions = []
     for part in header.split(","):
-        tag = part.strip().removeprefix("W/").strip('"')
-        if tag.isdigit():
-            versions.append(int(tag))
+        version = whole_number(part.strip().removeprefix("W/").strip('"'))
+        if version is not None:
+            versions.append(version)
     return versions
 
 

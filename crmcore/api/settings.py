@@ -99,7 +99,8 @@ def load_changes(data: dict[str, Any]) -> dict[str, Any]:
     """Validate a partial change; raises the CRM's ``ValidationError`` with per-field messages."""
     unknown = sorted(set(data) - set(DEFAULTS))
     try:
-        loaded = SettingsSchema(partial=True).load(data)
+        # partial at the top only: a holiday still needs its date
+        loaded = SettingsSchema(partial=tuple(SettingsSchema._declared_fields)).load(data)
     except ValidationError as exc:
         messages = dict(exc.messages)  # type: ignore[arg-type]
         for name in unknown:

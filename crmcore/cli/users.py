@@ -127,16 +127,22 @@ def tokens() -> None:
     "--days",
     default=90,
     show_default=True,
-    type=click.IntRange(0, 3650),
-    help="Days until it expires (0: never).",
+    type=click.IntRange(1),
+    help="Days until it expires (at most the instance's token_max_days).",
 )
 @with_appcontext
 def create_token(email: str, name: str, days: int) -> None:
     """Create a personal API token for EMAIL and print it (it is shown only once)."""
-    from ..api.auth import issue_token
+    from ..api.auth import issue_token, personal_token_hours
 
     crm = _crm()
+    if days > crm.settings.token_max_days:
+        raise click.BadParameter(
+            f"at most {crm.settings.token_max_days} days (token_max_days)", param_hint="--days"
+        )
     user = _user(crm, email)
-    secret, _row = issue_token(crm.session, user, name, days * 24 or None)
+    secret, _row = issue_token(
+        crm.session, user, name, personal_token_hours(days, crm.settings.token_max_days)
+    )
     crm.session.commit()
     click.echo(secret)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..db import utcnow
 from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
+from ..exporting import csv_cell
 from ..records import RecordService
 from ..registry import Entity
 from .converting import Row, RowConverter
@@ -488,9 +489,10 @@ class Importer:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._report_file = open(path, "w", encoding="utf-8-sig", newline="")
             self._report = csv.writer(self._report_file)
-            self._report.writerow(["line", "reason", *self.format.header])
+            self._report.writerow([csv_cell(c) for c in ["line", "reason", *self.format.header]])
         for row in rows:
-            self._report.writerow([row.line, row.reason(), *row.cells])
+            # the file's own cells go back to a spreadsheet: formulas neutralised as on export
+            self._report.writerow([csv_cell(c) for c in [row.line, row.reason(), *row.cells]])
         self._report_file.flush()
 
 

@@ -15,6 +15,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
+from ..parsing import is_whole
 from ..plugins import PluginError
 from ..version import __version__
 
@@ -27,7 +28,7 @@ MAX_NAME_LENGTH = 30
 
 def core_range(version: str = __version__) -> str:
     """The core range a new plugin declares: this major version, ``>=1.2,<2`` for 1.2.3."""
-    parts = [int(p) if p.isdigit() else 0 for p in version.split(".")[:2]] + [0]
+    parts = [int(p) if is_whole(p) else 0 for p in version.split(".")[:2]] + [0]
     return f">={parts[0]}.{parts[1]},<{parts[0] + 1}"
 
 

@@ -51,6 +51,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select, update
 
+from .. import parsing
 from ..app import current_crm
 from ..db import utcnow
 from ..errors import ValidationError
@@ -197,7 +198,7 @@ def enrol_secret(user: User, nonce: str) -> str:
 def check_code(user_id: int, secret: str, code: str) -> bool:
     """Whether ``code`` is valid now (one step of clock drift allowed) and not used before."""
     code = "".join(str(code or "").split())
-    if not (code.isdigit() and len(code) == 6):
+    if not (parsing.is_whole(code) and len(code) == 6):
         return False
     totp = pyotp.TOTP(secret)
     now = time.time()

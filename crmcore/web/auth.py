@@ -144,14 +144,21 @@ def make_blueprint(crm: Any) -> Blueprint:
         session_ = current_crm().session
         secret = None
         errors: dict[str, list[str]] = {}
+        max_days = current_crm().settings.token_max_days
+        lifetimes = [d for d in TOKEN_LIFETIMES if d <= max_days] or [max_days]
         if request.method == "POST":
             name = str(request.form.get("name", "")).strip()
             days_raw = request.form.get("expires_days", "90")
-            days = int(days_raw) if days_raw in {str(d) for d in TOKEN_LIFETIMES} else None
+            days = int(days_raw) if days_raw in {str(d) for d in lifetimes} else None
             if not 1 <= len(name) <= 100:
                 errors["name"] = [_("Give the token a name (up to 100 characters).")]
+            elif days is None:
+                errors["expires_days"] = [
+                    _("Choose when the token expires: every token expires within %(days)d days.",
+                      days=max_days)
+                ]  # fmt: skip
             else:
-                secret, _row = issue_token(session_, user, name, days * 24 if days else None)
+                secret, _row = issue_token(session_, user, name, days * 24)
                 session_.commit()
         now = utcnow()
         rows = [
@@ -165,7 +172,7 @@ def make_blueprint(crm: Any) -> Blueprint:
         ]
         status = 201 if secret else (422 if errors else 200)
         return render_template(
-            "web/tokens.html", tokens=rows, secret=secret, errors=errors, lifetimes=TOKEN_LIFETIMES
+            "web/tokens.html", tokens=rows, secret=secret, errors=errors, lifetimes=lifetimes
         ), status
 
     @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request, session
-from flask_babel import Babel, gettext, pgettext
+from flask_babel import Babel, get_translations, gettext, pgettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
+from jinja2 import pass_context
+from markupsafe import escape
 from marshmallow import fields, validate
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -56,7 +58,54 @@ def init_i18n(app: Flask, plugin_dirs: list[Path] | None = None) -> Babel:
     folders = [TRANSLATIONS, *(d for d in plugin_dirs or () if d.is_dir())]
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(f) for f in folders)
     app.config["BABEL_DOMAIN"] = "messages"
-    return Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    babel = Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    install_text_gettext(app)
+    return babel
+
+
+def _as_text(context: Any, translated: str, variables: dict[str, Any], always: bool) -> Any:
+    """A translation as text: escaped like any other value (it may be a message that carries
+    data - a role title, an error naming a column), then filled with escaped ``variables``."""
+    text: Any = escape(translated) if context.eval_ctx.autoescape else translated
+    if not variables and not always:
+        return text  # "100% off" as a role title is text, not a format
+    try:
+        return text % variables
+    except (KeyError, ValueError, TypeError):
+        return text
+
+
+def install_text_gettext(app: Flask) -> None:
+    """Replace Jinja's ``_``/``gettext`` family (which marks every translation safe, so
+    ``{{ _(value) }}`` would render the HTML of a value) with ones treating translations as
+    text. Placeholders still work: ``{{ _("No %(what)s", what=name) }}`` escapes ``name``."""
+
+    @pass_context
+    def gettext_(context: Any, string: str, **variables: Any) -> Any:
+        return _as_text(context, get_translations().ugettext(string), variables, False)
+
+    @pass_context
+    def ngettext_(context: Any, singular: str, plural: str, num: int, **variables: Any) -> Any:
+        variables.setdefault("num", num)
+        translated = get_translations().ungettext(singular, plural, num)
+        return _as_text(context, translated, variables, True)
+
+    @pass_context
+    def pgettext_(context: Any, ctx: str, string: str, **variables: Any) -> Any:
+        translated = get_translations().upgettext(ctx, string)
+        return _as_text(context, translated, variables, False)
+
+    @pass_context
+    def npgettext_(
+        context: Any, ctx: str, singular: str, plural: str, num: int, **variables: Any
+    ) -> Any:
+        variables.setdefault("num", num)
+        translated = get_translations().unpgettext(ctx, singular, plural, num)
+        return _as_text(context, translated, variables, True)
+
+    app.jinja_env.globals.update(
+        gettext=gettext_, ngettext=ngettext_, pgettext=pgettext_, npgettext=npgettext_
+    )
 
 
 def humanise(name: str) -> str:
@@ -233,6 +282,7 @@ FIELD_LABELS = (
     _l("Out"),
     _l("Open"),
     _l("In progress"),
+    _l("Too many tags: a record has at most 50."),
 )
 
 #: Problem titles and the record service's messages (``crmcore.errors``), translated where the

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
+from .. import parsing
 from ..app import current_crm
 from ..db import utcnow
 from ..errors import NotFound, PermissionDenied, ValidationError
@@ -110,9 +111,9 @@ def make_blueprint() -> Blueprint:
     def notifications() -> Any:
         session = current_crm().session
         query = select(Notification).where(Notification.user_id == g.crm_user.id)
-        before = request.args.get("before", "")
-        if before.isdigit():
-            query = query.where(Notification.id < int(before))
+        before = parsing.whole_number(request.args.get("before", ""), high=parsing.MAX_ID)
+        if before is not None:
+            query = query.where(Notification.id < before)
         rows = list(session.scalars(query.order_by(Notification.id.desc()).limit(PAGE_SIZE + 1)))
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]

@@ -8,6 +8,7 @@ import hmac
 from flask import current_app
 from flask_login import UserMixin
 
+from .. import parsing
 from ..users.models import User
 
 
@@ -37,9 +38,10 @@ def load_account(session_id: str) -> Account | None:
     from ..app import current_crm
 
     user_id, _, mark = session_id.partition(".")
-    if not user_id.isdigit() or not mark:
+    number = parsing.record_id(user_id)
+    if number is None or not mark:
         return None
-    user = current_crm().session.get(User, int(user_id))
+    user = current_crm().session.get(User, number)
     if user is None or not user.active or user.deleted_at is not None:
         return None
     if not hmac.compare_digest(fingerprint(user), mark):

@@ -27,7 +27,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, select
 from werkzeug.datastructures import MultiDict
 
-from .. import exporting
+from .. import exporting, parsing
 from ..api import listing
 from ..app import current_crm
 from ..errors import CRMError, NotFound, PermissionDenied, StaleRecord, ValidationError
@@ -303,7 +303,7 @@ def render_form(
     general = [m for key, ms in errors.items() if key not in known for m in ms]
     for spec in specs:
         value = values.get(spec.input_name, "")
-        if value.isdigit():
+        if parsing.record_id(value) is not None:
             keep_current(spec, value, entity)
     submitted = request.form if request.method == "POST" else None
     rows = {s.input_name: nested_rows(s, record, submitted) for s in specs if s.kind == "nested"}
@@ -407,7 +407,9 @@ def make_blueprint() -> Blueprint:
     def bulk(plural: str) -> Any:
         entity = entity_for(plural)
         action = request.form.get("action", "")
-        ids = list(dict.fromkeys(int(i) for i in request.form.getlist("ids") if i.isdigit()))
+        ids = list(
+            dict.fromkeys(i for i in map(parsing.record_id, request.form.getlist("ids")) if i)
+        )
         ids = ids[:BULK_LIMIT]
         if action == "export":
             return export_response(entity, lambda stmt: stmt.where(entity.model.id.in_(ids)))
@@ -463,7 +465,7 @@ def make_blueprint() -> Blueprint:
             # "Add" on a related-records section: /contacts/new?company_id=5
             for spec in specs:
                 given = request.args.get(spec.input_name, "")
-                if spec.kind == "reference" and given.isdigit():
+                if spec.kind == "reference" and parsing.record_id(given) is not None:
                     values[spec.input_name] = given
             return render_form(entity, None, specs, values, {})
         data = read_form(entity, specs, request.form, tz_name())
@@ -500,9 +502,10 @@ def make_blueprint() -> Blueprint:
         data = read_form(entity, specs, request.form, tz_name())
         version = request.form.get("version", "")
         try:
-            if not version.isdigit():
+            expected = parsing.whole_number(version)
+            if expected is None:
                 raise StaleRecord(_("The form is incomplete; reload the page."))
-            records.update(entity, record, data, expected_version=int(version))
+            records.update(entity, record, data, expected_version=expected)
         except StaleRecord:
             records.rollback()
             record = records.get(entity, record_id, "update")
@@ -566,10 +569,10 @@ def make_blueprint() -> Blueprint:
     def bulk_delete(plural: str) -> Any:
         entity = entity_for(plural)
         records = service()
-        ids = [i for i in request.form.getlist("ids") if i.isdigit()][:200]
+        ids = [i for i in map(parsing.record_id, request.form.getlist("ids")) if i][:200]
         try:
-            for record_id in ids:
-                records.delete(entity, int(record_id), commit=False)
+            for one in ids:
+                records.delete(entity, one, commit=False)
             records.commit()
         except CRMError as exc:
             records.rollback()
@@ -661,7 +664,7 @@ def run_bulk(entity: Entity, action: str, ids: list[int], back: str) -> Any:
     if action in ("tag", "untag") and not tag:
         flash(_("Type the tag to add or remove."), "error")
         return redirect(back, 303)
-    if action == "assign" and not owner.isdigit():
+    if action == "assign" and parsing.record_id(owner) is None:
         flash(_("Choose the new owner."), "error")
         return redirect(back, 303)
     try:

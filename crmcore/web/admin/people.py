@@ -8,6 +8,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ... import parsing
 from ...app import current_crm
 from ...contributions import ACTIONS, SCOPES
 from ...errors import CRMError, PermissionDenied, StaleRecord, ValidationError
@@ -79,9 +80,9 @@ def add_user_routes(bp: Blueprint) -> None:
             "name": str(form.get("name", "")).strip(),
             "locale": form.get("locale", "en"),
         }
-        role_id = str(form.get("role_id", ""))
-        if role_id.isdigit():
-            data["role_id"] = int(role_id)
+        role_id = parsing.record_id(str(form.get("role_id", "")))
+        if role_id is not None:
+            data["role_id"] = role_id
         try:
             user = records.create("users", data)
         except CRMError as exc:
@@ -137,9 +138,10 @@ def add_user_routes(bp: Blueprint) -> None:
         user = records.get("users", user_id, "update")
         raw = str(request.form.get("role_id", ""))
         try:
-            if raw and not raw.isdigit():
+            role_id = parsing.record_id(raw)
+            if raw and role_id is None:
                 raise ValidationError({"role_id": ["No such role."]})
-            records.update("users", user, {"role_id": int(raw) if raw else None})
+            records.update("users", user, {"role_id": role_id})
         except CRMError as exc:
             records.rollback()
             flash(_error_text(exc), "error")
@@ -315,7 +317,7 @@ def add_role_routes(bp: Blueprint) -> None:
             ):
                 raise PermissionDenied(_("You may not give a role more rights than you have."))
             records.update(
-                "roles", role, data, expected_version=int(version) if version.isdigit() else -1
+                "roles", role, data, expected_version=parsing.whole_number(version) or -1
             )
         except StaleRecord:
             records.rollback()
@@ -373,7 +375,7 @@ def add_team_routes(bp: Blueprint) -> None:
         team = records.get("teams", team_id, "update")
         errors: dict[str, list[str]] = {}
         if request.method == "POST":
-            ids = [int(i) for i in request.form.getlist("member_ids") if i.isdigit()]
+            ids = [i for i in map(parsing.record_id, request.form.getlist("member_ids")) if i]
             data = {
                 "name": str(request.form.get("name", "")).strip(),
                 "description": str(request.form.get("description", "")).strip(),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, g, request, url_for
+from flask import abort, g, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from crmcore import NotFound, PermissionDenied, ValidationError, current_crm
+from crmcore import NotFound, PermissionDenied, ValidationError, current_crm, parsing
+from crmcore.links import absolute_url_for
+from crmcore.parsing import MAX_ID
 
 from . import reports, revisions, stats
 from .help import SUGGEST_RATE, limited, public
@@ -53,7 +55,7 @@ class SuggestionList(Schema):
 
 
 class DeflectionIn(Schema):
-    article_id = fields.Integer(required=True)
+    article_id = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_ID))
     query = fields.String(load_default="", validate=validate.Length(0, 200))
     source = fields.String(load_default="portal", validate=validate.Length(1, 20))
 
@@ -63,10 +65,10 @@ def _records() -> Any:
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name, str(default))
-    if not raw.isdigit():
+    number = parsing.whole_number(request.args.get(name, str(default)))
+    if number is None:
         raise ValidationError({name: ["Must be a whole number."]})
-    return min(max(int(raw), low), high)
+    return min(max(number, low), high)
 
 
 def suggestion(article: KbArticle, query: str, source: str) -> dict[str, Any]:
@@ -78,8 +80,8 @@ def suggestion(article: KbArticle, query: str, source: str) -> dict[str, Any]:
         "language": article.language,
         "visibility": article.visibility,
         "url": public_url(article) if public else None,
-        "open_url": url_for(
-            "kb_help.go", article_id=article.id, q=query[:200], source=source, _external=True
+        "open_url": absolute_url_for(
+            "kb_help.go", cacheable=False, article_id=article.id, q=query[:200], source=source
         )
         if public
         else None,

@@ -22,7 +22,8 @@ from limits import parse
 from markupsafe import Markup
 from sqlalchemy import select
 
-from crmcore import current_crm
+from crmcore import current_crm, parsing
+from crmcore.links import absolute_url_for, base_url
 from crmcore.settings import get_settings
 
 from . import stats
@@ -94,10 +95,11 @@ def find_article(ref: str) -> KbArticle:
     """A public article by id or slug (the visitor's language first); 404 otherwise."""
     session = current_crm().session
     stmt = public_articles()
-    if ref.isdigit():
-        if len(ref) > 12:
+    if parsing.is_whole(ref):
+        article_id = parsing.record_id(ref)
+        if article_id is None:
             abort(404)
-        stmt = stmt.where(KbArticle.id == int(ref))
+        stmt = stmt.where(KbArticle.id == article_id)
     else:
         if len(ref) > 200 or slug_problem(ref):
             abort(404)
@@ -227,7 +229,9 @@ def make_blueprint() -> Blueprint:
             path=category_path(session, found.category_id),
             translations=translations(session, found),
             related=related(session, found),
-            canonical=url_for("kb_help.article", ref=found.slug, _external=True),
+            # cached for everyone: never built from the request's Host header
+            canonical=absolute_url_for("kb_help.article", cacheable=True, ref=found.slug),
+            canonical_base=base_url(cacheable=True),
         )
         response = cached(html, last_modified=found.updated_at)
         if request.method == "GET":

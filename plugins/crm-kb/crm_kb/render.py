@@ -9,6 +9,8 @@ import unicodedata
 import nh3
 from markdown_it import MarkdownIt
 
+from crmcore import parsing
+
 #: Tags an article may contain after sanitising; everything else is dropped.
 TAGS = frozenset(
     {
@@ -74,6 +76,6 @@ def slug_problem(slug: str) -> str | None:
     """Why ``slug`` cannot be used in a URL, or ``None``."""
     if not SLUG_RE.match(slug):
         return "Use lower-case letters, digits and single hyphens."
-    if slug.isdigit():
+    if parsing.is_whole(slug):
         return "A slug cannot be only digits (those are article ids)."
     return None

@@ -51,10 +51,10 @@ def public_articles() -> Select[Any]:
 
 
 def public_url(article: KbArticle) -> str:
-    """The help-centre address of an article, from the instance's ``base_url``."""
-    from crmcore import current_crm
+    """The help-centre address of an article (for answers that are not cached)."""
+    from crmcore.links import absolute_url_for
 
-    return f"{current_crm().settings.base_url.rstrip('/')}/help/articles/{article.slug}"
+    return absolute_url_for("kb_help.article", cacheable=False, ref=article.slug)
 
 
 def _entity(crm: Any) -> Any:

@@ -36,7 +36,8 @@ def test_ticket_panel_suggests_published_articles(crm, records, make_article):
     assert "Reset your password" in html and "Password draft" not in html
     assert 'class="kb-insert"' in html and 'data-title="Reset your password"' in html
     assert '<script src="/help/assets/kb-insert.js" defer></script>' in html
-    assert f"{crm.settings.base_url.rstrip('/')}/help/articles/reset-your-password" in html
+    # no CRM_BASE_URL in the tests: an agent's (uncached) page links on the request's address
+    assert 'value="http://localhost/help/articles/reset-your-password"' in html
     html = ticket_suggestions(ticket("Refund", "I want a refund"), None, records)
     assert "Refund rules" in html and "Internal" in html
 

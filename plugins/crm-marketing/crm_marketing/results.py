@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import String, and_, case, distinct, func, or_, select
 
-from crmcore import ValidationError
+from crmcore import ValidationError, parsing
 from crmcore.db import utcnow
 
 from .models import Campaign, CampaignEvent, CampaignLink, Recipient
@@ -366,7 +366,7 @@ def source_campaign(source: str | None) -> int | None:
     if not source or not source.lower().startswith(SOURCE_PREFIX):
         return None
     rest = source[len(SOURCE_PREFIX) :].strip()
-    return int(rest) if rest.isdigit() and len(rest) < 10 else None
+    return parsing.record_id(rest)
 
 
 def check_attribution(event: Any) -> None:

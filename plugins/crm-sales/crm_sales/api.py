@@ -10,7 +10,7 @@ from flask import Response, current_app, g, url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from crmcore import ValidationError, current_crm
+from crmcore import ValidationError, current_crm, parsing
 
 from .models import Order
 from .schemas import ConvertSchema, SendQuoteSchema
@@ -178,9 +178,9 @@ def make_blueprint() -> Blueprint:
         if owner == "me":
             owner_id = g.crm_user.id
         elif owner:
-            if not owner.isdigit() or len(owner) > 18:
+            owner_id = parsing.record_id(owner)
+            if owner_id is None:
                 raise ValidationError({"owner": ["A user id or `me`."]})
-            owner_id = int(owner)
         return forecast(_records(), args["period"], owner_id)
 
     return blp
