@@ -16,8 +16,8 @@ _SETTINGS: dict[str, tuple[str, str, Any]] = {
     "redis_url": ("CRM_REDIS_URL", "redis_url", None),
     "smtp_url": ("CRM_SMTP_URL", "smtp_url", None),
     "mail_from": ("CRM_MAIL_FROM", "mail_from", "crm@localhost"),
-    "base_url": ("CRM_BASE_URL", "base_url", "http://127.0.0.1:5000"),
-    "default_region": ("CRM_DEFAULT_REGION", "default_region", "US"),
+    "base_url": ("CRM_BASE_URL", "base_url", ""),
+    "default_region": ("CRM_DEFAULT_REGION", "default_region", ""),
     "max_upload_mb": ("CRM_MAX_UPLOAD_MB", "max_upload_mb", 25),
     "token_hours": ("CRM_TOKEN_HOURS", "token_hours", 12),
     "login_rate_limit": ("CRM_LOGIN_RATE_LIMIT", "login_rate_limit", "10 per minute"),
@@ -39,8 +39,11 @@ class Settings:
     redis_url: str | None = None
     smtp_url: str | None = None
     mail_from: str = "crm@localhost"
-    base_url: str = "http://127.0.0.1:5000"
-    default_region: str = "US"
+    #: the public address when set here; else the instance setting decides
+    #: (``crmcore.settings.base_url()`` resolves it - use that, not this field)
+    base_url: str = ""
+    #: phone region forced here; else the instance setting (``crmcore.settings.phone_region()``)
+    default_region: str = ""
     max_upload_mb: int = 25
     token_hours: int = 12
     login_rate_limit: str = "10 per minute"

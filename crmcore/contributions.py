@@ -54,7 +54,9 @@ class ExtraField:
 class MenuItem:
     """An entry of the main navigation; hidden from users lacking ``permission``.
 
-    ``permission`` is a named permission or ``"<entity>.read"``.
+    ``permission`` is a named permission or ``"<entity>.read"``. ``group`` is the heading the
+    entry is listed under (a translatable label); by default the title of the plugin that
+    contributes it, and none (the top row) for the core's built-in plugins.
     """
 
     label: str
@@ -62,6 +64,7 @@ class MenuItem:
     permission: str | None = None
     order: int = 100
     icon: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,41 @@ DEFAULT_LOCALE = "en"
 
 
 def select_locale() -> str:
-    """The signed-in user's locale; else the one chosen in this session; else the browser's."""
+    """The signed-in user's locale; else the one chosen in this session; else the instance's
+    language setting; else the browser's."""
     user = g.get("crm_user")
     if user is not None and user.locale in LANGUAGES:
         return str(user.locale)
     chosen = session.get("locale")
     if chosen in LANGUAGES:
         return str(chosen)
+    instance = instance_language()
+    if instance:
+        return instance
     return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LOCALE
+
+
+def instance_language() -> str:
+    """The instance's default language (a setting), or ``""`` to follow the browser."""
+    from ..settings import language
+
+    chosen = language()
+    return chosen if chosen in LANGUAGES else ""
 
 
 def contact_locale(app: Flask, contact: Any) -> str:
     """The language to write to ``contact`` in: theirs when set, else the instance's default
-    (``BABEL_DEFAULT_LOCALE``). Use it with ``flask_babel.force_locale`` for mail and documents.
+    (the ``language`` setting, else ``BABEL_DEFAULT_LOCALE``). Use it with
+    ``flask_babel.force_locale`` for mail and documents.
     """
     chosen = getattr(contact, "locale", None)
     if chosen in LANGUAGES:
         return str(chosen)
-    default = app.config.get("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
+    from ..settings import language
+
+    default = language(app.extensions.get("crm")) or app.config.get(
+        "BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE
+    )
     return str(default) if default in LANGUAGES else DEFAULT_LOCALE
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from crmcore.settings import base_url
+
 from .models import KbArticle
 
 MAX_WORDS = 6
@@ -54,7 +56,7 @@ def public_url(article: KbArticle) -> str:
     """The help-centre address of an article, from the instance's ``base_url``."""
     from crmcore import current_crm
 
-    return f"{current_crm().settings.base_url.rstrip('/')}/help/articles/{article.slug}"
+    return f"{base_url(current_crm())}/help/articles/{article.slug}"
 
 
 def _entity(crm: Any) -> Any:
