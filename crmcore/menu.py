@@ -57,6 +57,8 @@ def menu_entries(crm: Any, access: Any) -> list[MenuEntry]:
         if allowed(m.permission)
     ]
     linked = {e.url.rstrip("/") for e in entries}
+    # an entity joins the group its plugin's own items are in
+    plugin_group = {e.plugin: e.group for e in reversed(entries)}
     for entity in crm.entities():
         url = f"/{entity.plural}"
         if (
@@ -66,8 +68,11 @@ def menu_entries(crm: Any, access: Any) -> list[MenuEntry]:
             or not allowed(f"{entity.plural}.read")
         ):
             continue
-        meta = crm.plugins.get(entity.plugin).meta
-        group = None if meta.builtin else str(meta.title)
+        if entity.plugin in plugin_group:
+            group = plugin_group[entity.plugin]
+        else:
+            meta = crm.plugins.get(entity.plugin).meta
+            group = None if meta.builtin else str(meta.title)
         entries.append(MenuEntry(entity.title_plural, url, entity.plugin, group, ENTITY_ORDER))
     return [e for g in _by_group(entries) for e in g.entries]
 

@@ -1,6 +1,7 @@
 /* The main menu: on narrow screens one disclosure button shows and hides it; its module groups
    are <details> elements, of which one is open at a time. Without this file the menu is simply
-   always shown. */
+   always shown. Also: a table or box that scrolls sideways on a narrow screen takes the keyboard
+   focus, so it can be scrolled without a mouse. */
 (function () {
   "use strict";
   var NARROW = window.matchMedia("(max-width: 47.99rem)");
@@ -54,9 +55,34 @@
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", setup);
-  } else {
+  function focusableScrollers(root) {
+    root.querySelectorAll("main table, main .table-wrap, main .sales-board").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1 &&
+        getComputedStyle(box).overflowX !== "visible";
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("data-scroll-focus", "");
+      } else if (!scrolls && box.hasAttribute("data-scroll-focus")) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("data-scroll-focus");
+      }
+    });
+  }
+
+  function start() {
     setup();
+    focusableScrollers(document);
+    var timer;
+    window.addEventListener("resize", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { focusableScrollers(document); }, 100);
+    });
+    document.addEventListener("htmx:load", function (event) { focusableScrollers(event.target); });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();
