@@ -263,3 +263,21 @@ def test_crm_serve_on_another_port_sends_working_links(make_instance):
     finally:
         stop_process(server)
     assert (inst.path / instance.LISTEN_FILE).read_text().strip() == f"http://127.0.0.1:{port}"
+
+
+def test_new_contact_form_presets_the_default_country(unconfigured, web):
+    from test_web import field_value
+
+    assert field_value(web.get("/contacts/new").get_data(as_text=True), "country") == ""
+    _set(unconfigured, default_country="ES")
+    html = web.get("/contacts/new").get_data(as_text=True)
+    assert field_value(html, "country") == "ES"
+
+
+def test_default_language_for_people_without_one(unconfigured, app):
+    visitor = app.test_client()
+    english = visitor.get("/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'lang="en"' in english
+    _set(unconfigured, language="es")
+    spanish = visitor.get("/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'lang="es"' in spanish and "Contraseña" in spanish
