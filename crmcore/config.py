@@ -16,8 +16,8 @@ _SETTINGS: dict[str, tuple[str, str, Any]] = {
     "redis_url": ("CRM_REDIS_URL", "redis_url", None),
     "smtp_url": ("CRM_SMTP_URL", "smtp_url", None),
     "mail_from": ("CRM_MAIL_FROM", "mail_from", "crm@localhost"),
-    "base_url": ("CRM_BASE_URL", "base_url", "http://127.0.0.1:5000"),
-    "default_region": ("CRM_DEFAULT_REGION", "default_region", "US"),
+    "base_url": ("CRM_BASE_URL", "base_url", ""),
+    "default_region": ("CRM_DEFAULT_REGION", "default_region", ""),
     "max_upload_mb": ("CRM_MAX_UPLOAD_MB", "max_upload_mb", 25),
     "token_hours": ("CRM_TOKEN_HOURS", "token_hours", 12),
     "token_max_days": ("CRM_TOKEN_MAX_DAYS", "token_max_days", 365),
@@ -40,8 +40,11 @@ class Settings:
     redis_url: str | None = None
     smtp_url: str | None = None
     mail_from: str = "crm@localhost"
-    base_url: str = "http://127.0.0.1:5000"
-    default_region: str = "US"
+    #: the public address when set here; else the instance setting decides
+    #: (``crmcore.settings.base_url()`` resolves it - use that, not this field)
+    base_url: str = ""
+    #: phone region forced here; else the instance setting (``crmcore.settings.phone_region()``)
+    default_region: str = ""
     max_upload_mb: int = 25
     token_hours: int = 12
     #: the longest a personal API token may live (none lives for ever)
@@ -50,8 +53,6 @@ class Settings:
     #: reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted
     proxy_hops: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-    #: whether ``base_url`` was given (environment, crm.toml, overrides) rather than defaulted
-    base_url_given: bool = False
 
     @property
     def attachments_path(self) -> Path:
@@ -103,7 +104,7 @@ def load_settings(
         values["secret_key"] = key_file.read_text().strip() if key_file.exists() else ""
     known = {key for _env, key, _default in _SETTINGS.values()}
     extra = {k: v for k, v in from_file.items() if k not in known}
-    return Settings(instance_path=path, extra=extra, base_url_given="base_url" in given, **values)
+    return Settings(instance_path=path, extra=extra, **values)
 
 
 def ensure_secret_key(settings: Settings) -> str:

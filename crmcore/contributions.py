@@ -54,7 +54,9 @@ class ExtraField:
 class MenuItem:
     """An entry of the main navigation; hidden from users lacking ``permission``.
 
-    ``permission`` is a named permission or ``"<entity>.read"``.
+    ``permission`` is a named permission or ``"<entity>.read"``. ``group`` is the heading the
+    entry is listed under (a translatable label); by default the title of the plugin that
+    contributes it, and none (the top row) for the core's built-in plugins.
     """
 
     label: str
@@ -62,6 +64,7 @@ class MenuItem:
     permission: str | None = None
     order: int = 100
     icon: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,10 @@ class Panel:
     ``render(record, user, records)`` returns markup with everything users wrote escaped
     (``markupsafe.escape``), or ``None`` to hide the panel for that record. ``records`` is the
     user's record service, so related records stay within their permission scope.
+
+    ``replaces`` names the kernel's related-record lists (``"<plural>.<field>"``, e.g.
+    ``"deals.contact_id"``) the panel shows instead: while the panel is shown, the page leaves
+    those lists out (so the records are not listed twice) and puts their "Add" link on the panel.
     """
 
     name: str
@@ -94,6 +101,7 @@ class Panel:
     render: Callable[[Any, User, Any], str | None]
     permission: str | None = None
     order: int = 100
+    replaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

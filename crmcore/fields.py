@@ -75,17 +75,20 @@ class Email(fields.String):
 
 
 def default_region() -> str:
+    """The region of numbers without ``+``: :func:`crmcore.settings.phone_region`."""
     if has_app_context():
         crm = current_app.extensions.get("crm")
         if crm is not None:
-            return crm.settings.default_region
+            from .settings import phone_region
+
+            return phone_region(crm)
     return "US"
 
 
 class Phone(fields.String):
     """A phone number, stored in international E.164 form (``+34911234567``).
 
-    Numbers without a country prefix are read in the instance's ``default_region``.
+    Numbers without a country prefix are read in the instance's phone region (a setting).
     """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:

@@ -258,8 +258,10 @@ class PluginSet:
         out: list[str] = []
         for plugin in self.plugins.values():
             if name in plugin.meta.requires:
-                out.append(plugin.name)
-                out.extend(d for d in self.dependents(plugin.name) if d not in out)
+                # each once, though it may need ``name`` both directly and through another
+                for found in (plugin.name, *self.dependents(plugin.name)):
+                    if found not in out:
+                        out.append(found)
         return out
 
     def collect(

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 
 from ..app import current_crm
 from ..errors import NotFound
+from ..menu import menu_entries
 from .resources import ERROR_RESPONSES
 
 
@@ -18,6 +19,9 @@ class MenuEntry(Schema):
     url = fields.String()
     icon = fields.String(allow_none=True)
     plugin = fields.String()
+    group = fields.String(
+        allow_none=True, metadata={"description": "Heading it is listed under; null: the top row"}
+    )
 
 
 class WidgetData(Schema):
@@ -45,11 +49,10 @@ def make_blueprint() -> Blueprint:
     @blp.doc(summary="Navigation entries you may see", responses=ERROR_RESPONSES)
     @blp.response(200, MenuEntry(many=True))
     def menu() -> Any:
-        items = [
-            (p, m) for p, m in current_crm().collect("crm_menu_items") if _allowed(m.permission)
+        return [
+            {"label": e.label, "url": e.url, "icon": e.icon, "plugin": e.plugin, "group": e.group}
+            for e in menu_entries(current_crm(), g.crm_access)
         ]
-        items.sort(key=lambda pair: (pair[1].order, pair[1].label))
-        return [{"label": m.label, "url": m.url, "icon": m.icon, "plugin": p} for p, m in items]
 
     @blp.route("/dashboard")
     @blp.doc(

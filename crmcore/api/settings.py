@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from ..audit import record_audit
 from ..errors import PermissionDenied
 from ..errors import ValidationError as CRMValidationError
-from ..fields import TimeZone
-from ..settings import DEFAULTS, Setting, get_settings
+from ..fields import Country, TimeZone
+from ..settings import DEFAULTS, Setting, forget_settings, get_settings
 from .resources import ERROR_RESPONSES, json_body
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -51,7 +51,30 @@ class SettingsSchema(Schema):
         allow_none=True, metadata={"description": "Set by uploading a logo on the settings page"}
     )
     default_currency = fields.String(metadata={"description": "ISO 4217 code, e.g. EUR"})
+    default_country = Country(
+        allow_none=True,
+        metadata={"description": "ISO 3166-1 code preset in addresses, e.g. ES; empty for none"},
+    )
+    phone_region = Country(
+        allow_none=True,
+        metadata={
+            "description": "Country whose numbers may be written without +, e.g. ES; empty: "
+            "the default country (CRM_DEFAULT_REGION overrides both)"
+        },
+    )
+    language = fields.String(
+        validate=validate.OneOf(["", "en", "es"]),  # the web's LANGUAGES
+        metadata={"description": "Default language (en, es); empty: the browser's"},
+    )
     time_zone = TimeZone()
+    base_url = fields.String(
+        validate=validate.Length(max=300),
+        metadata={
+            "description": "Public address of the CRM for links in mail, e.g. "
+            "https://crm.example.com; empty: the address `crm serve` listens on "
+            "(CRM_BASE_URL overrides it)"
+        },
+    )
     working_hours = fields.Dict(
         keys=fields.String(validate=validate.OneOf(WEEKDAYS)),
         values=fields.List(fields.String(), validate=validate.Length(equal=2)),
@@ -68,6 +91,14 @@ class SettingsSchema(Schema):
         if value not in currency_codes():
             raise ValidationError("Not an ISO 4217 currency code (e.g. EUR, USD).")
 
+    @validates("base_url")
+    def _base_url(self, value: str, **_kw: Any) -> None:
+        if value.strip() and not _is_base_url(value.strip()):
+            raise ValidationError(
+                "Not a valid address: http:// or https://, a host, no query (e.g. "
+                "https://crm.example.com)."
+            )
+
     @validates("working_hours")
     def _hours(self, value: dict[str, list[str]], **_kw: Any) -> None:
         for day, span in value.items():
@@ -83,6 +114,25 @@ class SettingsSchema(Schema):
             raise ValidationError("Each date only once.", "holidays")
 
 
+def _is_base_url(value: str) -> bool:
+    """An absolute http(s) address with a host and nothing after the path."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+        and not parts.username
+        and not any(c.isspace() for c in value)
+    )
+
+
 def _stored(name: str, value: Any) -> Any:
     """A loaded value in the JSON form kept in ``core_setting``."""
     if name == "holidays":
@@ -92,6 +142,10 @@ def _stored(name: str, value: Any) -> Any:
         ]
     if name == "working_hours":
         return {day: list(value[day]) for day in WEEKDAYS if day in value}
+    if name in ("default_country", "phone_region"):
+        return value or ""
+    if name == "base_url":
+        return value.strip().rstrip("/")
     return value
 
 
@@ -127,6 +181,7 @@ def save_settings(session: Session, changes: dict[str, Any], user_id: int | None
     if changed:
         record_audit(session, "setting", 0, "update", user_id, changed)
     session.commit()
+    forget_settings()
     return sorted(changed)
 
 

@@ -96,6 +96,10 @@ def serve(host: str, port: int, workers: int, threads: int, run_jobs: bool | Non
         crm = app.extensions["crm"]
         if migrate.current(crm, "core") is None:
             raise click.ClickException("this instance is not initialised: run `crm init` first")
+    from ..settings import listen_url_of, note_listen_url
+
+    # links in mail fall back to this address when neither CRM_BASE_URL nor the setting is set
+    note_listen_url(app.extensions["crm"], listen_url_of(host, port))
     # forked workers must not share the master's pooled connections (PostgreSQL sockets)
     app.extensions["crm"].engine.dispose()
     click.echo(f"serving on http://{host}:{port}")

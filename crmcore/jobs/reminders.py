@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from ..activities.models import Task
 from ..db import utcnow
 from ..notifications import notify
+from ..settings import base_url
 from ..users.models import User
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def _mail(app: Any, crm: Any, task: Task, user: User, due: str | None) -> None:
             "",
             _("Task: %(title)s", title=title),
             _("Due: %(when)s", when=due) if due else _("No due date."),
-            _("Open it: %(url)s", url=f"{crm.settings.base_url.rstrip('/')}/tasks/{task.id}"),
+            _("Open it: %(url)s", url=f"{base_url(crm)}/tasks/{task.id}"),
         ]
     if task.description:
         lines += ["", task.description]

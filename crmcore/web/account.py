@@ -56,7 +56,7 @@ from ..app import current_crm
 from ..db import utcnow
 from ..errors import ValidationError
 from ..permissions import Access
-from ..settings import PasswordReset, get_settings
+from ..settings import PasswordReset, base_url, get_settings
 from ..users import recovery
 from ..users.models import User
 from ..users.passwords import verify_password
@@ -122,7 +122,7 @@ def find_reset(session: Any, token: str) -> tuple[PasswordReset, User] | None:
 def reset_link(crm: Any, token: str) -> str:
     """The absolute link of a token, on the configured base URL (never the request's host)."""
     path = url_for("web_account.reset", token=token)
-    return crm.settings.base_url.rstrip("/") + path
+    return base_url(crm) + path
 
 
 def send_reset_mail(user: User, token: str, invited_by: User | None = None) -> None:

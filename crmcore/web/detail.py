@@ -54,7 +54,15 @@ def panels(records: RecordService, entity: Entity, record: Any) -> list[dict[str
             continue
         if html is not None:
             # the Panel contract: plugins return markup with everything users wrote escaped
-            out.append({"name": panel.name, "title": panel.title, "html": Markup(str(html))})  # noqa: S704
+            out.append(
+                {
+                    "name": panel.name,
+                    "title": panel.title,
+                    "html": Markup(str(html)),  # noqa: S704
+                    "replaces": panel.replaces,
+                    "add": [],
+                }
+            )
     return out
 
 
@@ -96,6 +104,7 @@ def related(records: RecordService, entity: Entity, record: Any) -> list[dict[st
                         else None
                     ),
                     "key": f"{other.plural}-{column}",
+                    "ref": f"{other.plural}.{column}",
                 }
             )
     return out
@@ -145,6 +154,13 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
         | {getattr(record, f, None) for f in USER_FIELDS},
     )
     access = records.access
+    shown_panels = panels(records, entity, record)
+    sections = related(records, entity, record)
+    for panel in shown_panels:
+        for section in [s for s in sections if s["ref"] in panel["replaces"]]:
+            sections.remove(section)
+            if section["new_url"]:
+                panel["add"].append(section)
     return {
         "entity": entity,
         "record": record,
@@ -158,13 +174,13 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
         "timeline": items,
         "history": changes,
         "people": people,
-        "panels": panels(records, entity, record),
+        "panels": shown_panels,
         "can_update": access.allows_record(entity, "update", record, records.session),
         "can_delete": access.allows_record(entity, "delete", record, records.session),
         "can_note": access.can("notes", "create"),
         "can_task": access.can("tasks", "create"),
         "can_activity": access.can("activities", "create"),
-        "related": related(records, entity, record),
+        "related": sections,
         "note_errors": [],
         "note_body": "",
         "log_errors": {},

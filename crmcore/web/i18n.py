@@ -22,8 +22,8 @@ DEFAULT_LOCALE = "en"
 
 def select_locale() -> str:
     """For the API, the client's ``Accept-Language`` (English when it names none we have). For
-    pages, the signed-in user's locale; else the one chosen in this session; else the browser's.
-    """
+    pages, the signed-in user's locale; else the one chosen in this session; else the instance's
+    language setting; else the browser's."""
     if request.path.startswith("/api/"):
         return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LOCALE
     user = g.get("crm_user")
@@ -32,17 +32,33 @@ def select_locale() -> str:
     chosen = session.get("locale")
     if chosen in LANGUAGES:
         return str(chosen)
+    instance = instance_language()
+    if instance:
+        return instance
     return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LOCALE
+
+
+def instance_language() -> str:
+    """The instance's default language (a setting), or ``""`` to follow the browser."""
+    from ..settings import language
+
+    chosen = language()
+    return chosen if chosen in LANGUAGES else ""
 
 
 def contact_locale(app: Flask, contact: Any) -> str:
     """The language to write to ``contact`` in: theirs when set, else the instance's default
-    (``BABEL_DEFAULT_LOCALE``). Use it with ``flask_babel.force_locale`` for mail and documents.
+    (the ``language`` setting, else ``BABEL_DEFAULT_LOCALE``). Use it with
+    ``flask_babel.force_locale`` for mail and documents.
     """
     chosen = getattr(contact, "locale", None)
     if chosen in LANGUAGES:
         return str(chosen)
-    default = app.config.get("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
+    from ..settings import language
+
+    default = language(app.extensions.get("crm")) or app.config.get(
+        "BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE
+    )
     return str(default) if default in LANGUAGES else DEFAULT_LOCALE
 
 
@@ -283,6 +299,12 @@ FIELD_LABELS = (
     _l("Open"),
     _l("In progress"),
     _l("Too many tags: a record has at most 50."),
+    # the menu's groups of the first-party modules (a plugin's title, or its items' group)
+    _l("Sales"),
+    _l("Marketing"),
+    _l("Support"),
+    _l("Knowledge base"),
+    _l("Not a valid address: http:// or https://, a host, no query (e.g. https://crm.example.com)."),
 )
 
 #: Problem titles and the record service's messages (``crmcore.errors``), translated where the

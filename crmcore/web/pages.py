@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, g, render_template, request, send_from_directory
 from flask_babel import get_locale, gettext
 
 from ..app import current_crm
+from ..menu import menu_groups
 from . import dashboard
 from .i18n import LANGUAGES
+from .security import public
 
 log = logging.getLogger(__name__)
 INSTANT_LIMIT = 8
@@ -22,13 +25,28 @@ def _allowed(permission: str | None) -> bool:
     return permission is None or g.crm_access.has(permission)
 
 
-def menu() -> list[dict[str, str]]:
-    """Navigation entries of enabled plugins that the user may see, in their order."""
+def menu() -> list[dict[str, Any]]:
+    """The navigation the user may see: the top row (``label`` ``None``), then one group per
+    module, each ``{"label", "id", "current", "entries": [{"label", "url", "current"}]}``."""
     if g.get("crm_access") is None:
         return []
-    items = [m for _p, m in current_crm().collect("crm_menu_items") if _allowed(m.permission)]
-    items.sort(key=lambda m: (m.order, m.label))
-    return [{"label": gettext(m.label), "url": m.url} for m in items]
+    path = request.path
+    groups = []
+    for group in menu_groups(current_crm(), g.crm_access):
+        entries = []
+        for entry in group.entries:
+            url = entry.url.rstrip("/") or "/"
+            current = path == entry.url or path == url or path.startswith(url + "/")
+            entries.append({"label": gettext(entry.label), "url": entry.url, "current": current})
+        groups.append(
+            {
+                "label": gettext(group.label) if group.label else None,
+                "id": "nav-" + (entries[0]["url"].strip("/").replace("/", "-") or "home"),
+                "current": any(e["current"] for e in entries),
+                "entries": entries,
+            }
+        )
+    return groups
 
 
 def layout_context() -> dict[str, Any]:
@@ -115,6 +133,12 @@ def make_blueprint() -> Blueprint:
     @bp.route("/")
     def home() -> Any:
         return render_template("web/home.html", widgets=widgets())
+
+    @bp.route("/favicon.ico")
+    @public
+    def favicon() -> Any:
+        folder = Path(__file__).parent / "static"
+        return send_from_directory(folder, "favicon.ico", mimetype="image/vnd.microsoft.icon")
 
     @bp.route("/search")
     def search() -> Any:

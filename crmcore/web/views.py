@@ -460,6 +460,7 @@ def make_blueprint() -> Blueprint:
         reference_choices(entity, specs, "create")
         if request.method == "GET":
             values = {s.input_name: _default_of(entity, s) for s in specs}
+            preset_country(entity, specs, values)
             if entity.owner_field and entity.owner_field != "id":
                 values[entity.owner_field] = str(records.access.user_id or "")
             # "Add" on a related-records section: /contacts/new?company_id=5
@@ -764,6 +765,18 @@ def _default_of(entity: Entity, spec: FormField) -> str:
         return ""
     default = entity.full_schema._declared_fields[spec.name].load_default
     return "" if default is missing or callable(default) or default is None else str(default)
+
+
+def preset_country(entity: Entity, specs: list[FormField], values: dict[str, str]) -> None:
+    """Country fields of a new record start with the instance's default country (a setting)."""
+    from ..fields import Country
+    from ..settings import default_country
+
+    declared = entity.full_schema._declared_fields
+    for spec in specs:
+        field = declared.get(spec.name)
+        if isinstance(field, Country) and not values.get(spec.input_name):
+            values[spec.input_name] = default_country()
 
 
 def _submitted(spec: FormField, form: Any) -> str:

@@ -21,8 +21,9 @@ from ...customfields import FIELD_TYPES, CustomField
 from ...errors import CRMError, NotFound, ValidationError
 from ...permissions import Access
 from ...plugins import PluginError
-from ...settings import get_settings
+from ...settings import base_url, get_settings, phone_region
 from ..forms import field_errors
+from ..i18n import LANGUAGES
 from ..security import public
 from . import require
 
@@ -239,11 +240,26 @@ def read_settings_form(form: Any) -> dict[str, Any]:
     return {
         "company_name": str(form.get("company_name", "")).strip(),
         "default_currency": str(form.get("default_currency", "")).strip().upper(),
+        "default_country": str(form.get("default_country", "")).strip().upper(),
+        "phone_region": str(form.get("phone_region", "")).strip().upper(),
+        "language": str(form.get("language", "")).strip(),
         "time_zone": str(form.get("time_zone", "")).strip(),
+        "base_url": str(form.get("base_url", "")).strip(),
         "working_hours": hours,
         "holidays": holidays,
         "require_totp_for_admins": form.get("require_totp_for_admins") is not None,
     }
+
+
+def country_names() -> list[tuple[str, str]]:
+    """(code, name in the reader's language) of every country phone numbers know, by name."""
+    import phonenumbers
+    from babel import Locale
+    from flask_babel import get_locale
+
+    names = (get_locale() or Locale("en")).territories
+    codes = phonenumbers.SUPPORTED_REGIONS - {"001"}
+    return sorted(((c, str(names.get(c, c))) for c in codes), key=lambda pair: pair[1])
 
 
 def _settings_page(values: dict[str, Any], errors: dict[str, list[str]]) -> Any:
@@ -260,6 +276,14 @@ def _settings_page(values: dict[str, Any], errors: dict[str, list[str]]) -> Any:
         errors=errors,
         weekdays=[(d, str(WEEKDAY_NAMES[d])) for d in WEEKDAYS],
         currencies=sorted(currency_codes()),
+        countries=country_names(),
+        languages=LANGUAGES,
+        effective={
+            "phone_region": phone_region(),
+            "base_url": base_url(),
+            "region_forced": bool(current_crm().settings.default_region),
+            "base_url_forced": bool(current_crm().settings.base_url),
+        },
         time_zones=sorted(zoneinfo.available_timezones()),
     ), (422 if errors else 200)
 

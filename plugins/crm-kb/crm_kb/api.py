@@ -81,7 +81,7 @@ def suggestion(article: KbArticle, query: str, source: str) -> dict[str, Any]:
         "visibility": article.visibility,
         "url": public_url(article) if public else None,
         "open_url": absolute_url_for(
-            "kb_help.go", cacheable=False, article_id=article.id, q=query[:200], source=source
+            "kb_help.go", article_id=article.id, q=query[:200], source=source
         )
         if public
         else None,

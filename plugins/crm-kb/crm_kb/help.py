@@ -230,8 +230,8 @@ def make_blueprint() -> Blueprint:
             translations=translations(session, found),
             related=related(session, found),
             # cached for everyone: never built from the request's Host header
-            canonical=absolute_url_for("kb_help.article", cacheable=True, ref=found.slug),
-            canonical_base=base_url(cacheable=True),
+            canonical=absolute_url_for("kb_help.article", ref=found.slug),
+            canonical_base=base_url(),
         )
         response = cached(html, last_modified=found.updated_at)
         if request.method == "GET":

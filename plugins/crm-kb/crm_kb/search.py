@@ -51,10 +51,10 @@ def public_articles() -> Select[Any]:
 
 
 def public_url(article: KbArticle) -> str:
-    """The help-centre address of an article (for answers that are not cached)."""
+    """The help-centre address of an article, on the instance's public address."""
     from crmcore.links import absolute_url_for
 
-    return absolute_url_for("kb_help.article", cacheable=False, ref=article.slug)
+    return absolute_url_for("kb_help.article", ref=article.slug)
 
 
 def _entity(crm: Any) -> Any:

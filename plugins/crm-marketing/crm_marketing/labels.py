@@ -24,6 +24,7 @@ from flask import render_template
 from sqlalchemy import select
 
 from crmcore import Conflict
+from crmcore.settings import default_country, phone_region
 
 from .models import Campaign, Recipient
 
@@ -125,7 +126,7 @@ def iter_labels(records: Any, campaign: Campaign) -> Iterator[Label]:
         .order_by(model.country, model.postal_code, model.last_name, model.id)
     )
     session = records.session
-    home = str(records.crm.settings.default_region or "")
+    home = default_country(records.crm) or phone_region(records.crm)
     offset = 0
     while True:
         rows = list(session.scalars(stmt.offset(offset).limit(BATCH)))

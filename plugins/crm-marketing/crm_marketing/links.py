@@ -18,6 +18,8 @@ from typing import Any
 
 from itsdangerous import URLSafeSerializer
 
+from crmcore import settings
+
 from . import tokens
 
 _SIGNERS = "crm_marketing.link_serializers"
@@ -31,7 +33,7 @@ CONFIRM_PATH = "/m/confirm/{token}"
 
 def base_url(crm: Any) -> str:
     """The instance's public address, without a trailing slash."""
-    return str(crm.settings.base_url).rstrip("/")
+    return settings.base_url(crm)
 
 
 def _dumps(crm: Any, purpose: str, payload: Any) -> str:

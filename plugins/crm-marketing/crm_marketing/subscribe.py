@@ -36,7 +36,7 @@ from sqlalchemy import select, update
 from crmcore.contacts.models import Contact
 from crmcore.db import utcnow
 from crmcore.fields import normalise_email
-from crmcore.settings import get_settings
+from crmcore.settings import base_url, get_settings
 from crmcore.web.i18n import LANGUAGES
 
 from . import tokens
@@ -62,7 +62,7 @@ def settings(crm: Any) -> dict[str, Any]:
 
 def absolute(crm: Any, path: str) -> str:
     """An absolute link on the configured base URL (never the request's host)."""
-    return crm.settings.base_url.rstrip("/") + path
+    return base_url(crm) + path
 
 
 # the list token --------------------------------------------------------------------------------

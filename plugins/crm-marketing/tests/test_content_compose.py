@@ -11,6 +11,7 @@ from crm_marketing.models import CampaignLink, Recipient
 from sqlalchemy import select
 
 from crmcore.mail import check_headers, send
+from crmcore.settings import base_url
 
 BODY = (
     "<h1>Hello {{ contact.first_name }}</h1>\n"
@@ -103,7 +104,7 @@ def test_message_is_valid_mime_with_the_headers(crm, session, campaign, make_con
     assert parsed["List-Unsubscribe"].strip() == f"<{unsubscribe}>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed["X-CRM-Campaign"] == str(campaign.id)
-    assert unsubscribe.startswith(crm.settings.base_url.rstrip("/") + "/m/u/")
+    assert unsubscribe.startswith(base_url(crm) + "/m/u/")
     token = unsubscribe.rsplit("/", 1)[1]
     assert tokens.loads(crm, tokens.UNSUBSCRIBE, token) == [recipient.id]
     html = parsed.get_body(("html",)).get_content()

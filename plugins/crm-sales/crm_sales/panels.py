@@ -91,6 +91,7 @@ def panels() -> list[Panel]:
                 _render("deals", Deal, column, DEAL_COLUMNS),
                 "deals.read",
                 30,
+                replaces=(f"deals.{column}",),
             ),
             Panel(
                 f"sales-quotes-{entity}",
@@ -99,6 +100,7 @@ def panels() -> list[Panel]:
                 _render("quotes", Quote, column, QUOTE_COLUMNS),
                 "quotes.read",
                 31,
+                replaces=(f"quotes.{column}",),
             ),
             Panel(
                 f"sales-orders-{entity}",
@@ -107,6 +109,7 @@ def panels() -> list[Panel]:
                 _render("orders", Order, column, ORDER_COLUMNS),
                 "orders.read",
                 32,
+                replaces=(f"orders.{column}",),
             ),
         ]
     return out

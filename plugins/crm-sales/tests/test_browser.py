@@ -110,6 +110,7 @@ def stage_of(server: dict[str, Any], deal_id: int) -> int:
 def test_drag_a_card_to_another_stage(page: Any, server: dict[str, Any]) -> None:
     from playwright.sync_api import expect
 
+    page.locator(".main-nav summary", has_text="Sales").click()  # the menu's Sales group
     page.get_by_role("link", name="Board").click()
     expect(page.get_by_role("heading", name="Sales", level=1)).to_be_visible()
     deal, target = server["deals"][0], server["stages"][3]

@@ -9,6 +9,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from crmcore.settings import base_url
+
 from . import signing
 from .models import Feedback, Ticket
 from .outgoing import build, deliver, locale_of
@@ -31,7 +33,7 @@ def ticket_for(crm: Any, token: str) -> Ticket | None:
 
 def send_survey(crm: Any, ticket: Ticket) -> bool:
     """E-mail the survey link, in the contact's language."""
-    link = f"{crm.settings.base_url.rstrip('/')}/support/feedback/{token_for(crm, ticket)}"
+    link = f"{base_url(crm)}/support/feedback/{token_for(crm, ticket)}"
     with force_locale(locale_of(crm, ticket)):
         body = "\n\n".join(
             (

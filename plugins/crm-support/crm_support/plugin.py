@@ -95,8 +95,10 @@ def crm_cli_commands() -> list[Any]:
 def crm_menu_items() -> list[MenuItem]:
     """Tickets and the triage queue."""
     return [
-        MenuItem("Tickets", "/tickets", permission="tickets.read", order=40),
-        MenuItem("Queue", "/support/queue", permission="tickets.read", order=41),
+        MenuItem("Tickets", "/tickets", permission="tickets.read", order=40, group="Support"),
+        MenuItem(
+            "Queue", "/support/queue", permission="tickets.read", order=41, group="Support"
+        ),
     ]
 
 
@@ -126,7 +128,14 @@ def crm_record_panels() -> list[Panel]:
     from . import panels
 
     return [
-        Panel("support-thread", "Conversation", "ticket", panels.ticket_thread, order=10),
+        Panel(
+            "support-thread",
+            "Conversation",
+            "ticket",
+            panels.ticket_thread,
+            order=10,
+            replaces=("ticket_messages.ticket_id",),
+        ),
         Panel(
             "support-contact-tickets",
             "Support tickets",
@@ -134,6 +143,7 @@ def crm_record_panels() -> list[Panel]:
             panels.contact_tickets,
             permission="tickets.read",
             order=50,
+            replaces=("tickets.contact_id",),
         ),
     ]
 

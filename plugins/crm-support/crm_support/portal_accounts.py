@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from crmcore import ValidationError
 from crmcore.db import utcnow
+from crmcore.settings import base_url
 from crmcore.users.passwords import check_policy, hash_password, verify_password
 
 from . import signing
@@ -44,7 +45,7 @@ def invite(crm: Any, contact: Any) -> PortalAccount:
     account.email, account.active, account.invited_at = email, True, utcnow()
     session.commit()
     token = signing.dumps(crm, signing.INVITE_SALT, {"a": account.id, "f": fingerprint(account)})
-    link = f"{crm.settings.base_url.rstrip('/')}/portal/activate/{token}"
+    link = f"{base_url(crm)}/portal/activate/{token}"
     locale = contact_locale(crm, contact)
     with force_locale(locale):
         subject = _("Your support portal access")

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select
 
 from crmcore.contacts.models import Contact
 from crmcore.db import utcnow
+from crmcore.settings import base_url
 
 from . import signing, tickets
 from .language import instance_locale, known
@@ -107,7 +108,7 @@ def request_confirmation(crm: Any, form: FormInput) -> WebRequest:
     session.add(pending)
     session.commit()
     token = signing.dumps(crm, signing.WEB_REQUEST_SALT, {"r": pending.id, "e": pending.email})
-    link = f"{crm.settings.base_url.rstrip('/')}/support/new/confirm/{token}"
+    link = f"{base_url(crm)}/support/new/confirm/{token}"
     with force_locale(locale):
         subject = _("Confirm your support request")
         body = "\n\n".join(
