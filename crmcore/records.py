@@ -32,6 +32,7 @@ from .errors import (
     ValidationError,
 )
 from .permissions import Access, linked_condition
+from .references import ReferenceCheck
 from .registry import SYSTEM_FIELDS, Entity
 
 if TYPE_CHECKING:
@@ -166,8 +167,10 @@ class RecordService:
         self._apply_owner(entity, scope, values, current=None)
         custom = values.pop("custom_fields", None)
         self._apply_custom(entity, record, custom or {}, creating=True)
+        given = set(values)
         if entity.prepare:
             entity.prepare(values, None, self)
+        self._check_references(ReferenceCheck(self, entity), values, given, None)
         values.update(internal or {})
         changes: dict[str, tuple[Any, Any]] = {}
         for name, value in values.items():
@@ -208,9 +211,11 @@ class RecordService:
         veto = self.crm.hook("crm_validate_record")
         results: list[Any] = []
         events: list[RecordEvent] = []
+        check = ReferenceCheck(self, entity)
+        check.prefetch(rows)
         for data in rows:
             try:
-                event = self._new_record(entity, scope, data, defs)
+                event = self._new_record(entity, scope, data, defs, check)
                 veto(event=event)
             except CRMError as exc:
                 results.append(exc)
@@ -227,7 +232,12 @@ class RecordService:
         return results
 
     def _new_record(
-        self, entity: Entity, scope: str, data: Mapping[str, Any], defs: list[FieldDef]
+        self,
+        entity: Entity,
+        scope: str,
+        data: Mapping[str, Any],
+        defs: list[FieldDef],
+        check: ReferenceCheck,
     ) -> RecordEvent:
         """A transient record built from ``data`` and its create event (``create``'s steps)."""
         values = self._load(entity, entity.create_schema, data)
@@ -235,8 +245,10 @@ class RecordService:
         self._apply_owner(entity, scope, values, current=None)
         custom = values.pop("custom_fields", None)
         self._apply_custom(entity, record, custom or {}, creating=True, defs=defs)
+        given = set(values)
         if entity.prepare:
             entity.prepare(values, None, self)
+        self._check_references(check, values, given, None)
         changes: dict[str, tuple[Any, Any]] = {}
         for name, value in values.items():
             setattr(record, name, value)
@@ -304,8 +316,10 @@ class RecordService:
                         before.get(name),
                         record.custom_fields.get(name),
                     )
+        given = set(values)
         if entity.prepare:
             entity.prepare(values, record, self)
+        self._check_references(ReferenceCheck(self, entity), values, given, record)
         values.update(internal or {})
         for name, value in values.items():
             before = getattr(record, name)
@@ -381,6 +395,15 @@ class RecordService:
         if "tags" in values:
             values["tags"] = list(dict.fromkeys(t.strip() for t in values["tags"] or ()))
         return values
+
+    def _check_references(
+        self, check: ReferenceCheck, values: dict[str, Any], given: set[str], record: Any
+    ) -> None:
+        """Refuse (naming the field) references in the input to records that do not exist or
+        that the writer may not read; values the entity's ``prepare`` derived are trusted."""
+        errors = check.errors({k: v for k, v in values.items() if k in given}, record)
+        if errors:
+            raise ValidationError(errors)
 
     def _apply_owner(
         self, entity: Entity, scope: str, values: dict[str, Any], current: Any
