@@ -167,10 +167,9 @@ class RecordService:
         self._apply_owner(entity, scope, values, current=None)
         custom = values.pop("custom_fields", None)
         self._apply_custom(entity, record, custom or {}, creating=True)
-        given = set(values)
+        self._check_references(ReferenceCheck(self, entity), values, None)
         if entity.prepare:
             entity.prepare(values, None, self)
-        self._check_references(ReferenceCheck(self, entity), values, given, None)
         values.update(internal or {})
         changes: dict[str, tuple[Any, Any]] = {}
         for name, value in values.items():
@@ -245,10 +244,9 @@ class RecordService:
         self._apply_owner(entity, scope, values, current=None)
         custom = values.pop("custom_fields", None)
         self._apply_custom(entity, record, custom or {}, creating=True, defs=defs)
-        given = set(values)
+        self._check_references(check, values, None)
         if entity.prepare:
             entity.prepare(values, None, self)
-        self._check_references(check, values, given, None)
         changes: dict[str, tuple[Any, Any]] = {}
         for name, value in values.items():
             setattr(record, name, value)
@@ -316,10 +314,9 @@ class RecordService:
                         before.get(name),
                         record.custom_fields.get(name),
                     )
-        given = set(values)
+        self._check_references(ReferenceCheck(self, entity), values, record)
         if entity.prepare:
             entity.prepare(values, record, self)
-        self._check_references(ReferenceCheck(self, entity), values, given, record)
         values.update(internal or {})
         for name, value in values.items():
             before = getattr(record, name)
@@ -396,12 +393,11 @@ class RecordService:
             values["tags"] = list(dict.fromkeys(t.strip() for t in values["tags"] or ()))
         return values
 
-    def _check_references(
-        self, check: ReferenceCheck, values: dict[str, Any], given: set[str], record: Any
-    ) -> None:
+    def _check_references(self, check: ReferenceCheck, values: dict[str, Any], record: Any) -> None:
         """Refuse (naming the field) references in the input to records that do not exist or
-        that the writer may not read; values the entity's ``prepare`` derived are trusted."""
-        errors = check.errors({k: v for k, v in values.items() if k in given}, record)
+        that the writer may not read; runs before ``prepare``, which may then trust them (and
+        whose derived values are not checked)."""
+        errors = check.errors(values, record)
         if errors:
             raise ValidationError(errors)
 
