@@ -301,3 +301,15 @@ def test_assert_references_scoped_fails_for_an_unchecked_reference(
     monkeypatch.setattr(ReferenceCheck, "errors", lambda self, values, record: {})
     with pytest.raises(AssertionError, match="contact_id"):
         assert_references_scoped(crm, "loyalty_entry", writer, data)
+
+
+def test_picker_json_offers_only_readable_records(crm, web_as, two_reps):
+    mine, theirs = two_reps
+    crm.records(Access.for_user(mine)).create("companies", {"name": "Acme Mine"})
+    crm.records(Access.for_user(theirs)).create("companies", {"name": "Acme Theirs"})
+    client = web_as(mine)
+    response = client.get("/companies/picker?format=json&q=acme")
+    assert response.status_code == 200
+    assert [o["title"] for o in response.get_json()["options"]] == ["Acme Mine"]
+    form = client.get("/contacts/new").get_data(as_text=True)
+    assert "data-picker" in form and "picker.js" in form and "<script>" not in form
