@@ -14,14 +14,15 @@ import datetime as dt
 import decimal
 import io
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select
 
 from .errors import PermissionDenied
 from .records import RecordService
+from .references import Reference, references, titles, type_of
 from .registry import Entity
 
 FORMATS = ("csv", "json")
@@ -34,14 +35,29 @@ _SKIPPED = frozenset({"custom_fields", "version", "deleted_at"})
 
 @dataclass(frozen=True)
 class Columns:
-    """The record columns and custom fields of an export, in output order."""
+    """The record columns and custom fields of an export, in output order.
+
+    Each reference field in ``refs`` is followed by ``<field>_name``: the referenced record's
+    title when the reader may read it, else empty.
+    """
 
     fields: tuple[str, ...]
     custom: tuple[str, ...]
+    refs: Mapping[str, Reference] = field(default_factory=dict)
 
     @property
     def header(self) -> list[str]:
-        return [*self.fields, *(f"custom.{name}" for name in self.custom)]
+        return [*self.cells, *(f"custom.{name}" for name in self.custom)]
+
+    @property
+    def cells(self) -> list[str]:
+        """The keys of one row's record values, ``<field>_name`` after each reference."""
+        out: list[str] = []
+        for name in self.fields:
+            out.append(name)
+            if name in self.refs:
+                out.append(f"{name}_name")
+        return out
 
 
 def check_allowed(service: RecordService, entity: Entity) -> None:
@@ -65,7 +81,12 @@ def columns_of(service: RecordService, entity: Entity) -> Columns:
     custom: tuple[str, ...] = ()
     if entity.has_custom_fields:
         custom = tuple(d.name for d in service.crm.custom_field_defs(service.session, entity))
-    return Columns(("id", *names), custom)
+    refs = {
+        name: ref
+        for name, ref in references(service, entity).items()
+        if name in names and (ref.type_field is None or ref.type_field in names)
+    }
+    return Columns(("id", *names), custom, refs)
 
 
 def iter_records(
@@ -91,14 +112,40 @@ def iter_records(
     while True:
         stmt = base if last is None else base.where(model.id > last)
         rows = service.session.execute(stmt.limit(batch)).all()
+        batch_values = []
         for row in rows:
             values = dict(zip(columns.fields, row, strict=False))
             if columns.custom:
                 values["custom_fields"] = row[-1] or {}
-            yield values
+            batch_values.append(values)
+        _add_names(service, columns, batch_values)
+        yield from batch_values
         if len(rows) < batch:
             return
         last = rows[-1][0]
+
+
+def _add_names(service: RecordService, columns: Columns, rows: list[dict[str, Any]]) -> None:
+    """Set ``<field>_name`` on ``rows``: one query per reference field and target entity."""
+    for name, ref in columns.refs.items():
+        wanted: dict[str, set[int]] = {}
+        for values in rows:
+            kind = ref.target if ref.type_field is None else values.get(ref.type_field)
+            if values.get(name) is not None and isinstance(kind, str):
+                wanted.setdefault(kind, set()).add(values[name])
+        found: dict[tuple[str, int], str] = {}
+        for kind, ids in wanted.items():
+            target = type_of(service, kind)
+            if target is not None:
+                found.update({(kind, i): t for i, t in titles(service, target, ids).items()})
+        for values in rows:
+            kind = ref.target if ref.type_field is None else values.get(ref.type_field)
+            record_id = values.get(name)
+            values[f"{name}_name"] = (
+                found.get((kind, record_id))
+                if isinstance(kind, str) and isinstance(record_id, int)
+                else None
+            )
 
 
 def csv_cell(value: Any, name: str = "") -> str:
@@ -134,7 +181,7 @@ def csv_chunks(
         custom = values.get("custom_fields", {})
         writer.writerow(
             [
-                *(csv_cell(values[n], n) for n in columns.fields),
+                *(csv_cell(values[n], n) for n in columns.cells),
                 *(csv_cell(custom.get(n)) for n in columns.custom),
             ]
         )
@@ -155,8 +202,10 @@ def json_chunks(
     pending = 0
     first = True
     for values in iter_records(service, entity, columns, batch, narrow):
+        custom = values.get("custom_fields", {})
+        values = {n: values[n] for n in columns.cells}
         if columns.custom:
-            values["custom_fields"] = {n: values["custom_fields"].get(n) for n in columns.custom}
+            values["custom_fields"] = {n: custom.get(n) for n in columns.custom}
         buffer.write("\n" if first else ",\n")
         first = False
         buffer.write(json.dumps(values, ensure_ascii=False, default=_json_default))

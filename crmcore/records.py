@@ -33,6 +33,7 @@ from .errors import (
     ValidationError,
 )
 from .permissions import Access, linked_condition
+from .references import ReferenceCheck
 from .registry import SYSTEM_FIELDS, Entity
 
 if TYPE_CHECKING:
@@ -182,6 +183,7 @@ class RecordService:
         self._apply_owner(entity, scope, values, current=None)
         custom = values.pop("custom_fields", None)
         self._apply_custom(entity, record, custom or {}, creating=True)
+        self._check_references(ReferenceCheck(self, entity), values, None)
         if entity.prepare:
             entity.prepare(values, None, self)
         values.update(internal or {})
@@ -226,9 +228,11 @@ class RecordService:
         veto = self.crm.hook("crm_validate_record")
         results: list[Any] = []
         events: list[RecordEvent] = []
+        check = ReferenceCheck(self, entity)
+        check.prefetch(rows)
         for data in rows:
             try:
-                event = self._new_record(entity, scope, data, defs)
+                event = self._new_record(entity, scope, data, defs, check)
                 veto(event=event)
             except CRMError as exc:
                 results.append(exc)
@@ -245,7 +249,12 @@ class RecordService:
         return results
 
     def _new_record(
-        self, entity: Entity, scope: str, data: Mapping[str, Any], defs: list[FieldDef]
+        self,
+        entity: Entity,
+        scope: str,
+        data: Mapping[str, Any],
+        defs: list[FieldDef],
+        check: ReferenceCheck,
     ) -> RecordEvent:
         """A transient record built from ``data`` and its create event (``create``'s steps)."""
         values = self._load(entity, entity.create_schema, data)
@@ -253,6 +262,7 @@ class RecordService:
         self._apply_owner(entity, scope, values, current=None)
         custom = values.pop("custom_fields", None)
         self._apply_custom(entity, record, custom or {}, creating=True, defs=defs)
+        self._check_references(check, values, None)
         if entity.prepare:
             entity.prepare(values, None, self)
         changes: dict[str, tuple[Any, Any]] = {}
@@ -324,6 +334,7 @@ class RecordService:
                         before.get(name),
                         record.custom_fields.get(name),
                     )
+        self._check_references(ReferenceCheck(self, entity), values, record)
         if entity.prepare:
             entity.prepare(values, record, self)
         values.update(internal or {})
@@ -403,6 +414,14 @@ class RecordService:
             if len(values["tags"]) > MAX_TAGS:
                 raise ValidationError({"tags": [TOO_MANY_TAGS]})
         return values
+
+    def _check_references(self, check: ReferenceCheck, values: dict[str, Any], record: Any) -> None:
+        """Refuse (naming the field) references in the input to records that do not exist or
+        that the writer may not read; runs before ``prepare``, which may then trust them (and
+        whose derived values are not checked)."""
+        errors = check.errors(values, record)
+        if errors:
+            raise ValidationError(errors)
 
     def _apply_owner(
         self, entity: Entity, scope: str, values: dict[str, Any], current: Any

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -54,6 +54,11 @@ class Entity:
         it is attached to is readable too, besides the record's own scope.
     :param translated_titles: whether records' titles are message ids that the catalogues
         translate (the built-in roles' titles), so pages show them in the reader's language.
+    :param references: fields holding the id of another record, by field name: the target
+        entity's name (``{"template_id": "email_template"}``), a
+        ``crmcore.references.Polymorphic("record_type")``, or ``None`` for an ``_id`` field
+        that is not a reference. Fields named ``<entity>_id`` need no entry; see
+        ``crmcore.references`` for every rule.
     :param api_create: whether ``POST /api/v1/<plural>`` creates records (``False`` when a
         dedicated endpoint must, like file uploads).
     """
@@ -75,6 +80,7 @@ class Entity:
     api_create: bool = True
     linked_to: tuple[str, str] | None = None
     translated_titles: bool = False
+    references: Mapping[str, Any] = field(default_factory=dict)
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

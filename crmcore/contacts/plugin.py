@@ -6,7 +6,6 @@ from typing import Any
 
 from ..contributions import DemoContext, MenuItem
 from ..db import utcnow
-from ..errors import CRMError, ValidationError
 from ..plugins import Plugin, hookimpl
 from ..registry import Entity
 from ..version import __version__
@@ -24,12 +23,7 @@ PLUGIN = Plugin(
 
 
 def prepare_contact(values: dict[str, Any], record: Contact | None, service: Any) -> None:
-    company_id = values.get("company_id")
-    if company_id is not None and (record is None or company_id != record.company_id):
-        try:
-            service.get("companies", company_id)
-        except CRMError:
-            raise ValidationError({"company_id": ["No such company."]}) from None
+    # company_id is a reference: the record service checks it (crmcore.references)
     was_out = record.email_opt_out if record is not None else False
     if "email_opt_out" in values and values["email_opt_out"] != was_out:
         values["email_opt_out_at"] = utcnow() if values["email_opt_out"] else None

@@ -137,7 +137,7 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
     """Template variables of the detail page; ``NotFound`` when the user may not read it."""
     record = records.get(entity, record_id)
     names = shown_fields(entity)
-    refs = resolve(records, entity, [record], [n for n in names if n.endswith("_id")])
+    refs = resolve(records, entity, [record], names)
     custom = []
     if entity.has_custom_fields:
         values = record.custom_fields or {}

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import format_currency, format_date, format_datetime, format_decimal, gettext
-from sqlalchemy import select
 
-from ..errors import CRMError
 from ..records import RecordService
+from ..references import USER_FIELDS, Reference, references, titles, type_of
 from ..registry import Entity
 from .i18n import choice_text, enum_choices
 
-#: Fields holding a user id, whatever their entity calls them.
-USER_FIELDS = frozenset({"owner_id", "assignee_id", "user_id", "created_by_id"})
+__all__ = [
+    "USER_FIELDS",
+    "Link",
+    "Links",
+    "choice_of",
+    "format_value",
+    "referenced_entity",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)
@@ -28,56 +34,68 @@ class Link:
     url: str | None
 
 
+class Links(dict[tuple[str, Any], Link]):
+    """Resolved references by ``(field, id)`` (``(field, (entity, id))`` when polymorphic)."""
+
+    def __init__(self, refs: Mapping[str, Reference]) -> None:
+        super().__init__()
+        self.refs = refs
+
+    def of(self, name: str, row: Any) -> Link | None:
+        """The link for ``row``'s field ``name``, ``None`` when it is not a reference."""
+        ref = self.refs.get(name)
+        value = getattr(row, name, None)
+        if ref is None or value is None:
+            return None
+        if ref.type_field is None:
+            return self.get((name, value))
+        return self.get((name, (_type_name(row, ref), value)))
+
+
 def referenced_entity(service: RecordService, entity: Entity, name: str) -> Entity | None:
-    """The entity a ``<thing>_id`` field points to (``company_id`` -> companies)."""
-    if not name.endswith("_id") or name == "id":
+    """The entity a (non-polymorphic) reference field points to (``company_id`` -> companies)."""
+    ref = references(service, entity).get(name)
+    if ref is None or ref.target is None:
         return None
-    if name in USER_FIELDS or (entity.owner_field == name):
-        target = "user"
-    else:
-        target = name.removesuffix("_id")
-    try:
-        return service.entity(target)
-    except CRMError:
-        return None
+    return service.entity(ref.target)
 
 
 def resolve(
     service: RecordService, entity: Entity, rows: Iterable[Any], names: Iterable[str]
-) -> dict[tuple[str, int], Link]:
-    """Titles of the records that ``rows`` reference in fields ``names``, one query per field.
+) -> Links:
+    """Titles of the records that ``rows`` reference in fields ``names``, one query per target.
 
-    Only records the reader may read get a link; others show as ``#id`` (never their title).
+    Only records the reader may read get a title and a link; others show as ``#id``. Users
+    are named for everyone, linked for those who may read users.
     """
     rows = list(rows)
-    out: dict[tuple[str, int], Link] = {}
+    refs = references(service, entity)
+    out = Links(refs)
     for name in names:
-        target = referenced_entity(service, entity, name)
-        if target is None:
+        ref = refs.get(name)
+        if ref is None:
             continue
-        ids = {getattr(r, name, None) for r in rows} - {None}
-        if not ids:
-            continue
-        found: dict[int, Any] = {}
-        if service.access.can(target, "read"):
-            found = {
-                r.id: r
-                for r in service.session.scalars(
-                    service.query(target).where(target.model.id.in_(ids))
-                )
-            }
-        elif target.name == "user":
-            from ..users.models import User
-
-            found = {u.id: u for u in service.session.scalars(select(User).where(User.id.in_(ids)))}
-        for record_id in ids:
-            record = found.get(record_id)
-            if record is None:
-                out[(name, record_id)] = Link(f"#{record_id}", None)
-            else:
-                readable = service.access.can(target, "read")
-                url = f"/{target.plural}/{record_id}" if readable else None
-                out[(name, record_id)] = Link(target.display(record), url)
+        wanted: dict[str, set[int]] = {}
+        for row in rows:
+            value = getattr(row, name, None)
+            kind = ref.target if ref.type_field is None else _type_name(row, ref)
+            if value is not None and kind:
+                wanted.setdefault(kind, set()).add(value)
+        for kind, ids in wanted.items():
+            target = type_of(service, kind)
+            if target is None:
+                continue
+            found = titles(service, target, ids)
+            readable = service.access.can(target, "read")
+            for record_id in ids:
+                key = (name, record_id) if ref.type_field is None else (name, (kind, record_id))
+                title = found.get(record_id)
+                if title is None:
+                    prefix = "" if ref.type_field is None else f"{gettext(target.title)} "
+                    out[key] = Link(f"{prefix}#{record_id}", None)
+                else:
+                    url = f"/{target.plural}/{record_id}" if readable else None
+                    out[key] = Link(title, url)
     return out
 
 
@@ -94,6 +112,9 @@ def choice_of(entity: Entity, name: str, value: Any) -> Any:
     if isinstance(value, list):
         return [choice_text(v, name) for v in value]
     return choice_text(value, name)
+def _type_name(row: Any, ref: Reference) -> str | None:
+    kind = getattr(row, ref.type_field or "", None)
+    return kind if isinstance(kind, str) else None
 
 
 def format_value(value: Any, currency: Any = None) -> str:

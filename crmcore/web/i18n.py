@@ -277,6 +277,7 @@ FIELD_LABELS = (
     _l("Not a valid boolean."),
     _l("Give at least a name or an e-mail address."),
     _l("No such company."),
+    _l("No such record, or you may not read it."),
     _l("No such user."),
     _l("You may not assign records to this user."),
     _l("Use at least 12 characters."),

@@ -38,6 +38,7 @@ from . import detail
 from .display import choice_of, referenced_entity, resolve
 from .forms import FormField, field_errors, form_fields, form_values, nested_rows, read_form
 from .i18n import label
+from .pickers import user_choices
 
 PAGING_KEYS = ("cursor", "limit")
 #: Query-string keys of the list page that the list language does not know.
@@ -170,7 +171,7 @@ def run_list(entity: Entity, trashed: bool) -> dict[str, Any]:
         "columns": columns,
         "params": params,
         "error": error,
-        "links": resolve(records, entity, rows, [c for c in columns if c.endswith("_id")]),
+        "links": resolve(records, entity, rows, columns),
         "next_url": next_url,
         "first_url": "?"
         + _urlencode(
@@ -252,7 +253,11 @@ def reference_choices(entity: Entity, specs: list[FormField], action: str) -> No
             spec.choices = owner_choices(entity, action)
             continue
         target = referenced_entity(records, entity, spec.name)
-        if target is None or target.name == "user" or not records.access.can(target, "read"):
+        if target is not None and target.name == "user":
+            spec.kind = "select"
+            spec.choices = user_choices(records.session)
+            continue
+        if target is None or not records.access.can(target, "read"):
             continue
         spec.kind = "reference"
         spec.target = target.plural
@@ -434,6 +439,8 @@ def make_blueprint() -> Blueprint:
     def picker(plural: str) -> Any:
         target = entity_for(plural)
         options = picker_options(target, request.args.get("q", ""))
+        if request.args.get("format") == "json":
+            return {"options": [{"id": int(value), "title": text} for value, text in options]}
         selected = request.args.get("selected", "")
         return render_template(
             "core/_picker_options.html", options=options, selected=selected, words=request.args

@@ -82,8 +82,8 @@ def award_for_order(event: Any) -> LoyaltyEntry | None:
             "contact_id": order.contact_id,
             "points": points,
             "reason": f"Order {order.id} paid ({order.total} {currency})".strip()[:200],
-            "order_id": order.id,
         },
+        internal={"order_id": order.id},  # the event's own order: trusted, not input
     )
 
 

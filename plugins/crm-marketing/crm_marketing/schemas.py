@@ -50,7 +50,7 @@ class CampaignSchema(RecordSchema):
     kind = fields.String(validate=validate.OneOf(CAMPAIGN_KINDS), load_default="email")
     status = fields.String(dump_only=True, metadata={"enum": list(CAMPAIGN_STATUSES)})
     segment_id = fields.Integer(allow_none=True)
-    template_id = fields.Integer(allow_none=True)
+    template_id = fields.Integer(allow_none=True, metadata={"reference": "email_template"})
     subject = fields.String(validate=validate.Length(max=300))
     body_html = fields.String(validate=validate.Length(max=MAX_BODY))
     body_text = fields.String(allow_none=True, validate=validate.Length(max=MAX_BODY))

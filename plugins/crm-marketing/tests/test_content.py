@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from crm_marketing.models import Campaign
 
+from crmcore.references import MISSING
+
 BODY = '<p>Hello {{ contact.first_name }}, see <a href="https://shop.example/">the shop</a>.</p>'
 
 
@@ -145,9 +147,10 @@ def test_campaign_templates_are_checked(api, segment):
 
 def test_unknown_segment_and_template_are_refused(api, segment, records):
     problem = _problem(_campaign(api, segment, segment_id=999999, template_id=999999))
+    # references are checked by the core (crmcore.references), one message for every entity
     assert problem["errors"] == {
-        "segment_id": ["No such segment."],
-        "template_id": ["No such template."],
+        "segment_id": [MISSING],
+        "template_id": [MISSING],
     }
 
 

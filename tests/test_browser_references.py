@@ -1,0 +1,166 @@
+"""Reference pickers in a real browser: chosen with the keyboard, scoped to what the user may
+read, at desktop and phone widths; the detail page then links the chosen record's title."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+
+PASSWORD = "Browser-test-password-1"
+WIDTHS = [1280, 375]
+CSP_WATCH = (
+    "window.__csp = [];"
+    "document.addEventListener('securitypolicyviolation',"
+    " function (e) { window.__csp.push(e.violatedDirective + ' ' + e.blockedURI); });"
+)
+
+
+def _token(base: str, email: str) -> str:
+    token: str = api(base, "POST", "/api/v1/auth/token", {"email": email, "password": PASSWORD})[
+        "token"
+    ]
+    return token
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, instance_database: str | None
+) -> Iterator[str]:
+    """An instance with support enabled: a rep with a company, another rep's company, an agent
+    and a queue."""
+    port = free_port()
+    env = instance_env(tmp_path_factory.mktemp("references-instance"), port, instance_database)
+    run_crm(env, "init")
+    run_crm(env, "plugins", "enable", "support")
+    for email, role, name in (
+        ("admin@example.com", "admin", "Alex Admin"),
+        ("rep1@example.com", "sales_rep", "Rita One"),
+        ("rep2@example.com", "sales_rep", "Rob Two"),
+        ("agent@example.com", "support_agent", "Ana Agent"),
+    ):
+        run_crm(
+            env, "users", "create", email, "--password", PASSWORD, "--role", role, "--name", name
+        )
+    with serving(env, port, timeout=120) as base:
+        api(
+            base,
+            "POST",
+            "/api/v1/companies",
+            {"name": "Acme Rita"},
+            _token(base, "rep1@example.com"),
+        )
+        api(
+            base,
+            "POST",
+            "/api/v1/companies",
+            {"name": "Acme Other"},
+            _token(base, "rep2@example.com"),
+        )
+        admin = _token(base, "admin@example.com")
+        api(base, "POST", "/api/v1/support_queues", {"name": "Billing desk"}, admin)
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(params=WIDTHS, ids=lambda w: f"{w}px")
+def page(browser: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(base_url=server, viewport={"width": request.param, "height": 800})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.add_init_script(CSP_WATCH)
+    page.set_default_timeout(10_000)
+    yield page
+    assert page.evaluate("window.__csp") == []
+    context.close()
+    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+
+
+def sign_in(page: Any, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+def test_rep_picks_a_company_with_the_keyboard(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, "rep1@example.com")
+    page.goto("/contacts/new")
+    main = page.locator("main")
+    main.get_by_label("First name").fill("Kira")
+    combo = main.get_by_role("combobox", name="Company")
+    listbox = main.get_by_role("listbox", name="Company")
+    combo.focus()
+    combo.press_sequentially("acme")
+    expect(listbox).to_be_visible()
+    expect(combo).to_have_attribute("aria-expanded", "true")
+    # only the company the rep may read is offered
+    expect(listbox.get_by_role("option")).to_have_count(1)
+    expect(listbox.get_by_role("option", name="Acme Rita")).to_be_visible()
+    combo.press("Escape")
+    expect(listbox).to_be_hidden()
+    expect(combo).to_have_attribute("aria-expanded", "false")
+    combo.press("ArrowDown")
+    expect(listbox.get_by_role("option", name="Acme Rita")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    combo.press("Enter")  # picks, does not submit the form
+    expect(listbox).to_be_hidden()
+    expect(combo).to_have_value("Acme Rita")
+    expect(page).to_have_url("/contacts/new")
+    main.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Kira", level=1)).to_be_visible()
+    link = page.locator("dl.fields").get_by_role("link", name="Acme Rita")
+    expect(link).to_have_attribute("href", re.compile(r"^/companies/\d+$"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+
+
+def test_agent_picks_a_queue_for_a_ticket(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, "agent@example.com")
+    page.goto("/tickets/new")
+    main = page.locator("main")
+    main.get_by_label("Subject").fill("Invoice missing")
+    main.get_by_label("Status").select_option("new")
+    combo = main.get_by_role("combobox", name="Queue")
+    combo.focus()
+    combo.press_sequentially("bill")
+    option = main.get_by_role("option", name="Billing desk")
+    expect(option).to_have_attribute("aria-selected", "true")
+    combo.press("Enter")
+    expect(combo).to_have_value("Billing desk")
+    main.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Invoice missing", level=1)).to_be_visible()
+    link = page.locator("dl.fields").get_by_role("link", name="Billing desk")
+    expect(link).to_have_attribute("href", re.compile(r"^/support_queues/\d+$"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+
+
+def test_without_javascript_the_picker_is_a_select(browser: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(base_url=server, java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, "rep1@example.com")
+    page.goto("/contacts/new")
+    select = page.locator("main select#f-company_id")
+    expect(select).to_be_visible()
+    expect(page.locator("main").get_by_role("combobox", name="Company")).to_have_count(1)
+    options = select.locator("option")
+    expect(options).to_have_text(["—", "Acme Rita"])
+    context.close()
