@@ -153,20 +153,28 @@ class PriceListSchema(RecordSchema):
 
 
 class LineSchema(Schema):
-    """One line of a quote or an order; ``net``, ``tax`` and ``total`` are computed."""
+    """One line of a quote or an order; ``net``, ``tax`` and ``total`` are computed.
+
+    The metadata drives the line editor of the forms: a line's description, unit price and tax
+    rate are filled from its product (``fill_from``); a line that gets filled starts with a
+    quantity of 1 (``form_default``).
+    """
 
     product_id = fields.Integer(allow_none=True)
     sku = fields.String(dump_only=True)
-    description = fields.String(validate=validate.Length(0, 500))
+    description = fields.String(
+        validate=validate.Length(0, 500), metadata={"fill_from": "product_id"}
+    )
     quantity = _decimal(
         [_between(Decimal(0), Decimal(10**9), "Must be more than 0.", low_inclusive=False)],
         Decimal(0),
         Decimal(10**9),
         required=True,
+        metadata={"form_default": "1"},
     )
-    unit_price = Money(allow_none=True)
+    unit_price = Money(allow_none=True, metadata={"fill_from": "product_id"})
     discount_percent = Percent()
-    tax_rate = Percent(allow_none=True)
+    tax_rate = Percent(allow_none=True, metadata={"fill_from": "product_id"})
     currency = Currency(load_only=True)
     net = fields.Decimal(as_string=True, dump_only=True)
     tax = fields.Decimal(as_string=True, dump_only=True)
