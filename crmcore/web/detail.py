@@ -17,6 +17,7 @@ from ..registry import Entity
 from .display import USER_FIELDS, resolve
 from .forms import HIDDEN, ordered_fields
 from .i18n import label
+from .line_editor import detail_tables
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
@@ -148,6 +149,7 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
         "record": record,
         "fields": names,
         "refs": refs,
+        "nested_tables": detail_tables(entity, record),
         "custom": custom,
         "label": label,
         "timeline": items,

@@ -43,6 +43,8 @@ class LineTable:
     totals: list[tuple[str, Any]] = field(default_factory=list)
     currency: str | None = None
     choices: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: Columns shown as money in the document's currency (``metadata["money"]``).
+    money: set[str] = field(default_factory=set)
     #: The DOM row number of each filled row, in order (errors and computed values are by
     #: position among the filled rows).
     positions: list[int] = field(default_factory=list)
@@ -142,12 +144,13 @@ def tables(
         else:
             stored = getattr(record, spec.name, None) if record is not None else None
             rows = lines.stored_rows(spec, stored)
-            computed_rows = [dict(i) for i in stored or () if isinstance(i, Mapping)]
+            computed_rows = _computed_rows(stored)
         schema_field = entity.full_schema._declared_fields[spec.name]
         table = LineTable(
             spec,
             lines.padded(spec, rows),
             computed=lines.computed_columns(spec, schema_field),
+            money=money_columns(schema_field),
             computed_rows=computed_rows,
             positions=list(range(len(rows))),
             currency=getattr(record, "currency", None),
@@ -189,7 +192,21 @@ def detail_tables(entity: Entity, record: Any) -> dict[str, dict[str, Any]]:
         stored = getattr(record, spec.name, None)
         if spec.mapping:
             rows = [{"key": k, "value": _number(v)} for k, v in (stored or {}).items()]
-            out[spec.name] = {"columns": ["key", "value"], "rows": rows, "mapping": True}
+            value_field = getattr(
+                entity.full_schema._declared_fields[spec.name], "value_field", None
+            )
+            money = (
+                {"value"}
+                if value_field is not None and value_field.metadata.get("money")
+                else set()
+            )
+            out[spec.name] = {
+                "columns": ["key", "value"],
+                "rows": rows,
+                "mapping": True,
+                "money": money,
+                "links": {},
+            }
             continue
         schema_field = entity.full_schema._declared_fields[spec.name]
         inner = schema_field.inner  # type: ignore[attr-defined]
@@ -203,8 +220,31 @@ def detail_tables(entity: Entity, record: Any) -> dict[str, dict[str, Any]]:
             {c: _number(i.get(c)) for c in columns} for i in stored or () if isinstance(i, Mapping)
         ]
         links = _row_links(entity, columns, rows)
-        out[spec.name] = {"columns": columns, "rows": rows, "links": links, "mapping": False}
+        out[spec.name] = {
+            "columns": columns,
+            "rows": rows,
+            "links": links,
+            "mapping": False,
+            "money": money_columns(schema_field),
+        }
     return out
+
+
+def money_columns(schema_field: fields.Field) -> set[str]:
+    """Fields of a nested schema holding amounts of money (``metadata["money"]``)."""
+    inner = getattr(schema_field, "inner", None)
+    if not isinstance(inner, fields.Nested):
+        return set()
+    return {n for n, f in inner.schema.fields.items() if f.metadata.get("money")}
+
+
+def _computed_rows(stored: Any) -> list[dict[str, Any]]:
+    """Stored or previewed rows with their amounts as numbers."""
+    return [
+        {k: _number(v) for k, v in item.items()}
+        for item in stored or ()
+        if isinstance(item, Mapping)
+    ]
 
 
 def _filled(value: Any) -> bool:
@@ -267,7 +307,7 @@ def preview(entity: Entity, record: Any) -> Any:
         table.currency = values.get("currency") if values else table.currency
         if values is not None:
             stored = values.get(spec.name)
-            table.computed_rows = [dict(i) for i in stored or () if isinstance(i, Mapping)]
+            table.computed_rows = _computed_rows(stored)
             table.totals = [(n, values.get(n)) for n in total_fields(entity)]
         filled_inputs = _fill(spec, table, refill)
         context[spec.input_name] = (table, filled_inputs)

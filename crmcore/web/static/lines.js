@@ -63,17 +63,19 @@
     if (op !== "add") { changed(list); }
   });
 
-  /* the totals endpoint refills the row whose reference changed: tell it which one */
-  document.addEventListener("htmx:configRequest", function (event) {
-    var list = event.detail.elt;
-    if (!list || !list.hasAttribute || !list.hasAttribute("data-line-list")) { return; }
-    var trigger = event.detail.triggeringEvent;
-    var source = trigger && trigger.target;
-    event.detail.parameters._changed = source && source.name ? source.name : "";
-  });
+  /* the totals endpoint refills the row whose reference changed: tell it which input it was
+     (capturing, so the value is set before htmx reads the form) */
+  function remember(event) {
+    var source = event.target;
+    var list = source && source.closest && source.closest("[data-line-list]");
+    var box = list && list.querySelector("input[data-line-changed]");
+    if (box && source.name) { box.value = source.name; }
+  }
+  document.addEventListener("change", remember, true);
+  document.addEventListener("input", remember, true);
 
   document.addEventListener("htmx:oobAfterSwap", function (event) {
-    var box = event.detail.target;
+    var box = event.target;
     if (!box || !box.hasAttribute || !box.hasAttribute("data-line-fill")) { return; }
     var values;
     try { values = JSON.parse(box.getAttribute("data-line-fill")); } catch (e) { return; }

@@ -28,8 +28,10 @@ def _customer(records: Any, args: dict[str, str]) -> dict[str, Any]:
             title=deal.title,
         )
     contact_id = _id(args, "contact_id") or out.get("contact_id")
-    if contact_id is not None and out.get("company_id") is None and records.access.can(
-        "contacts", "read"
+    if (
+        contact_id is not None
+        and out.get("company_id") is None
+        and records.access.can("contacts", "read")
     ):
         contact = records.get("contacts", contact_id)
         if contact.company_id is not None:

@@ -51,8 +51,10 @@ def _decimal(validators: list[Any], low: Decimal, high: Decimal, **kw: Any) -> f
 
 
 def Money(**kw: Any) -> fields.Decimal:
-    """A non-negative amount with at most two decimals, dumped as a string."""
+    """A non-negative amount with at most two decimals, dumped as a string (shown on pages in
+    the record's currency: ``metadata["money"]``)."""
     check = _between(Decimal(0), MAX_MONEY, f"Must be between 0 and {MAX_MONEY}.")
+    kw["metadata"] = {"money": True, **kw.get("metadata", {})}
     return _decimal([check, _has_two_decimals], Decimal(0), MAX_MONEY, **kw)
 
 
@@ -176,9 +178,9 @@ class LineSchema(Schema):
     discount_percent = Percent()
     tax_rate = Percent(allow_none=True, metadata={"fill_from": "product_id"})
     currency = Currency(load_only=True)
-    net = fields.Decimal(as_string=True, dump_only=True)
-    tax = fields.Decimal(as_string=True, dump_only=True)
-    total = fields.Decimal(as_string=True, dump_only=True)
+    net = fields.Decimal(as_string=True, dump_only=True, metadata={"money": True})
+    tax = fields.Decimal(as_string=True, dump_only=True, metadata={"money": True})
+    total = fields.Decimal(as_string=True, dump_only=True, metadata={"money": True})
 
 
 class _DocumentSchema(RecordSchema):
