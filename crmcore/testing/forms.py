@@ -24,6 +24,7 @@ class _FormReader(HTMLParser):
         self.select_first: str | None = None
         self.select_chosen = False
         self.textarea: str | None = None
+        self.in_option = False
         self.option_value: str | None = None
         self.option_selected = False
         self.option_text = ""
@@ -57,6 +58,7 @@ class _FormReader(HTMLParser):
             self.select, self.select_first, self.select_chosen = name, None, False
         elif tag == "option" and self.select:
             self._close_option()
+            self.in_option = True
             self.option_value = a.get("value")
             self.option_selected = "selected" in a
             self.option_text = ""
@@ -65,8 +67,9 @@ class _FormReader(HTMLParser):
             self.data[name] = ""
 
     def _close_option(self) -> None:
-        if self.select is None or (self.option_value is None and not self.option_text):
+        if self.select is None or not self.in_option:
             return
+        self.in_option = False
         value = self.option_value if self.option_value is not None else self.option_text.strip()
         if self.select_first is None:
             self.select_first = value
@@ -94,7 +97,7 @@ class _FormReader(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.textarea is not None:
             self.data[self.textarea] += data
-        elif self.select is not None and self.option_value is None:
+        elif self.in_option and self.option_value is None:
             self.option_text += data
 
 

@@ -55,6 +55,10 @@ def field_default(entity: Entity, name: str, session: Session) -> Any:
     return None
 
 
+def _an_id(value: str) -> bool:
+    return value.isascii() and value.isdigit() and int(value) < 2**63
+
+
 def initial_values(
     entity: Entity,
     specs: list[FormField],
@@ -80,6 +84,8 @@ def initial_values(
         spec = by_name.get(key)
         if spec is None or spec.kind in ("nested", "mapping", "password"):
             continue
+        if key.endswith("_id") and not _an_id(given):
+            continue  # ids only: a picker looks the record up
         values[key] = str(given)[:MAX_PREFILL]
     if entity.prefill is not None:
         try:

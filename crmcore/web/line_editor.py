@@ -97,7 +97,11 @@ def row_choices(
             continue
         model = target.model
         stmt = records.query(target)
-        named = {int(r[sub.name]) for r in rows if r.get(sub.name, "").isdigit()}
+        named = {
+            int(r[sub.name])
+            for r in rows
+            if r.get(sub.name, "").isascii() and r.get(sub.name, "").isdigit()
+        }
         named = {i for i in named if i < 2**63}
         if "active" in target.columns:
             stmt = stmt.where(model.active.is_(True) | model.id.in_(named))
@@ -136,9 +140,11 @@ def tables(
         if spec.kind != "nested":
             continue
         computed_rows: list[dict[str, Any]] = []
+        mine = op.startswith(spec.input_name + ":")
         if form is not None and lines.submitted_rows(spec, form):
             rows = lines.apply_op(spec, lines.submitted_rows(spec, form), op)
-            rows = [r for r in rows if not lines.is_blank(spec, r)]
+            if not mine:  # after a refused save: the filled rows (errors are by position)
+                rows = [r for r in rows if not lines.is_blank(spec, r)]
         elif prefilled and spec.name in prefilled:
             rows = lines.stored_rows(spec, prefilled[spec.name])
         else:
@@ -148,17 +154,13 @@ def tables(
         schema_field = entity.full_schema._declared_fields[spec.name]
         table = LineTable(
             spec,
-            lines.padded(spec, rows),
+            rows if mine else lines.padded(spec, rows),
             computed=lines.computed_columns(spec, schema_field),
             money=money_columns(schema_field),
             computed_rows=computed_rows,
             positions=list(range(len(rows))),
             currency=getattr(record, "currency", None),
         )
-        if op.startswith(spec.input_name + ":") and not op.endswith(":add"):
-            table.rows = lines.padded(spec, rows, blanks=1)
-        if op == spec.input_name + ":add":
-            table.rows = lines.padded(spec, rows, blanks=lines.BLANK_ROWS + 1)
         raw = (messages or {}).get(spec.name)
         if raw is not None:
             table.errors = lines.row_errors(_by_position(spec, rows, raw))
@@ -323,7 +325,11 @@ def _refill_row(
         if not changed.startswith(prefix):
             continue
         index, _sep, sub_name = changed[len(prefix) :].partition("-")
-        if not index.isdigit():
+        if (
+            not index.isascii()
+            or not index.isdigit()
+            or not any(s.fill_from == sub_name for s in spec.subfields)
+        ):
             return None
         for sub in spec.subfields:
             name = f"{spec.input_name}-{index}-{sub.name}"

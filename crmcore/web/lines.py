@@ -118,7 +118,7 @@ def apply_op(spec: FormField, rows: list[dict[str, str]], op: str) -> list[dict[
     if parts[1:2] == ["add"]:
         rows.append(blank_row(spec))
         return rows
-    if len(parts) != 3 or not parts[2].isdigit():
+    if len(parts) != 3 or not (parts[2].isascii() and parts[2].isdigit()):
         return rows
     index = int(parts[2])
     if not 0 <= index < len(rows):
@@ -168,7 +168,7 @@ def row_errors(messages: Any) -> RowErrors:
     out = RowErrors()
     if isinstance(messages, Mapping):
         for key, value in messages.items():
-            if str(key).isdigit():
+            if str(key).isascii() and str(key).isdigit():
                 out.rows[int(key)] = {
                     str(k): _strings(v)
                     for k, v in (value.items() if isinstance(value, Mapping) else [("_row", value)])

@@ -11,7 +11,7 @@ from .documents import line_input
 
 def _id(args: dict[str, str], name: str) -> int | None:
     value = str(args.get(name, ""))
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def _customer(records: Any, args: dict[str, str]) -> dict[str, Any]:
