@@ -169,13 +169,15 @@ def _mapping_fields(schema_field: fields.Dict) -> list[FormField]:
     currency), none when a generic form cannot edit it."""
     out = []
     for name, inner in (("key", schema_field.key_field), ("value", schema_field.value_field)):
+        # the label of a column: metadata "key_label"/"value_label" name a field ("currency")
+        shown = str(schema_field.metadata.get(f"{name}_label", name))
         kind = _kind(name, inner) if inner is not None else None
         if kind is None or kind in ("nested", "tags", "checkbox", "textarea"):
             return []
         choices = [(c, c) for c in (_choices(inner) or [])]
         assert inner is not None
         out.append(
-            FormField(name, label(name), kind, True, choices, False, maxlength=_max_length(inner))
+            FormField(name, label(shown), kind, True, choices, False, maxlength=_max_length(inner))
         )
     return out
 

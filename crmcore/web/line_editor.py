@@ -193,17 +193,17 @@ def detail_tables(entity: Entity, record: Any) -> dict[str, dict[str, Any]]:
             continue
         stored = getattr(record, spec.name, None)
         if spec.mapping:
-            rows = [{"key": k, "value": _number(v)} for k, v in (stored or {}).items()]
-            value_field = getattr(
-                entity.full_schema._declared_fields[spec.name], "value_field", None
-            )
+            schema_field = entity.full_schema._declared_fields[spec.name]
+            names = [str(schema_field.metadata.get(f"{n}_label", n)) for n in ("key", "value")]
+            rows = [{names[0]: k, names[1]: _number(v)} for k, v in (stored or {}).items()]
+            value_field = getattr(schema_field, "value_field", None)
             money = (
-                {"value"}
+                {names[1]}
                 if value_field is not None and value_field.metadata.get("money")
                 else set()
             )
             out[spec.name] = {
-                "columns": ["key", "value"],
+                "columns": names,
                 "rows": rows,
                 "mapping": True,
                 "money": money,

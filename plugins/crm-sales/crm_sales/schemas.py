@@ -136,7 +136,11 @@ class ProductSchema(RecordSchema):
     prices = fields.Dict(
         keys=Currency(),
         values=Money(),
-        metadata={"description": 'Unit price per currency: {"EUR": "10.00"}'},
+        metadata={
+            "description": 'Unit price per currency: {"EUR": "10.00"}',
+            "key_label": "currency",
+            "value_label": "unit_price",
+        },
     )
     tax_rate = Percent()
     active = fields.Boolean()
@@ -149,7 +153,11 @@ class PriceListSchema(RecordSchema):
     prices = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,17}$", error="A product id.")),
         values=Money(),
-        metadata={"description": 'Unit price per product id: {"12": "9.50"}'},
+        metadata={
+            "description": 'Unit price per product id: {"12": "9.50"}',
+            "key_label": "product",
+            "value_label": "unit_price",
+        },
     )
     active = fields.Boolean()
 
