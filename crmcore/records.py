@@ -345,6 +345,40 @@ class RecordService:
                 setattr(record, name, value)
         return RecordEvent(entity, record, "update", changes, self.user, self)
 
+    def preview(
+        self, entity: Entity | str, data: Mapping[str, Any], record: Any = None
+    ) -> dict[str, Any]:
+        """The values that creating a record from ``data`` (or updating ``record`` with it)
+        would store, computed ones included (a quote's line totals), without writing anything.
+
+        The same steps as the write up to the entity's ``prepare`` - schema validation, the
+        permission check, custom fields - so it raises the same ``ValidationError`` or
+        ``PermissionDenied``; the veto hook, audit and search are left to the real write.
+        """
+        entity = self.entity(entity)
+        with self.session.no_autoflush:
+            if record is None:
+                scope = self.access.scope(entity, "create")
+                if scope is None:
+                    raise PermissionDenied(f"You may not create {entity.title_plural.lower()}.")
+                defs = (
+                    self.crm.custom_field_defs(self.session, entity)
+                    if entity.has_custom_fields
+                    else []
+                )
+                new = self._new_record(entity, scope, data, defs).record
+                if new in self.session:
+                    self.session.expunge(new)
+                return {name: getattr(new, name, None) for name in entity.columns}
+            if not self.access.allows_record(entity, "update", record, self.session):
+                raise PermissionDenied(f"You may not update this {entity.title.lower()}.")
+            values = self._load(entity, entity.update_schema, data)
+            values.pop("custom_fields", None)
+            self._apply_owner(entity, self.access.scope(entity, "update") or "own", values, record)
+            if entity.prepare:
+                entity.prepare(values, record, self)
+            return {**{n: getattr(record, n, None) for n in entity.columns}, **values}
+
     def delete(self, entity: Entity | str, record_or_id: Any, *, commit: bool = True) -> Any:
         """Move a record to the trash (it keeps every value and can be restored)."""
         entity = self.entity(entity)

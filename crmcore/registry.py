@@ -61,6 +61,9 @@ class Entity:
         ``crmcore.references`` for every rule.
     :param api_create: whether ``POST /api/v1/<plural>`` creates records (``False`` when a
         dedicated endpoint must, like file uploads).
+    :param prefill: ``prefill(args, service)`` returns the values a new record's form starts
+        with that follow from its query string (``/quotes/new?deal_id=5``: the deal's contact,
+        company and currency); read through ``service``, so only what the user may read.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Entity:
     linked_to: tuple[str, str] | None = None
     translated_titles: bool = False
     references: Mapping[str, Any] = field(default_factory=dict)
+    prefill: Callable[[dict[str, str], Any], dict[str, Any]] | None = None
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

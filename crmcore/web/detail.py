@@ -19,6 +19,7 @@ from ..registry import Entity
 from .display import USER_FIELDS, choice_of, resolve
 from .forms import HIDDEN, ordered_fields
 from .i18n import AUDIT_ACTIONS, label
+from .line_editor import detail_tables
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
@@ -166,6 +167,7 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
         "record": record,
         "fields": names,
         "refs": refs,
+        "nested_tables": detail_tables(entity, record),
         "custom": custom,
         "label": partial(label, entity=entity),
         "choice": partial(choice_of, entity),

@@ -8,7 +8,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import format_currency, format_date, format_datetime, format_decimal, gettext
+from flask_babel import (
+    format_currency,
+    format_date,
+    format_datetime,
+    format_decimal,
+    gettext,
+    ngettext,
+)
 
 from ..records import RecordService
 from ..references import USER_FIELDS, Reference, references, titles, type_of
@@ -137,10 +144,13 @@ def format_value(value: Any, currency: Any = None) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value) if isinstance(value, int) else format_decimal(value)
     if isinstance(value, list):
+        if any(isinstance(v, dict) and "value" not in v for v in value):
+            # rows of a nested list (quote lines): their table is on the record's page
+            return ngettext("%(num)d row", "%(num)d rows", len(value))
         return ", ".join(format_value(v) for v in value)
     if isinstance(value, dict):
         if "value" in value:
             prefix = f"{value.get('label')}: " if value.get("label") else ""
             return prefix + str(value["value"])
-        return ", ".join(f"{k}: {format_value(v)}" for k, v in value.items())
+        return ", ".join(f"{k} {format_value(v)}" for k, v in value.items())
     return str(value)

@@ -17,6 +17,7 @@ from marshmallow import fields, validate
 from ..customfields import FieldDef
 from ..registry import SYSTEM_FIELDS, Entity
 from .i18n import choice_text, enum_choices, label
+from .lines import read_rows
 
 #: Fields no generic form shows: managed by the core or edited elsewhere.
 HIDDEN = frozenset({*SYSTEM_FIELDS, "custom_fields", "password_hash"})
@@ -39,7 +40,10 @@ class FormField:
     ``kind`` is an HTML input type (``text email number date datetime-local time url
     password checkbox``), ``select``, ``textarea``, ``tags``, ``reference`` (a picker of the
     records of ``target``, an entity plural) or ``nested`` (a list of small objects such as
-    a contact's extra e-mails, each row edited with the inputs of ``subfields``).
+    a contact's extra e-mails or a quote's lines, each row edited with the inputs of
+    ``subfields``; with ``mapping`` a dictionary, each row a ``key`` and a ``value``).
+    ``fill_from`` and ``form_default`` come from a nested field's metadata (see
+    :mod:`crmcore.web.lines`).
     """
 
     name: str
@@ -52,6 +56,9 @@ class FormField:
     maxlength: int | None = None
     target: str | None = None
     subfields: list[FormField] = field(default_factory=list)
+    mapping: bool = False
+    fill_from: str | None = None
+    form_default: str = ""
 
     @property
     def input_name(self) -> str:
@@ -88,6 +95,8 @@ def _kind(name: str, schema_field: fields.Field) -> str | None:
         if isinstance(inner, fields.Nested) and _nested_fields(inner):
             return "nested"
         return "tags" if isinstance(inner, fields.String) and name == "tags" else None
+    if isinstance(schema_field, fields.Dict) and _mapping_fields(schema_field):
+        return "nested"
     if isinstance(schema_field, fields.Nested | fields.Dict | fields.Raw) and not isinstance(
         schema_field,
         fields.String
@@ -130,8 +139,8 @@ def _nested_fields(nested: fields.Nested) -> list[FormField]:
     schema = nested.schema
     out = []
     for name, inner in schema.fields.items():
-        if inner.dump_only:
-            continue
+        if inner.dump_only or inner.load_only:
+            continue  # computed, or for API clients only (a line's currency)
         kind = _kind(name, inner)
         if kind is None or kind in ("nested", "tags"):
             return []  # rows that a generic form cannot edit
@@ -145,10 +154,30 @@ def _nested_fields(nested: fields.Nested) -> list[FormField]:
                 choices,
                 bool(inner.allow_none),
                 maxlength=_max_length(inner),
+                fill_from=inner.metadata.get("fill_from"),
+                form_default=str(inner.metadata.get("form_default", "")),
             )
         )
     # the label first: "work: ana@example.com"
     out.sort(key=lambda f: f.name != "label")
+    return out
+
+
+def _mapping_fields(schema_field: fields.Dict) -> list[FormField]:
+    """The two inputs of a row of a dictionary with simple keys and values (a price per
+    currency), none when a generic form cannot edit it."""
+    out = []
+    for name, inner in (("key", schema_field.key_field), ("value", schema_field.value_field)):
+        # the label of a column: metadata "key_label"/"value_label" name a field ("currency")
+        shown = str(schema_field.metadata.get(f"{name}_label", name))
+        kind = _kind(name, inner) if inner is not None else None
+        if kind is None or kind in ("nested", "tags", "checkbox", "textarea"):
+            return []
+        choices = [(c, c) for c in (_choices(inner) or [])]
+        assert inner is not None
+        out.append(
+            FormField(name, label(shown), kind, True, choices, False, maxlength=_max_length(inner))
+        )
     return out
 
 
@@ -179,11 +208,14 @@ def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> 
         if kind is None:
             continue
         choices = [(c, choice_text(c, name)) for c in (_choices(schema_field) or [])]
-        subfields = (
-            _nested_fields(schema_field.inner)  # type: ignore[attr-defined]
-            if kind == "nested"
-            else []
-        )
+        mapping = isinstance(schema_field, fields.Dict)
+        subfields = []
+        if kind == "nested":
+            subfields = (
+                _mapping_fields(schema_field)  # type: ignore[arg-type]
+                if mapping
+                else _nested_fields(schema_field.inner)  # type: ignore[attr-defined]
+            )
         out.append(
             FormField(
                 name,
@@ -194,6 +226,7 @@ def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> 
                 bool(schema_field.allow_none),
                 maxlength=_max_length(schema_field),
                 subfields=subfields,
+                mapping=mapping,
             )
         )
     for definition in custom_defs:
@@ -261,8 +294,10 @@ def read_form(
                 isinstance(schema_field, fields.String)
                 and not spec.required
                 and spec.kind not in ("email", "password")
+                and _accepts_blank(schema_field)
             ):
                 data[spec.name] = ""
+            # else left out: a derived value (a slug from the title) or the default applies
             continue  # required and blank: the schema says it is missing
         if spec.kind == "datetime-local":
             value = _local_to_iso(value, tz_name)
@@ -272,30 +307,16 @@ def read_form(
     return data
 
 
-#: Rows a nested list accepts from one form (the schemas allow ten; more is refused there).
-MAX_ROWS = 20
+def _accepts_blank(schema_field: fields.Field) -> bool:
+    """Whether ``""`` is a valid value of ``schema_field`` (a slug of at least one character
+    is not: left blank, it is derived)."""
+    from marshmallow import ValidationError as SchemaError
 
-
-def read_rows(spec: FormField, form: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The rows of a nested list in submission order; rows left blank are dropped."""
-    rows = []
-    for index in range(MAX_ROWS):
-        names = {sub.name: nested_input(spec, index, sub) for sub in spec.subfields}
-        if not any(n in form for n in names.values()):
-            continue
-        row: dict[str, Any] = {}
-        for sub in spec.subfields:
-            raw = form.get(names[sub.name])
-            if sub.kind == "checkbox":
-                row[sub.name] = raw is not None
-                continue
-            value = raw.strip() if isinstance(raw, str) else raw
-            if value not in (None, ""):
-                row[sub.name] = value
-        meaningful = {k: v for k, v in row.items() if k != "label" and v not in (None, False)}
-        if meaningful:
-            rows.append(row)
-    return rows
+    try:
+        schema_field.deserialize("")
+    except SchemaError:
+        return False
+    return True
 
 
 def field_errors(messages: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -343,7 +364,7 @@ def input_value(spec: FormField, raw: Any, tz_name: str) -> str:
     if spec.kind == "tags":
         return ", ".join(str(t) for t in raw or ())
     if spec.kind == "nested":
-        return ""  # rows are shown from ``nested_rows``
+        return ""  # rows are shown from ``lines.stored_rows``
     if spec.kind == "datetime-local" and isinstance(raw, dt.datetime):
         try:
             zone = zoneinfo.ZoneInfo(tz_name)
@@ -353,26 +374,3 @@ def input_value(spec: FormField, raw: Any, tz_name: str) -> str:
     if spec.kind == "time" and isinstance(raw, dt.time):
         return raw.isoformat(timespec="minutes")
     return str(raw)
-
-
-def nested_rows(
-    spec: FormField, record: Any, form: Mapping[str, Any] | None
-) -> list[dict[str, str]]:
-    """The rows a nested list shows: what was submitted, else the record's, plus one blank."""
-    if form is not None and spec.input_name + "-0-" + spec.subfields[0].name in form:
-        rows: list[dict[str, str]] = []
-        for index in range(MAX_ROWS):
-            names = {sub.name: nested_input(spec, index, sub) for sub in spec.subfields}
-            if any(n in form for n in names.values()):
-                rows.append({k: str(form.get(n) or "") for k, n in names.items()})
-    else:
-        stored = getattr(record, spec.name, None) if record is not None else None
-        rows = [
-            {sub.name: input_value(sub, item.get(sub.name), "UTC") for sub in spec.subfields}
-            for item in stored or ()
-            if isinstance(item, Mapping)
-        ]
-    blank = {sub.name: "" for sub in spec.subfields}
-    if not rows or any(v for v in rows[-1].values()):
-        rows.append(blank)
-    return rows

@@ -35,9 +35,12 @@ from ..records import RecordService
 from ..registry import Entity
 from ..settings import SavedView
 from . import detail
+from .defaults import initial_values
 from .display import choice_of, referenced_entity, resolve
-from .forms import FormField, field_errors, form_fields, form_values, nested_rows, read_form
+from .forms import FormField, field_errors, form_fields, form_values, read_form
 from .i18n import label
+from .line_editor import tables as line_tables
+from .lines import ROW_OP
 from .pickers import user_choices
 
 PAGING_KEYS = ("cursor", "limit")
@@ -303,6 +306,8 @@ def render_form(
     errors: dict[str, list[str]],
     status: int = 200,
     conflict: list[dict[str, Any]] | None = None,
+    messages: Any = None,
+    prefilled: dict[str, list[dict[str, Any]]] | None = None,
 ) -> Any:
     known = {s.input_name for s in specs}
     general = [m for key, ms in errors.items() if key not in known for m in ms]
@@ -311,14 +316,21 @@ def render_form(
         if parsing.record_id(value) is not None:
             keep_current(spec, value, entity)
     submitted = request.form if request.method == "POST" else None
-    rows = {s.input_name: nested_rows(s, record, submitted) for s in specs if s.kind == "nested"}
+    tables = line_tables(entity, specs, record, submitted, messages, prefilled)
+    lines_url = (
+        url_for("web_lines.edit_lines", plural=entity.plural, record_id=record.id)
+        if record is not None
+        else url_for("web_lines.new_lines", plural=entity.plural)
+    )
     return render_template(
         "core/form.html",
         entity=entity,
         record=record,
         specs=specs,
         values=values,
-        rows=rows,
+        line_tables=tables,
+        lines_url=lines_url,
+        label=label,
         errors=errors,
         general_errors=general,
         conflict=conflict,
@@ -466,23 +478,29 @@ def make_blueprint() -> Blueprint:
         )
         reference_choices(entity, specs, "create")
         if request.method == "GET":
-            values = {s.input_name: _default_of(entity, s) for s in specs}
-            preset_country(entity, specs, values)
+            # "Add" on a related-records section: /quotes/new?deal_id=5
+            values, prefilled = initial_values(entity, specs, records, request.args, tz_name())
             if entity.owner_field and entity.owner_field != "id":
-                values[entity.owner_field] = str(records.access.user_id or "")
-            # "Add" on a related-records section: /contacts/new?company_id=5
-            for spec in specs:
-                given = request.args.get(spec.input_name, "")
-                if spec.kind == "reference" and parsing.record_id(given) is not None:
-                    values[spec.input_name] = given
-            return render_form(entity, None, specs, values, {})
+                values.setdefault(entity.owner_field, "")
+                values[entity.owner_field] = values[entity.owner_field] or str(
+                    records.access.user_id or ""
+                )
+            return render_form(entity, None, specs, values, {}, prefilled=prefilled)
+        if request.form.get(ROW_OP):  # a button of a sub-table, without JavaScript
+            return render_form(entity, None, specs, dict(request.form), {})
         data = read_form(entity, specs, request.form, tz_name())
         try:
             record = records.create(entity, data)
         except ValidationError as exc:
             records.rollback()
             return render_form(
-                entity, None, specs, dict(request.form), field_errors(exc.messages), 422
+                entity,
+                None,
+                specs,
+                dict(request.form),
+                field_errors(exc.messages),
+                422,
+                messages=exc.messages,
             )
         flash(_("%(title)s created.", title=entity.display(record)), "success")
         return redirect(url_for("web_records.show", plural=plural, record_id=record.id), 303)
@@ -507,6 +525,8 @@ def make_blueprint() -> Blueprint:
             return render_form(
                 entity, record, specs, form_values(entity, specs, record, tz_name()), {}
             )
+        if request.form.get(ROW_OP):  # a button of a sub-table, without JavaScript
+            return render_form(entity, record, specs, dict(request.form), {})
         data = read_form(entity, specs, request.form, tz_name())
         version = request.form.get("version", "")
         try:
@@ -532,7 +552,13 @@ def make_blueprint() -> Blueprint:
             records.rollback()
             record = records.get(entity, record_id, "update")
             return render_form(
-                entity, record, specs, {**dict(request.form)}, field_errors(exc.messages), 422
+                entity,
+                record,
+                specs,
+                {**dict(request.form)},
+                field_errors(exc.messages),
+                422,
+                messages=exc.messages,
             )
         flash(_("Changes saved."), "success")
         return redirect(url_for("web_records.show", plural=plural, record_id=record_id), 303)
@@ -762,28 +788,6 @@ def _now_local() -> str:
     import datetime as dt
 
     return dt.datetime.now(dt.UTC).isoformat()
-
-
-def _default_of(entity: Entity, spec: FormField) -> str:
-    """What a new record's input starts with: the schema's default (a task's status "open")."""
-    from marshmallow.utils import missing
-
-    if spec.custom or spec.kind in ("nested", "tags", "checkbox"):
-        return ""
-    default = entity.full_schema._declared_fields[spec.name].load_default
-    return "" if default is missing or callable(default) or default is None else str(default)
-
-
-def preset_country(entity: Entity, specs: list[FormField], values: dict[str, str]) -> None:
-    """Country fields of a new record start with the instance's default country (a setting)."""
-    from ..fields import Country
-    from ..settings import default_country
-
-    declared = entity.full_schema._declared_fields
-    for spec in specs:
-        field = declared.get(spec.name)
-        if isinstance(field, Country) and not values.get(spec.input_name):
-            values[spec.input_name] = default_country()
 
 
 def _submitted(spec: FormField, form: Any) -> str:

@@ -10,6 +10,7 @@ from .common import check_links
 from .deals import prepare_deal, prepare_stage
 from .documents import prepare_order, prepare_quote
 from .leads import prepare_lead
+from .prefill import order_prefill, quote_prefill
 
 
 def _prepare_shipment(values: dict, record: object, service: object) -> None:
@@ -126,6 +127,7 @@ def entities() -> list[Entity]:
             ),
             filter_fields=("contact_id", "company_id", "deal_id"),
             prepare=prepare_quote,
+            prefill=quote_prefill,
         ),
         Entity(
             name="order",
@@ -138,6 +140,7 @@ def entities() -> list[Entity]:
             list_columns=("number", "status", "total", "currency", "order_date", "owner_id"),
             filter_fields=("contact_id", "company_id", "quote_id", "deal_id"),
             prepare=prepare_order,
+            prefill=order_prefill,
         ),
         Entity(
             name="shipment",

@@ -51,8 +51,10 @@ def _decimal(validators: list[Any], low: Decimal, high: Decimal, **kw: Any) -> f
 
 
 def Money(**kw: Any) -> fields.Decimal:
-    """A non-negative amount with at most two decimals, dumped as a string."""
+    """A non-negative amount with at most two decimals, dumped as a string (shown on pages in
+    the record's currency: ``metadata["money"]``)."""
     check = _between(Decimal(0), MAX_MONEY, f"Must be between 0 and {MAX_MONEY}.")
+    kw["metadata"] = {"money": True, **kw.get("metadata", {})}
     return _decimal([check, _has_two_decimals], Decimal(0), MAX_MONEY, **kw)
 
 
@@ -134,7 +136,11 @@ class ProductSchema(RecordSchema):
     prices = fields.Dict(
         keys=Currency(),
         values=Money(),
-        metadata={"description": 'Unit price per currency: {"EUR": "10.00"}'},
+        metadata={
+            "description": 'Unit price per currency: {"EUR": "10.00"}',
+            "key_label": "currency",
+            "value_label": "unit_price",
+        },
     )
     tax_rate = Percent()
     active = fields.Boolean()
@@ -147,30 +153,42 @@ class PriceListSchema(RecordSchema):
     prices = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,17}$", error="A product id.")),
         values=Money(),
-        metadata={"description": 'Unit price per product id: {"12": "9.50"}'},
+        metadata={
+            "description": 'Unit price per product id: {"12": "9.50"}',
+            "key_label": "product",
+            "value_label": "unit_price",
+        },
     )
     active = fields.Boolean()
 
 
 class LineSchema(Schema):
-    """One line of a quote or an order; ``net``, ``tax`` and ``total`` are computed."""
+    """One line of a quote or an order; ``net``, ``tax`` and ``total`` are computed.
+
+    The metadata drives the line editor of the forms: a line's description, unit price and tax
+    rate are filled from its product (``fill_from``); a line that gets filled starts with a
+    quantity of 1 (``form_default``).
+    """
 
     product_id = fields.Integer(allow_none=True)
     sku = fields.String(dump_only=True)
-    description = fields.String(validate=validate.Length(0, 500))
+    description = fields.String(
+        validate=validate.Length(0, 500), metadata={"fill_from": "product_id"}
+    )
     quantity = _decimal(
         [_between(Decimal(0), Decimal(10**9), "Must be more than 0.", low_inclusive=False)],
         Decimal(0),
         Decimal(10**9),
         required=True,
+        metadata={"form_default": "1"},
     )
-    unit_price = Money(allow_none=True)
+    unit_price = Money(allow_none=True, metadata={"fill_from": "product_id"})
     discount_percent = Percent()
-    tax_rate = Percent(allow_none=True)
+    tax_rate = Percent(allow_none=True, metadata={"fill_from": "product_id"})
     currency = Currency(load_only=True)
-    net = fields.Decimal(as_string=True, dump_only=True)
-    tax = fields.Decimal(as_string=True, dump_only=True)
-    total = fields.Decimal(as_string=True, dump_only=True)
+    net = fields.Decimal(as_string=True, dump_only=True, metadata={"money": True})
+    tax = fields.Decimal(as_string=True, dump_only=True, metadata={"money": True})
+    total = fields.Decimal(as_string=True, dump_only=True, metadata={"money": True})
 
 
 class _DocumentSchema(RecordSchema):
