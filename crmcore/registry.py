@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import RAISE, Schema, fields
 from sqlalchemy import inspect as sa_inspect
@@ -13,6 +13,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from .contributions import ACTIONS
 from .plugins import PluginConflictError
+
+if TYPE_CHECKING:
+    from .actions import RecordAction
 
 #: Fields the core manages; never written from input.
 SYSTEM_FIELDS = ("id", "created_at", "updated_at", "version", "deleted_at")
@@ -54,6 +57,8 @@ class Entity:
         it is attached to is readable too, besides the record's own scope.
     :param api_create: whether ``POST /api/v1/<plural>`` creates records (``False`` when a
         dedicated endpoint must, like file uploads).
+    :param actions: the entity's :class:`crmcore.RecordAction` list (convert, send...): each
+        gets an endpoint, a button, an audit row (see ``crmcore.actions``).
     """
 
     name: str
@@ -72,6 +77,7 @@ class Entity:
     eager: tuple[str, ...] = ()
     api_create: bool = True
     linked_to: tuple[str, str] | None = None
+    actions: tuple[RecordAction, ...] = ()
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +88,7 @@ class Entity:
             "list_columns",
             "sort_fields",
             "filter_fields",
+            "actions",
         ):
             setattr(self, attr, tuple(getattr(self, attr)))
         if self.owner_field and not hasattr(self.model, self.owner_field):

@@ -19,7 +19,7 @@ from .. import notifications
 from ..errors import CRMError, NotFound
 from ..permissions import Access
 from ..plugins import PluginConflictError
-from . import account, attachments, data, meta, problems, resources, search, settings
+from . import account, actions, attachments, data, meta, problems, resources, search, settings
 from .auth import TOKEN_ID_KEY, bearer_token, needs_touch, token_and_user, touch_token
 
 API_PREFIX = "/api/v1"
@@ -106,7 +106,9 @@ def init_api(app: Flask, crm: Any) -> None:
     register(data.make_imports_blueprint(), "users")
     register(data.make_export_blueprint(), "users")
     for entity in crm.registry:
-        register(resources.make_blueprint(crm, entity), entity.plugin)
+        blueprint = resources.make_blueprint(crm, entity)
+        actions.add_routes(blueprint, crm, entity)
+        register(blueprint, entity.plugin)
     for plugin, blp in crm.plugins.collect("crm_blueprints"):
         register(blp, plugin)
 

@@ -214,6 +214,10 @@ class ConvertSchema(Schema):
 
     create_deal = fields.Boolean(load_default=False)
     deal_title = fields.String(validate=validate.Length(1, 200))
+    pipeline_id = fields.Integer(
+        allow_none=True,
+        metadata={"reference": "pipelines", "description": "Default: the first pipeline."},
+    )
     amount = Money()
     currency = Currency()
 
