@@ -72,8 +72,9 @@ class RecordAction:
         as it is, else the reason it cannot (an English message id): the button is shown
         disabled with it and the API answers 409 with it.
     :param schema: the marshmallow schema of the input, or ``None`` when there is none. Its
-        fields become the inputs of the action's dialog; a field with
-        ``metadata={"reference": "<plural>"}`` is a choice of the records the user may read;
+        fields become the inputs of the action's dialog (labelled ``metadata["label"]`` or
+        after the name); a field with ``metadata={"reference": "<plural>"}`` is a choice of
+        the records the user may read;
         ``load_only`` fields and secret names are left out of the audit row.
     :param bulk: whether the list page offers it for the selected records.
     :param destructive: whether the page asks for a confirmation first.

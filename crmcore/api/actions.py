@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request, url_for
+from flask import request, url_for
 from flask_smorest import Blueprint
 
 from ..actions import RecordAction, run_action
@@ -30,7 +30,7 @@ def add_routes(blp: Blueprint, crm: CRM, entity: Entity) -> None:
 
 
 def _add(blp: Blueprint, entity: Entity, plugin: str, action: RecordAction) -> None:
-    def view(record_id: int) -> Response:
+    def view(record_id: int) -> Any:
         crm = current_crm()
         if plugin not in crm.enabled_plugins() and plugin not in crm.builtin_names:
             raise NotFound("No such action.")

@@ -13,7 +13,20 @@ from flask import Blueprint, Flask, Response, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
 from ..permissions import Access
-from . import account, admin, auth, display, errors, i18n, importer, inbox, pages, security, views
+from . import (
+    account,
+    actions,
+    admin,
+    auth,
+    display,
+    errors,
+    i18n,
+    importer,
+    inbox,
+    pages,
+    security,
+    views,
+)
 from .session import Account, load_account
 
 __all__ = ["Account", "init_web"]
@@ -47,6 +60,7 @@ def init_web(app: Flask, crm: Any) -> None:
     app.register_blueprint(account.make_blueprint(crm))
     app.register_blueprint(inbox.make_blueprint())
     app.register_blueprint(admin.make_blueprint())
+    actions.init_actions(app)
     app.register_blueprint(views.make_blueprint())  # last: its /<plural> routes are catch-alls
     app.context_processor(pages.layout_context)
     app.context_processor(inbox.layout_context)

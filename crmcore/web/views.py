@@ -34,6 +34,7 @@ from ..records import RecordService
 from ..registry import Entity
 from ..settings import SavedView
 from . import detail
+from .actions import lock_fields
 from .display import referenced_entity, resolve
 from .forms import FormField, field_errors, form_fields, form_values, nested_rows, read_form
 from .i18n import label
@@ -453,6 +454,7 @@ def make_blueprint() -> Blueprint:
         specs = form_fields(
             entity, current_crm().custom_field_defs(records.session, entity), creating=True
         )
+        lock_fields(entity, specs, None)
         reference_choices(entity, specs, "create")
         if request.method == "GET":
             values = {s.input_name: _default_of(entity, s) for s in specs}
@@ -490,6 +492,7 @@ def make_blueprint() -> Blueprint:
         specs = form_fields(
             entity, current_crm().custom_field_defs(records.session, entity), creating=False
         )
+        lock_fields(entity, specs, record)
         reference_choices(entity, specs, "update")
         if request.method == "GET":
             return render_form(

@@ -26,13 +26,14 @@ def _convert(records: Any, lead: Any, data: dict[str, Any]) -> ActionResult:
     from .leads import convert
 
     result = convert(records, lead.id, data)
-    if result["deal_id"] is not None:
-        target = ("deals", result["deal_id"])
+    deal_id, contact_id = result["deal_id"], result["contact_id"]
+    if deal_id is not None:
+        target = ("deals", deal_id)
         message = "Lead converted; here is the new deal."
     else:
-        target = ("contacts", result["contact_id"])
+        target = ("contacts", int(contact_id or 0))
         message = "Lead converted; here is the contact."
-    return ActionResult(data=result, target=target, message=message)  # type: ignore[arg-type]
+    return ActionResult(data=result, target=target, message=message)
 
 
 def _send_quote(records: Any, quote: Any, data: dict[str, Any]) -> ActionResult:

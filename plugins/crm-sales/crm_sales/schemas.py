@@ -225,6 +225,8 @@ class ConvertSchema(Schema):
 class SendQuoteSchema(Schema):
     """Body of ``POST /api/v1/quotes/<id>/send``."""
 
-    to = fields.Email(metadata={"description": "Default: the quote's contact."})
+    to = fields.Email(
+        metadata={"description": "Default: the quote's contact.", "label": "Recipient"}
+    )
     subject = fields.String(validate=validate.Length(1, 200))
     message = fields.String(validate=validate.Length(0, 5000))
