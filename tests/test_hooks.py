@@ -168,6 +168,16 @@ def test_crm_record_actions(api, api_as, make_user, make_contact, crm):
     assert "requestBody" in operation
 
 
+def test_crm_record_actions_of_a_disabled_plugin_are_gone(api, cli, make_contact):
+    contact = make_contact(last_name="Target")
+    path = "/api/v1/contacts/{record_id}/poke"
+    assert path in api.get("/api/v1/openapi.json").get_json()["paths"]
+    assert cli("plugins", "disable", "everyhook").exit_code == 0
+    assert api.post(f"/api/v1/contacts/{contact.id}/poke", json={}).status_code == 404
+    assert path not in api.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "/api/v1/contacts/{record_id}" in api.get("/api/v1/openapi.json").get_json()["paths"]
+
+
 def test_crm_record_actions_run_by_name_and_conflicts(crm, records, make_contact):
     from crmcore import PluginConflictError, RecordAction, run_action
     from crmcore.actions import collect_actions

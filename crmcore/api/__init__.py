@@ -219,7 +219,11 @@ def _openapi_json() -> Response:
         operations = spec["paths"][path]
         for method in list(operations):
             op = operations[method]
-            if isinstance(op, dict) and set(op.get("tags", ())) & hidden_tags:
+            if not isinstance(op, dict):
+                continue
+            # a record action that a disabled plugin adds to another plugin's entity
+            contributor = op.get("x-crm-plugin")
+            if set(op.get("tags", ())) & hidden_tags or contributor not in (None, *enabled):
                 del operations[method]
         if not any(isinstance(v, dict) and "responses" in v for v in operations.values()):
             del spec["paths"][path]

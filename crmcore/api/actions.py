@@ -65,6 +65,7 @@ def _add(blp: Blueprint, entity: Entity, plugin: str, action: RecordAction) -> N
         "summary": f"{action.label} ({entity.title.lower()} action)",
         "description": action.description or action.label,
         "responses": responses,
+        "x-crm-plugin": plugin,
     }
     if action.schema is not None:
         doc["requestBody"] = {
