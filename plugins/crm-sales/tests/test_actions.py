@@ -183,3 +183,12 @@ def test_send_runs_in_bulk_from_the_list(web, api, crm, make_contact):
     assert api.get(f"/api/v1/quotes/{ok['id']}").get_json()["status"] == "sent"
     assert api.get(f"/api/v1/quotes/{no_mail['id']}").get_json()["status"] == "draft"
     crm.jobs.huey.flush()
+
+
+def test_the_dialog_speaks_spanish(web_as, make_user, lead):
+    rep = make_user("sales_rep", locale="es")
+    record = lead(owner=rep)
+    page = html.unescape(web_as(rep).get(f"/leads/{record.id}").get_data(as_text=True))
+    for text in ("Convertir", "Crear oportunidad", "Título de la oportunidad", "Embudo"):
+        assert text in page, text
+    assert "Deal title" not in page and "Create deal" not in page
