@@ -19,10 +19,13 @@ from ..actions import RecordAction, actions_of, find_action, permitted, run_acti
 from ..app import current_crm
 from ..contributions import ACTIONS
 from ..errors import Conflict, CRMError, PermissionDenied, ValidationError
+from . import detail
 
 # the generic form machinery: how a schema field becomes an input
 from .forms import FormField, _choices, _kind, _max_length, field_errors
 from .i18n import label
+from .locked import locked_fields
+from .views import BULK_LIMIT, entity_for, safe_back, service, tz_name
 
 
 def input_fields(action: RecordAction) -> list[FormField]:
@@ -56,8 +59,6 @@ def input_fields(action: RecordAction) -> list[FormField]:
 
 
 def _readable(plural: str, limit: int = 200) -> list[tuple[str, str]]:
-    from .views import service
-
     records = service()
     try:
         target = records.entity(plural)
@@ -100,8 +101,6 @@ def read_input(specs: list[FormField], form: Mapping[str, Any]) -> dict[str, Any
 
 
 def _permitted_in_general(entity: Any, action: RecordAction) -> bool:
-    from .views import service
-
     access = service().access
     if action.permission in ACTIONS:
         return access.can(entity, action.permission)
@@ -111,8 +110,6 @@ def _permitted_in_general(entity: Any, action: RecordAction) -> bool:
 def record_actions(entity: Any, record: Any) -> list[dict[str, Any]]:
     """The actions the signed-in user may run on ``record``, for its page: each with its inputs
     and, when the record's state forbids it, the reason."""
-    from .views import service
-
     records = service()
     out = []
     for action in actions_of(current_crm(), entity):
@@ -145,58 +142,7 @@ def bulk_actions(entity: Any) -> list[dict[str, Any]]:
     ]
 
 
-def lock_fields(entity: Any, specs: list[FormField], record: Any) -> None:
-    """Take from a form what only an action may set: a value out of a field's choices (a lead's
-    ``converted`` status), or the whole field when the record holds that value (or when the
-    action owns the field outright). :func:`locked_fields` shows them beside the form."""
-    for action in actions_of(current_crm(), entity):
-        if action.field is None:
-            continue
-        current = getattr(record, action.field, None) if record is not None else None
-        for spec in list(specs):
-            if spec.name != action.field:
-                continue
-            if action.value is None or (record is not None and current == action.value):
-                specs.remove(spec)
-            else:
-                spec.choices = [c for c in spec.choices if c[0] != str(action.value)]
-
-
-def locked_fields(entity: Any, record: Any) -> list[dict[str, Any]]:
-    """The fields only an action changes, with their value and the action's button."""
-    from .views import service
-
-    records = service()
-    out = []
-    for action in actions_of(current_crm(), entity):
-        if action.field is None:
-            continue
-        value = getattr(record, action.field, None) if record is not None else None
-        runnable = (
-            record is not None
-            and permitted(records, entity, action, record)
-            and not action.reason(record)
-        )
-        out.append(
-            {
-                "label": label(action.field),
-                "value": value,
-                "locked": action.value is None or value == action.value,
-                "action": action,
-                "only": action.value,
-                "url": url_for("web_records.show", plural=entity.plural, record_id=record.id)
-                + f"#action-{action.name}"
-                if runnable
-                else None,
-            }
-        )
-    return out
-
-
 def _render_detail(entity: Any, record_id: int, form: dict[str, Any], status: int) -> Any:
-    from . import detail
-    from .views import service, tz_name
-
     context = detail.context(service(), entity, record_id, tz_name())
     context["action_failure"] = form
     return render_template("core/detail.html", **context), status
@@ -207,8 +153,6 @@ def make_blueprint() -> Blueprint:
 
     @bp.route("/<plural>/<int:record_id>/actions/<name>", methods=["GET", "POST"])
     def run(plural: str, record_id: int, name: str) -> Any:
-        from .views import entity_for, service
-
         entity = entity_for(plural)
         records = service()
         record = records.get(entity, record_id)
@@ -252,8 +196,6 @@ def make_blueprint() -> Blueprint:
 
     @bp.route("/<plural>/actions/<name>/bulk", methods=["POST"])
     def bulk(plural: str, name: str) -> Any:
-        from .views import BULK_LIMIT, entity_for, safe_back, service
-
         entity = entity_for(plural)
         action = find_action(current_crm(), entity, name)
         back = safe_back(plural)

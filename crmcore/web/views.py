@@ -34,10 +34,10 @@ from ..records import RecordService
 from ..registry import Entity
 from ..settings import SavedView
 from . import detail
-from .actions import lock_fields
 from .display import referenced_entity, resolve
 from .forms import FormField, field_errors, form_fields, form_values, nested_rows, read_form
 from .i18n import label
+from .locked import lock_fields
 
 PAGING_KEYS = ("cursor", "limit")
 #: Query-string keys of the list page that the list language does not know.
