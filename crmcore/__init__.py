@@ -31,12 +31,14 @@ from .plugins import Plugin, PluginConflictError, PluginError, hookimpl
 from .version import __version__
 
 if TYPE_CHECKING:
+    from .actions import ActionResult, RecordAction, run_action
     from .app import CRM, create_app, current_crm
     from .records import RecordEvent, RecordService
     from .registry import Entity, RecordSchema
 
 __all__ = [
     "CRM",
+    "ActionResult",
     "CRMError",
     "Conflict",
     "DemoContext",
@@ -51,6 +53,7 @@ __all__ = [
     "Plugin",
     "PluginConflictError",
     "PluginError",
+    "RecordAction",
     "RecordEvent",
     "RecordSchema",
     "RecordService",
@@ -62,9 +65,13 @@ __all__ = [
     "create_app",
     "current_crm",
     "hookimpl",
+    "run_action",
 ]
 
 _LAZY = {
+    "ActionResult": "actions",
+    "RecordAction": "actions",
+    "run_action": "actions",
     "CRM": "app",
     "create_app": "app",
     "current_crm": "app",

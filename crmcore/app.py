@@ -13,6 +13,7 @@ from flask import Flask, current_app, g, has_app_context
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import models as _core_tables  # noqa: F401  (the shared metadata needs them all)
+from .actions import collect_actions
 from .config import Settings, load_settings
 from .contributions import ExtraField, Permission
 from .customfields import FieldDef, definitions
@@ -45,6 +46,7 @@ class CRM:
         self.permissions: dict[str, tuple[str, Permission]] = {}
         self.extra_fields: list[tuple[str, ExtraField]] = []
         self._collect_registrations()
+        self.actions = collect_actions(self.registry, self.plugins.collect("crm_record_actions"))
 
     # start-up ---------------------------------------------------------------------------------
 

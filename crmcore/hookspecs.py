@@ -4,9 +4,10 @@ Mark implementations with ``crmcore.hookimpl``; leave out arguments you do not n
 
 *Registration hooks* (``crm_entities`` ... ``crm_periodic_jobs``) are called one plugin at a time
 in load order, so that what each returns is attributed to it. ``crm_entities``,
-``crm_entity_fields``, ``crm_permissions`` and ``crm_blueprints`` are called once, when the app
-is created, for every available plugin: conflicts are refused at start-up naming both plugins,
-and what a disabled plugin contributed is hidden while it stays disabled. The others are called
+``crm_entity_fields``, ``crm_record_actions``, ``crm_permissions`` and ``crm_blueprints`` are
+called once, when the app is created, for every available plugin: conflicts are refused at
+start-up naming both plugins, and what a disabled plugin contributed is hidden while it stays
+disabled. The others are called
 when needed: ``crm_cli_commands`` when ``crm`` looks for a command (for every installed plugin,
 so listing commands needs no database), ``crm_role_grants`` when the plugin is enabled, menus,
 widgets and panels of enabled plugins on each request, and ``crm_periodic_jobs`` when the job
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     import click
     from flask import Blueprint
 
+    from .actions import RecordAction
     from .contributions import (
         DemoContext,
         ExtraField,
@@ -99,6 +101,17 @@ def crm_role_grants() -> Iterable[RoleGrant]:
     Applied once, on enabling; administrators may change them afterwards. A grant may name
     another plugin's entity (``leads`` from a marketing plugin): it is skipped when no
     installed plugin provides that entity.
+    """
+
+
+@hookspec
+def crm_record_actions() -> Iterable[RecordAction]:
+    """Return actions for another plugin's entity (``RecordAction(entity="leads", ...)``).
+
+    Each gets an API endpoint, a button on the record's page and an audit row, like the
+    entity's own ``actions``. An action naming an entity no installed plugin provides is
+    skipped; two plugins adding an action of the same name to one entity are refused at
+    start-up.
     """
 
 

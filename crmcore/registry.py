@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import RAISE, Schema, fields
 from sqlalchemy import inspect as sa_inspect
@@ -13,6 +13,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from .contributions import ACTIONS
 from .plugins import PluginConflictError
+
+if TYPE_CHECKING:
+    from .actions import RecordAction
 
 #: Fields the core manages; never written from input.
 SYSTEM_FIELDS = ("id", "created_at", "updated_at", "version", "deleted_at")
@@ -64,6 +67,8 @@ class Entity:
     :param prefill: ``prefill(args, service)`` returns the values a new record's form starts
         with that follow from its query string (``/quotes/new?deal_id=5``: the deal's contact,
         company and currency); read through ``service``, so only what the user may read.
+    :param actions: the entity's :class:`crmcore.RecordAction` list (convert, send...): each
+        gets an endpoint, a button, an audit row (see ``crmcore.actions``).
     """
 
     name: str
@@ -85,6 +90,7 @@ class Entity:
     translated_titles: bool = False
     references: Mapping[str, Any] = field(default_factory=dict)
     prefill: Callable[[dict[str, str], Any], dict[str, Any]] | None = None
+    actions: tuple[RecordAction, ...] = ()
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +101,7 @@ class Entity:
             "list_columns",
             "sort_fields",
             "filter_fields",
+            "actions",
         ):
             setattr(self, attr, tuple(getattr(self, attr)))
         if self.owner_field and not hasattr(self.model, self.owner_field):

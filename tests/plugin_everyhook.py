@@ -8,6 +8,7 @@ import click
 from flask import Blueprint
 from flask_smorest import Blueprint as ApiBlueprint
 from markupsafe import escape
+from marshmallow import Schema, fields, validate
 
 from crmcore import (
     ExtraField,
@@ -16,6 +17,7 @@ from crmcore import (
     PeriodicJob,
     Permission,
     Plugin,
+    RecordAction,
     RoleGrant,
     ValidationError,
     Widget,
@@ -72,6 +74,36 @@ def hello_command():
 @hookimpl
 def crm_cli_commands():
     return [hello_command]
+
+
+class PokeSchema(Schema):
+    note = fields.String(validate=validate.Length(1, 20))
+    passcode = fields.String(load_only=True)
+
+
+def _poke(records, record, data):
+    records.update("contacts", record, {"first_name": "Poked"})
+    return None
+
+
+def _pokable(record):
+    return "This contact cannot be poked." if record.last_name == "Unpokable" else None
+
+
+@hookimpl
+def crm_record_actions():
+    return [
+        RecordAction(
+            entity="contacts",
+            name="poke",
+            label="Poke",
+            handler=_poke,
+            permission="everyhook.ping",
+            applies=_pokable,
+            schema=PokeSchema,
+            bulk=True,
+        )
+    ]
 
 
 @hookimpl

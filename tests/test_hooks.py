@@ -14,6 +14,7 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import select
 
+import crmcore
 import crmcore.hookspecs
 from crmcore import Plugin, hookimpl
 from crmcore.docs_hooks import hook_specs, render
@@ -132,6 +133,66 @@ def test_crm_dashboard_widgets(api_as, make_user, make_contact):
 
     assert count(rep) == 1
     assert count(make_user("manager")) == 3
+
+
+def test_crm_record_actions(api, api_as, make_user, make_contact, crm):
+    """An action added to another plugin's entity: endpoint, checks, audit row, OpenAPI entry."""
+    from crmcore.audit import AuditEntry
+
+    contact = make_contact(last_name="Target")
+    url = f"/api/v1/contacts/{contact.id}/poke"
+    r = api.post(url, json={"note": "hello", "passcode": "s3cret"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["first_name"] == "Poked" and r.headers["ETag"]
+    entry = crm.session.scalars(
+        select(AuditEntry).where(AuditEntry.record_id == contact.id, AuditEntry.action == "poke")
+    ).one()
+    assert entry.changes == {"note": [None, "hello"]}  # the load-only passcode is left out
+    bad = api.post(url, json={"note": "x" * 21, "extra": 1})
+    assert bad.status_code == 422
+    assert bad.mimetype == "application/problem+json"
+    assert set(bad.get_json()["errors"]) == {"note", "extra"}
+    refused = api.post(f"/api/v1/contacts/{make_contact(last_name='Unpokable').id}/poke")
+    assert refused.status_code == 409
+    assert refused.get_json()["detail"] == "This contact cannot be poked."
+    assert api.post("/api/v1/contacts/999999/poke").status_code == 404
+    # a reader of every contact without everyhook.ping
+    reader = make_user("manager")
+    assert api_as(reader).get(f"/api/v1/contacts/{contact.id}").status_code == 200
+    assert api_as(reader).post(url, json={}).status_code == 403
+    # a sales rep holds the permission but may not read another owner's contact
+    assert api_as(make_user("sales_rep")).post(url, json={}).status_code == 404
+    spec = api.get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/contacts/{record_id}/poke"]["post"]
+    assert {"403", "404", "409", "422"} <= set(operation["responses"])
+    assert "requestBody" in operation
+
+
+def test_crm_record_actions_of_a_disabled_plugin_are_gone(api, cli, make_contact):
+    contact = make_contact(last_name="Target")
+    path = "/api/v1/contacts/{record_id}/poke"
+    assert path in api.get("/api/v1/openapi.json").get_json()["paths"]
+    assert cli("plugins", "disable", "everyhook").exit_code == 0
+    assert api.post(f"/api/v1/contacts/{contact.id}/poke", json={}).status_code == 404
+    assert path not in api.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "/api/v1/contacts/{record_id}" in api.get("/api/v1/openapi.json").get_json()["paths"]
+
+
+def test_crm_record_actions_run_by_name_and_conflicts(crm, records, make_contact):
+    from crmcore import PluginConflictError, RecordAction, run_action
+    from crmcore.actions import collect_actions
+
+    contact = make_contact(last_name="By name")
+    result = run_action(records, "contacts", contact.id, "poke", {"note": "auto"})
+    assert result.data is None and contact.first_name == "Poked"
+    with pytest.raises(crmcore.NotFound):
+        run_action(records, "contacts", contact.id, "no_such_action", {})
+    twice = RecordAction(entity="contacts", name="poke", label="Poke", handler=lambda *a: None)
+    with pytest.raises(PluginConflictError, match="'everyhook' and 'other'"):
+        contributed = crm.plugins.collect("crm_record_actions")
+        collect_actions(crm.registry, [*contributed, ("other", twice)])
+    with pytest.raises(ValueError):
+        RecordAction(name="delete", label="Delete", handler=lambda *a: None)
 
 
 def test_crm_record_panels(api, make_contact):

@@ -37,6 +37,7 @@ EXPECTED = {
     "pyproject.toml",
     "crm_{n}/__init__.py",
     "crm_{n}/plugin.py",
+    "crm_{n}/actions.py",
     "crm_{n}/models.py",
     "crm_{n}/schemas.py",
     "crm_{n}/views.py",
@@ -301,4 +302,4 @@ def test_generated_plugin_builds_installs_and_passes_its_tests(tmp_path):
         timeout=300,
     )
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
-    assert "7 passed" in tests.stdout, tests.stdout[-2000:]
+    assert "8 passed" in tests.stdout, tests.stdout[-2000:]

@@ -19,7 +19,7 @@ from .. import notifications
 from ..errors import CRMError, NotFound
 from ..permissions import Access
 from ..plugins import PluginConflictError
-from . import account, attachments, data, meta, problems, resources, search, settings
+from . import account, actions, attachments, data, meta, problems, resources, search, settings
 from .auth import TOKEN_ID_KEY, bearer_token, needs_touch, token_and_user, touch_token
 from .bodies import use_json_body_parser
 
@@ -108,7 +108,9 @@ def init_api(app: Flask, crm: Any) -> None:
     register(data.make_imports_blueprint(), "users")
     register(data.make_export_blueprint(), "users")
     for entity in crm.registry:
-        register(resources.make_blueprint(crm, entity), entity.plugin)
+        blueprint = resources.make_blueprint(crm, entity)
+        actions.add_routes(blueprint, crm, entity)
+        register(blueprint, entity.plugin)
     for plugin, blp in crm.plugins.collect("crm_blueprints"):
         register(blp, plugin)
 
@@ -219,7 +221,11 @@ def _openapi_json() -> Response:
         operations = spec["paths"][path]
         for method in list(operations):
             op = operations[method]
-            if isinstance(op, dict) and set(op.get("tags", ())) & hidden_tags:
+            if not isinstance(op, dict):
+                continue
+            # a record action that a disabled plugin adds to another plugin's entity
+            contributor = op.get("x-crm-plugin")
+            if set(op.get("tags", ())) & hidden_tags or contributor not in (None, *enabled):
                 del operations[method]
         if not any(isinstance(v, dict) and "responses" in v for v in operations.values()):
             del spec["paths"][path]

@@ -15,6 +15,7 @@ from flask_login import LoginManager, current_user
 from ..permissions import Access
 from . import (
     account,
+    actions,
     admin,
     auth,
     display,
@@ -60,6 +61,7 @@ def init_web(app: Flask, crm: Any) -> None:
     app.register_blueprint(inbox.make_blueprint())
     app.register_blueprint(admin.make_blueprint())
     app.register_blueprint(line_editor.make_blueprint())
+    actions.init_actions(app)
     app.register_blueprint(views.make_blueprint())  # last: its /<plural> routes are catch-alls
     app.context_processor(pages.layout_context)
     app.context_processor(inbox.layout_context)

@@ -41,6 +41,7 @@ from .forms import FormField, field_errors, form_fields, form_values, read_form
 from .i18n import label
 from .line_editor import tables as line_tables
 from .lines import ROW_OP
+from .locked import lock_fields
 from .pickers import user_choices
 
 PAGING_KEYS = ("cursor", "limit")
@@ -476,6 +477,7 @@ def make_blueprint() -> Blueprint:
         specs = form_fields(
             entity, current_crm().custom_field_defs(records.session, entity), creating=True
         )
+        lock_fields(entity, specs, None)
         reference_choices(entity, specs, "create")
         if request.method == "GET":
             # "Add" on a related-records section: /quotes/new?deal_id=5
@@ -520,6 +522,7 @@ def make_blueprint() -> Blueprint:
         specs = form_fields(
             entity, current_crm().custom_field_defs(records.session, entity), creating=False
         )
+        lock_fields(entity, specs, record)
         reference_choices(entity, specs, "update")
         if request.method == "GET":
             return render_form(

@@ -6,6 +6,7 @@ from crmcore import Entity
 
 from . import models as m
 from . import schemas as s
+from .actions import lead_actions, quote_actions
 from .common import check_links
 from .deals import prepare_deal, prepare_stage
 from .documents import prepare_order, prepare_quote
@@ -46,6 +47,7 @@ def entities() -> list[Entity]:
             ),
             filter_fields=("contact_id", "company_id", "deal_id"),
             prepare=prepare_lead,
+            actions=lead_actions(),
         ),
         Entity(
             name="pipeline",
@@ -128,6 +130,7 @@ def entities() -> list[Entity]:
             filter_fields=("contact_id", "company_id", "deal_id"),
             prepare=prepare_quote,
             prefill=quote_prefill,
+            actions=quote_actions(),
         ),
         Entity(
             name="order",

@@ -34,10 +34,10 @@ FREEMAIL = frozenset(
 
 
 def prepare_lead(values: dict[str, Any], record: Any, service: Any) -> None:
-    """Only the conversion endpoint converts; a converted lead keeps its status."""
+    """Only the ``convert`` action converts; a converted lead keeps its status."""
     status = values.get("status")
     if status == "converted" and (record is None or record.status != "converted"):
-        raise ValidationError({"status": ["Convert a lead with POST /api/v1/leads/<id>/convert."]})
+        raise ValidationError({"status": ["Use the Convert action to convert a lead."]})
     if record is not None and record.status == "converted" and status not in (None, "converted"):
         raise ValidationError({"status": ["A converted lead keeps its status."]})
 
@@ -117,7 +117,8 @@ def convert(records: Any, lead_id: int, options: dict[str, Any]) -> dict[str, in
         title = options.get("deal_title") or lead.company_name or name
         deal = {"title": title.strip() or "Deal", "contact_id": contact_id}
         deal["company_id"] = company_id
-        deal |= {k: options[k] for k in ("amount", "currency") if k in options}
+        given = ("amount", "currency", "pipeline_id")
+        deal |= {k: options[k] for k in given if options.get(k) is not None}
         deal_id = records.create("deals", deal | owner, commit=False).id
     result = {"contact_id": contact_id, "company_id": company_id, "deal_id": deal_id}
     records.update(

@@ -79,9 +79,19 @@ ORDER_COLUMNS = [
 ]
 
 
+def _document(record: Any, user: Any, records: Any) -> str:
+    """The quote's PDF, one click away."""
+    from flask_babel import gettext
+
+    return Markup(
+        "<p><a class='button secondary' id='quote-pdf' href='/sales/quotes/{}/pdf' download>"
+        "{}</a></p>"
+    ).format(int(record.id), gettext("Download the PDF"))
+
+
 def panels() -> list[Panel]:
-    """Six panels: deals, quotes and orders on contact pages and on company pages."""
-    out = []
+    """Deals, quotes and orders on contact pages and on company pages; the PDF on a quote's."""
+    out = [Panel("sales-quote-document", "Document", "quote", _document, "quotes.read", 10)]
     for entity, column in (("contact", "contact_id"), ("company", "company_id")):
         out += [
             Panel(

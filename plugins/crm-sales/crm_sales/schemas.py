@@ -232,6 +232,10 @@ class ConvertSchema(Schema):
 
     create_deal = fields.Boolean(load_default=False)
     deal_title = fields.String(validate=validate.Length(1, 200))
+    pipeline_id = fields.Integer(
+        allow_none=True,
+        metadata={"reference": "pipelines", "description": "Default: the first pipeline."},
+    )
     amount = Money()
     currency = Currency()
 
@@ -242,7 +246,8 @@ class SendQuoteSchema(Schema):
     to = fields.Email(
         metadata={
             "description": "Default: the quote's contact; else the address of a contact the "
-            "sender may read."
+            "sender may read.",
+            "label": "Recipient",
         }
     )
     subject = fields.String(

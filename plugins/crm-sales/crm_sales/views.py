@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from crmcore import CRMError, ValidationError, current_crm
@@ -92,6 +103,19 @@ def make_blueprint() -> Blueprint:
     @bp.route("/board/<int:pipeline_id>")
     def board(pipeline_id: int) -> Any:
         return render_template("sales/board.html", **board_context(_records(), pipeline_id))
+
+    @bp.route("/quotes/<int:quote_id>/pdf")
+    def quote_pdf(quote_id: int) -> Any:
+        """The quote as a PDF, for the link on the quote's page (the user's read scope)."""
+        from .pdf import quote_pdf as render
+
+        quote = _records().get("quotes", quote_id)
+        pdf = render(current_app, current_crm().records(), quote)
+        return Response(
+            pdf,
+            mimetype="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{quote.number}.pdf"'},
+        )
 
     @bp.route("/deals/<int:deal_id>/stage", methods=["POST", "PATCH"])
     def deal_stage(deal_id: int) -> Any:

@@ -65,4 +65,8 @@ def test_runtime_labels_are_in_the_catalogues():
     for entity in sales.crm_entities():
         wanted |= {entity.title, entity.title_plural}
         wanted |= {humanise(name) for name in entity.full_schema._declared_fields}
+        for action in entity.actions:  # the button and the inputs of its dialog
+            wanted.add(action.label)
+            for name, field in (action.schema._declared_fields if action.schema else {}).items():
+                wanted.add(field.metadata.get("label") or humanise(name))
     assert sorted(wanted - known) == []

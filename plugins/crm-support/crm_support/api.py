@@ -29,10 +29,6 @@ class MessageInput(Schema):
     )
 
 
-class MergeInput(Schema):
-    into = fields.Integer(required=True)
-
-
 class InviteInput(Schema):
     contact_id = fields.Integer(required=True)
 
@@ -110,19 +106,6 @@ def ticket_blueprint() -> Blueprint:
             "api_ticket_messages.Item", record_id=message.id, _external=False
         )
         return response
-
-    @blp.route("/<int:ticket_id>/merge", methods=["POST"])
-    @blp.doc(summary="Merge this ticket into another: its thread moves, it is closed")
-    @blp.response(200)
-    def merge(ticket_id: int) -> Any:
-        records = _records()
-        source = records.get("tickets", ticket_id, "update")
-        data = load_json(MergeInput())
-        try:
-            target = records.get("tickets", data["into"], "update")
-        except NotFound:
-            raise ValidationError({"into": ["No such ticket."]}) from None
-        return _dump("tickets", tickets.merge(records, source, target))
 
     return blp
 

@@ -13,6 +13,7 @@ from crmcore.db import utcnow
 from crmcore.users.models import User
 
 from . import secretbox, sla
+from .actions import ticket_actions
 from .assignment import pick_assignee
 from .models import SlaPolicy, SupportQueue, Ticket, TicketCounter, TicketMessage
 from .schemas import SlaPolicySchema, SupportQueueSchema, TicketMessageSchema, TicketSchema
@@ -190,6 +191,7 @@ def entities() -> list[Entity]:
             sort_fields=("resolution_due_at", "first_response_due_at", "solved_at"),
             owner_field="assignee_id",
             prepare=prepare_ticket,
+            actions=ticket_actions(),
         ),
         Entity(
             name="ticket_message",

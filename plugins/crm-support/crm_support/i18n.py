@@ -9,6 +9,10 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 RUNTIME_STRINGS = (
+    # record actions
+    _l("Merge"),
+    _l("Into ticket"),
+    _l("Ticket merged; here is the ticket it went into."),
     # menu, panels, widgets, entities
     _l("Tickets"),
     _l("Ticket"),

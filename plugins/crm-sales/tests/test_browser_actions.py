@@ -1,0 +1,115 @@
+"""Finishing a sale in a real browser (Debian's Chromium driven by Playwright against
+`crm serve`): a sales rep converts a lead through its dialog and lands on the new deal, then
+turns a quote into an order with one click - at desktop and phone widths, no API call for
+what the pages do (the API only seeds the lead and the quote)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+
+PASSWORD = "Browser-test-password-1"
+call = api
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, instance_database: str | None
+) -> Iterator[dict[str, Any]]:
+    """An instance with sales enabled, served by `crm serve`, and a sales rep."""
+    port = free_port()
+    env = instance_env(tmp_path_factory.mktemp("sales-actions"), port, instance_database)
+    run_crm(env, "init")
+    run_crm(env, "plugins", "enable", "sales")
+    run_crm(
+        env, "users", "create", "rep@example.com", "--password", PASSWORD, "--role", "sales_rep"
+    )
+    with serving(env, port) as base:
+        token = call(
+            base, "POST", "/api/v1/auth/token", {"email": "rep@example.com", "password": PASSWORD}
+        )["token"]
+        yield {"base": base, "token": token}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(params=[1280, 375], ids=["desktop", "phone"])
+def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A page signed in as the rep; fails the test on script errors and CSP violations."""
+    width = request.param
+    context = browser.new_context(base_url=server["base"], viewport={"width": width, "height": 800})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.set_default_timeout(10_000)
+    page.goto("/login")
+    page.get_by_label("E-mail").fill("rep@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+    yield page
+    context.close()
+    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+
+
+def test_rep_converts_a_lead_in_the_dialog_and_lands_on_the_deal(
+    page: Any, server: dict[str, Any]
+) -> None:
+    from playwright.sync_api import expect
+
+    lead = call(
+        server["base"],
+        "POST",
+        "/api/v1/leads",
+        {"first_name": "Grace", "last_name": "Hopper", "company_name": "Compilers Inc"},
+        server["token"],
+    )
+    page.goto(f"/leads/{lead['id']}")
+    page.get_by_role("link", name="Convert").click()
+    dialog = page.locator("#action-convert-dialog")
+    expect(dialog).to_be_visible()
+    width = page.viewport_size["width"]
+    box = dialog.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    dialog.get_by_label("Create deal").check()
+    dialog.get_by_label("Deal title").fill(f"Compiler licences {width}")
+    dialog.get_by_label("Pipeline").select_option(label="Sales")
+    dialog.get_by_role("button", name="Convert").click()
+    page.wait_for_url(re.compile(r"/deals/\d+$"))
+    expect(page.get_by_role("heading", name=f"Compiler licences {width}", level=1)).to_be_visible()
+    expect(page.get_by_text("Lead converted; here is the new deal.")).to_be_visible()
+    page.goto(f"/leads/{lead['id']}")  # converted: the button stays, disabled, with the reason
+    expect(page.get_by_role("button", name="Convert")).to_be_disabled()
+
+
+def test_rep_turns_a_quote_into_an_order_by_clicking(page: Any, server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    quote = call(
+        server["base"],
+        "POST",
+        "/api/v1/quotes",
+        {
+            "title": "Licences",
+            "valid_until": "2099-12-31",
+            "lines": [{"description": "Seat", "quantity": "3", "unit_price": "100.00"}],
+        },
+        server["token"],
+    )
+    page.goto(f"/quotes/{quote['id']}")
+    expect(page.locator("#quote-pdf")).to_be_visible()
+    page.get_by_role("button", name="Make an order").click()
+    page.wait_for_url(re.compile(r"/orders/\d+$"))
+    expect(page.get_by_text(re.compile(r"Order O-\d+ created\."))).to_be_visible()
+    page.goto(f"/quotes/{quote['id']}")
+    expect(page.get_by_role("button", name="Make an order")).to_be_disabled()
