@@ -19,7 +19,18 @@ from .. import notifications
 from ..errors import CRMError, NotFound
 from ..permissions import Access
 from ..plugins import PluginConflictError
-from . import account, actions, attachments, data, meta, problems, resources, search, settings
+from . import (
+    account,
+    actions,
+    attachments,
+    data,
+    meta,
+    openapi,
+    problems,
+    resources,
+    search,
+    settings,
+)
 from .auth import TOKEN_ID_KEY, bearer_token, needs_touch, token_and_user, touch_token
 from .bodies import use_json_body_parser
 
@@ -38,6 +49,9 @@ class ProblemSchema(Schema):
 
 class CRMApi(Api):  # type: ignore[misc]
     """flask-smorest's Api answering errors as problem+json."""
+
+    #: no catch-all error response: each operation lists its own (``openapi.document_errors``)
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return _page_error(error) or problems.from_http_exception(error)
@@ -65,6 +79,16 @@ def init_api(app: Flask, crm: Any) -> None:
     api.spec.components.schema("Problem", schema=ProblemSchema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
+    converter = api.ma_plugin.converter
+    converter.add_attribute_function(openapi.decimal_as_string)
+    converter.add_attribute_function(
+        openapi.nullable_columns(
+            {
+                entity.full_schema: {n: c.nullable for n, c in entity.model.__table__.c.items()}
+                for entity in crm.registry
+            }
+        )
+    )
     crm.api = api
     storage = crm.settings.redis_url or "memory://"
     crm.limiter = Limiter(
@@ -108,6 +132,9 @@ def init_api(app: Flask, crm: Any) -> None:
     register(data.make_imports_blueprint(), "users")
     register(data.make_export_blueprint(), "users")
     for entity in crm.registry:
+        api.spec.components.schema(
+            openapi.patch_schema_name(_component_name(entity)), schema=entity.update_schema
+        )
         blueprint = resources.make_blueprint(crm, entity)
         actions.add_routes(blueprint, crm, entity)
         register(blueprint, entity.plugin)
@@ -211,6 +238,12 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def _component_name(entity: Any) -> str:
+    """The name flask-smorest gives an entity's schema in the document."""
+    name: str = entity.full_schema.__name__
+    return name.removesuffix("Schema") or name
+
+
 def _openapi_json() -> Response:
     """The OpenAPI document of what this instance has enabled, custom fields included."""
     crm = _crm()
@@ -221,29 +254,30 @@ def _openapi_json() -> Response:
         operations = spec["paths"][path]
         for method in list(operations):
             op = operations[method]
-            if not isinstance(op, dict):
-                continue
             # a record action that a disabled plugin adds to another plugin's entity
-            contributor = op.get("x-crm-plugin")
-            if set(op.get("tags", ())) & hidden_tags or contributor not in (None, *enabled):
+            if isinstance(op, dict) and op.get("x-crm-plugin") not in (None, *enabled):
                 del operations[method]
-        if not any(isinstance(v, dict) and "responses" in v for v in operations.values()):
-            del spec["paths"][path]
-    spec["tags"] = [t for t in spec.get("tags", []) if t["name"] not in hidden_tags]
+    openapi.truthful(spec, crm.app, hidden_tags)
     schemas = spec.get("components", {}).get("schemas", {})
     for entity in crm.entities():
-        name = entity.full_schema.__name__.removesuffix("Schema") or entity.full_schema.__name__
-        component = schemas.get(name)
-        if component and entity.has_custom_fields:
-            defs = crm.custom_field_defs(crm.session, entity)
-            component["properties"]["custom_fields"] = {
+        if not entity.has_custom_fields:
+            continue
+        defs = crm.custom_field_defs(crm.session, entity)
+        name = _component_name(entity)
+        for component, required in (
+            (schemas.get(name), [d.name for d in defs if d.required]),
+            (schemas.get(openapi.patch_schema_name(name)), []),
+        ):
+            if not component:
+                continue
+            custom: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {d.name: d.openapi() for d in defs},
-                "required": [d.name for d in defs if d.required] or None,
             }
-            if component["properties"]["custom_fields"]["required"] is None:
-                del component["properties"]["custom_fields"]["required"]
+            if required:
+                custom["required"] = required
+            component["properties"]["custom_fields"] = custom
     return crm.app.json.response(spec)
 
 

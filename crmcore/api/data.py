@@ -33,6 +33,7 @@ from ..importing import (
     parse_mapping,
 )
 from ..permissions import Access
+from .openapi import error_responses
 from .resources import ERROR_RESPONSES, records
 
 _COPY_CHUNK = 1024 * 1024
@@ -102,7 +103,7 @@ def make_imports_blueprint() -> Blueprint:
     class Imports(MethodView):
         @blp.doc(
             requestBody=_UPLOAD_DOC,
-            responses=ERROR_RESPONSES,
+            responses={**ERROR_RESPONSES, **error_responses(404)},  # an unknown entity
             summary="Upload a CSV file and import it",
         )
         @blp.response(202, ImportSchema)

@@ -18,14 +18,17 @@ from ..errors import StaleRecord, ValidationError
 from ..parsing import whole_number
 from ..records import RecordService
 from ..registry import Entity
-from . import listing
+from . import jsontypes, listing
 from .bodies import request_json
 from .problems import PROBLEM_JSON
 
+#: the usual error answers; the document lists, per operation, those it can really answer
+#: (``openapi.document_errors``): declare any other with ``openapi.error_responses``
 ERROR_RESPONSES = {
     code: {
         "description": text,
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "x-crm-generic": True,
     }
     for code, text in (
         (400, "Bad request"),
@@ -55,7 +58,7 @@ def load_json(schema: Schema) -> dict[str, Any]:
     """The request's JSON object loaded by ``schema`` (an input schema of a plugin's endpoint):
     415, 413 or 400 as :func:`json_body` says, 422 with per-field messages."""
     try:
-        return schema.load(json_body())  # type: ignore[no-any-return]
+        return schema.load(jsontypes.check(schema, json_body()))  # type: ignore[no-any-return]
     except marshmallow.ValidationError as exc:
         raise ValidationError(exc.messages) from None  # type: ignore[arg-type]
 
@@ -147,7 +150,10 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
         },
     )
     body_doc = {"required": True, "content": {"application/json": {"schema": schema}}}
-    partial_doc = {"required": True, "content": {"application/json": {"schema": schema}}}
+    partial_doc = {  # the <Name>Patch schema: no field is required
+        "required": True,
+        "content": {"application/json": {"schema": entity.update_schema}},
+    }
 
     @blp.route("")
     class Collection(MethodView):
@@ -191,7 +197,8 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
             )
             @blp.response(201, schema)
             def post(self) -> Any:
-                record = records().create(entity, json_body())
+                data = jsontypes.check(entity.create_schema, json_body())
+                record = records().create(entity, data)
                 response = current_crm().app.json.response(entity.dump_schema.dump(record))
                 response.status_code = 201
                 response.headers["Location"] = url_for(
@@ -224,7 +231,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
         )
         @blp.response(200, schema)
         def patch(self, record_id: int) -> Any:
-            data = json_body()
+            data = jsontypes.check(entity.update_schema, json_body())
             service = records()
             record = service.get(entity, record_id, "update")
             versions = if_match_versions()

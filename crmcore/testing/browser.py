@@ -79,7 +79,11 @@ def serving(env: dict[str, str], port: int, timeout: float = 30) -> Iterator[str
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # requests still in flight: do not wait for them
+            process.kill()
+            process.wait(timeout=10)
         _server_logs.pop(base, None)
 
 

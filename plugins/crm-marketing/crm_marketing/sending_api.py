@@ -20,6 +20,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from crmcore import PermissionDenied, ValidationError, current_crm
+from crmcore.api.openapi import error_responses
 from crmcore.db import utcnow
 from crmcore.errors import BadRequest
 
@@ -96,6 +97,7 @@ def blueprint() -> Blueprint:
 
     @blp.route("/campaigns/<int:campaign_id>/labels.csv")
     @blp.response(200, content_type="text/csv")
+    @blp.doc(responses=error_responses(409))  # not a sent direct-mail campaign
     def labels_csv(campaign_id: int) -> Any:
         """The postal addresses of a sent direct-mail campaign, as CSV."""
         records = _records()
@@ -111,6 +113,7 @@ def blueprint() -> Blueprint:
 
     @blp.route("/campaigns/<int:campaign_id>/labels.pdf")
     @blp.response(200, content_type="application/pdf")
+    @blp.doc(responses=error_responses(409))  # not a sent direct-mail campaign
     def labels_pdf(campaign_id: int) -> Any:
         """The postal addresses of a sent direct-mail campaign: A4 sheets of 3 x 8 labels."""
         records = _records()

@@ -33,6 +33,11 @@ class InviteInput(Schema):
     contact_id = fields.Integer(required=True)
 
 
+def _body(schema: type[Schema]) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint that reads ``schema`` with ``load_json``."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _records() -> Any:
     return current_crm().records(g.crm_access)
 
@@ -86,7 +91,10 @@ def ticket_blueprint() -> Blueprint:
         return {"data": [_dump("ticket_messages", m) for m in rows]}
 
     @blp.route("/<int:ticket_id>/messages", methods=["POST"])
-    @blp.doc(summary="Reply (public: e-mailed to the contact) or add an internal note")
+    @blp.doc(
+        summary="Reply (public: e-mailed to the contact) or add an internal note",
+        requestBody=_body(MessageInput),
+    )
     @blp.response(201)
     def post_message(ticket_id: int) -> Any:
         records = _records()
@@ -120,7 +128,10 @@ def support_blueprint() -> Blueprint:
     )
 
     @blp.route("/portal/invitations", methods=["POST"])
-    @blp.doc(summary="Invite a contact to the customer portal (an e-mail with a link)")
+    @blp.doc(
+        summary="Invite a contact to the customer portal (an e-mail with a link)",
+        requestBody=_body(InviteInput),
+    )
     @blp.response(201)
     def invite() -> Any:
         records = _records()
