@@ -36,7 +36,9 @@ def problem(
 
 def from_crm_error(error: CRMError) -> Response:
     errors = getattr(error, "messages", None)
-    return problem(error.status, error.title, error.detail, errors)
+    retry = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return problem(error.status, error.title, error.detail, errors, headers)
 
 
 def from_http_exception(error: HTTPException) -> Response:
