@@ -165,11 +165,15 @@ class CRM:
 
 def _read_only_requests_defer_locks() -> None:
     # SQLite: writing requests take the write lock when their transaction begins, so two
-    # writers queue instead of failing; reading requests never take it.
+    # writers queue instead of failing; reading requests never take it. Set on every request:
+    # a server thread keeps its context from one request to the next.
     from flask import request
 
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        sqlite_write_intent.set(False)
+    sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+
+def _writes_by_default(_exc: BaseException | None = None) -> None:
+    sqlite_write_intent.set(True)  # what follows on this thread outside a request may write
 
 
 def current_crm() -> CRM:
@@ -214,6 +218,7 @@ def create_app(
         )
     app.teardown_appcontext(crm.close_session)
     app.before_request(_read_only_requests_defer_locks)
+    app.teardown_request(_writes_by_default)
 
     from .api import init_api
 

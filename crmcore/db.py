@@ -95,10 +95,32 @@ class TagsMixin:
     tags: Mapped[list[Any]] = mapped_column(JSONType, default=list, nullable=False)
 
 
-#: Whether SQLite transactions of this context may write (``BEGIN IMMEDIATE``). Reading
-#: requests set it to ``False``; a transaction that reads first and writes later could
-#: otherwise fail with "database is locked" when another connection wrote in between.
+#: Whether SQLite transactions of this context may write (``BEGIN IMMEDIATE``). Every request
+#: sets it from its method (server threads serve many requests in one context, so a value
+#: left by a GET must never reach the next POST); a transaction that reads first and writes
+#: later could otherwise fail with "database is locked" when another connection wrote in between.
 sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=True)
+
+#: Seconds SQLite waits for the write lock before giving up (the request then answers 503).
+SQLITE_BUSY_TIMEOUT_MS = 10000
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot serve now (SQLite's write lock still taken
+    after the busy timeout, PostgreSQL down or restarting, a connection lost): worth a retry,
+    so the caller answers 503, not 500."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    if type(error.orig).__module__.startswith("sqlite3"):
+        message = str(error.orig).lower()
+        return "locked" in message or "busy" in message
+    return True  # the driver's OperationalError: connection, shutdown, resources
 
 
 def create_engine_for(url: str, **kwargs: Any) -> Engine:
@@ -124,7 +146,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -144,5 +166,6 @@ __all__ = [
     "TagsMixin",
     "create_engine_for",
     "func",
+    "is_unavailable",
     "utcnow",
 ]

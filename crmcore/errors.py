@@ -121,3 +121,15 @@ class StaleRecord(CRMError):
 
     status = 412
     title = "Precondition failed"
+
+
+class ServiceUnavailable(CRMError):
+    """The database cannot serve now (busy or down); the client retries after ``retry_after``
+    seconds."""
+
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, detail: str = "", retry_after: int = 2) -> None:
+        super().__init__(detail or "The service is busy or restarting; try again shortly.")
+        self.retry_after = retry_after

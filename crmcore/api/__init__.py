@@ -16,7 +16,8 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from .. import notifications
-from ..errors import CRMError, NotFound
+from ..db import is_unavailable
+from ..errors import CRMError, NotFound, ServiceUnavailable
 from ..permissions import Access
 from ..plugins import PluginConflictError
 from . import (
@@ -163,12 +164,23 @@ def _page_error(error: Exception) -> Response | None:
 
 
 def _unexpected(error: Exception) -> Response:
+    if is_unavailable(error):
+        _forget_failed_transaction()
+        unavailable = ServiceUnavailable()
+        return _page_error(unavailable) or problems.from_crm_error(unavailable)
     page = _page_error(error)
     if page is not None:
         return page
     if isinstance(error, HTTPException):
         return problems.from_http_exception(error)
     return problems.from_unexpected(error)
+
+
+def _forget_failed_transaction() -> None:
+    try:
+        _crm().session.rollback()
+    except Exception:  # noqa: S110 - the connection is gone; teardown closes the session
+        pass
 
 
 def _authenticate() -> None:

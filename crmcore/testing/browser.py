@@ -57,10 +57,13 @@ def instance_env(instance_path: Path, port: int, database_url: str | None) -> di
 
 
 @contextmanager
-def serving(env: dict[str, str], port: int, timeout: float = 30) -> Iterator[str]:
+def serving(
+    env: dict[str, str], port: int, timeout: float = 30, *, workers: int = 1, threads: int = 4
+) -> Iterator[str]:
     """`crm serve` on ``port`` until the block ends; yields its base URL once it answers."""
     base = f"http://127.0.0.1:{port}"
-    command = [CRM, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [CRM, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers), "--threads", str(threads)]
     log_path = Path(env["CRM_INSTANCE_PATH"]) / "serve.log"
     _server_logs[base] = log_path
     with log_path.open("ab") as log:

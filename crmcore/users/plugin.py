@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import has_request_context, request
+from flask_babel import gettext
 from sqlalchemy import func, select, update
 
 from ..customfields import CustomField, CustomFieldSchema
@@ -28,10 +29,20 @@ def _ids_to_records(service: Any, model: type, ids: list[int], field: str) -> li
     return records
 
 
+def N_(message: str) -> str:  # the name the message extractor knows
+    """Mark ``message`` for translation; :func:`_t` translates it when raised."""
+    return message
+
+
+def _t(message: str) -> str:
+    """``message`` in the language of the request, when there is one."""
+    return gettext(message) if has_request_context() else message
+
+
 def _check_covers(service: Any, role: Role | None, message: str) -> None:
     plurals = [e.plural for e in service.crm.registry]
     if not service.access.covers(Access.for_role(role), plurals):
-        raise PermissionDenied(message)
+        raise PermissionDenied(_t(message))
 
 
 def _revoke_tokens(service: Any, user: User) -> None:
@@ -49,7 +60,9 @@ def _revoke_tokens(service: Any, user: User) -> None:
 
 def prepare_user(values: dict[str, Any], record: User | None, service: Any) -> None:
     if record is not None and record.id != service.access.user_id:
-        _check_covers(service, record.role, "You may not change a user with more rights than you.")
+        _check_covers(
+            service, record.role, N_("You may not change a user with more rights than you.")
+        )
     if "password" in values:
         password = values.pop("password") or ""
         problem = check_policy(password)
@@ -72,7 +85,7 @@ def prepare_user(values: dict[str, Any], record: User | None, service: Any) -> N
         role = service.session.get(Role, values["role_id"]) if values["role_id"] else None
         if values["role_id"] is not None and (role is None or role.deleted_at is not None):
             raise ValidationError({"role_id": ["No such role."]})
-        _check_covers(service, role, "You may not give a role with more rights than yours.")
+        _check_covers(service, role, N_("You may not give a role with more rights than yours."))
     if (
         "active" in values
         and record is not None
@@ -88,6 +101,17 @@ def prepare_user(values: dict[str, Any], record: User | None, service: Any) -> N
         values["teams"] = teams
 
 
+def _granted(grants: Any, permissions: Any) -> Access:
+    """What a role with these grants and permissions would allow."""
+    return Access(user=None, grants=grants or {}, permissions=frozenset(permissions or ()))
+
+
+def _check_not_own_role(service: Any, role: Role) -> None:
+    access = service.access
+    if not access.is_system and access.user is not None and access.user.role_id == role.id:
+        raise PermissionDenied(_t(N_("You cannot change the role you hold.")))
+
+
 def prepare_role(values: dict[str, Any], record: Role | None, service: Any) -> None:
     if "grants" in values:
         known = {e.plural for e in service.crm.registry}
@@ -99,6 +123,18 @@ def prepare_role(values: dict[str, Any], record: Role | None, service: Any) -> N
         unknown = [p for p in values["permissions"] if p != "*" and p not in known]
         if unknown:
             raise ValidationError({"permissions": [f"Unknown permission: {', '.join(unknown)}."]})
+    # nobody raises their own rights through a role: not the one they hold, and no role (new or
+    # edited) may end up granting more than its editor has
+    if record is not None:
+        _check_not_own_role(service, record)
+        _check_covers(service, record, N_("You may not change a role with more rights."))
+    if "grants" in values or "permissions" in values or record is None:
+        grants = values.get("grants", record.grants if record is not None else None)
+        permissions = values.get("permissions", record.permissions if record is not None else ())
+        after = _granted(grants, permissions)
+        plurals = [e.plural for e in service.crm.registry]
+        if not service.access.covers(after, plurals):
+            raise PermissionDenied(_t(N_("You may not give a role more rights than you have.")))
     if "name" in values and (record is None or values["name"] != record.name):
         if service.session.scalar(select(Role.id).where(Role.name == values["name"])):
             raise ValidationError({"name": ["A role with this name already exists."]})
@@ -129,14 +165,27 @@ def prepare_custom_field(values: dict[str, Any], record: CustomField | None, ser
 
 @hookimpl
 def crm_validate_record(event: Any) -> None:
-    """Nobody trashes their own account, nor that of a user with more rights."""
+    """Nobody trashes their own account or role, nor those of more rights; nobody restores a
+    user or role with more rights than their own."""
+    service = event.records
+    if event.entity.name == "role" and event.action in ("delete", "restore"):
+        _check_not_own_role(service, event.record)
+        # judged as if live: a trashed role grants nothing, the restored one does
+        granted = _granted(event.record.grants, event.record.permissions)
+        if not service.access.covers(granted, [e.plural for e in service.crm.registry]):
+            raise PermissionDenied(_t(N_("You may not change a role with more rights.")))
+        return
+    if event.entity.name == "user" and event.action == "restore":
+        _check_covers(
+            service, event.record.role, N_("You may not restore a user with more rights.")
+        )
+        return
     if event.entity.name != "user" or event.action != "delete":
         return
-    service = event.records
     if event.record.id == service.access.user_id:
         raise ValidationError({"_schema": ["You cannot delete yourself."]})
     _check_covers(
-        service, event.record.role, "You may not delete a user with more rights than you."
+        service, event.record.role, N_("You may not delete a user with more rights than you.")
     )
 
 

@@ -25,6 +25,7 @@ _TITLES = {
     422: _l("Check the form"),
     429: _l("Too many attempts"),
     500: _l("Something went wrong"),
+    503: _l("Busy for a moment"),
 }
 
 
@@ -42,6 +43,8 @@ def error_page(error: Exception) -> Response:
         detail = _("Too many attempts. Wait a minute and try again.")
     elif status == 400 and "CSRF" in detail:
         detail = _("The form expired or was sent from elsewhere. Reload the page and try again.")
+    elif status == 503:
+        detail = _("The CRM is busy or restarting. Try again in a moment.")
     elif status >= 500:
         detail = _("Something went wrong on our side. Please try again.")
     title = str(_TITLES.get(status) or _("Error"))
@@ -52,6 +55,9 @@ def error_page(error: Exception) -> Response:
         _rollback()
         html = f"<!doctype html><title>{status}</title><h1>{status}</h1>"
     response = Response(html, status=status, mimetype="text/html")
+    retry = getattr(error, "retry_after", None)
+    if retry is not None:
+        response.headers["Retry-After"] = str(retry)
     if isinstance(error, HTTPException) and error.code == 405 and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
