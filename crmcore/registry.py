@@ -52,13 +52,13 @@ class Entity:
         ``record`` is ``None`` on create.
     :param eager: relationships loaded with every query of the entity (one extra query per
         page, never one per row), for fields the schema dumps from related rows.
+    :param actions: the entity's :class:`crmcore.RecordAction` list (convert, send...): each
+        gets an endpoint, a button, an audit row (see ``crmcore.actions``).
     :param linked_to: for records attached to another record (notes, attachments), the
         ``(entity_column, id_column)`` naming it: such a record is readable only when the record
         it is attached to is readable too, besides the record's own scope.
     :param api_create: whether ``POST /api/v1/<plural>`` creates records (``False`` when a
         dedicated endpoint must, like file uploads).
-    :param actions: the entity's :class:`crmcore.RecordAction` list (convert, send...): each
-        gets an endpoint, a button, an audit row (see ``crmcore.actions``).
     """
 
     name: str
@@ -74,10 +74,10 @@ class Entity:
     sort_fields: tuple[str, ...] = ()
     filter_fields: tuple[str, ...] = ()
     prepare: Callable[[dict[str, Any], Any, Any], None] | None = None
+    actions: tuple[RecordAction, ...] = ()
     eager: tuple[str, ...] = ()
     api_create: bool = True
     linked_to: tuple[str, str] | None = None
-    actions: tuple[RecordAction, ...] = ()
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
