@@ -52,6 +52,8 @@ class Entity:
         ``record`` is ``None`` on create.
     :param eager: relationships loaded with every query of the entity (one extra query per
         page, never one per row), for fields the schema dumps from related rows.
+    :param actions: the entity's :class:`crmcore.RecordAction` list (convert, send...): each
+        gets an endpoint, a button, an audit row (see ``crmcore.actions``).
     :param linked_to: for records attached to another record (notes, attachments), the
         ``(entity_column, id_column)`` naming it: such a record is readable only when the record
         it is attached to is readable too, besides the record's own scope.
@@ -67,8 +69,6 @@ class Entity:
     :param prefill: ``prefill(args, service)`` returns the values a new record's form starts
         with that follow from its query string (``/quotes/new?deal_id=5``: the deal's contact,
         company and currency); read through ``service``, so only what the user may read.
-    :param actions: the entity's :class:`crmcore.RecordAction` list (convert, send...): each
-        gets an endpoint, a button, an audit row (see ``crmcore.actions``).
     """
 
     name: str
@@ -84,13 +84,13 @@ class Entity:
     sort_fields: tuple[str, ...] = ()
     filter_fields: tuple[str, ...] = ()
     prepare: Callable[[dict[str, Any], Any, Any], None] | None = None
+    actions: tuple[RecordAction, ...] = ()
     eager: tuple[str, ...] = ()
     api_create: bool = True
     linked_to: tuple[str, str] | None = None
     translated_titles: bool = False
     references: Mapping[str, Any] = field(default_factory=dict)
     prefill: Callable[[dict[str, str], Any], dict[str, Any]] | None = None
-    actions: tuple[RecordAction, ...] = ()
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
