@@ -112,7 +112,8 @@ def _blank(value: Any) -> Any:
 
 def mailbox_changes(values: dict[str, Any], record: SupportQueue | None) -> set[str]:
     """The mailbox settings that ``values`` would change on ``record`` (a new queue: those
-    set to something other than the default)."""
+    set to something other than the default); TLS, port and folder count only for a queue
+    that has, or gets, a server."""
     changed = set()
     for name in MAILBOX_FIELDS:
         if name not in values:
@@ -123,6 +124,11 @@ def mailbox_changes(values: dict[str, Any], record: SupportQueue | None) -> set[
             changed.add(name)  # the stored value is sealed: any new password is a change
         elif new != old:
             changed.add(name)
+    host = _blank(values["imap_host"]) if "imap_host" in values else None
+    if host is None and "imap_host" not in values and record is not None:
+        host = _blank(record.imap_host)
+    if host is None:  # no mailbox: the form's TLS box, a port or folder alone reach nothing
+        changed -= {"imap_tls", "imap_port", "imap_folder"}
     return changed
 
 
