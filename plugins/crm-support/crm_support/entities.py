@@ -124,10 +124,8 @@ def mailbox_changes(values: dict[str, Any], record: SupportQueue | None) -> set[
             changed.add(name)  # the stored value is sealed: any new password is a change
         elif new != old:
             changed.add(name)
-    host = _blank(values["imap_host"]) if "imap_host" in values else None
-    if host is None and "imap_host" not in values and record is not None:
-        host = _blank(record.imap_host)
-    if host is None:  # no mailbox: the form's TLS box, a port or folder alone reach nothing
+    host = values["imap_host"] if "imap_host" in values else getattr(record, "imap_host", None)
+    if _blank(host) is None:  # no mailbox: the form's TLS box, a port or folder alone reach nothing
         changed -= {"imap_tls", "imap_port", "imap_folder"}
     return changed
 
