@@ -113,7 +113,8 @@ def _blank(value: Any) -> Any:
 
 def mailbox_changes(values: dict[str, Any], record: SupportQueue | None) -> set[str]:
     """The mailbox settings that ``values`` would change on ``record`` (a new queue: those
-    set to something other than the default)."""
+    set to something other than the default); TLS, port and folder count only for a queue
+    that has, or gets, a server."""
     changed = set()
     for name in MAILBOX_FIELDS:
         if name not in values:
@@ -124,6 +125,9 @@ def mailbox_changes(values: dict[str, Any], record: SupportQueue | None) -> set[
             changed.add(name)  # the stored value is sealed: any new password is a change
         elif new != old:
             changed.add(name)
+    host = values["imap_host"] if "imap_host" in values else getattr(record, "imap_host", None)
+    if _blank(host) is None:  # no mailbox: the form's TLS box, a port or folder alone reach nothing
+        changed -= {"imap_tls", "imap_port", "imap_folder"}
     return changed
 
 

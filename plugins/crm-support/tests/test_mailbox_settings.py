@@ -7,6 +7,7 @@ The attacker's server is real: an IMAP greeter on loopback that writes down what
 
 from __future__ import annotations
 
+import re
 import socketserver
 import threading
 from collections.abc import Iterator
@@ -178,3 +179,29 @@ def test_trap_hears_a_login(trap):
         pass
     client.shutdown()
     assert SECRET.encode() in _heard(trap)
+
+
+def test_a_manager_creates_and_edits_queues_without_a_mailbox_in_the_form(
+    make_user, web_as, session
+):
+    """The staff form sends every field, the TLS box unticked included: a queue without a
+    server is still the manager's to create and edit."""
+    from support_testing import form_post
+
+    manager = make_user("manager")
+    web = web_as(manager)
+    r = form_post(web, "/support_queues/new", {"name": "Billing", "assignment": "manual"})
+    assert r.status_code == 303, (
+        r.status_code,
+        re.findall(r"(?:field-error|role=.alert.)[^<]*<?[^<]*", r.get_data(as_text=True)),
+    )
+    queue = session.scalars(select(SupportQueue).where(SupportQueue.name == "Billing")).one()
+    edit = f"/support_queues/{queue.id}/edit"
+    r = form_post(web, edit, {"name": "Billing desk", "assignment": "manual", "version": "1"})
+    assert r.status_code == 303, (
+        r.status_code,
+        re.findall(r"(?:field-error|role=.alert.)[^<]*<?[^<]*", r.get_data(as_text=True)),
+    )
+    changed = {"name": "Billing desk", "assignment": "manual", "imap_host": "127.0.0.1"}
+    r = form_post(web, edit, {**changed, "version": "2"})
+    assert r.status_code == 403
