@@ -279,7 +279,7 @@ def _row_links(
             continue
         found = records.session.scalars(records.query(target).where(target.model.id.in_(ids)))
         for item in found:
-            out[(name, item.id)] = (_option_text(target, item), f"/{target.plural}/{item.id}")
+            out[(name, item.id)] = (target.display(item), f"/{target.plural}/{item.id}")
     return out
 
 
