@@ -276,3 +276,18 @@ def test_products_start_active_with_editable_prices(web, records):
     assert response.status_code == 303, response.get_data(as_text=True)
     records.session.expire_all()
     assert records.get("products", product.id).prices == {"EUR": "10.50"}
+
+
+def test_a_sent_quote_keeps_its_lines_when_its_form_is_saved(web, product, records):
+    quote = records.create(
+        "quotes", {"lines": [{"product_id": product.id, "quantity": "2"}], "status": "sent"}
+    )
+    data = form_data(web.get(f"/quotes/{quote.id}/edit").get_data(as_text=True))
+    data["title"] = "Renamed"
+    response = web.post(f"/quotes/{quote.id}/edit", data=data)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    data = form_data(web.get(f"/quotes/{quote.id}/edit").get_data(as_text=True))
+    data["lines-0-quantity"] = "5"
+    response = web.post(f"/quotes/{quote.id}/edit", data=data)
+    assert response.status_code == 422
+    assert "The lines of a sent document cannot change." in response.get_data(as_text=True)
