@@ -291,3 +291,20 @@ def test_a_sent_quote_keeps_its_lines_when_its_form_is_saved(web, product, recor
     response = web.post(f"/quotes/{quote.id}/edit", data=data)
     assert response.status_code == 422
     assert "The lines of a sent document cannot change." in response.get_data(as_text=True)
+
+
+def test_without_javascript_update_totals_fills_rows_and_shows_amounts(web, product, records):
+    data = form_data(web.get("/quotes/new").get_data(as_text=True))
+    data["lines-0-product_id"] = str(product.id)  # a product chosen, nothing else typed
+    data["_rows"] = "lines:refresh"
+    response = web.post("/quotes/new", data=data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    filled = form_data(html)
+    assert filled["lines-0-description"] == "CRM seat"
+    assert filled["lines-0-quantity"] == "1" and filled["lines-0-unit_price"] == "240.00"
+    assert text_of(html, "f-lines-0-total") == ["€290.40"]
+    assert "€290.40" in re.search(r'id="f-lines-totals".*?</dl>', html, re.S).group(0)
+    assert records.count("quotes") == 0
+    response = web.post("/quotes/new", data=filled)
+    assert response.status_code == 303, response.get_data(as_text=True)
