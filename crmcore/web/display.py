@@ -14,7 +14,6 @@ from flask_babel import (
     format_datetime,
     format_decimal,
     gettext,
-    ngettext,
 )
 
 from ..records import RecordService
@@ -146,7 +145,7 @@ def format_value(value: Any, currency: Any = None) -> str:
     if isinstance(value, list):
         if any(isinstance(v, dict) and "value" not in v for v in value):
             # rows of a nested list (quote lines): their table is on the record's page
-            return ngettext("%(num)d row", "%(num)d rows", len(value))
+            return gettext("Rows: %(num)d", num=len(value))
         return ", ".join(format_value(v) for v in value)
     if isinstance(value, dict):
         if "value" in value:

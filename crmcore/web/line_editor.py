@@ -170,7 +170,54 @@ def tables(
         ]
         table.choices = row_choices(entity, spec, table.rows)
         out[spec.input_name] = table
+    if op and form is not None and out:
+        _redraw(entity, specs, record, form, out)
     return out
+
+
+def _redraw(
+    entity: Entity,
+    specs: list[FormField],
+    record: Any,
+    form: Mapping[str, Any],
+    out: dict[str, LineTable],
+) -> None:
+    """After a button of a sub-table pressed without JavaScript: fill the rows whose reference
+    is set (a line's product) and show what saving would compute, as the totals endpoint does
+    while one types."""
+    flat = {k: v for k, v in form.items() if not any(k.startswith(n + "-") for n in out)}
+    for name, table in out.items():
+        for row in table.rows:
+            sources = {s.fill_from for s in table.spec.subfields if s.fill_from}
+            if any(row.get(src) for src in sources):
+                for sub in table.spec.subfields:
+                    if sub.form_default and not row.get(sub.name):
+                        row[sub.name] = sub.form_default
+        for index, row in enumerate(table.rows):
+            for key, value in row.items():
+                flat[f"{name}-{index}-{key}"] = value
+    data = read_form(entity, specs, flat, str(getattr(g.crm_user, "timezone", None) or "UTC"))
+    values, messages = _computed(
+        service(), entity, data, record, {t.spec.name for t in out.values()}
+    )
+    for table in out.values():
+        spec = table.spec
+        table.positions = [i for i, r in enumerate(table.rows) if not lines.is_blank(spec, r)]
+        raw = messages.get(spec.name)
+        if raw is not None:
+            filled = [table.rows[i] for i in table.positions]
+            table.errors = lines.row_errors(_by_position(spec, filled, raw))
+        if values is None:
+            continue
+        table.currency = values.get("currency") or table.currency
+        table.computed_rows = _computed_rows(values.get(spec.name))
+        table.totals = [(n, values.get(n)) for n in total_fields(entity)]
+        for index in table.positions:
+            computed = table.row_computed(index)
+            row = table.rows[index]
+            for sub in spec.subfields:
+                if sub.fill_from and not row.get(sub.name) and computed.get(sub.name) is not None:
+                    row[sub.name] = str(computed[sub.name])
 
 
 def _by_position(spec: FormField, rows: list[dict[str, str]], raw: Any) -> Any:
@@ -279,7 +326,7 @@ def _row_links(
             continue
         found = records.session.scalars(records.query(target).where(target.model.id.in_(ids)))
         for item in found:
-            out[(name, item.id)] = (_option_text(target, item), f"/{target.plural}/{item.id}")
+            out[(name, item.id)] = (target.display(item), f"/{target.plural}/{item.id}")
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
@@ -41,6 +42,10 @@ def _price(values: dict[str, Any], record: Any, service: Any, editable: tuple[st
     touched = {"lines", "currency", "price_list_id"} & set(values)
     if record is not None:
         touched = {k for k in touched if values[k] != getattr(record, k, None)}
+        if "lines" in touched and _same_lines(values["lines"], record.lines):
+            touched.discard("lines")  # a form sends the lines back as they were
+            if not touched:
+                del values["lines"]
     if record is not None and not touched:
         return
     if record is not None and record.status not in editable:
@@ -57,6 +62,27 @@ def _price(values: dict[str, Any], record: Any, service: Any, editable: tuple[st
     priced, totals = compute_lines(service.session, lines, currency, price_list_id)
     values["lines"] = priced
     values.update(totals)
+
+
+def _same_lines(given: list[Any], stored: list[Any] | None) -> bool:
+    """Whether ``given`` input lines say what ``stored`` lines already do (numbers compared
+    as numbers, values the server filled in compared only when given)."""
+    stored = list(stored or ())
+    if len(given) != len(stored):
+        return False
+    for new, old in zip(given, stored, strict=True):
+        for key in LINE_INPUT:
+            if new.get(key) is None:
+                continue
+            mine, theirs = new[key], old.get(key)
+            if key != "description":
+                try:
+                    mine, theirs = Decimal(str(mine)), Decimal(str(theirs))
+                except (InvalidOperation, ValueError):
+                    return False
+            if mine != theirs:
+                return False
+    return True
 
 
 def customer_group(session: Any, values: dict[str, Any]) -> str | None:

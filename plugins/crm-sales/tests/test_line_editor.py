@@ -177,7 +177,7 @@ def test_the_quote_page_shows_lines_as_a_table(web, product, records):
     html = web.get(f"/quotes/{quote.id}").get_data(as_text=True)
     assert "product_id:" not in html and "sku:" not in html and "{" not in _details(html)
     assert 'class="lines-view"' in html
-    assert f'<a href="/products/{product.id}">SEAT · CRM seat</a>' in html
+    assert f'<a href="/products/{product.id}">CRM seat</a>' in html
     assert "€480.00" in html and "€580.80" in html
     product_page = web.get(f"/products/{product.id}").get_data(as_text=True)
     assert "EUR:" not in product_page and "€240.00" in product_page and "$260.00" in product_page
@@ -204,7 +204,7 @@ def test_edit_keeps_lines_and_the_endpoint_checks_access(web, web_as, make_user,
     records.session.expire_all()
     assert str(records.get("quotes", quote.id).total) == "871.20"
     history = web.get(f"/quotes/{quote.id}").get_data(as_text=True)
-    assert "1 row" in history and "product_id" not in history and "sku:" not in history
+    assert "Rows: 1" in history and "product_id" not in history and "sku:" not in history
     other = web_as(make_user("sales_rep"))
     data["csrf_token"] = form_data(other.get("/quotes/new").get_data(as_text=True))["csrf_token"]
     assert other.post(f"/quotes/{quote.id}/edit/lines", data=data).status_code == 404
@@ -276,3 +276,35 @@ def test_products_start_active_with_editable_prices(web, records):
     assert response.status_code == 303, response.get_data(as_text=True)
     records.session.expire_all()
     assert records.get("products", product.id).prices == {"EUR": "10.50"}
+
+
+def test_a_sent_quote_keeps_its_lines_when_its_form_is_saved(web, product, records):
+    quote = records.create(
+        "quotes", {"lines": [{"product_id": product.id, "quantity": "2"}], "status": "sent"}
+    )
+    data = form_data(web.get(f"/quotes/{quote.id}/edit").get_data(as_text=True))
+    data["title"] = "Renamed"
+    response = web.post(f"/quotes/{quote.id}/edit", data=data)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    data = form_data(web.get(f"/quotes/{quote.id}/edit").get_data(as_text=True))
+    data["lines-0-quantity"] = "5"
+    response = web.post(f"/quotes/{quote.id}/edit", data=data)
+    assert response.status_code == 422
+    assert "The lines of a sent document cannot change." in response.get_data(as_text=True)
+
+
+def test_without_javascript_update_totals_fills_rows_and_shows_amounts(web, product, records):
+    data = form_data(web.get("/quotes/new").get_data(as_text=True))
+    data["lines-0-product_id"] = str(product.id)  # a product chosen, nothing else typed
+    data["_rows"] = "lines:refresh"
+    response = web.post("/quotes/new", data=data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    filled = form_data(html)
+    assert filled["lines-0-description"] == "CRM seat"
+    assert filled["lines-0-quantity"] == "1" and filled["lines-0-unit_price"] == "240.00"
+    assert text_of(html, "f-lines-0-total") == ["€290.40"]
+    assert "€290.40" in re.search(r'id="f-lines-totals".*?</dl>', html, re.S).group(0)
+    assert records.count("quotes") == 0
+    response = web.post("/quotes/new", data=filled)
+    assert response.status_code == 303, response.get_data(as_text=True)
