@@ -146,3 +146,13 @@ def test_notification_cursor_beyond_the_database(api: Any, value: str) -> None:
 @pytest.mark.parametrize("value", ["²", "9" * 4300, "1.5"])
 def test_notification_cursor_must_be_ascii_digits(api: Any, value: str) -> None:
     assert api.get(f"/api/v1/notifications?cursor={value}").status_code == 400
+
+
+def test_body_problems_in_spanish(api: Any) -> None:
+    headers = {**JSON, "Accept-Language": "es"}
+    body = refused(api.post("/api/v1/contacts", data='{"x": "\\ud800"}', headers=headers), 400)
+    assert (
+        body["detail"] == "El cuerpo contiene un carácter no válido (un sustituto UTF-16 aislado)."
+    )
+    body = refused(api.post("/api/v1/contacts", data="{bad", headers=headers), 400)
+    assert body["detail"] == "El cuerpo no es JSON válido."

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from crmcore.api.auth import EXPIRES_DAYS_MESSAGE
 from crmcore.config import load_settings
 from crmcore.db import utcnow
 from crmcore.importing import ImportOptions, import_file
@@ -92,9 +93,14 @@ def test_personal_token_lifetime_follows_token_max_days(
     monkeypatch.setattr(crm.settings, "token_max_days", 30)
     r = api.post("/api/v1/auth/tokens", json={"name": "long", "expires_days": 31})
     assert r.status_code == 422
-    assert r.get_json()["errors"]["expires_days"] == [
-        "Choose from 1 to 30 days; every token expires."
-    ]
+    assert r.get_json()["errors"]["expires_days"] == [EXPIRES_DAYS_MESSAGE]
+    spanish = api.post(
+        "/api/v1/auth/tokens",
+        json={"name": "long", "expires_days": 31},
+        headers={"Accept-Language": "es"},
+    )
+    assert "token_max_days" in spanish.get_json()["errors"]["expires_days"][0]
+    assert spanish.get_json()["errors"]["expires_days"] != [EXPIRES_DAYS_MESSAGE]
 
 
 def test_token_page_offers_no_never(web: Any, crm: Any) -> None:

@@ -42,13 +42,16 @@ def issue_token(
     return secret, row
 
 
+EXPIRES_DAYS_MESSAGE = (
+    "Every token expires: choose from 1 day up to the instance's limit (token_max_days)."
+)
+
+
 def personal_token_hours(days: int | None, max_days: int) -> int:
     """Hours a new personal token lives, given the ``days`` asked for; ``ValidationError`` (on
     ``expires_days``) when it would never expire or outlive ``max_days`` (``token_max_days``)."""
     if not days or days < 1 or days > max_days:
-        raise ValidationError(
-            {"expires_days": [f"Choose from 1 to {max_days} days; every token expires."]}
-        )
+        raise ValidationError({"expires_days": [EXPIRES_DAYS_MESSAGE]})
     return days * 24
 
 

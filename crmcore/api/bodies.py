@@ -24,6 +24,7 @@ MAX_JSON_BYTES = 1024 * 1024
 #: Nesting deeper than this is refused (no input of the CRM needs more).
 MAX_DEPTH = 64
 NOT_JSON = "The body is not valid JSON."
+NESTS_TOO_DEEP = "The body nests deeper than 64 levels."
 
 
 def parse_json(raw: bytes, max_bytes: int | None = MAX_JSON_BYTES) -> Any:
@@ -50,7 +51,7 @@ def _shape_problem(data: Any) -> str | None:
                 return "The body holds an invalid character (a lone UTF-16 surrogate)."
         elif isinstance(item, dict | list):
             if depth > MAX_DEPTH:
-                return f"The body nests deeper than {MAX_DEPTH} levels."
+                return NESTS_TOO_DEEP
             values = item.items() if isinstance(item, dict) else ((None, v) for v in item)
             for key, value in values:
                 if key is not None:
