@@ -82,7 +82,11 @@ def serving(
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=30)  # workers finish their requests and jobs first
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
         _server_logs.pop(base, None)
 
 
