@@ -5,6 +5,7 @@ from .activities.models import Activity, Attachment, Note, Task
 from .audit import AuditEntry
 from .contacts.models import Company, Contact
 from .customfields import CustomField
+from .idempotency import IdempotencyKey
 from .importing.models import ImportedRow, ImportJob
 from .notifications import Notification
 from .plugin_state import PluginState
@@ -20,6 +21,7 @@ __all__ = [
     "Company",
     "Contact",
     "CustomField",
+    "IdempotencyKey",
     "ImportJob",
     "ImportedRow",
     "Note",

@@ -360,18 +360,25 @@ class RecordService:
             if record is None:
                 scope = self.access.scope(entity, "create")
                 if scope is None:
-                    raise PermissionDenied(f"You may not create {entity.title_plural.lower()}.")
+                    raise PermissionDenied(
+                        "You may not %(action)s %(things)s.",
+                        params=_terms(entity, "create", plural=True),
+                    )
                 defs = (
                     self.crm.custom_field_defs(self.session, entity)
                     if entity.has_custom_fields
                     else []
                 )
-                new = self._new_record(entity, scope, data, defs).record
+                new = self._new_record(
+                    entity, scope, data, defs, ReferenceCheck(self, entity)
+                ).record
                 if new in self.session:
                     self.session.expunge(new)
                 return {name: getattr(new, name, None) for name in entity.columns}
             if not self.access.allows_record(entity, "update", record, self.session):
-                raise PermissionDenied(f"You may not update this {entity.title.lower()}.")
+                raise PermissionDenied(
+                    "You may not %(action)s this %(thing)s.", params=_terms(entity, "update")
+                )
             values = self._load(entity, entity.update_schema, data)
             values.pop("custom_fields", None)
             self._apply_owner(entity, self.access.scope(entity, "update") or "own", values, record)

@@ -112,3 +112,39 @@ def test_mixed_readers_and_writers_never_fail(served: tuple[str, str]) -> None:
     conn.close()
     assert sorted(listed) == sorted(created)
     assert len(set(created)) == len(created) == statuses[("write", 201)]
+
+
+def test_concurrent_requests_with_one_key_make_one_record(served: tuple[str, str]) -> None:
+    base, token = served
+    host, port = base.removeprefix("http://").split(":")
+    body = {"first_name": "Once", "last_name": "Only", "email": "once@example.com"}
+    answers: list[tuple[int, Any]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def send() -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": "one-key-many-senders",
+        }
+        start.wait()
+        conn.request("POST", "/api/v1/contacts", body=json.dumps(body), headers=headers)
+        response = conn.getresponse()
+        data = json.loads(response.read())
+        conn.close()
+        with lock:
+            answers.append((response.status, data))
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {status for status, _data in answers} == {201}, answers
+    assert len({data["id"] for _status, data in answers}) == 1
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    status, _headers, data = call(conn, "GET", "/api/v1/contacts?email=once@example.com", token)
+    conn.close()
+    assert status == 200 and len(data["data"]) == 1

@@ -15,7 +15,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
-from .. import notifications
+from .. import idempotency, notifications
 from ..db import is_unavailable
 from ..errors import CRMError, NotFound, ServiceUnavailable
 from ..permissions import Access
@@ -100,6 +100,8 @@ def init_api(app: Flask, crm: Any) -> None:
     app.register_error_handler(Exception, _unexpected)
     app.before_request(_authenticate)
     app.before_request(_hide_disabled)
+    app.before_request(_idempotent_begin)
+    app.after_request(_idempotent_finish)
     app.after_request(_security_headers)
 
     crm.blueprint_plugins = {}
@@ -214,6 +216,16 @@ def _authenticate() -> None:
         headers={"WWW-Authenticate": 'Bearer realm="crm"'},
     )
     abort(response)
+
+
+def _idempotent_begin() -> Response | None:
+    if not request.path.startswith(API_PREFIX):
+        return None
+    return idempotency.begin(_crm())
+
+
+def _idempotent_finish(response: Response) -> Response:
+    return idempotency.finish(_crm(), response)
 
 
 def _hide_disabled() -> None:

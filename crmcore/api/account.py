@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from ..app import current_crm
 from ..db import utcnow
-from ..errors import NotFound, Unauthorized, ValidationError
-from ..users.models import ApiToken
+from ..errors import NotFound, PermissionDenied, Unauthorized, ValidationError
+from ..users.models import ApiToken, User
+from ..users.second_factor import TOTP_RATE, check_second_factor, must_enrol, rate_key
 from .auth import authenticate, issue_token, personal_token_hours
 from .resources import ERROR_RESPONSES, json_body
 
@@ -78,6 +79,22 @@ def _account_key() -> str:
     return f"login-account:{str(email or '').strip().lower()[:254]}"
 
 
+def _totp_key() -> str:
+    """Wrong codes count against the user, under the same key as on the sign-in page."""
+    data = request.get_json(silent=True)
+    email = data.get("email") if isinstance(data, dict) else None
+    user_id = None
+    if isinstance(email, str) and email.strip():
+        user_id = current_crm().session.scalar(
+            select(User.id).where(User.email == email.strip().lower()[:254])
+        )
+    return rate_key(user_id if user_id is not None else f"unknown:{request.remote_addr}")
+
+
+def _wrong_code(_response: Any) -> bool:
+    return bool(g.get("crm_wrong_code", False))
+
+
 def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
     blp = Blueprint("api_auth", __name__, url_prefix="/api/v1", description="Signing in")
 
@@ -90,6 +107,7 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
     )
     @blp.response(200, TokenAnswer)
     @public
+    @limiter.limit(TOTP_RATE, key_func=_totp_key, deduct_when=_wrong_code)
     @limiter.limit(rate, key_func=_account_key)
     @limiter.limit(rate)
     def token() -> Any:
@@ -100,13 +118,16 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
         if user is None:
             raise Unauthorized("Wrong e-mail or password.")
         if user.totp_secret:
-            from ..web.account import check_second_factor
-
-            if check_second_factor(user, str(data.get("totp") or "")) is None:
+            if check_second_factor(crm, user, str(data.get("totp") or "")) is None:
+                g.crm_wrong_code = True
                 raise Unauthorized(
-                    "Send the current code of your authenticator app (or a recovery code) "
-                    "as totp."
+                    "Send the current code of your authenticator app (or a recovery code) as totp."
                 )
+        elif must_enrol(crm, user):
+            raise PermissionDenied(
+                "Administrators of this CRM need a second factor: set it up on the "
+                "two-factor page of the web application first."
+            )
         secret, row = issue_token(session, user, "login", crm.settings.token_hours)
         user.last_login_at = utcnow()
         session.commit()

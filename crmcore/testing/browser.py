@@ -83,8 +83,8 @@ def serving(
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # requests still in flight: do not wait for them
+            process.wait(timeout=15)  # workers finish their requests and jobs first
+        except subprocess.TimeoutExpired:  # a request still hanging: do not wait for it
             process.kill()
             process.wait(timeout=10)
         _server_logs.pop(base, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, Column, ForeignKey, String, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import AwareDateTime, Base, JSONType, RecordMixin, utcnow
@@ -60,6 +60,9 @@ class User(RecordMixin, Base):
     #: SHA-256 digests of the unused recovery codes (``crmcore.users.recovery``); never in any
     #: schema
     totp_recovery: Mapped[list[Any]] = mapped_column(JSONType, default=list, nullable=False)
+    #: raised on sign-out: every session and remember-me cookie made before ends (the session
+    #: fingerprint covers it); never in any schema
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
 
     role: Mapped[Role | None] = relationship(lazy="joined")
     teams: Mapped[list[Team]] = relationship(secondary=team_member, back_populates="members")

@@ -26,6 +26,7 @@ from ..errors import ValidationError
 from ..permissions import Access
 from ..users.models import ApiToken, User
 from ..users.passwords import verify_password
+from ..users.sessions import end_sessions
 from .forms import field_errors
 from .i18n import LANGUAGES
 from .security import public, safe_next
@@ -103,6 +104,10 @@ def make_blueprint(crm: Any) -> Blueprint:
 
     @bp.route("/logout", methods=["POST"])
     def logout() -> Any:
+        user = g.get("crm_user")
+        if user is not None:  # copies of the session cookie stop working too
+            end_sessions(current_crm().session, user)
+            current_crm().session.commit()
         logout_user()
         locale = session.get("locale")
         session.clear()

@@ -13,9 +13,10 @@ from ..users.models import User
 
 
 def fingerprint(user: User) -> str:
-    """Changes with the password, so a new password signs out every other session and device."""
+    """Changes with the password and the session epoch, so a new password or a sign-out ends
+    every other session and remember-me cookie of the user, on every device."""
     key = str(current_app.config["SECRET_KEY"]).encode()
-    message = f"{user.id}:{user.password_hash or ''}".encode()
+    message = f"{user.id}:{user.password_hash or ''}:{user.session_epoch or 0}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:24]
 
 

@@ -1,0 +1,181 @@
+"""``Idempotency-Key`` on API POSTs: a client retrying through a fault gets the first answer
+again instead of a second record.
+
+The first request with a key claims it (a row committed before the view runs, unique per user
+and key), the view runs, and its answer (status, body, ``Location``/``ETag``) is stored on the
+row. A later request with the same key and the same method, path and body gets that answer
+replayed (``Idempotent-Replayed: true``); with anything else it gets 422. A request arriving
+while the first is still running waits for its answer for a few seconds, then gets 409 with
+``Retry-After``. Answers of 5xx and 429 are not kept (the client should retry). Keys live 24
+hours. A claim whose request never finished (its process was killed) is given up after
+:data:`ABANDONED_AFTER`, so the key can be used again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from typing import Any
+
+from flask import Response, g, request
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import AwareDateTime, Base, JSONType, sqlite_write_intent, utcnow
+
+HEADER = "Idempotency-Key"
+#: how long a key and its answer are kept
+KEEP = dt.timedelta(hours=24)
+#: a claim older than this whose answer never came is given up
+ABANDONED_AFTER = dt.timedelta(seconds=60)
+#: how long a request waits for the answer of a concurrent one with the same key
+WAIT_SECONDS = 10.0
+MAX_KEY_LENGTH = 255
+#: answers larger than this are not kept (the key then only guards against duplicates)
+MAX_BODY = 1024 * 1024
+KEPT_HEADERS = ("Content-Type", "Location", "ETag")
+
+
+class IdempotencyKey(Base):
+    """One client key of one user, and the answer given to it once known."""
+
+    __tablename__ = "core_idempotency_key"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    #: SHA-256 of method, path, query and body: the same key may only repeat the same request
+    request_hash: Mapped[str] = mapped_column(String(64))
+    #: ``None`` while the first request runs
+    status: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow, index=True)
+
+
+def _request_hash() -> str:
+    digest = hashlib.sha256()
+    for part in (request.method, request.path, request.query_string.decode("latin-1")):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def _problem(status: int, title: str, detail: str, retry: bool = False) -> Response:
+    from .api.problems import problem
+
+    return problem(status, title, detail, headers={"Retry-After": "1"} if retry else None)
+
+
+def begin(crm: Any) -> Response | None:
+    """Before an API POST with an ``Idempotency-Key``: claim the key, or answer for it."""
+    key = request.headers.get(HEADER)
+    user = g.get("crm_user")
+    if key is None or request.method != "POST" or user is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        return _problem(
+            400,
+            "Bad request",
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
+        )
+    session = crm.session
+    fingerprint = _request_hash()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        # claim the key; only when it is free, so waiting requests never queue for the write
+        # lock that the first request needs
+        row_id = _claim(session, user.id, key, fingerprint)
+        if row_id is not None:
+            g.crm_idempotency_id = row_id
+            return None
+        while True:
+            found = _read(session, user.id, key)
+            if found is None:
+                break  # given up meanwhile: claim it again
+            if found.request_hash != fingerprint:
+                return _problem(
+                    422,
+                    "Validation failed",
+                    f"This {HEADER} was used for another request; send a new key.",
+                )
+            if found.status is not None:
+                response = Response(found.body or b"", status=found.status)
+                for name, value in (found.headers or {}).items():
+                    response.headers[name] = value
+                response.headers["Idempotent-Replayed"] = "true"
+                return response
+            if found.created_at < utcnow() - ABANDONED_AFTER:
+                session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == found.id))
+                session.commit()
+                break
+            if time.monotonic() > deadline:
+                return _problem(
+                    409,
+                    "Conflict",
+                    f"A request with this {HEADER} is still running; retry shortly.",
+                    retry=True,
+                )
+            time.sleep(0.1)
+
+
+def _claim(session: Any, user_id: int, key: str, fingerprint: str) -> int | None:
+    """Insert the key's row (dropping expired keys); its id, or ``None`` when it exists."""
+    session.rollback()
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - KEEP))
+    row = IdempotencyKey(user_id=user_id, key=key, request_hash=fingerprint, headers={})
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return None
+    return row.id
+
+
+def _read(session: Any, user_id: int, key: str) -> IdempotencyKey | None:
+    """The row of a key, read without taking SQLite's write lock."""
+    token = sqlite_write_intent.set(False)
+    try:
+        session.rollback()
+        return session.scalar(  # type: ignore[no-any-return]
+            select(IdempotencyKey).where(
+                IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+            )
+        )
+    finally:
+        session.rollback()
+        sqlite_write_intent.reset(token)
+
+
+def finish(crm: Any, response: Response) -> Response:
+    """After the view: keep the answer for the claimed key (or free the key on a 5xx/429)."""
+    row_id = g.pop("crm_idempotency_id", None)
+    if row_id is None:
+        return response
+    session = crm.session
+    keep = (
+        response.status_code < 500
+        and response.status_code != 429
+        and not response.is_streamed
+        and (response.content_length or 0) <= MAX_BODY
+    )
+    try:
+        session.rollback()  # views commit what they write; nothing else may ride along
+        row = session.get(IdempotencyKey, row_id)
+        if row is not None:
+            if keep:
+                row.status = response.status_code
+                row.body = response.get_data()
+                row.headers = {
+                    h: response.headers[h] for h in KEPT_HEADERS if h in response.headers
+                }
+            else:
+                session.delete(row)
+        session.commit()
+    except OperationalError:
+        session.rollback()  # the claim is given up after ABANDONED_AFTER
+    return response
