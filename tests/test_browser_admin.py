@@ -14,8 +14,9 @@ import pytest
 from test_browser import browser, page, server, shot, sign_in  # noqa: F401
 
 
-def menu_plugin() -> tuple[str, str] | None:
-    """``(plugin name, menu label)`` of an installed plugin that can be enabled on its own."""
+def menu_plugin() -> tuple[str, str, str] | None:
+    """``(plugin name, menu label, menu group)`` of an installed plugin that can be enabled on
+    its own."""
     from crmcore.plugins import PluginSet
 
     plugins = PluginSet.build(discover_installed=True)
@@ -24,7 +25,8 @@ def menu_plugin() -> tuple[str, str] | None:
             continue
         items = [m for _p, m in plugins.collect("crm_menu_items", enabled=[plugin.name])]
         if items:
-            return plugin.name, sorted(items, key=lambda m: (m.order, m.label))[0].label
+            first = sorted(items, key=lambda m: (m.order, m.label))[0]
+            return plugin.name, first.label, first.group or plugin.meta.title
     return None
 
 
@@ -34,7 +36,7 @@ def test_admin_enables_a_plugin_and_its_menu_appears(page: Any) -> None:  # noqa
     found = menu_plugin()
     if found is None:
         pytest.skip("no installed plugin with a menu item (run scripts/bootstrap)")
-    name, label = found
+    name, label, group = found
     nav = page.get_by_role("navigation", name="Main")
 
     sign_in(page, "admin@example.com")
@@ -42,7 +44,7 @@ def test_admin_enables_a_plugin_and_its_menu_appears(page: Any) -> None:  # noqa
     page.get_by_role("link", name="Administration").click()
     page.get_by_role("link", name="Plugins").first.click()
     expect(page).to_have_url("/admin/plugins")
-    expect(nav.get_by_role("link", name=label)).to_have_count(0)
+    expect(nav.get_by_role("link", name=label, include_hidden=True)).to_have_count(0)
     row = page.locator(f"#plugin-{name}")
     expect(row.locator(".plugin-state")).to_have_text("Disabled")
     shot(page, "admin-plugins")
@@ -50,13 +52,14 @@ def test_admin_enables_a_plugin_and_its_menu_appears(page: Any) -> None:  # noqa
     row.get_by_role("button", name=f"Enable {name}").click()
     expect(page.get_by_role("status")).to_contain_text(f"{name} is enabled.")
     expect(row.locator(".plugin-state")).to_have_text("Enabled")
+    nav.locator("summary", has_text=group).click()  # the plugin's group of the menu
     expect(nav.get_by_role("link", name=label)).to_be_visible()
 
     # disabling asks first, then hides the menu again (the data stays)
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name=f"Disable {name}").click()
     expect(page.get_by_role("status")).to_contain_text(f"{name} is disabled")
-    expect(nav.get_by_role("link", name=label)).to_have_count(0)
+    expect(nav.get_by_role("link", name=label, include_hidden=True)).to_have_count(0)
 
 
 def test_non_admin_cannot_open_the_administration(page: Any) -> None:  # noqa: F811

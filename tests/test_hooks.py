@@ -115,6 +115,7 @@ def test_crm_menu_items(api_as, make_user):
         "url": "/everyhook/hello",
         "icon": None,
         "plugin": "everyhook",
+        "group": "Every hook",  # the plugin's title: a plugin's items form a group of the menu
     }
 
 

@@ -67,10 +67,10 @@ def layout_context() -> dict[str, Any]:
 
 def branding() -> dict[str, Any]:
     """The instance's name and whether it has a logo, for the page header."""
-    from ..settings import get_settings
+    from ..settings import current_settings
 
     try:
-        values = get_settings(current_crm().session)
+        values = current_settings(current_crm())
     except Exception:  # an error page must render even when the database fails
         current_crm().session.rollback()
         values = {}
