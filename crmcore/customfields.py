@@ -65,6 +65,16 @@ class FieldDef:
     required: bool = False
     plugin: str | None = None
 
+    @property
+    def shown_label(self) -> str:
+        """The label as pages show it: a plugin's is translated by the plugin's catalogue, an
+        administrator's is shown as typed."""
+        if self.plugin is None:
+            return self.label
+        from flask_babel import gettext
+
+        return gettext(self.label)
+
     def openapi(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "text": {"type": "string", "maxLength": MAX_TEXT},

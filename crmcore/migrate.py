@@ -44,6 +44,18 @@ def include_object_for(prefix: str) -> Callable[..., bool]:
     return include_object
 
 
+def include_name_for(prefix: str) -> Callable[..., bool]:
+    """Alembic's ``include_name`` for a lineage: reflect only its own tables, so generating a
+    plugin's revision neither reads nor warns about other plugins' or the core's tables."""
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        if type_ == "table":
+            return bool(name) and name.startswith(prefix)
+        return True
+
+    return include_name
+
+
 def versions_dir(crm: Any, lineage: str) -> Path | None:
     """Where a lineage's revisions live; ``None`` for a plugin that ships no migrations."""
     if lineage == "core":

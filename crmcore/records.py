@@ -29,6 +29,7 @@ from .errors import (
     NotFound,
     PermissionDenied,
     StaleRecord,
+    Term,
     ValidationError,
 )
 from .permissions import Access, linked_condition
@@ -85,11 +86,11 @@ class RecordService:
         try:
             entity = self.crm.registry.get(name)
         except KeyError:
-            raise NotFound(f"No entity called {name!r}.") from None
+            raise NotFound("No entity called %(name)s.", params={"name": repr(name)}) from None
         if entity.plugin not in self.crm.builtin_names and (
             entity.plugin not in self.crm.enabled_plugins()
         ):
-            raise NotFound(f"No entity called {name!r}.")
+            raise NotFound("No entity called %(name)s.", params={"name": repr(name)})
         return entity
 
     # reading ----------------------------------------------------------------------------------
@@ -100,7 +101,9 @@ class RecordService:
         """A SELECT of the records the user may ``action``; raises if the action is denied."""
         entity = self.entity(entity)
         if not self.access.can(entity, action):
-            raise PermissionDenied(f"You may not {action} {entity.title_plural.lower()}.")
+            raise PermissionDenied(
+                "You may not %(action)s %(things)s.", params=_terms(entity, action, plural=True)
+            )
         model = entity.model
         deleted = model.deleted_at.is_not(None) if trashed else model.deleted_at.is_(None)
         stmt = select(model).where(deleted, self.access.condition(entity, action))
@@ -129,18 +132,26 @@ class RecordService:
         try:
             record_id = int(record_id)
         except (TypeError, ValueError):
-            raise NotFound(f"No {entity.title.lower()} with id {record_id!r}.") from None
+            raise NotFound(
+                "No %(thing)s with id %(id)s.", params={**_terms(entity), "id": repr(record_id)}
+            ) from None
         if value_problem(entity.model.id.type, record_id) is not None:
             # an id the column cannot hold would make the driver raise, not find nothing
-            raise NotFound(f"No {entity.title.lower()} with id {record_id}.")
+            raise NotFound(
+                "No %(thing)s with id %(id)s.", params={**_terms(entity), "id": record_id}
+            )
         model = entity.model
         record = self.session.scalar(
             self.query(entity, "read", trashed=trashed).where(model.id == record_id)
         )
         if record is None:
-            raise NotFound(f"No {entity.title.lower()} with id {record_id}.")
+            raise NotFound(
+                "No %(thing)s with id %(id)s.", params={**_terms(entity), "id": record_id}
+            )
         if action != "read" and not self.access.allows_record(entity, action, record, self.session):
-            raise PermissionDenied(f"You may not {action} this {entity.title.lower()}.")
+            raise PermissionDenied(
+                "You may not %(action)s this %(thing)s.", params=_terms(entity, action)
+            )
         return record
 
     # writing ----------------------------------------------------------------------------------
@@ -161,7 +172,9 @@ class RecordService:
         entity = self.entity(entity)
         scope = self.access.scope(entity, "create")
         if scope is None:
-            raise PermissionDenied(f"You may not create {entity.title_plural.lower()}.")
+            raise PermissionDenied(
+                "You may not %(action)s %(things)s.", params=_terms(entity, "create", plural=True)
+            )
         values = self._load(entity, entity.create_schema, data)
         record = entity.model()
         self._apply_owner(entity, scope, values, current=None)
@@ -205,7 +218,9 @@ class RecordService:
         entity = self.entity(entity)
         scope = self.access.scope(entity, "create")
         if scope is None:
-            raise PermissionDenied(f"You may not create {entity.title_plural.lower()}.")
+            raise PermissionDenied(
+                "You may not %(action)s %(things)s.", params=_terms(entity, "create", plural=True)
+            )
         defs = self.crm.custom_field_defs(self.session, entity) if entity.has_custom_fields else []
         veto = self.crm.hook("crm_validate_record")
         results: list[Any] = []
@@ -277,7 +292,9 @@ class RecordService:
         if isinstance(record_or_id, entity.model) and not self.access.allows_record(
             entity, "update", record, self.session
         ):
-            raise PermissionDenied(f"You may not update this {entity.title.lower()}.")
+            raise PermissionDenied(
+                "You may not %(action)s this %(thing)s.", params=_terms(entity, "update")
+            )
         if expected_version is not None and record.version != expected_version:
             raise StaleRecord("The record was changed by someone else; reload it and try again.")
         values = self._load(entity, entity.update_schema, data)
@@ -497,6 +514,16 @@ class RecordService:
             self.crm.hook(hook)(event=event)
         except Exception:  # the write is committed; a failing listener must not undo the answer
             log.exception("%s failed for %s %s", hook, event.entity.name, event.record.id)
+
+
+def _terms(entity: Entity, action: str = "", plural: bool = False) -> dict[str, Any]:
+    """Parameters of permission and not-found messages, translated where they are shown."""
+    out: dict[str, Any] = {"thing": Term(entity.title, lower=True)}
+    if plural:
+        out = {"things": Term(entity.title_plural, lower=True)}
+    if action:
+        out["action"] = Term(action, "verb")
+    return out
 
 
 _INT_BITS = ((SmallInteger, 16), (BigInteger, 64), (Integer, 32))

@@ -57,6 +57,8 @@ class Entity:
         ``crmcore.references.Polymorphic("record_type")``, or ``None`` for an ``_id`` field
         that is not a reference. Fields named ``<entity>_id`` need no entry; see
         ``crmcore.references`` for every rule.
+    :param translated_titles: whether records' titles are message ids that the catalogues
+        translate (the built-in roles' titles), so pages show them in the reader's language.
     :param api_create: whether ``POST /api/v1/<plural>`` creates records (``False`` when a
         dedicated endpoint must, like file uploads).
     """
@@ -78,6 +80,7 @@ class Entity:
     api_create: bool = True
     linked_to: tuple[str, str] | None = None
     references: Mapping[str, Any] = field(default_factory=dict)
+    translated_titles: bool = False
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -165,7 +168,12 @@ class Entity:
 
     def display(self, record: Any) -> str:
         parts = [str(getattr(record, f, "") or "") for f in self.title_fields]
-        return " ".join(p for p in parts if p).strip() or f"{self.title} #{record.id}"
+        text = " ".join(p for p in parts if p).strip()
+        if text and self.translated_titles:
+            from flask_babel import gettext
+
+            return str(gettext(text))
+        return text or f"{self.title} #{record.id}"
 
 
 def _tag_length(value: str) -> bool:

@@ -237,3 +237,50 @@ def test_doctor_command_is_listed():
     assert "doctor" in result.output and "new" in result.output
     assert isinstance(doctor_module.Finding("x", "y").ok, bool)
     assert Path(doctor_module.__file__).name == "doctor.py"
+
+
+MISTAKES = """
+from crmcore import MenuItem, Panel, Permission, Widget
+
+
+@hookimpl
+def crm_permissions():
+    return [Permission("{name}.view", "View")]
+
+
+@hookimpl
+def crm_menu_items():
+    return [
+        MenuItem("Claims", "/claims", permission="{name}.veiw"),
+        MenuItem("Fine", "/fine", permission="{name}.view"),
+        MenuItem("People", "/contacts", permission="contacts.read"),
+    ]
+
+
+@hookimpl
+def crm_dashboard_widgets():
+    return [Widget("w", "W", lambda user, records: {{}}, permission="nobody.declares")]
+
+
+@hookimpl
+def crm_record_panels():
+    return [
+        Panel("claims", "Claims", "contcats", lambda r, u, s: "x"),
+        Panel("ok", "Ok", "contacts", lambda r, u, s: "x"),
+    ]
+"""
+
+
+def test_contributions_that_never_show_are_reported(installed, fresh_database, tmp_path):
+    """A misspelled panel entity and permissions nobody declares fail, naming the plugin; the
+    correct contributions beside them do not."""
+    installed({"oops": source("oops", extra=MISTAKES.format(name="oops"))})
+    result = doctor(build_app([], fresh_database, tmp_path / "instance"))
+    assert result.exit_code == 1, result.output
+    failures = [x for x in lines(result.output)["oops"] if x.startswith("FAIL")]
+    assert len(failures) == 3, failures
+    text = "\n".join(failures)
+    assert "panel 'claims' is on entity 'contcats'" in text
+    assert "menu item 'Claims' needs permission 'oops.veiw'" in text
+    assert "widget 'w' needs permission 'nobody.declares'" in text
+    assert "'Fine'" not in text and "'People'" not in text and "'ok'" not in text

@@ -181,6 +181,54 @@ def test_the_migration_check_sees_a_model_change(tmp_path, fresh_database):
     assert [(d[0], d[3].name) for d in diff] == [("add_column", "colour")]
 
 
+def test_generated_revision_is_clean_and_quiet(tmp_path, fresh_database):
+    """After a model change, ``crm db revision`` writes a revision that passes the plugin's own
+    ruff settings, and says nothing about other lineages' tables (no reflection warnings)."""
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.exists():
+        pytest.skip("ruff is not installed in this environment")
+    name = unique_name()
+    root = generate(name, tmp_path, taken=())
+    models = root / f"crm_{name}" / "models.py"
+    models.write_text(
+        models.read_text() + "    colour: Mapped[str | None] = mapped_column(String(20))\n"
+    )
+    sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(f"crm_{name}.plugin")
+        app = create_app(
+            tmp_path / "instance",
+            config={"database_url": fresh_database},
+            plugins=[module],
+            discover=False,
+        )
+        crm = app.extensions["crm"]
+        with app.app_context():
+            migrate.upgrade(crm, "core")
+            migrate.upgrade(crm, name)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                migrate.revision(crm, name, "add colour")
+        crm.engine.dispose()
+    finally:
+        sys.path.remove(str(root))
+        for mod in [m for m in sys.modules if m.startswith(f"crm_{name}")]:
+            del sys.modules[mod]
+    assert [str(w.message) for w in caught if "reflection" in str(w.message)] == []
+    (written,) = [
+        p
+        for p in (root / f"crm_{name}" / "migrations" / "versions").glob("*.py")
+        if "colour" in p.name
+    ]
+    text = written.read_text()
+    assert "sa.Column('colour'" in text
+    assert not [line for line in text.splitlines() if line != line.rstrip()]
+    result = subprocess.run(
+        [str(ruff), "check", "--no-cache", str(written)], cwd=root, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 # -- install, test and build like an author ---------------------------------------------------
 
 

@@ -13,7 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "crmcore" / "web" / "translations"
 LANGUAGES = ["es"]
 METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "_l": None,
+    "lazy_gettext": None,
+    "pgettext": ((1, "c"), 2),
+    "_lp": ((1, "c"), 2),
+}
 
 
 def extracted() -> set[str]:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Response, json, request
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from ..errors import CRMError
@@ -35,8 +36,22 @@ def problem(
 
 
 def from_crm_error(error: CRMError) -> Response:
+    """The problem for ``error``, in the language the client asked for (``Accept-Language``)."""
     errors = getattr(error, "messages", None)
-    return problem(error.status, error.title, error.detail, errors)
+    return problem(
+        error.status, gettext(error.title), error.translated(), _translated_messages(errors)
+    )
+
+
+def _translated_messages(messages: Any) -> Any:
+    """Per-field messages translated where the catalogues know them (the field names are not)."""
+    if isinstance(messages, str):
+        return gettext(messages)
+    if isinstance(messages, list):
+        return [_translated_messages(m) for m in messages]
+    if isinstance(messages, dict):
+        return {k: _translated_messages(v) for k, v in messages.items()}
+    return messages
 
 
 def from_http_exception(error: HTTPException) -> Response:
@@ -53,7 +68,13 @@ def from_http_exception(error: HTTPException) -> Response:
     detail = data.get("message") or error.description or ""
     if error.code == 422 and errors:
         detail = "The input has errors; see the errors of each field."
-    return problem(error.code or 500, error.name, detail, errors, headers)
+    return problem(
+        error.code or 500,
+        gettext(error.name),
+        gettext(detail),
+        _translated_messages(errors),
+        headers,
+    )
 
 
 def from_unexpected(error: Exception) -> Response:

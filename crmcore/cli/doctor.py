@@ -2,8 +2,10 @@
 
 It reports plugins that failed to import, missing plugin or package dependencies, incompatible
 core version ranges, dependency cycles, conflicts between plugins (which stop the app from
-starting), enabled plugins that are no longer installed, and pending migrations of the core and
-of every enabled plugin. The command exits with status 1 when it finds anything wrong.
+starting), contributions that can never show (a panel on an entity no installed plugin has, a
+menu item, widget or panel gated by a permission nobody declares), enabled plugins that are no
+longer installed, and pending migrations of the core and of every enabled plugin. The command
+exits with status 1 when it finds anything wrong.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class Finding:
 
     subject: str
     message: str
-    kind: str = "ok"  # ok, import, dependency, core, cycle, conflict, state, migration, database
+    # ok, import, dependency, core, cycle, conflict, contribution, state, migration, database
+    kind: str = "ok"
 
     @property
     def ok(self) -> bool:
@@ -93,6 +96,75 @@ def package_findings(plugins: PluginSet) -> list[Finding]:
                         plugin.name,
                         f"missing dependency: needs {req}, {req.name} {found} is installed",
                         "dependency",
+                    )
+                )
+    return out
+
+
+def known_permission(crm: Any, name: str) -> bool:
+    """Whether ``name`` is a declared named permission or ``<plural>.<action>`` of an entity."""
+    from ..contributions import ACTIONS
+
+    if name in crm.permissions:
+        return True
+    plural, _, action = name.rpartition(".")
+    try:
+        return action in ACTIONS and crm.registry.get(plural).plural == plural
+    except KeyError:
+        return False
+
+
+def contribution_findings(crm: Any) -> list[Finding]:
+    """Contributions that would silently never show, naming the plugin that made them.
+
+    A panel or extra field on an entity that no installed plugin registers (a misspelling, or a
+    plugin the author forgot to require), and a menu item, widget or panel gated by a permission
+    that no plugin declares (only administrators, who hold ``*``, would ever see it).
+    """
+    out: list[Finding] = []
+
+    def entity_known(name: str) -> bool:
+        try:
+            crm.registry.get(name)
+        except KeyError:
+            return False
+        return True
+
+    for plugin, panel in crm.plugins.collect("crm_record_panels"):
+        if not entity_known(panel.entity):
+            out.append(
+                Finding(
+                    plugin,
+                    f"panel {panel.name!r} is on entity {panel.entity!r}, which no installed "
+                    "plugin registers: it never shows",
+                    "contribution",
+                )
+            )
+    for plugin, extra in crm.plugins.collect("crm_entity_fields"):
+        if not entity_known(extra.entity):
+            out.append(
+                Finding(
+                    plugin,
+                    f"extra field {extra.name!r} is on entity {extra.entity!r}, which no "
+                    "installed plugin registers",
+                    "contribution",
+                )
+            )
+    for hook, what in (
+        ("crm_menu_items", "menu item"),
+        ("crm_dashboard_widgets", "widget"),
+        ("crm_record_panels", "panel"),
+    ):
+        for plugin, item in crm.plugins.collect(hook):
+            permission = item.permission
+            if permission and not known_permission(crm, permission):
+                name = getattr(item, "label", None) or item.name
+                out.append(
+                    Finding(
+                        plugin,
+                        f"{what} {name!r} needs permission {permission!r}, which no plugin "
+                        "declares: only administrators would see it",
+                        "contribution",
                     )
                 )
     return out
@@ -171,6 +243,7 @@ def diagnose(info: ScriptInfo) -> list[Finding]:
     ]
     found += unavailable_findings(crm.plugins.unavailable) + package_findings(crm.plugins)
     with app.app_context():
+        found += contribution_findings(crm)
         found += instance_findings(crm)
     return found
 

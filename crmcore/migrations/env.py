@@ -4,11 +4,20 @@
 lineage has its own version table ``alembic_version_<name>`` and only sees its own tables.
 """
 
+import warnings
+
 from alembic import context
 from sqlalchemy import JSON
+from sqlalchemy.exc import SAWarning
 
 from crmcore.db import AwareDateTime
-from crmcore.migrate import include_object_for
+from crmcore.migrate import include_name_for, include_object_for
+
+# SQLite cannot reflect expression indexes (lower(email)); they are declared in the models and
+# compared by name, so autogenerate loses nothing: say nothing about them either.
+warnings.filterwarnings(
+    "ignore", message="Skipped unsupported reflection of expression-based index", category=SAWarning
+)
 
 config = context.config
 lineage = config.attributes["crm_lineage"]
@@ -31,6 +40,7 @@ context.configure(
     target_metadata=lineage["metadata"],
     version_table=f"alembic_version_{lineage['name']}",
     include_object=include_object_for(prefix),
+    include_name=include_name_for(prefix),
     render_as_batch=True,
     compare_type=True,
 )

@@ -166,6 +166,7 @@ def crm_entities() -> list[Entity]:
             list_columns=("name", "title"),
             owner_field=None,
             prepare=prepare_role,
+            translated_titles=True,
         ),
         Entity(
             name="team",

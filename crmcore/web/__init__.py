@@ -24,8 +24,7 @@ def init_web(app: Flask, crm: Any) -> None:
     app.config.update(security.cookie_config(crm.settings.base_url))
     app.before_request(_forget_previous_request)
     security.init_security(app)
-    plugin_dirs = [p.path for p in crm.plugins if not p.meta.builtin and p.path is not None]
-    i18n.init_i18n(app, [folder / "translations" for folder in plugin_dirs])
+    i18n.init_i18n(app, i18n.plugin_translation_dirs(crm))
 
     login_manager = LoginManager(app)
     login_manager.session_protection = "basic"
@@ -69,6 +68,7 @@ _REQUEST_CACHE = (
 
 def _forget_previous_request() -> None:
     """An app context can outlive one request (tests do that): start each page afresh."""
+    g.pop("_flask_babel", None)  # the language is chosen per request, the API's too
     if not security.is_api_path():
         for key in _REQUEST_CACHE:
             g.pop(key, None)

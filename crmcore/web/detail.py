@@ -4,8 +4,10 @@ plugin panels and the audit history."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
+from flask_babel import gettext
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -14,9 +16,9 @@ from ..app import current_crm
 from ..audit import AuditEntry
 from ..records import RecordService
 from ..registry import Entity
-from .display import USER_FIELDS, resolve
+from .display import USER_FIELDS, choice_of, resolve
 from .forms import HIDDEN, ordered_fields
-from .i18n import label
+from .i18n import AUDIT_ACTIONS, label
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
@@ -131,7 +133,7 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
     if entity.has_custom_fields:
         values = record.custom_fields or {}
         custom = [
-            (d.label, values.get(d.name))
+            (d.shown_label, values.get(d.name))
             for d in current_crm().custom_field_defs(records.session, entity)
         ]
     items = timeline(records, entity, record_id)
@@ -149,7 +151,10 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
         "fields": names,
         "refs": refs,
         "custom": custom,
-        "label": label,
+        "label": partial(label, entity=entity),
+        "choice": partial(choice_of, entity),
+        "change_summary": partial(change_summary, entity),
+        "audit_action": audit_action,
         "timeline": items,
         "history": changes,
         "people": people,
@@ -166,3 +171,22 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
         "log_values": {},
         "open_form": "note",
     }
+
+
+def audit_action(action: str) -> str:
+    """What an audit entry did, as the history says it ("Changed", "Restored")."""
+    text = AUDIT_ACTIONS.get(action)
+    return str(text) if text is not None else action
+
+
+def field_label(entity: Entity, name: str) -> str:
+    """The label of a changed field; custom fields appear as ``custom_fields.<name>``."""
+    return label(name.removeprefix("custom_fields."), entity)
+
+
+def change_summary(entity: Entity, data: dict[str, Any]) -> str:
+    """A timeline line for an audit entry: "Changed Company, Title" in the reader's language."""
+    if data.get("action") != "update":
+        return audit_action(str(data.get("action", "")))
+    names = ", ".join(field_label(entity, n) for n in sorted(data.get("changes") or {}))
+    return gettext("Changed %(fields)s", fields=names)

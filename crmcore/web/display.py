@@ -13,8 +13,17 @@ from flask_babel import format_currency, format_date, format_datetime, format_de
 from ..records import RecordService
 from ..references import USER_FIELDS, Reference, references, titles, type_of
 from ..registry import Entity
+from .i18n import choice_text, enum_choices
 
-__all__ = ["USER_FIELDS", "Link", "Links", "format_value", "referenced_entity", "resolve"]
+__all__ = [
+    "USER_FIELDS",
+    "Link",
+    "Links",
+    "choice_of",
+    "format_value",
+    "referenced_entity",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,21 @@ def resolve(
 def _type_name(row: Any, ref: Reference) -> str | None:
     kind = getattr(row, ref.type_field or "", None)
     return kind if isinstance(kind, str) else None
+
+
+def choice_of(entity: Entity, name: str, value: Any) -> Any:
+    """``value`` of field ``name`` as shown: an enumerated value translated ("paid" -> "Pagado"),
+    a list of them each translated; anything else unchanged."""
+    if value is None or value == "":
+        return value
+    if entity.translated_titles and name in entity.title_fields and isinstance(value, str):
+        return gettext(value)
+    schema_field = entity.full_schema._declared_fields.get(name)
+    if schema_field is None or enum_choices(schema_field) is None:
+        return value
+    if isinstance(value, list):
+        return [choice_text(v, name) for v in value]
+    return choice_text(value, name)
 
 
 def format_value(value: Any, currency: Any = None) -> str:

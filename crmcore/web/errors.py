@@ -31,7 +31,7 @@ _TITLES = {
 def error_page(error: Exception) -> Response:
     """An HTML page for ``error``, with the status code it deserves."""
     if isinstance(error, CRMError):
-        status, detail = error.status, error.detail
+        status, detail = error.status, error.translated()
     elif isinstance(error, HTTPException):
         status, detail = error.code or 500, error.description or ""
     else:

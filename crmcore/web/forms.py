@@ -16,7 +16,7 @@ from marshmallow import fields, validate
 
 from ..customfields import FieldDef
 from ..registry import SYSTEM_FIELDS, Entity
-from .i18n import label
+from .i18n import choice_text, enum_choices, label
 
 #: Fields no generic form shows: managed by the core or edited elsewhere.
 HIDDEN = frozenset({*SYSTEM_FIELDS, "custom_fields", "password_hash"})
@@ -74,10 +74,9 @@ def _validators(schema_field: fields.Field) -> list[Any]:
 
 
 def _choices(schema_field: fields.Field) -> list[str] | None:
-    for validator in _validators(schema_field):
-        if isinstance(validator, validate.OneOf):
-            return [str(c) for c in validator.choices]
-    return None
+    if isinstance(schema_field, fields.List):
+        return None  # a list's own choices are its items'; see enum_choices
+    return enum_choices(schema_field)
 
 
 def _kind(name: str, schema_field: fields.Field) -> str | None:
@@ -136,7 +135,7 @@ def _nested_fields(nested: fields.Nested) -> list[FormField]:
         kind = _kind(name, inner)
         if kind is None or kind in ("nested", "tags"):
             return []  # rows that a generic form cannot edit
-        choices = [(c, c) for c in (_choices(inner) or [])]
+        choices = [(c, choice_text(c, name)) for c in (_choices(inner) or [])]
         out.append(
             FormField(
                 name,
@@ -179,7 +178,7 @@ def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> 
         kind = _kind(name, schema_field)
         if kind is None:
             continue
-        choices = [(c, c) for c in (_choices(schema_field) or [])]
+        choices = [(c, choice_text(c, name)) for c in (_choices(schema_field) or [])]
         subfields = (
             _nested_fields(schema_field.inner)  # type: ignore[attr-defined]
             if kind == "nested"
@@ -188,7 +187,7 @@ def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> 
         out.append(
             FormField(
                 name,
-                label(name),
+                label(name, entity),
                 kind,
                 bool(schema_field.required),
                 choices,
@@ -202,7 +201,7 @@ def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> 
         out.append(
             FormField(
                 definition.name,
-                definition.label,
+                definition.shown_label,
                 CUSTOM_TYPES[definition.type],
                 definition.required,
                 choices,

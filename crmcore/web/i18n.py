@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request, session
-from flask_babel import Babel, gettext
+from flask_babel import Babel, gettext, pgettext
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
+from marshmallow import fields, validate
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 #: Locale code -> the language's own name, as shown in the language switch.
@@ -17,7 +19,11 @@ DEFAULT_LOCALE = "en"
 
 
 def select_locale() -> str:
-    """The signed-in user's locale; else the one chosen in this session; else the browser's."""
+    """For the API, the client's ``Accept-Language`` (English when it names none we have). For
+    pages, the signed-in user's locale; else the one chosen in this session; else the browser's.
+    """
+    if request.path.startswith("/api/"):
+        return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LOCALE
     user = g.get("crm_user")
     if user is not None and user.locale in LANGUAGES:
         return str(user.locale)
@@ -54,14 +60,53 @@ def init_i18n(app: Flask, plugin_dirs: list[Path] | None = None) -> Babel:
 
 
 def humanise(name: str) -> str:
-    """``first_name`` -> ``First name``; ``company_id`` -> ``Company``."""
-    text = re.sub(r"_id$", "", name).replace("_", " ").strip()
+    """``first_name`` -> ``First name``; ``company_id`` -> ``Company``; ``team_ids`` -> ``Teams``"""
+    text = re.sub(r"_ids$", "s", name)
+    text = re.sub(r"_id$", "", text).replace("_", " ").strip()
     return text[:1].upper() + text[1:]
 
 
-def label(name: str) -> str:
-    """The translated label of a field name (the catalogue has the core fields' labels)."""
-    return gettext(humanise(name))
+def label(name: str, entity: Any = None) -> str:
+    """The translated label of a field name (the catalogues have every entity's labels).
+
+    A label that means something else on one entity (a contact's *Title* is a job title) is
+    looked up first in the entity's own context: ``pgettext(entity.name, "Title")``.
+    """
+    text = humanise(name)
+    if entity is not None:
+        specific = pgettext(entity.name, text)
+        if specific != text:
+            return specific
+    return gettext(text)
+
+
+#: Fields whose values are language codes, shown as the language's own name.
+LANGUAGE_FIELDS = frozenset({"locale", "language"})
+
+
+def choice_text(value: Any, name: str = "") -> str:
+    """An enumerated value as people read it: ``in_progress`` -> "In progress", translated;
+    a language code of a ``locale`` or ``language`` field as the language's name."""
+    if name in LANGUAGE_FIELDS and value in LANGUAGES:
+        return LANGUAGES[value]
+    return gettext(humanise(str(value)))
+
+
+def enum_choices(schema_field: fields.Field) -> list[str] | None:
+    """The allowed values of a schema field with a ``OneOf`` validator (of a list's items too)."""
+    if isinstance(schema_field, fields.List):
+        schema_field = schema_field.inner
+    for validator in getattr(schema_field, "validators", None) or ():
+        if isinstance(validator, validate.OneOf):
+            return [str(c) for c in validator.choices]
+    return None
+
+
+def plugin_translation_dirs(crm: Any) -> list[Path]:
+    """The ``translations/`` folders of the installed plugins, merged with the core's."""
+    return [
+        p.path / "translations" for p in crm.plugins if not p.meta.builtin and p.path is not None
+    ]
 
 
 def translate(message: str) -> str:
@@ -177,4 +222,56 @@ FIELD_LABELS = (
     _l("Not a valid URL."),
     _l("Not a valid ISO country code (two letters, e.g. ES)."),
     _l("Not a valid time zone (e.g. Europe/Madrid)."),
+    _l("Last login at"),
+    _l("Grants"),
+    _l("Content type"),
+    _l("Size"),
+    _l("Sha256"),
+    _l("Members"),
+    _l("Done"),
+    _l("Cancelled"),
+    _l("In"),
+    _l("Out"),
+    _l("Open"),
+    _l("In progress"),
 )
+
+#: Problem titles and the record service's messages (``crmcore.errors``), translated where the
+#: API and pages show them; verbs in the ``verb`` context fill "You may not %(action)s ...".
+ERROR_MESSAGES = (
+    _l("Bad request"),
+    _l("Unauthorized"),
+    _l("Forbidden"),
+    _l("Not found"),
+    _l("Conflict"),
+    _l("Validation failed"),
+    _l("Precondition failed"),
+    _l("Payload too large"),
+    _l("Unsupported media type"),
+    _l("Too Many Requests"),
+    _l("Method Not Allowed"),
+    _l("Unprocessable Entity"),
+    _l("The input has errors; see the errors of each field."),
+    _l("You may not %(action)s %(things)s."),
+    _l("You may not %(action)s this %(thing)s."),
+    _l("No %(thing)s with id %(id)s."),
+    _l("No entity called %(name)s."),
+    _l("The record was changed by someone else; reload it and try again."),
+    _l("A record with the same unique value already exists."),
+    _l("A referenced record does not exist."),
+    _lp("verb", "read"),
+    _lp("verb", "create"),
+    _lp("verb", "update"),
+    _lp("verb", "delete"),
+)
+
+#: Labels whose meaning depends on the entity, in that entity's context.
+CONTEXT_LABELS = (_lp("contact", "Title"),)
+
+#: What happened to a record, as its history and timeline say it.
+AUDIT_ACTIONS = {
+    "create": _l("Created"),
+    "update": _l("Changed"),
+    "delete": _l("Moved to the trash"),
+    "restore": _l("Restored"),
+}

@@ -214,7 +214,7 @@ def make_blueprint() -> Blueprint:
                     _forget_file({"path": str(path)})
                     raise
             except (ImportFileError, PermissionDenied) as exc:
-                error = exc.detail
+                error = exc.translated()
             else:
                 token = secrets.token_urlsafe(24)
                 _remember(
@@ -254,7 +254,7 @@ def make_blueprint() -> Blueprint:
             fmt = inspect_file(path, import_limit(current_crm()))
         except ImportFileError as exc:
             _forget(token)
-            flash(exc.detail, "error")
+            flash(exc.translated(), "error")
             return redirect(url_for("web_import.start"), 303)
         header = list(fmt.header)
         targets = fields.targets()
@@ -265,7 +265,7 @@ def make_blueprint() -> Blueprint:
             try:
                 map_columns(header, fields, chosen)
             except ImportFileError as exc:
-                error = exc.detail
+                error = exc.translated()
             else:
                 job = ImportJob(
                     entity=entity.name,

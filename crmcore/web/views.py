@@ -9,6 +9,7 @@ so permission scopes apply everywhere; a record the user may not read answers 40
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import (
@@ -34,7 +35,7 @@ from ..records import RecordService
 from ..registry import Entity
 from ..settings import SavedView
 from . import detail
-from .display import referenced_entity, resolve
+from .display import choice_of, referenced_entity, resolve
 from .forms import FormField, field_errors, form_fields, form_values, nested_rows, read_form
 from .i18n import label
 from .pickers import user_choices
@@ -180,7 +181,8 @@ def run_list(entity: Entity, trashed: bool) -> dict[str, Any]:
         ),
         "filters": filter_inputs(entity),
         "args": args,
-        "label": label,
+        "label": partial(label, entity=entity),
+        "choice": partial(choice_of, entity),
         "can_create": access.can(entity, "create") and entity.api_create,
         "can_delete": access.can(entity, "delete"),
         "can_update": access.can(entity, "update"),
@@ -582,7 +584,7 @@ def make_blueprint() -> Blueprint:
             records.commit()
         except CRMError as exc:
             records.rollback()
-            flash(_("Nothing was deleted: %(reason)s", reason=exc.detail), "error")
+            flash(_("Nothing was deleted: %(reason)s", reason=exc.translated()), "error")
         else:
             if ids:
                 flash(_("%(count)d records moved to the trash.", count=len(ids)), "success")
@@ -690,7 +692,7 @@ def run_bulk(entity: Entity, action: str, ids: list[int], back: str) -> Any:
     except CRMError as exc:
         records.rollback()
         messages = field_errors(exc.messages) if isinstance(exc, ValidationError) else {}
-        reason = "; ".join(_(m) for ms in messages.values() for m in ms) or _(exc.detail)
+        reason = "; ".join(_(m) for ms in messages.values() for m in ms) or exc.translated()
         flash(_("Nothing was changed: %(reason)s", reason=reason), "error")
         return redirect(back, 303)
     messages = {

@@ -47,4 +47,9 @@ LABELS = (
     _l("Another record already uses this slug."),
     _l("Use lower-case letters, digits and single hyphens."),
     _l("A slug cannot be only digits (those are article ids)."),
+    # article statuses
+    _l("In review"),
+    _l("Published"),
+    _l("Archived"),
+    _l("Draft"),
 )

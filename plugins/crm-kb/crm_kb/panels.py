@@ -61,7 +61,7 @@ def article_revisions(record: Any, user: Any, records: Any) -> str | None:
     )
     preview = Markup(record.body_html or "")  # noqa: S704 - sanitised by nh3 when saved
     return (
-        f'<div class="kb-preview">{preview}</div>'
+        f'<div class="kb-preview" lang="{escape(record.language or "")}">{preview}</div>'
         f'<h3>{heading}</h3><ol class="kb-revisions">{items}</ol>'
     )
 

@@ -104,6 +104,9 @@ LABELS = (
     _l("Deals"),
     _l("Won deals"),
     _l("Revenue"),
+    # segment kinds
+    _l("Dynamic"),
+    _l("Static"),
 )
 
 #: Messages of the plugin's checks that the pages show (form errors, flash messages), listed so

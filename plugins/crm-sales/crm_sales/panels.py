@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import format_currency, gettext
 from markupsafe import Markup, escape
 
 from crmcore import Panel
+from crmcore.web.display import format_value
+from crmcore.web.i18n import choice_text
 
 from .models import Deal, Order, Quote
 
@@ -15,11 +18,13 @@ LIMIT = 20
 
 def _table(plural: str, rows: list[Any], columns: list[tuple[str, Any]]) -> Markup:
     """A table of ``rows``; the first column links to the record. Every value is escaped."""
-    head = Markup("").join(Markup("<th scope='col'>{}</th>").format(t) for t, _get in columns)
+    head = Markup("").join(
+        Markup("<th scope='col'>{}</th>").format(gettext(t)) for t, _get in columns
+    )
     body = []
     for row in rows:
         link = Markup("<a href='/{}/{}'>{}</a>").format(plural, int(row.id), columns[0][1](row))
-        cells = [link] + [escape(get(row)) for _title, get in columns[1:]]
+        cells = [link] + [escape(format_value(get(row))) for _title, get in columns[1:]]
         body.append(
             Markup("<tr>{}</tr>").format(
                 Markup("").join(Markup("<td>{}</td>").format(c) for c in cells)
@@ -42,14 +47,15 @@ def _render(plural: str, model: Any, column: str, columns: list[tuple[str, Any]]
         )
         rows = list(records.session.scalars(stmt))
         if not rows:
-            return str(Markup("<p class='empty'>No {} yet.</p>").format(plural))
+            return str(Markup("<p class='empty'>{}</p>").format(gettext("None yet.")))
         return str(_table(plural, rows, columns))
 
     return render
 
 
 def _money(row: Any, field: str = "total") -> str:
-    return f"{getattr(row, field)} {row.currency}"
+    value = getattr(row, field)
+    return format_currency(value, row.currency) if value is not None and row.currency else ""
 
 
 DEAL_COLUMNS = [
@@ -60,13 +66,13 @@ DEAL_COLUMNS = [
 ]
 QUOTE_COLUMNS = [
     ("Quote", lambda q: q.number),
-    ("Status", lambda q: q.status),
+    ("Status", lambda q: choice_text(q.status)),
     ("Total", _money),
     ("Valid until", lambda q: q.valid_until or ""),
 ]
 ORDER_COLUMNS = [
     ("Order", lambda o: o.number),
-    ("Status", lambda o: o.status),
+    ("Status", lambda o: choice_text(o.status)),
     ("Total", _money),
     ("Date", lambda o: o.order_date or ""),
     ("Products", lambda o: ", ".join(str(x.get("description", "")) for x in o.lines or ())),

@@ -6,6 +6,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from crmcore import Widget
@@ -44,7 +45,7 @@ def pipeline_by_stage(user: Any, records: Any) -> dict[str, Any]:
         {**row, "amount": f"{money(row['amount'])} {convert.currency}"}
         for _key, row in sorted(rows.items())
     ]
-    return {"stages": out} if out else {"stages": "No open deals."}
+    return {"stages": out} if out else {"stages": gettext("No open deals.")}
 
 
 def forecast_by_period(user: Any, records: Any) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def forecast_by_period(user: Any, records: Any) -> dict[str, Any]:
         {k: p[k] for k in ("period", "pipeline", "weighted", "committed", "best_case", "won")}
         for p in data["periods"]
     ]
-    return {f"in {data['currency']}": rows or "No deals yet."}
+    return {gettext("In %(currency)s", currency=data["currency"]): rows or gettext("No deals yet.")}
 
 
 def win_rate(user: Any, records: Any) -> dict[str, Any]:

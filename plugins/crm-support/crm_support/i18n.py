@@ -84,4 +84,8 @@ RUNTIME_STRINGS = (
     # portal password policy (from crmcore's policy)
     _l("Use at least 12 characters."),
     _l("Use a less repetitive password."),
+    # channels and assignment
+    _l("Api"),
+    _l("Round robin"),
+    _l("Least open"),
 )
