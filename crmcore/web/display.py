@@ -105,6 +105,11 @@ def resolve(
     return out
 
 
+def _type_name(row: Any, ref: Reference) -> str | None:
+    kind = getattr(row, ref.type_field or "", None)
+    return kind if isinstance(kind, str) else None
+
+
 def choice_of(entity: Entity, name: str, value: Any) -> Any:
     """``value`` of field ``name`` as shown: an enumerated value translated ("paid" -> "Pagado"),
     a list of them each translated; anything else unchanged."""
@@ -118,9 +123,6 @@ def choice_of(entity: Entity, name: str, value: Any) -> Any:
     if isinstance(value, list):
         return [choice_text(v, name) for v in value]
     return choice_text(value, name)
-def _type_name(row: Any, ref: Reference) -> str | None:
-    kind = getattr(row, ref.type_field or "", None)
-    return kind if isinstance(kind, str) else None
 
 
 def format_value(value: Any, currency: Any = None) -> str:

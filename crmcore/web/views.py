@@ -24,7 +24,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from werkzeug.datastructures import MultiDict
 
 from .. import exporting, parsing
@@ -273,10 +273,14 @@ def picker_options(target: Entity, words: str, limit: int = PICKER_LIMIT) -> lis
     records = service()
     stmt = records.query(target)
     words = words.strip()[:200]
-    if words:
+    if words and target.search_fields:
         ids = current_crm().search.record_ids(target, words)
         if ids is not None:
             stmt = stmt.where(target.model.id.in_(ids))
+    elif words:  # not in the search index: match the title's columns
+        titled = [target.attribute(f) for f in target.title_fields if f in target.columns]
+        if titled:
+            stmt = stmt.where(or_(*(c.icontains(words, autoescape=True) for c in titled)))
     order = [target.attribute(f) for f in target.title_fields if f in target.columns]
     stmt = stmt.order_by(*order, target.model.id).limit(limit)
     return [(str(r.id), target.display(r)) for r in records.session.scalars(stmt)]
