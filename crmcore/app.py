@@ -16,7 +16,7 @@ from . import models as _core_tables  # noqa: F401  (the shared metadata needs t
 from .config import Settings, load_settings
 from .contributions import ExtraField, Permission
 from .customfields import FieldDef, definitions
-from .db import create_engine_for, sqlite_write_intent
+from .db import create_engine_for, is_unavailable, sqlite_write_intent
 from .permissions import CORE_PERMISSIONS, Access
 from .plugin_state import enabled_names
 from .plugins import PluginConflictError, PluginSet
@@ -98,8 +98,10 @@ class CRM:
             return cache._crm_enabled  # type: ignore[no-any-return]
         try:
             names = enabled_names(self.session)
-        except Exception:  # before the first migration there is no table yet
+        except Exception as exc:  # before the first migration there is no table yet
             self.session.rollback()
+            if is_unavailable(exc):
+                raise  # the database is down or busy: 503, never routes hidden as 404
             names = set()
         result = frozenset((names & set(self.plugins.plugins)) | self.builtin_names)
         if cache is not None:
