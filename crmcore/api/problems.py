@@ -36,9 +36,7 @@ def problem(
 
 def from_crm_error(error: CRMError) -> Response:
     errors = getattr(error, "messages", None)
-    retry = getattr(error, "retry_after", None)
-    headers = {"Retry-After": str(retry)} if retry is not None else None
-    return problem(error.status, error.title, error.detail, errors, headers)
+    return problem(error.status, error.title, error.detail, errors)
 
 
 def from_http_exception(error: HTTPException) -> Response:
