@@ -17,7 +17,7 @@ from .actions import collect_actions
 from .config import Settings, load_settings
 from .contributions import ExtraField, Permission
 from .customfields import FieldDef, definitions
-from .db import create_engine_for, sqlite_write_intent
+from .db import create_engine_for, is_unavailable, sqlite_write_intent
 from .parsing import IdConverter
 from .permissions import CORE_PERMISSIONS, Access
 from .plugin_state import enabled_names
@@ -101,8 +101,10 @@ class CRM:
             return cache._crm_enabled  # type: ignore[no-any-return]
         try:
             names = enabled_names(self.session)
-        except Exception:  # before the first migration there is no table yet
+        except Exception as exc:  # before the first migration there is no table yet
             self.session.rollback()
+            if is_unavailable(exc):
+                raise  # the database is down or busy: 503, never routes hidden as 404
             names = set()
         result = frozenset((names & set(self.plugins.plugins)) | self.builtin_names)
         if cache is not None:

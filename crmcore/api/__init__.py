@@ -169,7 +169,12 @@ def _unexpected(error: Exception) -> Response:
     if is_unavailable(error):
         _forget_failed_transaction()
         unavailable = ServiceUnavailable()
-        return _page_error(unavailable) or problems.from_crm_error(unavailable)
+        page = _page_error(unavailable)
+        if page is not None:
+            return page
+        response = problems.from_crm_error(unavailable)
+        response.headers["Retry-After"] = str(unavailable.retry_after)
+        return response
     page = _page_error(error)
     if page is not None:
         return page

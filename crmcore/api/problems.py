@@ -38,14 +38,11 @@ def problem(
 def from_crm_error(error: CRMError) -> Response:
     """The problem for ``error``, in the language the client asked for (``Accept-Language``)."""
     errors = getattr(error, "messages", None)
-    retry = getattr(error, "retry_after", None)
-    headers = {"Retry-After": str(retry)} if retry is not None else None
     return problem(
         error.status,
         gettext(error.title),
         error.translated(),
         _translated_messages(errors),
-        headers,
     )
 
 
