@@ -44,9 +44,16 @@ def test_declared_and_inferred_references(crm):
     assert refs_of(crm, "quote")["deal_id"] == ("deal", None)
 
 
+@pytest.mark.crm_plugins("loyalty")
 def test_a_disabled_target_is_no_reference(crm):
-    # without the marketing plugin there is no campaign; a core-only app has no deal entity
-    assert "deal_id" not in refs_of(crm, "contact")
+    # the loyalty ledger's order_id points to sales orders only while sales is enabled
+    assert refs_of(crm, "loyalty_entry")["contact_id"] == ("contact", None)
+    assert "order_id" not in refs_of(crm, "loyalty_entry")
+
+
+@pytest.mark.crm_plugins("loyalty", "sales")
+def test_an_enabled_target_is_a_reference(crm):
+    assert refs_of(crm, "loyalty_entry")["order_id"] == ("order", None)
 
 
 # the write check -------------------------------------------------------------------------------
