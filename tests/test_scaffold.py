@@ -12,6 +12,8 @@ import sysconfig
 import tomllib
 import warnings
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +132,10 @@ def test_generated_code_is_lint_clean(tmp_path):
 # -- the migration matches the model ---------------------------------------------------------
 
 
-def _diff_after_migrating(root: Path, name: str, database: str, tmp_path: Path) -> list[Any]:
-    """Import the generated package, migrate an empty database, compare with the models."""
+@contextmanager
+def _migrated(root: Path, name: str, database: str, tmp_path: Path) -> Iterator[Any]:
+    """The generated package imported as a plugin of an app whose empty database is migrated
+    (core and the plugin); yields the CRM inside an app context."""
     sys.path.insert(0, str(root))
     try:
         module = importlib.import_module(f"crm_{name}.plugin")
@@ -145,24 +149,29 @@ def _diff_after_migrating(root: Path, name: str, database: str, tmp_path: Path) 
         with app.app_context():
             migrate.upgrade(crm, "core")
             migrate.upgrade(crm, name)
-            assert migrate.current(crm, name) == f"{name}_0001"
-            context = MigrationContext.configure(
-                crm.session.connection(),
-                opts={
-                    "include_object": migrate.include_object_for(f"{name}_"),
-                    "compare_type": True,
-                    "target_metadata": Base.metadata,
-                },
-            )
-            with warnings.catch_warnings():  # expression indexes are not reflected
-                warnings.filterwarnings("ignore", "Skipped unsupported reflection")
-                diff = compare_metadata(context, Base.metadata)
+            yield crm
         crm.engine.dispose()
-        return diff
     finally:
         sys.path.remove(str(root))
         for mod in [m for m in sys.modules if m.startswith(f"crm_{name}")]:
             del sys.modules[mod]
+
+
+def _diff_after_migrating(root: Path, name: str, database: str, tmp_path: Path) -> list[Any]:
+    """Import the generated package, migrate an empty database, compare with the models."""
+    with _migrated(root, name, database, tmp_path) as crm:
+        assert migrate.current(crm, name) == f"{name}_0001"
+        context = MigrationContext.configure(
+            crm.session.connection(),
+            opts={
+                "include_object": migrate.include_object_for(f"{name}_"),
+                "compare_type": True,
+                "target_metadata": Base.metadata,
+            },
+        )
+        with warnings.catch_warnings():  # expression indexes are not reflected
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection")
+            return compare_metadata(context, Base.metadata)
 
 
 def test_first_migration_matches_the_model(tmp_path, fresh_database):
@@ -194,27 +203,12 @@ def test_generated_revision_is_clean_and_quiet(tmp_path, fresh_database):
     models.write_text(
         models.read_text() + "    colour: Mapped[str | None] = mapped_column(String(20))\n"
     )
-    sys.path.insert(0, str(root))
-    try:
-        module = importlib.import_module(f"crm_{name}.plugin")
-        app = create_app(
-            tmp_path / "instance",
-            config={"database_url": fresh_database},
-            plugins=[module],
-            discover=False,
-        )
-        crm = app.extensions["crm"]
-        with app.app_context():
-            migrate.upgrade(crm, "core")
-            migrate.upgrade(crm, name)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                migrate.revision(crm, name, "add colour")
-        crm.engine.dispose()
-    finally:
-        sys.path.remove(str(root))
-        for mod in [m for m in sys.modules if m.startswith(f"crm_{name}")]:
-            del sys.modules[mod]
+    with (
+        _migrated(root, name, fresh_database, tmp_path) as crm,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        migrate.revision(crm, name, "add colour")
     assert [str(w.message) for w in caught if "reflection" in str(w.message)] == []
     (written,) = [
         p

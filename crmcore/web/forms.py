@@ -17,7 +17,7 @@ from marshmallow import fields, validate
 from ..customfields import FieldDef
 from ..registry import SYSTEM_FIELDS, Entity
 from .i18n import choice_text, enum_choices, label
-from .lines import read_rows
+from .lines import message_strings, read_rows
 
 #: Fields no generic form shows: managed by the core or edited elsewhere.
 HIDDEN = frozenset({*SYSTEM_FIELDS, "custom_fields", "password_hash"})
@@ -328,20 +328,10 @@ def field_errors(messages: Mapping[str, Any]) -> dict[str, list[str]]:
     for key, value in messages.items():
         if key == "custom_fields" and isinstance(value, Mapping):
             for name, inner in value.items():
-                out[CUSTOM_PREFIX + name] = _strings(inner)
+                out[CUSTOM_PREFIX + name] = message_strings(inner)
         else:
-            out[key] = _strings(value)
+            out[key] = message_strings(value)
     return out
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        return [m for inner in value.values() for m in _strings(inner)]
-    if isinstance(value, list | tuple):
-        return [m for inner in value for m in _strings(inner)]
-    return [str(value)]
 
 
 def form_values(

@@ -170,21 +170,22 @@ def row_errors(messages: Any) -> RowErrors:
         for key, value in messages.items():
             if str(key).isascii() and str(key).isdigit():
                 out.rows[int(key)] = {
-                    str(k): _strings(v)
+                    str(k): message_strings(v)
                     for k, v in (value.items() if isinstance(value, Mapping) else [("_row", value)])
                 }
             else:
-                out.general.extend(_strings(value))
+                out.general.extend(message_strings(value))
     else:
-        out.general.extend(_strings(messages))
+        out.general.extend(message_strings(messages))
     return out
 
 
-def _strings(value: Any) -> list[str]:
+def message_strings(value: Any) -> list[str]:
+    """Every message in a marshmallow error value (a string, or lists and mappings of them)."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, Mapping):
-        return [m for inner in value.values() for m in _strings(inner)]
+        return [m for inner in value.values() for m in message_strings(inner)]
     if isinstance(value, list | tuple):
-        return [m for inner in value for m in _strings(inner)]
+        return [m for inner in value for m in message_strings(inner)]
     return [str(value)]
