@@ -265,3 +265,32 @@ def test_commands_of_a_disabled_plugin_do_not_run(cli):
 def test_commands_of_an_enabled_plugin_run(cli):
     result = cli("support", "check-sla")
     assert result.exit_code == 0, result.output
+
+
+def test_help_imports_no_database_or_api_code():
+    """``crm --help`` lists every command without importing SQLAlchemy, marshmallow or the API:
+    built-in commands from their recorded help, plugin groups lazily (bench/startup.py times it).
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.argv = ['crm', '--help']\n"
+        "from crmcore.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('sqlalchemy', 'marshmallow', 'flask_smorest', 'crmcore.api')"
+        " if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert "marketing" in out and "serve" in out
+    assert "HEAVY []" in out, out.splitlines()[-1]
+
+
+def test_recorded_help_of_built_in_commands_is_current():
+    from crmcore.cli import COMMANDS, _import
+
+    for name, (target, short) in COMMANDS.items():
+        assert _import(target).get_short_help_str(200) == short, name

@@ -11,21 +11,77 @@ from flask.cli import FlaskGroup, ScriptInfo
 
 from .. import __version__
 
-#: Built-in commands: name -> "module:attribute", imported on first use.
-COMMANDS = {
-    "init": "crmcore.cli.instance:init",
-    "serve": "crmcore.cli.instance:serve",
-    "demo": "crmcore.cli.instance:demo",
-    "db": "crmcore.cli.instance:db",
-    "plugins": "crmcore.cli.plugins:plugins",
-    "users": "crmcore.cli.users:users",
-    "tokens": "crmcore.cli.users:tokens",
-    "worker": "crmcore.cli.ops:worker",
-    "backup": "crmcore.cli.ops:backup",
-    "restore": "crmcore.cli.ops:restore",
-    "import": "crmcore.cli.data:import_",
-    "export": "crmcore.cli.data:export",
+#: Built-in commands: name -> ("module:attribute", short help). A command is imported when it
+#: runs; ``crm --help`` lists them from here (``tests/test_cli.py`` keeps the texts current).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": (
+        "crmcore.cli.instance:init",
+        "Create the instance (SQLite by default), migrate, create default roles.",
+    ),
+    "serve": (
+        "crmcore.cli.instance:serve",
+        "Serve the CRM with a production server (gunicorn; waitress on Windows).",
+    ),
+    "demo": (
+        "crmcore.cli.instance:demo",
+        "Fill the instance with realistic demo users and records of every enabled plugin.",
+    ),
+    "db": ("crmcore.cli.instance:db", "Database migrations (one lineage per plugin)."),
+    "plugins": (
+        "crmcore.cli.plugins:plugins",
+        "Installed plugins and which are enabled on this instance.",
+    ),
+    "users": ("crmcore.cli.users:users", "Create and list users, change roles."),
+    "tokens": ("crmcore.cli.users:tokens", "Personal API tokens."),
+    "worker": (
+        "crmcore.cli.ops:worker",
+        "Run background jobs (Huey consumer) until stopped with Ctrl-C or SIGTERM.",
+    ),
+    "backup": (
+        "crmcore.cli.ops:backup",
+        "Write the database and attachments into FILE (.tar.gz), while the CRM keeps running.",
+    ),
+    "restore": (
+        "crmcore.cli.ops:restore",
+        "Restore the database and attachments from a backup FILE made by `crm backup`.",
+    ),
+    "import": (
+        "crmcore.cli.data:import_",
+        "Import the CSV FILE into ENTITY (singular or plural name, e.g. contacts).",
+    ),
+    "export": (
+        "crmcore.cli.data:export",
+        "Export ENTITY to FILE (default: standard output), streaming at constant memory.",
+    ),
 }
+
+
+class LazyGroup(click.Group):
+    """A command group whose subcommands are imported only when one runs or shows its help.
+
+    ``lazy_subcommands`` maps a name to ``"module:attribute"``; a plugin's ``crm <plugin>``
+    group made this way keeps ``crm --help`` from importing what its commands need::
+
+        support = LazyGroup(
+            name="support",
+            help="Tickets from mail, SLAs.",
+            lazy_subcommands={"fetch-mail": "crm_support.imap:fetch_mail_command"},
+        )
+    """
+
+    def __init__(
+        self, *args: Any, lazy_subcommands: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy_subcommands:
+            return _import(self.lazy_subcommands[name])
+        return super().get_command(ctx, name)
 
 
 def _create_app() -> Any:
@@ -52,7 +108,7 @@ class CRMGroup(FlaskGroup):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS:
-            return _import(COMMANDS[name])
+            return _import(COMMANDS[name][0])
         command = click.Group.get_command(self, ctx, name)
         if command is not None:
             return command
@@ -95,6 +151,20 @@ class CRMGroup(FlaskGroup):
             self._plugin_owners = owners
         self._owners = self._plugin_owners
         return self._plugin_cache
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``crm --help``, importing no built-in command to write it."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in COMMANDS:
+                rows.append((name, COMMANDS[name][1]))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 20)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

@@ -6,13 +6,15 @@ plugin is enabled, and the plugin does not ``require`` it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crmcore import Entity, MenuItem, Panel, Plugin, RoleGrant, Widget, hookimpl
+from crmcore import MenuItem, Panel, Plugin, RoleGrant, Widget, hookimpl
 
-from . import ledger
-from .models import LoyaltyEntry
-from .schemas import LoyaltyEntrySchema
+if TYPE_CHECKING:
+    from crmcore import Entity
+
+# The hooks import the plugin's modules when called: `crm --help` imports this module to find
+# the plugin's commands, and should not pay for SQLAlchemy models to do so.
 
 PLUGIN = Plugin(
     name="loyalty",
@@ -27,6 +29,12 @@ PLUGIN = Plugin(
 @hookimpl
 def crm_entities() -> list[Entity]:
     """The ledger of points."""
+    from crmcore import Entity
+
+    from . import ledger
+    from .models import LoyaltyEntry
+    from .schemas import LoyaltyEntrySchema
+
     return [
         Entity(
             name="loyalty_entry",
@@ -47,6 +55,8 @@ def crm_entities() -> list[Entity]:
 @hookimpl
 def crm_role_grants() -> list[RoleGrant]:
     """Sales reps and support agents see balances; managers and admins do everything."""
+    from . import ledger
+
     return [
         RoleGrant("sales_rep", entity=ledger.PLURAL, actions={"read": "all"}),
         RoleGrant("support_agent", entity=ledger.PLURAL, actions={"read": "all"}),
@@ -56,6 +66,8 @@ def crm_role_grants() -> list[RoleGrant]:
 @hookimpl
 def crm_record_panels() -> list[Panel]:
     """The balance on the contact page."""
+    from . import ledger
+
     return [
         Panel(
             "loyalty_balance",
@@ -70,6 +82,8 @@ def crm_record_panels() -> list[Panel]:
 @hookimpl
 def crm_dashboard_widgets() -> list[Widget]:
     """Top contacts by points, among those the user may read."""
+    from . import ledger
+
     return [
         Widget(
             "loyalty_top",
@@ -83,22 +97,30 @@ def crm_dashboard_widgets() -> list[Widget]:
 @hookimpl
 def crm_menu_items() -> list[MenuItem]:
     """The ledger, for users who may read it."""
+    from . import ledger
+
     return [MenuItem("Loyalty", f"/{ledger.PLURAL}", permission=f"{ledger.PLURAL}.read")]
 
 
 @hookimpl
 def crm_record_created(event: Any) -> None:
     """An order created already paid earns points (with sales enabled)."""
+    from . import ledger
+
     ledger.award_for_order(event)
 
 
 @hookimpl
 def crm_record_updated(event: Any) -> None:
     """An order whose status becomes ``paid`` earns points (with sales enabled)."""
+    from . import ledger
+
     ledger.award_for_order(event)
 
 
 @hookimpl
 def crm_demo_data(ctx: Any) -> None:
     """Welcome points for some demo contacts (``crm init --demo``, ``crm demo``)."""
+    from . import ledger
+
     ledger.demo(ctx)

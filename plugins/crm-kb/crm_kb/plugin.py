@@ -5,10 +5,9 @@ Thin on purpose: each hook returns what the modules beside it define.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmcore import (
-    Entity,
     MenuItem,
     Panel,
     Permission,
@@ -17,6 +16,9 @@ from crmcore import (
     Widget,
     hookimpl,
 )
+
+if TYPE_CHECKING:
+    from crmcore import Entity
 
 PLUGIN = Plugin(
     name="kb",
@@ -31,6 +33,8 @@ PLUGIN = Plugin(
 @hookimpl
 def crm_entities() -> list[Entity]:
     """Articles and categories."""
+    from crmcore import Entity
+
     from .logic import prepare_article, prepare_category
     from .models import KbArticle, KbCategory
     from .schemas import ArticleSchema, CategorySchema

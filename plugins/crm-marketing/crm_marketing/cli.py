@@ -1,28 +1,18 @@
-"""``crm marketing ...``: the command group; each command lives with the logic it drives."""
+"""``crm marketing ...``: the command group; each command lives with the logic it drives and is
+imported only when it runs, so ``crm --help`` stays fast."""
 
 from __future__ import annotations
 
-import click
+from crmcore.cli import LazyGroup
 
-
-@click.group(help="Marketing: static lists, sending, bounces.")
-def marketing() -> None:
-    pass
-
-
-def _register() -> None:
-    from .bounces import bounces_command
-    from .segments import import_list_command
-    from .sending import requeue_unknown_command, resume_command, send_command
-
-    for command in (
-        import_list_command,
-        send_command,
-        resume_command,
-        requeue_unknown_command,
-        bounces_command,
-    ):
-        marketing.add_command(command)
-
-
-_register()
+marketing = LazyGroup(
+    name="marketing",
+    help="Marketing: static lists, sending, bounces.",
+    lazy_subcommands={
+        "import-list": "crm_marketing.segments:import_list_command",
+        "send": "crm_marketing.sending:send_command",
+        "resume": "crm_marketing.sending:resume_command",
+        "requeue-unknown": "crm_marketing.sending:requeue_unknown_command",
+        "bounces": "crm_marketing.bounces:bounces_command",
+    },
+)
