@@ -294,3 +294,80 @@ def test_recorded_help_of_built_in_commands_is_current():
 
     for name, (target, short) in COMMANDS.items():
         assert _import(target).get_short_help_str(200) == short, name
+
+
+def test_serve_honours_gunicorn_configuration(app, tmp_path, monkeypatch):
+    """crmcore's defaults < a gunicorn config file < GUNICORN_CMD_ARGS < crm serve's options."""
+    from crmcore.server import CRMServer, effective_settings
+
+    monkeypatch.delenv("GUNICORN_CMD_ARGS", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./gunicorn.conf.py here
+
+    def settings(options=None, config=None, env_args=None):
+        if env_args is None:
+            monkeypatch.delenv("GUNICORN_CMD_ARGS", raising=False)
+        else:
+            monkeypatch.setenv("GUNICORN_CMD_ARGS", env_args)
+        server = CRMServer(app, "127.0.0.1:5000", options or {}, config)
+        return effective_settings(server)
+
+    assert settings() == {
+        "bind": ["127.0.0.1:5000"],
+        "workers": 2,
+        "threads": 4,
+        "timeout": 30,
+        "keepalive": 2,
+        "max_requests": 0,
+        "max_requests_jitter": 0,
+        "accesslog": "-",
+    }
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text('workers = 3\ntimeout = 90\nbind = "127.0.0.1:9999"\naccesslog = None\n')
+    from_file = settings(config=str(conf))
+    assert (from_file["workers"], from_file["timeout"]) == (3, 90)
+    assert from_file["bind"] == ["127.0.0.1:9999"] and from_file["accesslog"] is None
+    assert settings()["workers"] == 3  # ./gunicorn.conf.py is found as gunicorn finds it
+    env_wins = settings(config=str(conf), env_args="--workers 5 --keep-alive 7")
+    assert (env_wins["workers"], env_wins["keepalive"], env_wins["timeout"]) == (5, 7, 90)
+    log = str(tmp_path / "access.log")
+    options_win = settings(
+        {
+            "workers": 6,
+            "bind": "127.0.0.1:5005",
+            "max_requests": 1000,
+            "max_requests_jitter": 50,
+            "accesslog": log,
+        },
+        config=str(conf),
+        env_args="--workers 5",
+    )
+    assert options_win["workers"] == 6 and options_win["bind"] == ["127.0.0.1:5005"]
+    assert (options_win["max_requests"], options_win["max_requests_jitter"]) == (1000, 50)
+    assert options_win["accesslog"] == log
+
+
+def test_serve_hooks_run_after_the_configurations_own(app, tmp_path, monkeypatch):
+    from crmcore.server import CRMServer
+
+    monkeypatch.delenv("GUNICORN_CMD_ARGS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    conf = tmp_path / "hooks.conf.py"
+    conf.write_text(
+        "import builtins\ndef post_worker_init(worker):\n    builtins.CRM_CALLS.append('theirs')\n"
+    )
+    import builtins
+
+    monkeypatch.setattr(builtins, "CRM_CALLS", calls, raising=False)
+    server = CRMServer(
+        app, "127.0.0.1:5000", {}, str(conf), {"post_worker_init": lambda w: calls.append("ours")}
+    )
+    server.cfg.settings["post_worker_init"].get()(object())
+    assert calls == ["theirs", "ours"]
+
+
+def test_serve_refuses_bad_server_options():
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(crm_cli, ["serve", "--workers", "0", "--print-config"])
+    assert result.exit_code == 2 and "--workers" in result.output

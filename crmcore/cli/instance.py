@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import platform
+from typing import Any
 
 import click
+from click.core import ParameterSource
 from flask import current_app
 from flask.cli import with_appcontext
 
@@ -72,8 +74,45 @@ def demo() -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
-@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option("--workers", type=click.IntRange(1, 256), help="Worker processes [default: 2].")
+@click.option("--threads", type=click.IntRange(1, 256), help="Threads per worker [default: 4].")
+@click.option(
+    "--timeout",
+    type=click.IntRange(0),
+    help="Seconds a request may take before its worker is restarted [gunicorn's default: 30].",
+)
+@click.option(
+    "--keep-alive",
+    "keepalive",
+    type=click.IntRange(0),
+    help="Seconds an idle connection stays open [gunicorn's default: 2].",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(0),
+    help="Restart a worker after this many requests (0: never) [gunicorn's default: 0].",
+)
+@click.option(
+    "--max-requests-jitter",
+    type=click.IntRange(0),
+    help="Random extra requests before that restart, so workers do not restart together.",
+)
+@click.option(
+    "--access-log",
+    "accesslog",
+    metavar="FILE",
+    help="Where the access log goes: a file, '-' for standard output [default: -].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A gunicorn configuration file (else --config in GUNICORN_CMD_ARGS, else "
+    "./gunicorn.conf.py when it exists).",
+)
+@click.option(
+    "--print-config", is_flag=True, help="Print the server settings that would be used, and exit."
+)
 @click.option(
     "--jobs/--no-jobs",
     "run_jobs",
@@ -81,14 +120,27 @@ def demo() -> None:
     help="Run background jobs in-process (default: yes unless CRM_REDIS_URL is set, "
     "when `crm worker` processes run them).",
 )
-def serve(host: str, port: int, workers: int, threads: int, run_jobs: bool | None) -> None:
+def serve(
+    host: str,
+    port: int,
+    config_file: str | None,
+    print_config: bool,
+    run_jobs: bool | None,
+    **server_options: Any,
+) -> None:
     """Serve the CRM with a production server (gunicorn; waitress on Windows).
 
-    In the embedded set-up (no Redis) one gunicorn worker also runs the job consumer; see
-    ``crmcore.jobs.embedded`` for why it is a worker and not the master.
+    gunicorn's own configuration applies (a config file, GUNICORN_CMD_ARGS); the options here
+    win over it. In the embedded set-up (no Redis) one gunicorn worker also runs the job
+    consumer; see ``crmcore.jobs.embedded`` for why it is a worker and not the master.
     """
     from ..app import create_app
 
+    options = {k: v for k, v in server_options.items() if v is not None}
+    bind = f"{host}:{port}"
+    ctx = click.get_current_context()
+    if any(ctx.get_parameter_source(p) != ParameterSource.DEFAULT for p in ("host", "port")):
+        options["bind"] = bind  # given here: stronger than a configuration file's bind
     app = create_app()
     with app.app_context():
         from .. import migrate
@@ -102,7 +154,6 @@ def serve(host: str, port: int, workers: int, threads: int, run_jobs: bool | Non
     note_listen_url(app.extensions["crm"], listen_url_of(host, port))
     # forked workers must not share the master's pooled connections (PostgreSQL sockets)
     app.extensions["crm"].engine.dispose()
-    click.echo(f"serving on http://{host}:{port}")
     if run_jobs is None:
         run_jobs = not app.extensions["crm"].settings.redis_url
     if platform.system() == "Windows":
@@ -110,29 +161,23 @@ def serve(host: str, port: int, workers: int, threads: int, run_jobs: bool | Non
 
         from ..jobs.embedded import start_embedded
 
+        click.echo(f"serving on http://{host}:{port}")
         consumer = start_embedded(app) if run_jobs else None
-        waitress.serve(app, host=host, port=port, threads=threads)
+        waitress.serve(app, host=host, port=port, threads=options.get("threads", 4))
         if consumer is not None:
             consumer.stop(graceful=True)
         return
     from ..jobs.embedded import gunicorn_hooks
+    from ..server import CRMServer, effective_settings
 
     hooks = gunicorn_hooks(app) if run_jobs else {}
-    from gunicorn.app.base import BaseApplication
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("accesslog", "-")
-            for name, hook in hooks.items():
-                self.cfg.set(name, hook)
-
-        def load(self):  # type: ignore[no-untyped-def]
-            return app
-
-    Server().run()
+    server = CRMServer(app, bind, options, config_file, hooks)
+    if print_config:
+        for name, value in effective_settings(server).items():
+            click.echo(f"{name} = {value!r}")
+        return
+    click.echo(f"serving on http://{host}:{port}")
+    server.run()
 
 
 @click.group()
