@@ -193,10 +193,4 @@ FIELD_LABELS = (
     _l("Not a valid URL."),
     _l("Not a valid ISO country code (two letters, e.g. ES)."),
     _l("Not a valid time zone (e.g. Europe/Madrid)."),
-    # the menu's groups of the first-party modules (a plugin's title, or its items' group)
-    _l("Sales"),
-    _l("Marketing"),
-    _l("Support"),
-    _l("Knowledge base"),
-    _l("Not a valid address: http:// or https://, a host, no query (e.g. https://crm.example.com)."),
 )
