@@ -17,15 +17,14 @@ DEFAULT_LOCALE = "en"
 
 
 def select_locale() -> str:
-    """The signed-in user's locale; else the one chosen in this session; else the instance's
-    language setting; else the browser's."""
+    """The signed-in user's locale; else the one chosen in this session; else the browser's."""
     user = g.get("crm_user")
     if user is not None and user.locale in LANGUAGES:
         return str(user.locale)
     chosen = session.get("locale")
     if chosen in LANGUAGES:
         return str(chosen)
-    instance = instance_language()
+    instance = instance_language()  # the instance's default language, when one is set
     if instance:
         return instance
     return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LOCALE
