@@ -32,7 +32,7 @@ def select_locale() -> str:
     chosen = session.get("locale")
     if chosen in LANGUAGES:
         return str(chosen)
-    instance = instance_language()
+    instance = instance_language()  # the instance's default language, when one is set
     if instance:
         return instance
     return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LOCALE
@@ -300,12 +300,6 @@ FIELD_LABELS = (
     _l("Open"),
     _l("In progress"),
     _l("Too many tags: a record has at most 50."),
-    # the menu's groups of the first-party modules (a plugin's title, or its items' group)
-    _l("Sales"),
-    _l("Marketing"),
-    _l("Support"),
-    _l("Knowledge base"),
-    _l("Not a valid address: http:// or https://, a host, no query (e.g. https://crm.example.com)."),
 )
 
 #: Problem titles and the record service's messages (``crmcore.errors``), translated where the

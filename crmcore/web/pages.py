@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, g, render_template, request, send_from_directory
 from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
 
 from ..app import current_crm
 from ..menu import menu_groups
@@ -17,6 +18,15 @@ from .i18n import LANGUAGES
 from .security import public
 
 log = logging.getLogger(__name__)
+#: The menu's groups of the first-party modules (a plugin's title, or its items' ``group``),
+#: and the settings page's message for a bad public address, listed for extraction.
+RUNTIME_STRINGS = (
+    _l("Sales"),
+    _l("Marketing"),
+    _l("Support"),
+    _l("Knowledge base"),
+    _l("Not a valid address: http:// or https://, a host, no query (e.g. https://crm.example.com)."),
+)
 INSTANT_LIMIT = 8
 PAGE_LIMIT = 50
 
