@@ -117,4 +117,9 @@ RUNTIME_STRINGS = (
     _l("Ordered"),
     _l("To ship"),
     _l("Edit the sales settings"),
+    _l("More than is left to ship on this line."),
+    _l("The order has no such line."),
+    _l("A draft or cancelled order cannot ship."),
+    _l("A shipment stays with its order."),
+    _l("The lines of a shipment on its way cannot change."),
 )

@@ -83,7 +83,10 @@ def to_ship(session: Any, order: Order, exclude_id: int | None = None) -> list[d
 def _check_lines(
     session: Any, order: Order, lines: list[dict[str, Any]], exclude_id: int | None
 ) -> list[dict[str, Any]]:
-    """The lines with their descriptions; 422 on the row that asks for more than is left."""
+    """The lines with their descriptions; 422 on the row that asks for more than is left.
+
+    The messages are fixed sentences so that pages show them translated (the *Shipping* panel
+    of the order says how many are left)."""
     rows = {row["line"]: row for row in to_ship(session, order, exclude_id)}
     errors: dict[int, dict[str, list[str]]] = {}
     asked: dict[int, Decimal] = {}
@@ -92,14 +95,12 @@ def _check_lines(
         position = int(line["line"])
         row = rows.get(position)
         if row is None:
-            errors[index] = {"line": [f"The order has no line {position}."]}
+            errors[index] = {"line": ["The order has no such line."]}
             continue
         quantity = _number(line["quantity"])
         asked[position] = asked.get(position, Decimal(0)) + quantity
         if asked[position] > row["remaining"]:
-            errors[index] = {
-                "quantity": [f"Only {row['remaining'].normalize():f} left to ship on this line."]
-            }
+            errors[index] = {"quantity": ["More than is left to ship on this line."]}
             continue
         out.append(
             {"line": position, "description": row["description"], "quantity": f"{quantity:f}"}
@@ -117,7 +118,7 @@ def prepare_shipment(values: dict[str, Any], record: Any, service: Any) -> None:
     order_id = values.get("order_id", record.order_id if record is not None else None)
     order = service.session.get(Order, order_id) if order_id is not None else None
     if record is None and order is not None and order.status in UNSHIPPABLE:
-        raise ValidationError({"order_id": [f"A {order.status} order cannot ship."]})
+        raise ValidationError({"order_id": ["A draft or cancelled order cannot ship."]})
     if "lines" in values and order is not None:
         if record is not None and record.status != "pending" and not _same(values["lines"], record):
             raise ValidationError({"lines": ["The lines of a shipment on its way cannot change."]})

@@ -106,7 +106,7 @@ def test_rep_ships_an_order_in_two_parcels_and_delivers_them(
     page.locator("#f-carrier").fill("UPS")
     page.locator('[name="lines-0-quantity"]').fill("9")
     page.get_by_role("button", name="Save").click()
-    on_row = page.locator("td .field-error", has_text="Only 5 left to ship on this line.")
+    on_row = page.locator("td .field-error", has_text="More than is left to ship on this line.")
     expect(on_row).to_be_visible()  # on the row that asked too much
     expect(page.locator('[name="lines-0-quantity"]')).to_have_value("9")
     _ship(page, order["id"], {0: "2", 1: "1"}, f"1Z-A-{width}")

@@ -46,12 +46,12 @@ def test_partial_shipments_never_exceed_the_order(api, order):
     too_many = ship(api, o["id"], [{"line": 1, "quantity": "3"}])
     assert too_many.status_code == 422
     assert too_many.get_json()["errors"] == {
-        "lines": {"0": {"quantity": ["Only 2 left to ship on this line."]}}
+        "lines": {"0": {"quantity": ["More than is left to ship on this line."]}}
     }
     twice = ship(api, o["id"], [{"line": 1, "quantity": "1"}, {"line": 1, "quantity": "2"}])
     assert twice.status_code == 422 and "1" in twice.get_json()["errors"]["lines"]
     missing = ship(api, o["id"], [{"line": 3, "quantity": "1"}])
-    assert missing.get_json()["errors"]["lines"]["0"] == {"line": ["The order has no line 3."]}
+    assert missing.get_json()["errors"]["lines"]["0"] == {"line": ["The order has no such line."]}
     for bad in ({"line": 1, "quantity": "0"}, {"line": 0, "quantity": "1"}, {"line": "x"}):
         assert ship(api, o["id"], [bad]).status_code == 422
     second = ship(api, o["id"], [{"line": 1, "quantity": "2"}])
@@ -173,3 +173,20 @@ def test_settings_page_saves_patterns_refuses_bad_ones_and_shows_the_snippet(
         assert tracking_url("dhl", "9") == "https://dhl.example/9"
     rep = make_user("sales_rep")
     assert web_client(rep).get("/sales/settings").status_code == 403
+
+
+def test_the_new_pages_speak_spanish(web_client, make_user, api, order, csrf_of):
+    client = web_client(make_user("manager", locale="es"))
+    es: dict[str, str] = {}
+    forecast = client.get("/sales/forecast", headers=es).get_data(as_text=True)
+    assert "Previsión" in forecast and "Trimestre" in forecast and "Quarter" not in forecast
+    settings = client.get("/sales/settings", headers=es).get_data(as_text=True)
+    assert "Enlaces de seguimiento de transportistas" in settings
+    o = order()
+    token = csrf_of(client.get(f"/shipments/new?order_id={o['id']}").get_data(as_text=True))
+    typed = {"order_id": o["id"], "carrier": "UPS", "lines-0-line": "1", "lines-0-quantity": "99"}
+    refused = client.post("/shipments/new", data={**typed, "csrf_token": token}, headers=es)
+    assert refused.status_code in (200, 422)
+    text = refused.get_data(as_text=True)
+    assert "Más de lo que queda por enviar en esta línea." in text
+    assert 'value="99"' in text  # what was typed stays
