@@ -103,7 +103,7 @@ def deal_rows(stmt: Select[Any]) -> Select[Any]:
     )
 
 
-def team_members(session: Any, team_id: int) -> Select[Any]:
+def team_members(team_id: int) -> Select[Any]:
     """The ids of the members of team ``team_id``."""
     from crmcore.users.models import team_member
 
@@ -121,7 +121,7 @@ def quotas(
     if owner_id is not None:
         stmt = stmt.where(Quota.owner_id == owner_id)
     if team_id is not None:
-        stmt = stmt.where(Quota.owner_id.in_(team_members(records.session, team_id)))
+        stmt = stmt.where(Quota.owner_id.in_(team_members(team_id)))
     out: dict[str, Decimal] = defaultdict(Decimal)
     for quota in records.session.scalars(stmt):
         key = quota.period
@@ -151,7 +151,7 @@ def forecast(
     if pipeline_id is not None:
         stmt = stmt.where(Deal.pipeline_id == pipeline_id)
     if team_id is not None:
-        stmt = stmt.where(Deal.owner_id.in_(team_members(session, team_id)))
+        stmt = stmt.where(Deal.owner_id.in_(team_members(team_id)))
     buckets: dict[str, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(FIGURES, Decimal(0)))
     counts: dict[str, int] = defaultdict(int)
     for amount, currency, probability, close_date, _owner, won, lost in session.execute(

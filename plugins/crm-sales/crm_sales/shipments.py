@@ -106,7 +106,7 @@ def _check_lines(
             {"line": position, "description": row["description"], "quantity": f"{quantity:f}"}
         )
     if errors:
-        raise ValidationError({"lines": errors})  # type: ignore[dict-item]
+        raise ValidationError({"lines": errors})
     return out
 
 

@@ -64,6 +64,14 @@ def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -
     assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
 
 
+def _settle(page: Any) -> None:
+    """Let the line editor's live preview (sent 500 ms after typing) answer before saving, so
+    that saving does not abort it."""
+    page.keyboard.press("Tab")
+    page.wait_for_timeout(700)
+    page.wait_for_load_state("networkidle")
+
+
 def _ship(page: Any, order_id: int, quantities: dict[int, str] | None, tracking: str) -> None:
     """From the order's page: Add a shipment, change the prefilled quantities, save."""
     from playwright.sync_api import expect
@@ -75,6 +83,7 @@ def _ship(page: Any, order_id: int, quantities: dict[int, str] | None, tracking:
     page.locator("#f-tracking_number").fill(tracking)
     for row, quantity in (quantities or {}).items():
         page.locator(f'[name="lines-{row}-quantity"]').fill(quantity)
+        _settle(page)
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r"/shipments/\d+$"))
     expect(page.get_by_text(tracking).first).to_be_visible()
@@ -105,6 +114,7 @@ def test_rep_ships_an_order_in_two_parcels_and_delivers_them(
     page.get_by_role("link", name="Add shipment").click()
     page.locator("#f-carrier").fill("UPS")
     page.locator('[name="lines-0-quantity"]').fill("9")
+    _settle(page)
     page.get_by_role("button", name="Save").click()
     on_row = page.locator("td .field-error", has_text="More than is left to ship on this line.")
     expect(on_row).to_be_visible()  # on the row that asked too much
