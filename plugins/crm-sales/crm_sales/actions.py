@@ -48,7 +48,14 @@ def _send_quote(records: Any, quote: Any, data: dict[str, Any]) -> ActionResult:
     if quote.status == "draft":
         records.update("quotes", quote, {"status": "sent"})
     job = current_crm().jobs.enqueue(
-        "crm_sales.jobs:send_quote", quote.id, to, subject, body, retries=3, retry_delay=60
+        "crm_sales.jobs:send_quote",
+        quote.id,
+        to,
+        subject,
+        body,
+        records.access.user_id,
+        retries=3,
+        retry_delay=60,
     )
     return ActionResult(
         data={"queued": True, "job_id": job.id, "to": to},

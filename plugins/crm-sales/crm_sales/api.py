@@ -10,7 +10,7 @@ from flask import Response, current_app, g
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from crmcore import ValidationError, current_crm, parsing
+from crmcore import NotFound, PermissionDenied, ValidationError, current_crm, parsing
 
 from .models import Order
 
@@ -25,6 +25,16 @@ class ForecastArgs(Schema):
     period = fields.String(load_default="month", validate=validate.OneOf(["month", "quarter"]))
     owner = fields.String(
         load_default=None, metadata={"description": "A user id, or `me`; default: everyone."}
+    )
+    pipeline_id = fields.Integer(
+        load_default=None,
+        validate=validate.Range(1, 2**31 - 1),
+        metadata={"description": "Only the deals of this pipeline."},
+    )
+    team_id = fields.Integer(
+        load_default=None,
+        validate=validate.Range(1, 2**31 - 1),
+        metadata={"description": "Only the deals owned by this team's members."},
     )
 
 
@@ -63,6 +73,36 @@ def purchases(records: Any, column: str, record_id: int) -> list[dict[str, Any]]
             }
         )
     return out
+
+
+def owner_of(owner: str | None) -> int | None:
+    """The owner filter of the forecast: a user id, ``me`` or nothing (422 otherwise)."""
+    if owner == "me":
+        return int(g.crm_user.id)
+    if owner:
+        owner_id = parsing.record_id(owner)
+        if owner_id is None:
+            raise ValidationError({"owner": ["A user id or `me`."]})
+        return owner_id
+    return None
+
+
+def check_filters(records: Any, pipeline_id: int | None, team_id: int | None) -> None:
+    """Refuse (422, naming the field) a pipeline or team the reader cannot see, rather than
+    answer an empty forecast as if it were true."""
+    errors: dict[str, list[str]] = {}
+    for name, plural, value in (
+        ("pipeline_id", "pipelines", pipeline_id),
+        ("team_id", "teams", team_id),
+    ):
+        if value is None:
+            continue
+        try:
+            records.get(plural, value)
+        except (NotFound, PermissionDenied):
+            errors[name] = [f"No such {plural[:-1]}."]
+    if errors:
+        raise ValidationError(errors)
 
 
 def make_blueprint() -> Blueprint:
@@ -117,14 +157,11 @@ def make_blueprint() -> Blueprint:
         """Open pipeline, weighted, committed, best case and won per period."""
         from .forecast import forecast
 
-        owner = args.get("owner")
-        owner_id: int | None = None
-        if owner == "me":
-            owner_id = g.crm_user.id
-        elif owner:
-            owner_id = parsing.record_id(owner)
-            if owner_id is None:
-                raise ValidationError({"owner": ["A user id or `me`."]})
-        return forecast(_records(), args["period"], owner_id)
+        records = _records()
+        owner_id = owner_of(args.get("owner"))
+        check_filters(records, args.get("pipeline_id"), args.get("team_id"))
+        return forecast(
+            records, args["period"], owner_id, args.get("pipeline_id"), args.get("team_id")
+        )
 
     return blp

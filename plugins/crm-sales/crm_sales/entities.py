@@ -7,15 +7,11 @@ from crmcore import Entity
 from . import models as m
 from . import schemas as s
 from .actions import lead_actions, quote_actions
-from .common import check_links
 from .deals import prepare_deal, prepare_stage
 from .documents import prepare_order, prepare_quote
 from .leads import prepare_lead
 from .prefill import order_prefill, quote_prefill
-
-
-def _prepare_shipment(values: dict, record: object, service: object) -> None:
-    check_links(service, values, {"order_id": "orders"})
+from .shipments import prepare_shipment, shipment_actions, shipment_prefill
 
 
 def _prepare_prices(values: dict, record: object, service: object) -> None:
@@ -162,6 +158,19 @@ def entities() -> list[Entity]:
                 "delivered_at",
             ),
             filter_fields=("order_id",),
-            prepare=_prepare_shipment,
+            prepare=prepare_shipment,
+            prefill=shipment_prefill,
+            actions=shipment_actions(),
+        ),
+        Entity(
+            name="quota",
+            model=m.Quota,
+            schema=s.QuotaSchema,
+            plural="quotas",
+            title="Quota",
+            title_fields=("period",),
+            search_fields=("period",),
+            list_columns=("period", "owner_id", "amount"),
+            filter_fields=("period",),
         ),
     ]

@@ -1,6 +1,7 @@
 """The sales forecast: per period of the expected close date, in the instance currency.
 
-For the deals the caller may read (optionally one owner's):
+For the deals the caller may read (optionally of one owner, one pipeline or one team's
+members):
 
 * ``pipeline``: the amount of open deals (neither won nor lost);
 * ``weighted``: the sum of each open deal's amount x probability;
@@ -13,6 +14,10 @@ For the deals the caller may read (optionally one owner's):
 Amounts in another currency are converted with the rates of ``[sales.rates]`` in ``crm.toml``
 (``USD = "0.92"``: one USD is 0.92 of the instance currency); deals in a currency without a rate
 are left out and reported in ``excluded``, never silently mixed in.
+
+Each period also carries the ``quota`` the reader may see for it (the sum of the matching
+owners' quotas; a monthly quota counts in its quarter) and ``attainment``, won as a percentage
+of that quota.
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 
 from .common import default_currency
-from .models import Deal, Stage
+from .models import Deal, Quota, Stage
 from .pricing import money
 
 COMMIT_PROBABILITY = 90
@@ -98,13 +103,55 @@ def deal_rows(stmt: Select[Any]) -> Select[Any]:
     )
 
 
-def forecast(records: Any, period: str = "month", owner_id: int | None = None) -> dict[str, Any]:
-    """The forecast of the deals ``records`` may read; see the module docstring."""
+def team_members(team_id: int) -> Select[Any]:
+    """The ids of the members of team ``team_id``."""
+    from crmcore.users.models import team_member
+
+    return select(team_member.c.user_id).where(team_member.c.team_id == team_id)
+
+
+def quotas(
+    records: Any, period: str, owner_id: int | None = None, team_id: int | None = None
+) -> dict[str, Decimal]:
+    """The quotas the reader may see summed per period (months or quarters as ``period``
+    asks; a month's quota counts in its quarter), for one owner, a team or everyone."""
+    if not records.access.can("quotas", "read"):
+        return {}
+    stmt = records.query("quotas")
+    if owner_id is not None:
+        stmt = stmt.where(Quota.owner_id == owner_id)
+    if team_id is not None:
+        stmt = stmt.where(Quota.owner_id.in_(team_members(team_id)))
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for quota in records.session.scalars(stmt):
+        key = quota.period
+        if "-Q" in key and period == "month":
+            continue  # a quarter's quota cannot be split over its months
+        if "-Q" not in key and period == "quarter":
+            year, month = key.split("-")
+            key = f"{year}-Q{(int(month) - 1) // 3 + 1}"
+        out[key] += quota.amount or Decimal(0)
+    return dict(out)
+
+
+def forecast(
+    records: Any,
+    period: str = "month",
+    owner_id: int | None = None,
+    pipeline_id: int | None = None,
+    team_id: int | None = None,
+) -> dict[str, Any]:
+    """The forecast of the deals ``records`` may read (of one owner, pipeline or team's
+    members when given), with the quota of each period and its attainment (won / quota)."""
     session = records.session
     convert = Converter(default_currency(session), rates_of(records.crm))
     stmt = records.query("deals")
     if owner_id is not None:
         stmt = stmt.where(Deal.owner_id == owner_id)
+    if pipeline_id is not None:
+        stmt = stmt.where(Deal.pipeline_id == pipeline_id)
+    if team_id is not None:
+        stmt = stmt.where(Deal.owner_id.in_(team_members(team_id)))
     buckets: dict[str, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(FIGURES, Decimal(0)))
     counts: dict[str, int] = defaultdict(int)
     for amount, currency, probability, close_date, _owner, won, lost in session.execute(
@@ -126,9 +173,17 @@ def forecast(records: Any, period: str = "month", owner_id: int | None = None) -
             bucket["committed"] += value
         if (probability or 0) >= BEST_CASE_PROBABILITY:
             bucket["best_case"] += value
+    targets = quotas(records, period, owner_id, team_id)
+    for key in targets:
+        buckets[key]  # a period with a quota and no deals is shown too
     keys = sorted(k for k in buckets if k != UNDATED) + ([UNDATED] if UNDATED in buckets else [])
     periods = [
-        {"period": k, "deals": counts[k], **{f: str(money(buckets[k][f])) for f in FIGURES}}
+        {
+            "period": k,
+            "deals": counts[k],
+            **{f: str(money(buckets[k][f])) for f in FIGURES},
+            **_attainment(buckets[k]["won"], targets.get(k)),
+        }
         for k in keys
     ]
     totals = {f: str(money(sum((buckets[k][f] for k in keys), Decimal(0)))) for f in FIGURES}
@@ -136,7 +191,17 @@ def forecast(records: Any, period: str = "month", owner_id: int | None = None) -
         "currency": convert.currency,
         "period": period,
         "owner_id": owner_id,
+        "pipeline_id": pipeline_id,
+        "team_id": team_id,
         "periods": periods,
         "totals": totals,
         "excluded": convert.report(),
     }
+
+
+def _attainment(won: Decimal, quota: Decimal | None) -> dict[str, Any]:
+    """``quota`` and ``attainment`` (won as a percentage of the quota, one decimal)."""
+    if quota is None:
+        return {"quota": None, "attainment": None}
+    share = (won * 100 / quota).quantize(Decimal("0.1")) if quota > 0 else None
+    return {"quota": str(money(quota)), "attainment": str(share) if share is not None else None}

@@ -224,3 +224,15 @@ class Shipment(RecordMixin, OwnedMixin, Base):
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     shipped_at: Mapped[dt.date | None] = mapped_column(Date)
     delivered_at: Mapped[dt.date | None] = mapped_column(Date)
+    #: ``[{"line": 1, "quantity": "2", "description": "..."}]``: order line positions (from 1)
+    lines: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+
+
+class Quota(RecordMixin, OwnedMixin, Base):
+    """What an owner should win in one period (``2026-03`` or ``2026-Q1``), in the instance
+    currency."""
+
+    __tablename__ = "sales_quota"
+
+    period: Mapped[str] = mapped_column(String(7), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))

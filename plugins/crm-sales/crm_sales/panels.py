@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import format_currency, gettext
@@ -89,9 +90,107 @@ def _document(record: Any, user: Any, records: Any) -> str:
     ).format(int(record.id), gettext("Download the PDF"))
 
 
+def _number(value: Any) -> str:
+    return f"{value.normalize():f}"
+
+
+def _to_ship(record: Any, user: Any, records: Any) -> str | None:
+    """An order's lines with what is shipped and still to ship, then its shipments with their
+    tracking links (the reader's scope)."""
+    from .models import Shipment
+    from .shipments import to_ship, tracking_url
+
+    if not records.access.can("shipments", "read"):
+        return None
+    rows = to_ship(records.session, record)
+    left = sum((row["remaining"] for row in rows), Decimal(0))
+    head = Markup("").join(
+        Markup("<th scope='col'>{}</th>").format(gettext(t))
+        for t in ("Line", "Description", "Ordered", "Shipped", "To ship")
+    )
+    body = Markup("").join(
+        Markup(
+            "<tr><td>{}</td><td>{}</td><td class='num'>{}</td><td class='num'>{}</td>"
+            "<td class='num'>{}</td></tr>"
+        ).format(
+            row["line"],
+            row["description"],
+            _number(row["ordered"]),
+            _number(row["shipped"]),
+            _number(row["remaining"]),
+        )
+        for row in rows
+    )
+    if not rows:
+        status = gettext("The order has no lines.")
+    elif left:
+        status = gettext("Some lines are still to ship.")
+    else:
+        status = gettext("Everything is shipped.")
+    out = Markup(
+        "<p id='to-ship-status'>{}</p><div class='table-wrap'><table id='to-ship'><thead><tr>{}"
+        "</tr></thead><tbody>{}</tbody></table></div>"
+    ).format(status, head, body)
+    shipments = list(
+        records.session.scalars(
+            records.query("shipments").where(Shipment.order_id == record.id).order_by(Shipment.id)
+        )
+    )
+    if shipments:
+        items = []
+        for shipment in shipments:
+            link = tracking_url(shipment.carrier, shipment.tracking_number)
+            track = (
+                Markup(" · <a href='{}' rel='noopener noreferrer' target='_blank'>{}</a>").format(
+                    link, gettext("Track")
+                )
+                if link
+                else Markup("")
+            )
+            items.append(
+                Markup("<li><a href='/shipments/{}'>{} {}</a> · {}{}</li>").format(
+                    int(shipment.id),
+                    shipment.carrier,
+                    shipment.tracking_number or "",
+                    choice_text(shipment.status),
+                    track,
+                )
+            )
+        out += Markup("<ul class='sales-shipments'>{}</ul>").format(Markup("").join(items))
+    return str(out)
+
+
+def _tracking(record: Any, user: Any, records: Any) -> str | None:
+    """The carrier's tracking page of a shipment, when a pattern for its carrier is set."""
+    from .shipments import tracking_url
+
+    link = tracking_url(record.carrier, record.tracking_number)
+    if link is None:
+        return None
+    return str(
+        Markup(
+            "<p><a id='tracking-link' href='{}' rel='noopener noreferrer' target='_blank'>"
+            "{}</a></p>"
+        ).format(link, gettext("Track this shipment"))
+    )
+
+
 def panels() -> list[Panel]:
-    """Deals, quotes and orders on contact pages and on company pages; the PDF on a quote's."""
-    out = [Panel("sales-quote-document", "Document", "quote", _document, "quotes.read", 10)]
+    """Deals, quotes and orders on contact pages and on company pages; the PDF on a quote's;
+    what is left to ship on an order's; the tracking link on a shipment's."""
+    out = [
+        Panel("sales-quote-document", "Document", "quote", _document, "quotes.read", 10),
+        Panel(
+            "sales-order-shipping",
+            "Shipping",
+            "order",
+            _to_ship,
+            "shipments.read",
+            20,
+            replaces=("shipments.order_id",),
+        ),
+        Panel("sales-shipment-tracking", "Tracking", "shipment", _tracking, "shipments.read", 10),
+    ]
     for entity, column in (("contact", "contact_id"), ("company", "company_id")):
         out += [
             Panel(

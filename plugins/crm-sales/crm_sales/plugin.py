@@ -10,6 +10,7 @@ from crmcore import (
     ExtraField,
     MenuItem,
     Panel,
+    Permission,
     Plugin,
     RoleGrant,
     Widget,
@@ -54,7 +55,15 @@ def crm_role_grants() -> list[RoleGrant]:
         RoleGrant("sales_rep", entity=plural, actions=_READ)
         for plural in ("pipelines", "stages", "products", "price_lists")
     ]
+    grants.append(RoleGrant("sales_rep", entity="quotas", actions={"read": "own"}))
+    grants.append(RoleGrant("manager", permission="sales.settings"))
     return grants
+
+
+@hookimpl
+def crm_permissions() -> list[Permission]:
+    """Editing the sales settings (carrier tracking links, the web-to-lead snippet)."""
+    return [Permission("sales.settings", "Edit the sales settings")]
 
 
 @hookimpl
@@ -69,7 +78,8 @@ def crm_blueprints() -> list[Any]:
 
 @hookimpl
 def crm_menu_items() -> list[MenuItem]:
-    """Leads, deals, the board, quotes, orders and products."""
+    """Leads, deals, the board, quotes, orders, products, shipments, the forecast, quotas and
+    the sales settings."""
     return [
         MenuItem("Leads", "/leads", permission="leads.read", order=20),
         MenuItem("Deals", "/deals", permission="deals.read", order=21),
@@ -77,6 +87,10 @@ def crm_menu_items() -> list[MenuItem]:
         MenuItem("Quotes", "/quotes", permission="quotes.read", order=23),
         MenuItem("Orders", "/orders", permission="orders.read", order=24),
         MenuItem("Products", "/products", permission="products.read", order=25),
+        MenuItem("Shipments", "/shipments", permission="shipments.read", order=26),
+        MenuItem("Forecast", "/sales/forecast", permission="deals.read", order=27),
+        MenuItem("Quotas", "/quotas", permission="quotas.read", order=28),
+        MenuItem("Sales settings", "/sales/settings", permission="sales.settings", order=29),
     ]
 
 

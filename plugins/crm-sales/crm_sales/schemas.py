@@ -218,13 +218,53 @@ class OrderSchema(_DocumentSchema):
     order_date = fields.Date(allow_none=True)
 
 
+class ShipmentLineSchema(Schema):
+    """One line of a shipment: which line of the order (its position, from 1) and how many;
+    the description is copied from the order line."""
+
+    line = fields.Integer(
+        required=True,
+        validate=validate.Range(1, 500),
+        metadata={
+            "label": "Order line",
+            "description": "The position of the order line (1, 2...).",
+        },
+    )
+    description = fields.String(dump_only=True)
+    quantity = _decimal(
+        [_between(Decimal(0), Decimal(10**9), "Must be more than 0.", low_inclusive=False)],
+        Decimal(0),
+        Decimal(10**9),
+        required=True,
+    )
+
+
 class ShipmentSchema(RecordSchema):
-    order_id = fields.Integer(required=True)
+    order_id = fields.Integer(required=True, metadata={"reference": "orders"})
+    lines = fields.List(fields.Nested(ShipmentLineSchema), validate=validate.Length(0, 500))
+    tracking_url = fields.Method("_tracking_url", dump_only=True)
     carrier = fields.String(required=True, validate=validate.Length(1, 100))
     tracking_number = fields.String(allow_none=True, validate=validate.Length(0, 100))
     status = fields.String(validate=validate.OneOf(SHIPMENT_STATUSES))
     shipped_at = fields.Date(allow_none=True)
     delivered_at = fields.Date(allow_none=True)
+
+    def _tracking_url(self, shipment: Any) -> str | None:
+        from .shipments import tracking_url
+
+        return tracking_url(shipment.carrier, shipment.tracking_number)
+
+
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])\Z"
+
+
+class QuotaSchema(RecordSchema):
+    period = fields.String(
+        required=True,
+        validate=validate.Regexp(PERIOD_PATTERN, error="A month (2026-03) or a quarter (2026-Q1)."),
+        metadata={"description": "A month (`2026-03`) or a quarter (`2026-Q1`)."},
+    )
+    amount = Money(required=True)
 
 
 class ConvertSchema(Schema):

@@ -8,6 +8,7 @@ deals the user may update move, and only within their pipeline.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import (
@@ -55,9 +56,10 @@ def board_context(records: Any, pipeline_id: int) -> dict[str, Any]:
     movable = {
         d.id for d in deals if records.access.allows_record(deal_entity, "update", d, session)
     }
-    columns = [
-        {"stage": stage, "deals": [d for d in deals if d.stage_id == stage.id]} for stage in stages
-    ]
+    columns = []
+    for stage in stages:
+        mine = [d for d in deals if d.stage_id == stage.id]
+        columns.append({"stage": stage, "deals": mine, "totals": column_totals(mine)})
     pipelines = list(
         session.scalars(records.query("pipelines").order_by(Pipeline.position, Pipeline.id))
     )
@@ -68,6 +70,14 @@ def board_context(records: Any, pipeline_id: int) -> dict[str, Any]:
         "columns": columns,
         "movable": movable,
     }
+
+
+def column_totals(deals: list[Any]) -> list[tuple[str, Decimal]]:
+    """The amounts of a column's deals summed per currency, currencies in order."""
+    sums: dict[str, Decimal] = {}
+    for deal in deals:
+        sums[deal.currency] = sums.get(deal.currency, Decimal(0)) + (deal.amount or Decimal(0))
+    return sorted(sums.items())
 
 
 def move_deal(records: Any, deal_id: int, raw_stage: Any) -> Any:
@@ -103,6 +113,18 @@ def make_blueprint() -> Blueprint:
     @bp.route("/board/<int:pipeline_id>")
     def board(pipeline_id: int) -> Any:
         return render_template("sales/board.html", **board_context(_records(), pipeline_id))
+
+    @bp.route("/forecast")
+    def forecast() -> Any:
+        from .pages import forecast_page
+
+        return forecast_page()
+
+    @bp.route("/settings", methods=["GET", "POST"])
+    def settings() -> Any:
+        from .pages import settings_page
+
+        return settings_page()
 
     @bp.route("/quotes/<int:quote_id>/pdf")
     def quote_pdf(quote_id: int) -> Any:

@@ -49,6 +49,8 @@ def test_forecast_by_month(api, deals):
         "committed": "0.00",
         "best_case": "0.00",
         "won": "0.00",
+        "quota": None,
+        "attainment": None,
     }
     assert (
         by["2027-02"]["pipeline"],
@@ -97,3 +99,102 @@ def test_forecast_bad_parameters(api, query):
 
 def test_forecast_needs_deal_access(api_as, make_user):
     assert api_as(make_user("support_agent")).get("/api/v1/forecast").status_code == 403
+
+
+def test_forecast_filters_by_pipeline_and_team(api, api_as, records, deals, other_pipeline):
+    _rep, other = deals
+    renewal = records.create(
+        "deals",
+        {
+            "title": "renewal",
+            "amount": "400.00",
+            "stage_id": other_pipeline.id,
+            "close_date": "2027-01-20",
+            "owner_id": other.id,
+        },
+    )
+    pipeline = other_pipeline.pipeline_id
+    only = api.get(f"/api/v1/forecast?pipeline_id={pipeline}").get_json()
+    assert only["pipeline_id"] == pipeline
+    assert only["totals"]["pipeline"] == "400.00"  # the default pipeline's deals are left out
+    assert [p["period"] for p in only["periods"]] == ["2027-01"]
+    everything = api.get("/api/v1/forecast").get_json()
+    assert everything["totals"]["pipeline"] == "6450.00"
+    team = records.create("teams", {"name": "North"})
+    from crmcore.users.models import team_member
+
+    records.session.execute(team_member.insert().values(team_id=team.id, user_id=other.id))
+    records.session.commit()
+    north = api.get(f"/api/v1/forecast?team_id={team.id}").get_json()
+    assert north["totals"]["pipeline"] == "3400.00" and north["team_id"] == team.id
+    assert renewal.owner_id == other.id
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("pipeline_id=999999", "pipeline_id"),
+        ("pipeline_id=x", "pipeline_id"),
+        ("team_id=0", "team_id"),
+    ],
+)
+def test_forecast_refuses_unknown_filters(api, query, field):
+    response = api.get(f"/api/v1/forecast?{query}")
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["errors"]
+
+
+def test_quotas_give_attainment_and_only_managers_set_them(api, api_as, make_user, deals):
+    rep, other = deals
+    created = api.post(
+        "/api/v1/quotas", json={"period": "2027-02", "amount": "1000.00", "owner_id": rep.id}
+    )
+    assert created.status_code == 201, created.get_json()
+    api.post(
+        "/api/v1/quotas", json={"period": "2027-Q2", "amount": "6000.00", "owner_id": other.id}
+    )
+    month = api.get(f"/api/v1/forecast?owner={rep.id}").get_json()
+    feb = next(p for p in month["periods"] if p["period"] == "2027-02")
+    assert (feb["quota"], feb["attainment"]) == ("1000.00", "50.0")  # won 500 of 1000
+    quarter = api.get("/api/v1/forecast?period=quarter").get_json()
+    by = {p["period"]: p for p in quarter["periods"]}
+    assert by["2027-Q1"]["quota"] == "1000.00"  # the monthly quota counts in its quarter
+    assert by["2027-Q2"]["quota"] == "6000.00" and by["2027-Q2"]["attainment"] == "0.0"
+    # a rep sees their own quota, cannot set one, and never sees the other rep's
+    assert (
+        api_as(rep).post("/api/v1/quotas", json={"period": "2027-03", "amount": "1"}).status_code
+        == 403
+    )
+    rep_quarter = api_as(rep).get("/api/v1/forecast?period=quarter").get_json()
+    assert {p["period"]: p["quota"] for p in rep_quarter["periods"]}.get("2027-Q2") is None
+    manager = make_user("manager")
+    bad = api_as(manager).post("/api/v1/quotas", json={"period": "2027-13", "amount": "-5"})
+    assert bad.status_code == 422 and set(bad.get_json()["errors"]) == {"period", "amount"}
+    assert (
+        api_as(manager)
+        .post("/api/v1/quotas", json={"period": "2027-Q4", "amount": "10.00", "owner_id": rep.id})
+        .status_code
+        == 201
+    )
+
+
+def test_forecast_page_applies_filters_and_reports_bad_ones(web_client, make_user, deals, stages):
+    rep, other = deals
+    manager = make_user("manager")
+    client = web_client(manager)
+    page = client.get("/sales/forecast?period=quarter")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-period="2027-Q1"' in html and 'data-period="2027-Q2"' in html
+    pipeline = stages["Won"].pipeline_id
+    mine = client.get(f"/sales/forecast?owner_id={rep.id}&pipeline_id={pipeline}").get_data(
+        as_text=True
+    )
+    assert 'data-period="2027-Q2"' not in mine and 'data-period="2027-01"' in mine
+    bad = client.get("/sales/forecast?period=week&owner_id=abc")
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True)
+    assert 'id="f-period-error"' in text and 'id="f-owner_id-error"' in text
+    rep_page = web_client(rep).get(f"/sales/forecast?owner_id={other.id}")
+    assert rep_page.status_code == 200  # the other rep's deals are out of the rep's scope
+    assert "No deals match these filters." in rep_page.get_data(as_text=True)

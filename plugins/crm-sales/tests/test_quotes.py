@@ -7,6 +7,7 @@ import io
 from email import policy
 
 import pytest
+from sqlalchemy import select
 
 pytestmark = pytest.mark.crm_plugins("sales")
 
@@ -206,6 +207,14 @@ def test_send_quote_by_email_with_the_pdf(api, crm, product, make_contact):
     assert message["Subject"] == "Quote Q-000001"
     parts = {p.get_filename(): p for p in message.iter_attachments()}
     assert parts["Q-000001.pdf"].get_content().startswith(b"%PDF")
+    from crmcore.activities.models import Activity
+
+    (logged,) = crm.session.scalars(
+        select(Activity).where(Activity.record_type == "quote", Activity.record_id == q["id"])
+    ).all()
+    assert (logged.kind, logged.direction, logged.subject) == ("email", "out", "Quote Q-000001")
+    assert "Q-000001.pdf" in logged.body and "Here it is." in logged.body
+    assert logged.owner_id is not None
     no_mail = quote(api, [])
     refused = api.post(f"/api/v1/quotes/{no_mail['id']}/send", json={})
     assert refused.status_code == 422 and "to" in refused.get_json()["errors"]
@@ -322,9 +331,7 @@ def test_a_customer_groups_price_list_is_chosen(api, product, make_company, make
 
 
 def test_an_expired_quote_does_not_become_an_order(api, product):
-    q = quote(
-        api, [{"product_id": product["id"], "quantity": "1"}], valid_until="2020-01-31"
-    )
+    q = quote(api, [{"product_id": product["id"], "quantity": "1"}], valid_until="2020-01-31")
     response = api.post(f"/api/v1/quotes/{q['id']}/order")
     assert response.status_code == 409
     assert "expired on 2020-01-31" in response.get_json()["detail"]
