@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmcore import Entity, MenuItem, Panel, Plugin, RoleGrant, Widget, hookimpl
+from crmcore import Entity, MenuItem, Panel, Plugin, RecordAction, RoleGrant, Widget, hookimpl
 
-from . import ledger
+from . import actions, ledger
 from .models import LoyaltyEntry
 from .schemas import LoyaltyEntrySchema
 
@@ -42,6 +42,12 @@ def crm_entities() -> list[Entity]:
             prepare=ledger.prepare,
         )
     ]
+
+
+@hookimpl
+def crm_record_actions() -> list[RecordAction]:
+    """The contact page's "Give points", for users who may write the ledger."""
+    return actions.contact_actions()
 
 
 @hookimpl
