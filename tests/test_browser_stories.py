@@ -126,9 +126,18 @@ def shot(page: Any, name: str) -> None:
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
+#: the elements sticking out on the right, to name them when a page scrolls sideways
+WIDEST = """[...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .slice(-5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' '
+    + Math.round(e.getBoundingClientRect().right))"""
+
+
 def no_sideways_scroll(page: Any) -> None:
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width[0] <= width[1], f"{page.url} scrolls sideways: {width[0]} > {width[1]} px"
+    if width[0] > width[1]:
+        wide = page.evaluate(WIDEST)
+        raise AssertionError(f"{page.url} scrolls sideways: {width[0]} > {width[1]} px: {wide}")
 
 
 class Story:
@@ -150,6 +159,7 @@ class Story:
     def check(self) -> None:
         from playwright.sync_api import expect
 
+        self.page.wait_for_load_state("load")  # a page still loading has no style sheet yet
         expect(self.page.locator("html")).to_have_attribute("lang", self.lang)
         no_sideways_scroll(self.page)
 
