@@ -539,3 +539,24 @@ def test_unknown_and_singular_collections_are_404(admin_client):
 def test_dashboard_lists_widgets(admin_client):
     html = page(admin_client, "/")
     assert "<h1>" in html
+
+
+def test_a_tasks_linked_record_is_kept_hidden_not_typed(admin_client, make_contact):
+    contact = make_contact(first_name="Linda")
+    response = post(
+        admin_client,
+        f"/contacts/{contact.id}/tasks",
+        {"title": "Ring Linda", "priority": "normal"},
+        from_page=f"/contacts/{contact.id}",
+    )
+    assert response.status_code in (200, 303)
+    listed = page(admin_client, "/tasks?q=Ring")
+    task_id = re.search(r'href="/tasks/(\d+)"', listed).group(1)
+    html = page(admin_client, f"/tasks/{task_id}/edit")
+    assert 'type="hidden" name="record_id"' in html and 'id="f-record_id"' not in html
+    assert 'type="hidden" name="record_type" value="contact"' in html
+    form = {"title": "Ring Linda today", "record_type": "contact", "record_id": str(contact.id)}
+    form |= {"status": "open", "priority": "high", "version": field_value(html, "version")}
+    response = post(admin_client, f"/tasks/{task_id}/edit", form)
+    assert response.status_code == 303
+    assert "Ring Linda today" in page(admin_client, f"/contacts/{contact.id}")  # still linked

@@ -37,7 +37,7 @@ CUSTOM_TYPES = {
 class FormField:
     """One input of a record form.
 
-    ``kind`` is an HTML input type (``text email number date datetime-local time url
+    ``kind`` is an HTML input type (``text email number date datetime-local time url hidden
     password checkbox``), ``select``, ``textarea``, ``tags``, ``reference`` (a picker of the
     records of ``target``, an entity plural) or ``nested`` (a list of small objects such as
     a contact's extra e-mails or a quote's lines, each row edited with the inputs of

@@ -227,6 +227,7 @@ FIELD_LABELS = (
     _l("Locale"),
     _l("Password"),
     _l("Label"),
+    _l("Value"),
     _l("Type"),
     _l("Required"),
     _l("Entity"),

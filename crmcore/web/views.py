@@ -32,6 +32,7 @@ from ..api import listing
 from ..app import current_crm
 from ..errors import CRMError, NotFound, PermissionDenied, StaleRecord, ValidationError
 from ..records import RecordService
+from ..references import references
 from ..registry import Entity
 from ..settings import SavedView
 from . import detail
@@ -247,9 +248,22 @@ def owner_choices(entity: Entity, action: str) -> list[tuple[str, str]]:
 
 def reference_choices(entity: Entity, specs: list[FormField], action: str) -> None:
     """Owner fields become a choice of the users the signed-in user may give records to;
-    other ``<thing>_id`` fields become pickers of the ``<things>`` the user may read."""
+    other ``<thing>_id`` fields become pickers of the ``<things>`` the user may read.
+
+    The record a note or a task is about (``record_type`` + ``record_id``) is set where it is
+    made - a record's timeline, an "Add" link - and kept as hidden inputs, never a number box.
+    """
     records = service()
+    linked = {
+        name
+        for ref in references(records, entity).values()
+        if ref.type_field is not None
+        for name in (ref.field, ref.type_field)
+    }
     for spec in specs:
+        if not spec.custom and spec.name in linked:
+            spec.kind = "hidden"
+            continue
         if spec.custom or not spec.name.endswith("_id"):
             continue
         if spec.name == entity.owner_field and entity.owner_field != "id":

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from crmcore import MenuItem, Panel, Plugin, RoleGrant, Widget, hookimpl
 
 if TYPE_CHECKING:
-    from crmcore import Entity
+    from crmcore import Entity, RecordAction
 
 # The hooks import the plugin's modules when called: `crm --help` imports this module to find
 # the plugin's commands, and should not pay for SQLAlchemy models to do so.
@@ -50,6 +50,14 @@ def crm_entities() -> list[Entity]:
             prepare=ledger.prepare,
         )
     ]
+
+
+@hookimpl
+def crm_record_actions() -> list[RecordAction]:
+    """The contact page's "Give points", for users who may write the ledger."""
+    from . import actions
+
+    return actions.contact_actions()
 
 
 @hookimpl

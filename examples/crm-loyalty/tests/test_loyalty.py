@@ -209,3 +209,23 @@ def test_demo_data_gives_welcome_points(records, make_contact):
     balances = [_balance(records, c) for c in people]
     assert sum(1 for b in balances if b > 0) == 2
     assert all(5 <= b <= 400 for b in balances if b)
+
+
+def test_give_points_action_writes_an_entry(api, make_contact, make_user, api_as):
+    contact = make_contact()
+    r = api.post(
+        f"/api/v1/contacts/{contact.id}/give_points", json={"points": 30, "reason": "Fair"}
+    )
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["contact_id"] == contact.id and r.get_json()["points"] == 30
+    assert r.headers["Location"].endswith(f"{URL}/{r.get_json()['id']}")
+    r = api.post(f"/api/v1/contacts/{contact.id}/give_points", json={"points": 0, "reason": "x"})
+    assert r.status_code == 422  # the ledger's own rule
+    r = api.post(
+        f"/api/v1/contacts/{contact.id}/give_points", json={"points": -99, "reason": "Mug"}
+    )
+    assert r.status_code == 422  # no overdraft
+    rep = api_as(make_user("sales_rep"))  # reads the ledger, may not write it
+    r = rep.post(f"/api/v1/contacts/{contact.id}/give_points", json={"points": 5, "reason": "x"})
+    assert r.status_code in (403, 404)
+    assert len(api.get(f"{URL}?contact_id={contact.id}").get_json()["data"]) == 1
