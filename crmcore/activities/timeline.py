@@ -106,7 +106,8 @@ def _changes(ctx: TimelineContext) -> list[TimelineItem]:
     for entry in rows:
         line = change_summary(ctx.entity, entry.action, entry.changes)
         data = {"changes": entry.changes, "action": entry.action}
-        out.append(TimelineItem("change", entry.at, line, line, None, entry.user_id, entry.id, data))
+        item = TimelineItem("change", entry.at, line, line, None, entry.user_id, entry.id, data)
+        out.append(item)
     return out
 
 
