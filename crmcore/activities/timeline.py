@@ -119,4 +119,4 @@ def change_summary(entity: Any, action: str, changes: dict[str, Any] | None) -> 
     names = ", ".join(
         label(name.removeprefix("custom_fields."), entity) for name in sorted(changes or {})
     )
-    return gettext("Changed %(fields)s", fields=names)
+    return str(gettext("Changed %(fields)s", fields=names))

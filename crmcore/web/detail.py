@@ -138,10 +138,16 @@ def history(records: RecordService, entity: Entity, record_id: int) -> list[Audi
 
 def timeline_page(records: RecordService, entity: Entity, record_id: int) -> TimelinePage:
     """The page of the record's timeline that the query string asks for (``kind``, ``cursor``);
-    a cursor that is not a number starts from the top."""
+    kinds the timeline does not have are ignored and a cursor that is not a number starts from
+    the top, as a hand-edited link should."""
     args = request.args
     offset = whole_number(args.get("cursor") or "0") or 0
-    return build(records, entity, record_id, kinds=parse_kinds(args.getlist("kind")), offset=offset)
+    kinds = parse_kinds(args.getlist("kind"))
+    page = build(records, entity, record_id, kinds=kinds, offset=offset)
+    if kinds is not None and not kinds <= set(page.kinds):
+        known = frozenset(kinds & set(page.kinds)) or None
+        page = build(records, entity, record_id, kinds=known, offset=offset)
+    return page
 
 
 def timeline_vars(records: RecordService, entity: Entity, page: TimelinePage) -> dict[str, Any]:
