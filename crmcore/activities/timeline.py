@@ -25,14 +25,27 @@ KIND_LABELS = {
 }
 ACTIVITY_TITLES = {"call": _l("Call"), "meeting": _l("Meeting"), "email": _l("E-mail")}
 _SUMMARY = 300
+#: The entity each kind is read from (a change: the record's own).
+_SOURCE: dict[str, Any] = {
+    "note": "notes",
+    "task": "tasks",
+    "call": "activities",
+    "meeting": "activities",
+    "email": "activities",
+    "attachment": "attachments",
+}
 
 
 def items(ctx: TimelineContext) -> list[TimelineItem]:
     """The core's items for ``ctx``'s record, one query per kind asked for."""
-    wanted = {kind for kind, text in KIND_LABELS.items() if ctx.wants(kind, text)}
-    out: list[TimelineItem] = []
     access = ctx.records.access
-    if "note" in wanted and access.can("notes", "read"):
+    wanted = {
+        kind
+        for kind, text in KIND_LABELS.items()
+        if access.can(_SOURCE.get(kind, ctx.entity), "read") and ctx.wants(kind, text)
+    }
+    out: list[TimelineItem] = []
+    if "note" in wanted:
         for note in ctx.records.session.scalars(_linked(ctx, "notes", Note, Note.created_at)):
             out.append(
                 TimelineItem(
@@ -40,7 +53,7 @@ def items(ctx: TimelineContext) -> list[TimelineItem]:
                     None, note.owner_id, note.id, _dump(ctx, "notes", note),
                 )
             )  # fmt: skip
-    if "task" in wanted and access.can("tasks", "read"):
+    if "task" in wanted:
         for task in ctx.records.session.scalars(_linked(ctx, "tasks", Task, Task.created_at)):
             out.append(
                 TimelineItem(
@@ -50,7 +63,7 @@ def items(ctx: TimelineContext) -> list[TimelineItem]:
                 )
             )  # fmt: skip
     activity_kinds = wanted & set(ACTIVITY_TITLES)
-    if activity_kinds and access.can("activities", "read"):
+    if activity_kinds:
         stmt = _linked(ctx, "activities", Activity, Activity.occurred_at)
         for act in ctx.records.session.scalars(stmt.where(Activity.kind.in_(activity_kinds))):
             kind_title = ACTIVITY_TITLES.get(act.kind, act.kind)
@@ -61,7 +74,7 @@ def items(ctx: TimelineContext) -> list[TimelineItem]:
                     _dump(ctx, "activities", act),
                 )
             )  # fmt: skip
-    if "attachment" in wanted and access.can("attachments", "read"):
+    if "attachment" in wanted:
         stmt = _linked(ctx, "attachments", Attachment, Attachment.created_at)
         for att in ctx.records.session.scalars(stmt):
             out.append(

@@ -41,9 +41,9 @@ EVENTS: dict[str, tuple[Any, Callable[[str], str]]] = {
 def items(ctx: TimelineContext) -> list[TimelineItem]:
     """Every moment of the contact's campaign messages, newest first, in one query."""
     about = ctx.about(Recipient.contact_id)
-    if about is None or not ctx.wants(KIND, LABEL):
+    if about is None or not ctx.records.access.can("campaigns", "read"):
         return []
-    if not ctx.records.access.can("campaigns", "read"):
+    if not ctx.wants(KIND, LABEL):
         return []
     readable = ctx.records.query("campaigns").with_only_columns(Campaign.id)
     parts = [

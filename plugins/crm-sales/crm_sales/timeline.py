@@ -23,7 +23,7 @@ def items(ctx: TimelineContext) -> list[TimelineItem]:
     access = ctx.records.access
     if ctx.about(Deal.contact_id) is None:
         return out
-    if ctx.wants("deal", KINDS["deal"]) and access.can("deals", "read"):
+    if access.can("deals", "read") and ctx.wants("deal", KINDS["deal"]):
         for deal in _rows(ctx, "deals", Deal, Deal.created_at):
             out.append(
                 TimelineItem(
@@ -32,7 +32,7 @@ def items(ctx: TimelineContext) -> list[TimelineItem]:
                     deal.owner_id, deal.id, {"amount": str(deal.amount), "currency": deal.currency},
                 )
             )  # fmt: skip
-    if ctx.wants("quote", KINDS["quote"]) and access.can("quotes", "read"):
+    if access.can("quotes", "read") and ctx.wants("quote", KINDS["quote"]):
         when = func.coalesce(Quote.sent_at, Quote.created_at)
         for quote in _rows(ctx, "quotes", Quote, when):
             title = (
@@ -48,7 +48,7 @@ def items(ctx: TimelineContext) -> list[TimelineItem]:
                     {"status": quote.status, "total": str(quote.total)},
                 )
             )  # fmt: skip
-    if ctx.wants("order", KINDS["order"]) and access.can("orders", "read"):
+    if access.can("orders", "read") and ctx.wants("order", KINDS["order"]):
         for order in _rows(ctx, "orders", Order, Order.created_at):
             out.append(
                 TimelineItem(
