@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .app import CRM, create_app, current_crm
     from .records import RecordEvent, RecordService
     from .registry import Entity, RecordSchema
+    from .timeline import TimelineContext, TimelineItem
 
 __all__ = [
     "CRM",
@@ -59,6 +60,8 @@ __all__ = [
     "RecordService",
     "RoleGrant",
     "StaleRecord",
+    "TimelineContext",
+    "TimelineItem",
     "ValidationError",
     "Widget",
     "__version__",
@@ -79,6 +82,8 @@ _LAZY = {
     "RecordService": "records",
     "Entity": "registry",
     "RecordSchema": "registry",
+    "TimelineContext": "timeline",
+    "TimelineItem": "timeline",
 }
 
 

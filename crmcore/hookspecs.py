@@ -13,7 +13,8 @@ so listing commands needs no database), ``crm_role_grants`` when the plugin is e
 widgets and panels of enabled plugins on each request, and ``crm_periodic_jobs`` when the job
 consumer starts (a job of a disabled plugin is skipped when it is due).
 
-*Event hooks* (``crm_demo_data``, ``crm_validate_record`` and the three after-commit hooks) are
+*Event hooks* (``crm_demo_data``, ``crm_validate_record``, ``crm_timeline_items`` and the three
+after-commit hooks) are
 called for enabled plugins only, in load order: a plugin's implementation runs after those of
 the plugins it ``requires``. ``tryfirst``/``trylast`` change that as in pluggy.
 """
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     )
     from .records import RecordEvent
     from .registry import Entity
+    from .timeline import TimelineContext, TimelineItem
 
 hookspec = pluggy.HookspecMarker("crmcore")
 
@@ -128,6 +130,21 @@ def crm_dashboard_widgets() -> Iterable[Widget]:
 @hookspec
 def crm_record_panels() -> Iterable[Panel]:
     """Return panels for record detail pages (template slots), for any plugin's entity."""
+
+
+@hookspec
+def crm_timeline_items(ctx: TimelineContext) -> Iterable[TimelineItem]:
+    """Return what happened to ``ctx.record`` that this plugin knows of, newest first.
+
+    Called for enabled plugins on every record page and ``GET /api/v1/<plural>/<id>/timeline``.
+    Offer each kind with ``ctx.wants(kind, label)`` and query it only when that returns true;
+    run one query per kind through ``ctx.records.query(...)`` (the reader's scope), limited to
+    ``ctx.fetch`` rows. ``ctx.about(Model.contact_id, Model.company_id)`` is the condition for
+    rows about the contact, or about the company and its contacts (``None`` on other entities).
+    Titles are written in the reader's language.
+
+    :param ctx: the reader's record service, the record and the kinds asked for.
+    """
 
 
 @hookspec

@@ -19,6 +19,7 @@ from crmcore import (
     Plugin,
     RecordAction,
     RoleGrant,
+    TimelineItem,
     ValidationError,
     Widget,
     hookimpl,
@@ -141,6 +142,23 @@ def crm_record_panels():
         return f"<p>Panel for {escape(record.last_name)}</p>"
 
     return [Panel("everyhook-panel", "Everyhook", "contact", render)]
+
+
+@hookimpl
+def crm_timeline_items(ctx):
+    """A line per widget the reader may read on its contact's timeline (one query)."""
+    if not ctx.is_contact or not ctx.wants("widget", "Widgets"):
+        return []
+    if not ctx.records.access.can("widgets", "read"):
+        return []
+    stmt = ctx.records.query("widgets").where(
+        ctx.records.entity("widgets").model.name.startswith(f"For {ctx.record.id}:")
+    )
+    rows = ctx.records.session.scalars(stmt.limit(ctx.fetch))
+    return [
+        TimelineItem("widget", w.created_at, f"Widget {w.name}", link=f"/widgets/{w.id}", id=w.id)
+        for w in rows
+    ]
 
 
 @hookimpl

@@ -404,7 +404,8 @@ def test_timeline_lists_everything_newest_first(
     assert kinds[0] == ("meeting", meeting["id"])
     assert kinds[-1] == ("call", old_call["id"])
     changes = [i for i in items if i["kind"] == "change"]
-    assert [c["summary"] for c in changes] == ["changed city", "create"]
+    assert [c["summary"] for c in changes] == ["Changed City", "Created"]
+    assert changes[0]["data"]["changes"]["city"][1] == "Paris"
     assert all("Someone else" not in i["summary"] for i in items)
     ats = [i["at"] for i in items]
     assert ats == sorted(ats, reverse=True)

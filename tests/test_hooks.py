@@ -209,6 +209,25 @@ def test_crm_record_panels(api, make_contact):
     assert api.get(f"/api/v1/widgets/{widget['id']}/panels").get_json() == []
 
 
+def test_crm_timeline_items(api, api_as, make_user, make_contact):
+    contact = make_contact()
+    widget = api.post("/api/v1/widgets", json={"name": f"For {contact.id}: blue"}).get_json()
+    api.post("/api/v1/widgets", json={"name": "For nobody"})
+    r = api.get(f"/api/v1/contacts/{contact.id}/timeline?kind=widget")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert [(i["kind"], i["id"], i["link"]) for i in body["data"]] == [
+        ("widget", widget["id"], f"/widgets/{widget['id']}")
+    ]
+    assert {"kind": "widget", "label": "Widgets"} in body["kinds"]
+    # a reader who may not read widgets sees none (the plugin asks the record service)
+    reader = make_user("sales_rep")
+    mine = make_contact(owner_id=reader.id)
+    api.post("/api/v1/widgets", json={"name": f"For {mine.id}: red"})
+    r = api_as(reader).get(f"/api/v1/contacts/{mine.id}/timeline?kind=widget")
+    assert r.status_code == 200 and r.get_json()["data"] == []
+
+
 def test_crm_periodic_jobs(app, crm):
     jobs = {job.name: (plugin, job) for plugin, job in crm.collect("crm_periodic_jobs")}
     plugin, job = jobs["everyhook-tick"]

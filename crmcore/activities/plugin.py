@@ -9,7 +9,9 @@ from ..db import utcnow
 from ..errors import CRMError, ValidationError
 from ..plugins import Plugin, hookimpl
 from ..registry import Entity
+from ..timeline import TimelineContext, TimelineItem
 from ..version import __version__
+from . import timeline
 from .models import Activity, Attachment, Note, Task
 from .schemas import ActivitySchema, AttachmentSchema, NoteSchema, TaskSchema
 
@@ -145,3 +147,9 @@ def open_tasks_chart(user: Any, records: Any) -> dict[str, Any]:
 @hookimpl
 def crm_dashboard_widgets() -> list[Widget]:
     return [Widget("open-tasks", _l("Open tasks by priority"), open_tasks_chart, order=20)]
+
+
+@hookimpl
+def crm_timeline_items(ctx: TimelineContext) -> list[TimelineItem]:
+    """Notes, tasks, calls, meetings, e-mails, attachments and the record's changes."""
+    return timeline.items(ctx)

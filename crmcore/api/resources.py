@@ -11,15 +11,16 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from ..activities.models import Activity, Attachment, Note, Task
 from ..app import CRM, current_crm
 from ..audit import AuditEntry
 from ..errors import StaleRecord, ValidationError
 from ..parsing import whole_number
 from ..records import RecordService
 from ..registry import Entity
+from ..timeline import MAX_LIMIT, MAX_OFFSET, PAGE_SIZE, build, parse_kinds
 from . import jsontypes, listing
 from .bodies import request_json
+from .listing import BadQuery
 from .problems import PROBLEM_JSON
 
 #: the usual error answers; the document lists, per operation, those it can really answer
@@ -279,11 +280,12 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
     class Timeline(MethodView):
         @blp.doc(
             responses=ERROR_RESPONSES,
-            summary="Notes, tasks, calls, meetings, e-mails and changes, newest first",
+            summary="Everything that happened to the record, newest first, in the reader's scope",
+            parameters=TIMELINE_PARAMETERS,
         )
         @blp.response(200, TimelinePage)
         def get(self, record_id: int) -> Any:
-            return {"data": timeline(records(), entity, record_id)}
+            return timeline_page(records(), entity, record_id)
 
     return blp
 
@@ -304,77 +306,73 @@ class AuditPage(Schema):
     data = fields.List(fields.Nested(AuditSchema))
 
 
-class TimelineItem(Schema):
+class TimelineItemSchema(Schema):
     kind = fields.String(
-        metadata={"description": "note, task, call, meeting, email, attachment or change"}
+        metadata={
+            "description": "note, task, call, meeting, email, attachment, change, or a plugin's "
+            "kind (deal, quote, order, ticket, ticket_message, campaign, portal...)"
+        }
     )
     at = fields.AwareDateTime()
-    user_id = fields.Integer(allow_none=True)
-    id = fields.Integer()
+    title = fields.String(metadata={"description": "one line, in the reader's language"})
     summary = fields.String()
+    link = fields.String(allow_none=True, metadata={"description": "path of its page"})
+    user_id = fields.Integer(allow_none=True, metadata={"description": "who did it"})
+    id = fields.Integer(allow_none=True)
     data = fields.Dict()
 
 
+class TimelineKind(Schema):
+    kind = fields.String()
+    label = fields.String()
+
+
 class TimelinePage(Schema):
-    data = fields.List(fields.Nested(TimelineItem))
+    data = fields.List(fields.Nested(TimelineItemSchema))
+    kinds = fields.List(fields.Nested(TimelineKind), metadata={"description": "for a filter"})
+    next_cursor = fields.String(allow_none=True)
 
 
-def timeline(
-    service: RecordService, entity: Entity, record_id: int, limit: int = 100
-) -> list[dict[str, Any]]:
-    """The activity timeline of one record, each kind filtered by the reader's scope."""
-    service.get(entity, record_id)
-    crm = service.crm
-    items: list[dict[str, Any]] = []
-    linked = (
-        ("notes", Note, "created_at", "body"),
-        ("tasks", Task, "created_at", "title"),
-        ("activities", Activity, "occurred_at", "subject"),
-        ("attachments", Attachment, "created_at", "filename"),
-    )
-    for plural, model, time_field, summary_field in linked:
-        linked_entity = crm.registry.get(plural)
-        if not service.access.can(linked_entity, "read"):
-            continue
-        rows = service.session.scalars(
-            service.query(linked_entity)
-            .where(model.record_type == entity.name, model.record_id == record_id)
-            .order_by(getattr(model, time_field).desc())
-            .limit(limit)
-        )
-        for row in rows:
-            kind = row.kind if model is Activity else linked_entity.name
-            owner = getattr(row, linked_entity.owner_field or "owner_id", None)
-            items.append(
-                {
-                    "kind": kind,
-                    "at": getattr(row, time_field),
-                    "user_id": owner,
-                    "id": row.id,
-                    "summary": str(getattr(row, summary_field))[:200],
-                    "data": linked_entity.dump_schema.dump(row),
-                }
-            )
-    for entry in service.session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.entity == entity.name, AuditEntry.record_id == record_id)
-        .order_by(AuditEntry.id.desc())
-        .limit(limit)
-    ):
-        summary = (
-            entry.action
-            if entry.action != "update"
-            else "changed " + ", ".join(sorted(entry.changes))
-        )
-        items.append(
+TIMELINE_PARAMETERS = [
+    {
+        "in": "query",
+        "name": "kind",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "description": "only these kinds (repeat it, or separate with commas)",
+    },
+    {"in": "query", "name": "limit", "schema": {"type": "integer", "default": 25, "maximum": 100}},
+    {"in": "query", "name": "cursor", "schema": {"type": "string"}},
+]
+
+
+def timeline_page(service: RecordService, entity: Entity, record_id: int) -> dict[str, Any]:
+    """One page of a record's timeline for the API; bad ``kind``, ``limit`` or ``cursor`` are
+    400 problems naming the parameter."""
+    limit = whole_number(request.args.get("limit", str(PAGE_SIZE)), 1, MAX_LIMIT)
+    if limit is None:
+        raise BadQuery("limit", f"Must be a whole number from 1 to {MAX_LIMIT}.")
+    offset = whole_number(request.args.get("cursor") or "0", 0, MAX_OFFSET)
+    if offset is None:
+        raise BadQuery("cursor", "Not a cursor of this timeline.")
+    kinds = parse_kinds(request.args.getlist("kind"))
+    page = build(service, entity, record_id, kinds=kinds, offset=offset, limit=limit)
+    unknown = sorted((kinds or set()) - set(page.kinds))
+    if unknown:
+        raise BadQuery("kind", f"Unknown kind {unknown[0]!r}; use one of: {', '.join(page.kinds)}.")
+    return {
+        "data": [
             {
-                "kind": "change",
-                "at": entry.at,
-                "user_id": entry.user_id,
-                "id": entry.id,
-                "summary": summary[:200],
-                "data": {"changes": entry.changes, "action": entry.action},
+                "kind": i.kind,
+                "at": i.at,
+                "title": i.title,
+                "summary": i.summary,
+                "link": i.link,
+                "user_id": i.actor_id,
+                "id": i.id,
+                "data": dict(i.data),
             }
-        )
-    items.sort(key=lambda item: item["at"], reverse=True)
-    return items[:limit]
+            for i in page.items
+        ],
+        "kinds": [{"kind": k, "label": text} for k, text in page.kinds.items()],
+        "next_cursor": str(page.next_offset) if page.next_offset is not None else None,
+    }

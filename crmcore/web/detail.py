@@ -6,16 +6,18 @@ from __future__ import annotations
 import logging
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
-from flask_babel import gettext
+from flask import request
 from markupsafe import Markup
 from sqlalchemy import select
 
-from ..api.resources import timeline
 from ..app import current_crm
 from ..audit import AuditEntry
+from ..parsing import whole_number
 from ..records import RecordService
 from ..registry import Entity
+from ..timeline import TimelinePage, build, parse_kinds
 from .display import USER_FIELDS, choice_of, resolve
 from .forms import HIDDEN, ordered_fields
 from .i18n import AUDIT_ACTIONS, label
@@ -134,6 +136,35 @@ def history(records: RecordService, entity: Entity, record_id: int) -> list[Audi
     )
 
 
+def timeline_page(records: RecordService, entity: Entity, record_id: int) -> TimelinePage:
+    """The page of the record's timeline that the query string asks for (``kind``, ``cursor``);
+    kinds the timeline does not have are ignored and a cursor that is not a number starts from
+    the top, as a hand-edited link should."""
+    args = request.args
+    offset = whole_number(args.get("cursor") or "0") or 0
+    kinds = parse_kinds(args.getlist("kind"))
+    page = build(records, entity, record_id, kinds=kinds, offset=offset)
+    if kinds is not None and not kinds <= set(page.kinds):
+        known = frozenset(kinds & set(page.kinds)) or None
+        page = build(records, entity, record_id, kinds=known, offset=offset)
+    return page
+
+
+def timeline_vars(records: RecordService, entity: Entity, page: TimelinePage) -> dict[str, Any]:
+    """Template variables of the timeline list, its filter and its "load more" link."""
+    selected = sorted(set(parse_kinds(request.args.getlist("kind")) or ()) & set(page.kinds))
+    more_url = None
+    if page.next_offset is not None:
+        more_url = "?" + urlencode([*(("kind", k) for k in selected), ("cursor", page.next_offset)])
+    return {
+        "timeline": page.items,
+        "timeline_kinds": page.kinds,
+        "timeline_selected": selected,
+        "timeline_more": more_url,
+        "timeline_people": page.actors,
+    }
+
+
 def context(records: RecordService, entity: Entity, record_id: int, tz_name: str) -> dict[str, Any]:
     """Template variables of the detail page; ``NotFound`` when the user may not read it."""
     record = records.get(entity, record_id)
@@ -146,13 +177,10 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
             (d.shown_label, values.get(d.name))
             for d in current_crm().custom_field_defs(records.session, entity)
         ]
-    items = timeline(records, entity, record_id)
+    page = timeline_page(records, entity, record_id)
     changes = history(records, entity, record_id)
     people = _user_names(
-        records,
-        {i["user_id"] for i in items}
-        | {c.user_id for c in changes}
-        | {getattr(record, f, None) for f in USER_FIELDS},
+        records, {c.user_id for c in changes} | {getattr(record, f, None) for f in USER_FIELDS}
     )
     access = records.access
     shown_panels = panels(records, entity, record)
@@ -171,9 +199,8 @@ def context(records: RecordService, entity: Entity, record_id: int, tz_name: str
         "custom": custom,
         "label": partial(label, entity=entity),
         "choice": partial(choice_of, entity),
-        "change_summary": partial(change_summary, entity),
         "audit_action": audit_action,
-        "timeline": items,
+        **timeline_vars(records, entity, page),
         "history": changes,
         "people": people,
         "panels": shown_panels,
@@ -195,16 +222,3 @@ def audit_action(action: str) -> str:
     """What an audit entry did, as the history says it ("Changed", "Restored")."""
     text = AUDIT_ACTIONS.get(action)
     return str(text) if text is not None else action
-
-
-def field_label(entity: Entity, name: str) -> str:
-    """The label of a changed field; custom fields appear as ``custom_fields.<name>``."""
-    return label(name.removeprefix("custom_fields."), entity)
-
-
-def change_summary(entity: Entity, data: dict[str, Any]) -> str:
-    """A timeline line for an audit entry: "Changed Company, Title" in the reader's language."""
-    if data.get("action") != "update":
-        return audit_action(str(data.get("action", "")))
-    names = ", ".join(field_label(entity, n) for n in sorted(data.get("changes") or {}))
-    return gettext("Changed %(fields)s", fields=names)

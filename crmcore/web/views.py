@@ -532,6 +532,21 @@ def make_blueprint() -> Blueprint:
             "core/detail.html", **detail.context(service(), entity, record_id, tz_name())
         )
 
+    @bp.route("/<plural>/<int:record_id>/timeline")
+    def timeline(plural: str, record_id: int) -> Any:
+        """The timeline list alone, for the filter (``?kind=``) and "load more" (``?cursor=``)
+        of the record page; the page itself shows the same with these query strings."""
+        entity = entity_for(plural)
+        records = service()
+        page = detail.timeline_page(records, entity, record_id)
+        more = bool(request.args.get("cursor"))
+        template = "core/_timeline_items.html" if more else "core/_timeline.html"
+        return render_template(
+            template,
+            record_url=url_for("web_records.show", plural=plural, record_id=record_id),
+            **detail.timeline_vars(records, entity, page),
+        )
+
     @bp.route("/<plural>/<int:record_id>/edit", methods=["GET", "POST"])
     def edit(plural: str, record_id: int) -> Any:
         entity = entity_for(plural)

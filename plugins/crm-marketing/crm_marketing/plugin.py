@@ -158,3 +158,11 @@ def crm_record_updated(event: Any) -> None:
     from .results import carry_attribution
 
     carry_attribution(event)
+
+
+@hookimpl
+def crm_timeline_items(ctx: Any) -> list[Any]:
+    """Campaign e-mails sent to the contact, with opens, clicks and unsubscribes."""
+    from . import timeline
+
+    return timeline.items(ctx)

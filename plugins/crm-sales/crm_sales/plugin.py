@@ -125,3 +125,11 @@ def crm_validate_record(event: Any) -> None:
         from .deals import track_stage
 
         track_stage(event)
+
+
+@hookimpl
+def crm_timeline_items(ctx: Any) -> list[Any]:
+    """Deals, quotes (sent or drafted) and orders of the contact or company."""
+    from . import timeline
+
+    return timeline.items(ctx)

@@ -176,3 +176,11 @@ def crm_record_updated(event: Any) -> None:
         crm = event.records.crm
         if not answered(event.session, event.record.id):
             send_survey(crm, event.record)
+
+
+@hookimpl
+def crm_timeline_items(ctx: Any) -> list[Any]:
+    """Tickets, their messages (internal notes for agents only) and portal sign-ins."""
+    from . import timeline
+
+    return timeline.items(ctx)
