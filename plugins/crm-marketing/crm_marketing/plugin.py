@@ -153,6 +153,14 @@ def crm_validate_record(event: Any) -> None:
 
 
 @hookimpl
+def crm_contact_unsubscribed(event: Any) -> None:
+    """An unsubscribe through the core's link of one of our messages marks its recipient."""
+    from .public import recipient_unsubscribed
+
+    recipient_unsubscribed(event)
+
+
+@hookimpl
 def crm_record_updated(event: Any) -> None:
     """A converted lead's campaign goes to its new deal."""
     from .results import carry_attribution
