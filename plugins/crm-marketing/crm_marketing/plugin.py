@@ -107,6 +107,12 @@ def crm_menu_items() -> list[MenuItem]:
         MenuItem("Campaigns", "/campaigns", permission="campaigns.read", order=50),
         MenuItem("Segments", "/segments", permission="segments.read", order=51),
         MenuItem(
+            "Segment builder",
+            "/marketing/segments/build",
+            permission="segments.read",
+            order=51,
+        ),
+        MenuItem(
             "E-mail templates", "/email_templates", permission="email_templates.read", order=52
         ),
     ]

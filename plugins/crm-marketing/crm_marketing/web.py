@@ -280,4 +280,149 @@ def make_blueprint() -> Blueprint:
             else None,
         )
 
+    @bp.route("/segments/build", methods=["GET", "POST"])
+    @bp.route("/segments/<int:segment_id>/build", methods=["GET", "POST"])
+    def segment_builder(segment_id: int | None = None) -> Any:
+        """Build a dynamic segment from rows; save it as its filter language."""
+        from . import builder
+
+        records = _records()
+        segment = records.get("segments", segment_id) if segment_id is not None else None
+        if segment is not None and segment.kind != "dynamic":
+            raise ValidationError({"kind": [_("A static segment lists its contacts.")]})
+        name = segment.name if segment is not None else ""
+        status, errors, row_errors = 200, {}, {}
+        if request.method == "GET":
+            rows = [builder.Row()]
+            if segment is not None:
+                found = builder.from_segment(
+                    segment.query, segment.company_query, segment.conditions
+                )
+                if found is None:
+                    flash(_("This segment's query is edited as text."), "info")
+                    return redirect(
+                        url_for("web_records.edit", plural="segments", record_id=segment.id)
+                    )
+                rows = found or rows
+        else:
+            name = str(request.form.get("name", ""))[:200]
+            rows = builder.rows_from_form(request.form)
+            action = str(request.form.get("action", ""))
+            if action == "add" and len(rows) < builder.MAX_ROWS:
+                rows.append(builder.Row())
+            elif action.startswith("remove-"):
+                index = int(action[7:]) if action[7:].isdigit() else -1
+                rows = [r for i, r in enumerate(rows) if i != index] or [builder.Row()]
+            elif action == "save":
+                saved, errors, row_errors = _save_segment(records, segment, name, rows)
+                if saved is not None:
+                    flash(_("Segment saved."), "success")
+                    return redirect(
+                        url_for("web_records.show", plural="segments", record_id=saved.id), 303
+                    )
+                status = 422
+        preview = _builder_preview(records, rows)
+        contacts = records.entity("contacts")
+        return Response(
+            render_template(
+                "marketing/segment_builder.html",
+                segment=segment,
+                name=name,
+                rows=rows,
+                groups=builder.field_choices(
+                    records.crm.custom_field_defs(records.session, contacts)
+                ),
+                operators=builder.OPERATORS,
+                errors=errors,
+                row_errors=row_errors,
+                preview=preview,
+                contacts=contacts,
+            ),
+            status=status,
+        )
+
+    @bp.route("/segments/build/preview", methods=["POST"])
+    def segment_builder_preview() -> Any:
+        """The live count and a sample of members of the rows being built (htmx)."""
+        from . import builder
+
+        records = _records()
+        rows = builder.rows_from_form(request.form)
+        return render_template(
+            "marketing/_builder_preview.html",
+            preview=_builder_preview(records, rows),
+            contacts=records.entity("contacts"),
+        )
+
     return bp
+
+
+SAMPLE = 10
+
+
+def _builder_values(records: Any, rows: list[Any]) -> tuple[dict[str, Any] | None, dict[int, str]]:
+    from . import builder
+
+    try:
+        return builder.to_segment(rows), {}
+    except builder.RowError as exc:
+        return None, {exc.index: str(exc)}
+
+
+def _builder_preview(records: Any, rows: list[Any]) -> dict[str, Any]:
+    """``count``, ``sample`` and ``query`` of the rows, or ``error`` (never an exception)."""
+    from . import segments
+    from .models import Segment
+
+    if not records.access.can("segments", "read"):
+        raise PermissionDenied(_("You may not read segments."))
+    values, row_errors = _builder_values(records, rows)
+    if values is None:
+        return {"error": next(iter(row_errors.values())), "count": None, "sample": []}
+    crm, session = records.crm, records.session
+    problems: list[str] = []
+    for name, plural in (("query", "contacts"), ("company_query", "companies")):
+        problems += segments.check_query(crm, session, crm.registry.get(plural), values[name])
+    try:
+        conditions = segments.clean_conditions(records, values["conditions"])
+    except ValidationError as exc:
+        problems += [m for ms in exc.messages.values() for m in ms]
+        conditions = []
+    result: dict[str, Any] = {"query": values["query"], "company_query": values["company_query"]}
+    if problems:
+        return {**result, "error": " ".join(problems), "count": None, "sample": []}
+    probe = Segment(
+        kind="dynamic",
+        query=values["query"],
+        company_query=values["company_query"],
+        conditions=conditions,
+    )
+    try:
+        stmt = segments.members_query(crm, records, probe)
+        total = records.count("contacts", stmt)
+        model = records.entity("contacts").model
+        sample = list(session.scalars(stmt.order_by(model.id).limit(SAMPLE)))
+    except CRMError as exc:
+        return {**result, "error": _error_text(exc), "count": None, "sample": []}
+    return {**result, "error": None, "count": total, "sample": sample}
+
+
+def _save_segment(
+    records: Any, segment: Any, name: str, rows: list[Any]
+) -> tuple[Any, dict[str, list[str]], dict[int, str]]:
+    """Create or update the segment; ``(saved, field errors, row errors)``."""
+    values, row_errors = _builder_values(records, rows)
+    if values is None:
+        return None, {}, row_errors
+    data = {"name": name.strip(), **values}
+    try:
+        if segment is None:
+            return records.create("segments", {"kind": "dynamic", **data}), {}, {}
+        return records.update("segments", segment, data), {}, {}
+    except ValidationError as exc:
+        records.rollback()
+        errors = {
+            k: [str(m) for m in v] if isinstance(v, list) else [str(v)]
+            for k, v in exc.messages.items()
+        }
+        return None, errors, {}
