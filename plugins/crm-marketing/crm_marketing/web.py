@@ -354,7 +354,98 @@ def make_blueprint() -> Blueprint:
             contacts=records.entity("contacts"),
         )
 
+    @bp.route("/email_templates/<int:template_id>/editor", methods=["GET", "POST"])
+    def template_editor(template_id: int) -> Any:
+        """Edit a template beside its live preview; save, or send a test."""
+        from . import editor
+
+        records = _records()
+        template = records.get("email_templates", template_id)
+        status, errors, to = 200, {}, ""
+        if request.method == "GET":
+            draft = editor.Draft.of(template)
+            draft.contact_id = request.args.get("contact_id", type=int)
+        else:
+            draft = editor.Draft.from_form(request.form)
+            action = str(request.form.get("action", ""))
+            to = str(request.form.get("to", ""))[:254]
+            try:
+                if action == "save":
+                    values = {
+                        "subject": draft.subject,
+                        "body_html": draft.body_html,
+                        "body_text": draft.body_text or None,
+                    }
+                    records.update("email_templates", template, values)
+                    flash(_("Template saved."), "success")
+                    return redirect(
+                        url_for(
+                            "marketing_web.template_editor",
+                            template_id=template.id,
+                            contact_id=draft.contact_id,
+                        ),
+                        303,
+                    )
+                if action == "test":
+                    sent_to = editor.send_test(records, draft, template.name, to)
+                    flash(_("A test message was sent to %(to)s.", to=sent_to), "success")
+            except ValidationError as exc:
+                records.rollback()
+                errors = {k: " ".join(map(str, v)) for k, v in exc.messages.items()}
+                status = 422
+        return Response(
+            render_template(
+                "marketing/template_editor.html",
+                template=template,
+                draft=draft,
+                to=to,
+                errors=errors,
+                preview=editor.render(records, draft, template.name),
+                merge_fields=editor.merge_fields(),
+                picker=_contact_picker(draft.contact_id),
+            ),
+            status=status,
+        )
+
+    @bp.route("/email_templates/<int:template_id>/editor/preview", methods=["POST"])
+    def template_editor_preview(template_id: int) -> Any:
+        """The live preview of what is typed (htmx)."""
+        from . import editor
+
+        records = _records()
+        template = records.get("email_templates", template_id)
+        draft = editor.Draft.from_form(request.form)
+        return render_template(
+            "marketing/_template_preview.html",
+            preview=editor.render(records, draft, template.name),
+        )
+
     return bp
+
+
+def _contact_picker(contact_id: int | None) -> Any:
+    """The core's reference picker of contacts, for the contact to preview for."""
+    from types import SimpleNamespace
+
+    from crmcore.web.views import picker_options
+
+    records = _records()
+    contacts = records.entity("contacts")
+    choices = picker_options(contacts, "") if records.access.can(contacts, "read") else []
+    value = str(contact_id) if contact_id else ""
+    if value and value not in {c for c, _t in choices}:
+        try:
+            chosen = records.get("contacts", contact_id)
+            choices = [(value, contacts.display(chosen)), *choices]
+        except CRMError:
+            value = ""
+    return SimpleNamespace(
+        dom_id="preview-contact",
+        input_name="contact_id",
+        target="contacts",
+        choices=choices,
+        value=value,
+    )
 
 
 SAMPLE = 10
