@@ -69,6 +69,7 @@ LABELS = (
     _l("Campaigns"),
     _l("Segments"),
     _l("Segment builder"),
+    _l("New campaign"),
     _l("Editor"),
     _l("E-mail templates"),
     _l("Sending"),

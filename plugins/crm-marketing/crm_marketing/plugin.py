@@ -105,6 +105,9 @@ def crm_menu_items() -> list[MenuItem]:
     """Campaigns, segments and templates."""
     return [
         MenuItem("Campaigns", "/campaigns", permission="campaigns.read", order=50),
+        MenuItem(
+            "New campaign", "/marketing/campaigns/wizard", permission="campaigns.read", order=50
+        ),
         MenuItem("Segments", "/segments", permission="segments.read", order=51),
         MenuItem(
             "Segment builder",

@@ -420,6 +420,99 @@ def make_blueprint() -> Blueprint:
             preview=editor.render(records, draft, template.name),
         )
 
+    @bp.route("/campaigns/wizard", methods=["GET", "POST"])
+    def campaign_wizard() -> Any:
+        """Audience -> content -> schedule -> review -> send."""
+        from . import sending, wizard
+
+        records = _records()
+        tz_name = getattr(g.crm_user, "timezone", None) or "UTC"
+        answers = (
+            wizard.Answers() if request.method == "GET" else wizard.Answers.from_form(request.form)
+        )
+        status = 200
+        if request.method == "GET":
+            answers.from_email = str(current_crm().settings.mail_from or "")
+        if request.method == "POST":
+            action = str(request.form.get("action", "next"))
+            index = wizard.STEPS.index(answers.step)
+            if action == "back":
+                answers.step = wizard.STEPS[max(index - 1, 0)]
+            else:
+                # every step up to this one is checked again (a hand-made post skips nothing)
+                for step in wizard.STEPS[: index + 1]:
+                    answers.errors = wizard.check_step(records, answers, step, tz_name)
+                    if answers.errors:
+                        answers.step, status = step, 422
+                        break
+                if not answers.errors and action == "send" and answers.step == "review":
+                    if not records.access.has(SEND):
+                        raise PermissionDenied(_("You may not send campaigns."))
+                    values: dict[str, Any] = {
+                        "name": answers.name.strip(),
+                        "kind": "email",
+                        "segment_id": answers.segment_id,
+                        "template_id": answers.template_id,
+                    }
+                    if answers.from_email.strip():
+                        values["from_email"] = answers.from_email.strip()
+                    at = wizard.send_at(answers, tz_name) if answers.when == "later" else None
+                    try:
+                        campaign = records.create("campaigns", values)
+                        sending.start(current_crm(), campaign, at=at, records=records)
+                    except ValidationError as exc:
+                        records.rollback()
+                        answers.errors = {k: " ".join(map(str, v)) for k, v in exc.messages.items()}
+                        answers.step = "content" if "from_email" in answers.errors else "review"
+                        status = 422
+                    else:
+                        flash(_("%(name)s is on its way.", name=campaign.name), "success")
+                        return _back(campaign.id)
+                elif not answers.errors and index + 1 < len(wizard.STEPS):
+                    answers.step = wizard.STEPS[index + 1]
+        review: dict[str, Any] = {}
+        segment = template = None
+        if answers.segment_id is not None and "segment_id" not in answers.errors:
+            try:
+                segment = records.get("segments", answers.segment_id)
+            except CRMError:
+                segment = None
+        if answers.template_id is not None and "template_id" not in answers.errors:
+            try:
+                template = records.get("email_templates", answers.template_id)
+            except CRMError:
+                template = None
+        if answers.step == "review" and segment is not None:
+            review = wizard.audience(records, segment)
+            if template is not None:
+                review["hints"] = wizard.spam_hints(
+                    template.subject, template.body_html, template.body_text
+                )
+        segment_model = records.entity("segments").model
+        template_model = records.entity("email_templates").model
+        return Response(
+            render_template(
+                "marketing/campaign_wizard.html",
+                answers=answers,
+                steps=wizard.STEPS,
+                segments=list(
+                    records.session.scalars(
+                        records.query("segments").order_by(segment_model.name).limit(500)
+                    )
+                ),
+                templates=list(
+                    records.session.scalars(
+                        records.query("email_templates").order_by(template_model.name).limit(500)
+                    )
+                ),
+                segment=segment,
+                template=template,
+                review=review,
+                may_send=records.access.has(SEND),
+            ),
+            status=status,
+        )
+
     return bp
 
 
