@@ -13,8 +13,8 @@ so listing commands needs no database), ``crm_role_grants`` when the plugin is e
 widgets and panels of enabled plugins on each request, and ``crm_periodic_jobs`` when the job
 consumer starts (a job of a disabled plugin is skipped when it is due).
 
-*Event hooks* (``crm_demo_data``, ``crm_validate_record``, ``crm_timeline_items`` and the three
-after-commit hooks) are
+*Event hooks* (``crm_demo_data``, ``crm_validate_record``, ``crm_timeline_items``, the three
+after-commit hooks and ``crm_contact_unsubscribed``) are
 called for enabled plugins only, in load order: a plugin's implementation runs after those of
 the plugins it ``requires``. ``tryfirst``/``trylast`` change that as in pluggy.
 """
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from flask import Blueprint
 
     from .actions import RecordAction
+    from .consent import UnsubscribeEvent
     from .contributions import (
         DemoContext,
         ExtraField,
@@ -201,4 +202,19 @@ def crm_record_deleted(event: RecordEvent) -> None:
     """React to a record that was moved to the trash, after the commit.
 
     :param event: the entity, the trashed record and ``action == "delete"``.
+    """
+
+
+@hookspec
+def crm_contact_unsubscribed(event: UnsubscribeEvent) -> None:
+    """React to a contact who unsubscribed with a link of the core's ``/u/<token>`` page.
+
+    Called after the opt-out was committed (every contact with the address has
+    ``email_opt_out`` set through the record service), for enabled plugins only: a plugin
+    whose message carried the link (``event.origin`` is its name) records it on its own rows.
+    Also called when the contact had already opted out. An exception here is logged and never
+    undoes the opt-out.
+
+    :param event: the contact, the origin plugin and its ``ref`` of the message, whether it
+        was an RFC 8058 one-click request, the contacts changed, and the record service.
     """

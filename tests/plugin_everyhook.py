@@ -194,3 +194,12 @@ def crm_record_updated(event):
 @hookimpl
 def crm_record_deleted(event):
     _log(event, "deleted")
+
+
+@hookimpl
+def crm_contact_unsubscribed(event):
+    store = event.records.crm.app.extensions.setdefault("everyhook", [])
+    changed = sorted(c.id for c in event.changed)
+    store.append(("unsubscribed", event.origin, event.ref, event.one_click, changed))
+    if event.origin == "fails":
+        raise RuntimeError("a listener failed after the opt-out")

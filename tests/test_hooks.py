@@ -306,6 +306,34 @@ def test_crm_record_deleted(app, records, make_contact):
     assert changes["deleted_at"][0] is None and changes["deleted_at"][1] is not None
 
 
+def test_crm_contact_unsubscribed(app, crm, client, make_contact):
+    from crmcore import consent
+
+    contact = make_contact(last_name="Optout", email="out@example.net")
+    twin = make_contact(last_name="Twin", email="OUT@example.net".lower())
+    token = consent.dumps(crm, contact.id, "everyhook", 7, "test:7")
+    r = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200
+    assert events(app)[-1] == ("unsubscribed", "everyhook", 7, True, [contact.id, twin.id])
+    client.post(f"/u/{token}")  # again: told, nothing changed
+    assert events(app)[-1] == ("unsubscribed", "everyhook", 7, False, [])
+
+
+def test_crm_contact_unsubscribed_failing_listener_keeps_the_opt_out(
+    app, crm, client, session, make_contact, caplog
+):
+    from crmcore import consent
+    from crmcore.contacts.models import Contact
+
+    contact = make_contact(last_name="Optout", email="fails@example.net")
+    token = consent.dumps(crm, contact.id, "fails", 1)
+    with caplog.at_level(logging.ERROR, logger="crmcore.consent"):
+        assert client.post(f"/u/{token}").status_code == 200
+    session.expire_all()
+    assert session.get(Contact, contact.id).email_opt_out is True
+    assert "crm_contact_unsubscribed" in caplog.text
+
+
 def test_event_hooks_are_not_called_for_a_rolled_back_write(app, records):
     records.create("contacts", {"last_name": "Never"}, commit=False)
     records.rollback()

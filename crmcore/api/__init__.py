@@ -233,7 +233,7 @@ def _idempotent_finish(response: Response) -> Response:
     return idempotency.finish(_crm(), response)
 
 
-def _hide_disabled() -> None:
+def _hide_disabled() -> Response | None:
     """Routes of disabled plugins answer 404, as if they did not exist."""
     crm = _crm()
     plugin = crm.blueprint_plugins.get(request.blueprint or "")
@@ -243,6 +243,11 @@ def _hide_disabled() -> None:
             return
         plugin = plugin_of_path
     if plugin not in crm.builtin_names and plugin not in crm.enabled_plugins():
+        # links in mail already sent (unsubscribe, open, click) answer even so
+        view = request.endpoint and crm.app.view_functions.get(request.endpoint)
+        fallback = getattr(view, "crm_when_disabled", None)
+        if fallback is not None:
+            return fallback(**(request.view_args or {}))  # type: ignore[no-any-return]
         abort(404)
 
 

@@ -18,6 +18,7 @@ from . import (
     actions,
     admin,
     auth,
+    consent,
     display,
     errors,
     i18n,
@@ -55,6 +56,7 @@ def init_web(app: Flask, crm: Any) -> None:
     )
     app.register_blueprint(shell)
     app.register_blueprint(auth.make_blueprint(crm))
+    app.register_blueprint(consent.make_blueprint())
     app.register_blueprint(pages.make_blueprint())
     app.register_blueprint(importer.make_blueprint())
     app.register_blueprint(account.make_blueprint(crm))

@@ -488,7 +488,9 @@ def _compose_for(
 ) -> EmailMessage:
     if contact is None:  # never the sample contact's values in a real message
         raise ComposeError("the recipient's contact no longer exists")
-    unsubscribe = public_links.unsubscribe_url(crm, recipient.id)
+    unsubscribe = public_links.unsubscribe_url(
+        crm, recipient.id, contact_id=contact.id, campaign_id=recipient.campaign_id
+    )
     context = context_for(content, contact, unsubscribe)
     parts = render_parts(
         crm,

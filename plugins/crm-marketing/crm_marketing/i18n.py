@@ -68,6 +68,9 @@ LABELS = (
     # menu, panels, widgets
     _l("Campaigns"),
     _l("Segments"),
+    _l("Segment builder"),
+    _l("New campaign"),
+    _l("Editor"),
     _l("E-mail templates"),
     _l("Sending"),
     _l("Results"),

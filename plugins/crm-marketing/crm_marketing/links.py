@@ -8,7 +8,9 @@ pages' (see :mod:`crm_marketing.public`):
 - open pixel ``/m/o/<token>.gif``, token ``[recipient_id]`` (purpose OPEN)
 - click ``/m/c/<token>``, token ``[recipient_id, link_id]`` (purpose CLICK); the target is the
   campaign's :class:`~crm_marketing.models.CampaignLink`, never read from the address
-- unsubscribe ``/m/u/<token>``, token ``[recipient_id]`` (purpose UNSUBSCRIBE)
+- unsubscribe: the core's ``/u/<token>`` (:mod:`crmcore.consent`), which keeps working when
+  this plugin is disabled; messages sent before carry ``/m/u/<token>``, token ``[recipient_id]``
+  (purpose UNSUBSCRIBE), which still work too
 - subscription form ``/m/subscribe`` and its confirmation ``/m/confirm/<token>``
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 from itsdangerous import URLSafeSerializer
 
-from crmcore import settings
+from crmcore import consent, settings
 
 from . import tokens
 
@@ -59,8 +61,15 @@ def click_url(crm: Any, recipient_id: int, link_id: int) -> str:
     return base_url(crm) + CLICK_PATH.format(token=token)
 
 
-def unsubscribe_url(crm: Any, recipient_id: int) -> str:
-    """The one-click unsubscribe address of one recipient (also ``List-Unsubscribe``)."""
+def unsubscribe_url(
+    crm: Any, recipient_id: int, contact_id: int | None = None, campaign_id: int | None = None
+) -> str:
+    """The one-click unsubscribe address of one recipient (also ``List-Unsubscribe``): the
+    core's page when the contact is known (it survives disabling this plugin), else the older
+    ``/m/u`` address."""
+    if contact_id is not None:
+        label = f"campaign:{campaign_id}" if campaign_id is not None else "marketing"
+        return consent.unsubscribe_url(crm, contact_id, "marketing", recipient_id, label)
     token = _dumps(crm, tokens.UNSUBSCRIBE, [recipient_id])
     return base_url(crm) + UNSUBSCRIBE_PATH.format(token=token)
 

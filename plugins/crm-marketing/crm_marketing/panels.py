@@ -143,10 +143,23 @@ def contact_campaigns(record: Any, user: Any, records: Any) -> str:
     )
 
 
+def template_editor_link(record: Any, user: Any, records: Any) -> str:
+    """A link from a template's page to its editor with the live preview."""
+    return render_template("marketing/_panel_template.html", template=record)
+
+
 def panels() -> list[Panel]:
-    """Four panels: sending and results on campaigns, members on segments, campaigns on
-    contacts."""
+    """Five panels: sending and results on campaigns, members on segments, campaigns on
+    contacts, the editor's link on e-mail templates."""
     return [
+        Panel(
+            "marketing-editor",
+            "Editor",
+            "email_template",
+            template_editor_link,
+            "email_templates.read",
+            5,
+        ),
         Panel("marketing-sending", "Sending", "campaign", campaign_sending, "campaigns.read", 10),
         Panel("marketing-results", "Results", "campaign", campaign_results_panel, RESULTS, 11),
         Panel("marketing-members", "Members", "segment", segment_members, "segments.read", 10),

@@ -105,7 +105,16 @@ def crm_menu_items() -> list[MenuItem]:
     """Campaigns, segments and templates."""
     return [
         MenuItem("Campaigns", "/campaigns", permission="campaigns.read", order=50),
+        MenuItem(
+            "New campaign", "/marketing/campaigns/wizard", permission="campaigns.read", order=50
+        ),
         MenuItem("Segments", "/segments", permission="segments.read", order=51),
+        MenuItem(
+            "Segment builder",
+            "/marketing/segments/build",
+            permission="segments.read",
+            order=51,
+        ),
         MenuItem(
             "E-mail templates", "/email_templates", permission="email_templates.read", order=52
         ),
@@ -150,6 +159,14 @@ def crm_validate_record(event: Any) -> None:
     from .results import check_attribution
 
     check_attribution(event)
+
+
+@hookimpl
+def crm_contact_unsubscribed(event: Any) -> None:
+    """An unsubscribe through the core's link of one of our messages marks its recipient."""
+    from .public import recipient_unsubscribed
+
+    recipient_unsubscribed(event)
 
 
 @hookimpl

@@ -9,11 +9,17 @@ page (404) that says nothing of whom or what the token names.
 ========================  ====================================================================
 ``GET /m/o/<t>.gif``      open pixel: a 1x1 GIF, never cached; counts an open
 ``GET /m/c/<t>``          click: 302 to the link of *that recipient's campaign* the token names
-``GET /m/u/<t>``          unsubscribe: a confirmation page with a button
+``GET /m/u/<t>``          unsubscribe (messages sent before the core's ``/u/<t>``): a page
 ``POST /m/u/<t>``         unsubscribe (the button, or RFC 8058 ``List-Unsubscribe=One-Click``)
 ``GET|POST /m/subscribe`` the subscription form; ``?list=<token>`` adds a static segment
 ``GET /m/confirm/<t>``    confirms a subscription (see :mod:`crm_marketing.subscribe`)
 ========================  ====================================================================
+
+New messages carry the core's unsubscribe link (:mod:`crmcore.consent`); its
+``crm_contact_unsubscribed`` hook lands in :func:`recipient_unsubscribed`. Opt-out is the
+contact's consent, so links in mail already sent keep working while this plugin is disabled
+(:func:`crmcore.consent.keep_when_disabled`): ``/m/u`` answers with the core's unsubscribe page,
+the pixel is still shown and a click still leads to its link, and nothing is counted.
 
 ``POST /m/u/<t>`` is the one CSRF-exempt view: RFC 8058 has mail clients post it without
 cookies, and there is nothing of a session to abuse - the token alone names the recipient.
@@ -31,10 +37,11 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask_babel import force_locale
 from sqlalchemy import update
 
-from crmcore import CRMError, current_crm
+from crmcore import CRMError, consent, current_crm
 from crmcore.contacts.models import Contact
 from crmcore.db import utcnow
 from crmcore.settings import get_settings
+from crmcore.web import consent as consent_pages
 from crmcore.web.i18n import LANGUAGES
 from crmcore.web.security import csrf_exempt, public
 
@@ -161,6 +168,64 @@ def already_unsubscribed(crm: Any, recipient: Recipient) -> bool:
     return bool(contact is not None and contact.email_opt_out)
 
 
+def recipient_unsubscribed(event: Any) -> None:
+    """``crm_contact_unsubscribed``: the recipient whose message carried the core's link gets
+    its ``unsubscribed_at`` and an ``unsubscribe`` event (the first time)."""
+    if event.origin != "marketing":
+        return
+    session = event.records.session
+    recipient = session.get(Recipient, event.ref)
+    if recipient is None or recipient.contact_id != event.contact.id:
+        return
+    first = session.execute(
+        update(Recipient)
+        .where(Recipient.id == recipient.id, Recipient.unsubscribed_at.is_(None))
+        .values(unsubscribed_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if first:
+        record_event(
+            session,
+            recipient,
+            "unsubscribe",
+            detail="one-click" if event.one_click else "unsubscribe",
+        )
+    session.commit()
+
+
+# while the plugin is disabled (read only: its hooks do not run, nothing is counted) -----------
+
+
+def _disabled_open(token: str) -> Response:
+    return consent_pages.pixel()
+
+
+def _disabled_click(token: str) -> Response:
+    """The link the token names, when it still checks out; else a neutral page."""
+    found = recipient_of(tokens.CLICK, token, 2)
+    if found is None:
+        return consent_pages.link_gone()
+    recipient, (_rid, link_id) = found
+    link = current_crm().session.get(CampaignLink, link_id)
+    if link is None or link.campaign_id != recipient.campaign_id or not safe_target(link.url):
+        return consent_pages.link_gone()
+    response = redirect(link.url, 302)
+    response.headers["Cache-Control"] = NO_STORE
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _disabled_unsubscribe(token: str) -> Response:
+    """An older ``/m/u`` link answered by the core's unsubscribe page."""
+    found = recipient_of(tokens.UNSUBSCRIBE, token)
+    link = None
+    if found is not None and found[0].contact_id is not None:
+        recipient = found[0]
+        label = f"campaign:{recipient.campaign_id}"
+        link = consent.Unsubscribe(recipient.contact_id, "marketing", recipient.id, label)
+    return consent_pages.answer(link, token)
+
+
 # pages -----------------------------------------------------------------------------------------
 
 
@@ -170,6 +235,7 @@ def make_blueprint() -> Blueprint:
 
     @bp.route("/o/<token>.gif")
     @public
+    @consent.keep_when_disabled(_disabled_open)
     def open_pixel(token: str) -> Any:
         crm = current_crm()
         if request.method == "GET":  # HEAD (link checkers) counts nothing
@@ -188,6 +254,7 @@ def make_blueprint() -> Blueprint:
 
     @bp.route("/c/<token>")
     @public
+    @consent.keep_when_disabled(_disabled_click)
     def click(token: str) -> Any:
         crm = current_crm()
         found = recipient_of(tokens.CLICK, token, 2)
@@ -208,6 +275,7 @@ def make_blueprint() -> Blueprint:
     @bp.route("/u/<token>", methods=["GET", "POST"])
     @public
     @csrf_exempt
+    @consent.keep_when_disabled(_disabled_unsubscribe)
     def unsubscribe(token: str) -> Any:
         crm = current_crm()
         found = recipient_of(tokens.UNSUBSCRIBE, token)

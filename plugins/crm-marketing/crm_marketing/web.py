@@ -280,4 +280,333 @@ def make_blueprint() -> Blueprint:
             else None,
         )
 
+    @bp.route("/segments/build", methods=["GET", "POST"])
+    @bp.route("/segments/<int:segment_id>/build", methods=["GET", "POST"])
+    def segment_builder(segment_id: int | None = None) -> Any:
+        """Build a dynamic segment from rows; save it as its filter language."""
+        from . import builder
+
+        records = _records()
+        segment = records.get("segments", segment_id) if segment_id is not None else None
+        if segment is not None and segment.kind != "dynamic":
+            raise ValidationError({"kind": [_("A static segment lists its contacts.")]})
+        name = segment.name if segment is not None else ""
+        status, errors, row_errors = 200, {}, {}
+        if request.method == "GET":
+            rows = [builder.Row()]
+            if segment is not None:
+                found = builder.from_segment(
+                    segment.query, segment.company_query, segment.conditions
+                )
+                if found is None:
+                    flash(_("This segment's query is edited as text."), "info")
+                    return redirect(
+                        url_for("web_records.edit", plural="segments", record_id=segment.id)
+                    )
+                rows = found or rows
+        else:
+            name = str(request.form.get("name", ""))[:200]
+            rows = builder.rows_from_form(request.form)
+            action = str(request.form.get("action", ""))
+            if action == "add" and len(rows) < builder.MAX_ROWS:
+                rows.append(builder.Row())
+            elif action.startswith("remove-"):
+                index = int(action[7:]) if action[7:].isdigit() else -1
+                rows = [r for i, r in enumerate(rows) if i != index] or [builder.Row()]
+            elif action == "save":
+                saved, errors, row_errors = _save_segment(records, segment, name, rows)
+                if saved is not None:
+                    flash(_("Segment saved."), "success")
+                    return redirect(
+                        url_for("web_records.show", plural="segments", record_id=saved.id), 303
+                    )
+                status = 422
+        preview = _builder_preview(records, rows)
+        contacts = records.entity("contacts")
+        return Response(
+            render_template(
+                "marketing/segment_builder.html",
+                segment=segment,
+                name=name,
+                rows=rows,
+                groups=builder.field_choices(
+                    records.crm.custom_field_defs(records.session, contacts)
+                ),
+                operators=builder.OPERATORS,
+                errors=errors,
+                row_errors=row_errors,
+                preview=preview,
+                contacts=contacts,
+            ),
+            status=status,
+        )
+
+    @bp.route("/segments/build/preview", methods=["POST"])
+    def segment_builder_preview() -> Any:
+        """The live count and a sample of members of the rows being built (htmx)."""
+        from . import builder
+
+        records = _records()
+        rows = builder.rows_from_form(request.form)
+        return render_template(
+            "marketing/_builder_preview.html",
+            preview=_builder_preview(records, rows),
+            contacts=records.entity("contacts"),
+        )
+
+    @bp.route("/email_templates/<int:template_id>/editor", methods=["GET", "POST"])
+    def template_editor(template_id: int) -> Any:
+        """Edit a template beside its live preview; save, or send a test."""
+        from . import editor
+
+        records = _records()
+        template = records.get("email_templates", template_id)
+        status, errors, to = 200, {}, ""
+        if request.method == "GET":
+            draft = editor.Draft.of(template)
+            draft.contact_id = request.args.get("contact_id", type=int)
+        else:
+            draft = editor.Draft.from_form(request.form)
+            action = str(request.form.get("action", ""))
+            to = str(request.form.get("to", ""))[:254]
+            try:
+                if action == "save":
+                    values = {
+                        "subject": draft.subject,
+                        "body_html": draft.body_html,
+                        "body_text": draft.body_text or None,
+                    }
+                    records.update("email_templates", template, values)
+                    flash(_("Template saved."), "success")
+                    return redirect(
+                        url_for(
+                            "marketing_web.template_editor",
+                            template_id=template.id,
+                            contact_id=draft.contact_id,
+                        ),
+                        303,
+                    )
+                if action == "test":
+                    sent_to = editor.send_test(records, draft, template.name, to)
+                    flash(_("A test message was sent to %(to)s.", to=sent_to), "success")
+            except ValidationError as exc:
+                records.rollback()
+                errors = {k: " ".join(map(str, v)) for k, v in exc.messages.items()}
+                status = 422
+        return Response(
+            render_template(
+                "marketing/template_editor.html",
+                template=template,
+                draft=draft,
+                to=to,
+                errors=errors,
+                preview=editor.render(records, draft, template.name),
+                merge_fields=editor.merge_fields(),
+                picker=_contact_picker(draft.contact_id),
+            ),
+            status=status,
+        )
+
+    @bp.route("/email_templates/<int:template_id>/editor/preview", methods=["POST"])
+    def template_editor_preview(template_id: int) -> Any:
+        """The live preview of what is typed (htmx)."""
+        from . import editor
+
+        records = _records()
+        template = records.get("email_templates", template_id)
+        draft = editor.Draft.from_form(request.form)
+        return render_template(
+            "marketing/_template_preview.html",
+            preview=editor.render(records, draft, template.name),
+        )
+
+    @bp.route("/campaigns/wizard", methods=["GET", "POST"])
+    def campaign_wizard() -> Any:
+        """Audience -> content -> schedule -> review -> send."""
+        from . import sending, wizard
+
+        records = _records()
+        tz_name = getattr(g.crm_user, "timezone", None) or "UTC"
+        answers = (
+            wizard.Answers() if request.method == "GET" else wizard.Answers.from_form(request.form)
+        )
+        status = 200
+        if request.method == "GET":
+            answers.from_email = str(current_crm().settings.mail_from or "")
+        if request.method == "POST":
+            action = str(request.form.get("action", "next"))
+            index = wizard.STEPS.index(answers.step)
+            if action == "back":
+                answers.step = wizard.STEPS[max(index - 1, 0)]
+            else:
+                # every step up to this one is checked again (a hand-made post skips nothing)
+                for step in wizard.STEPS[: index + 1]:
+                    answers.errors = wizard.check_step(records, answers, step, tz_name)
+                    if answers.errors:
+                        answers.step, status = step, 422
+                        break
+                if not answers.errors and action == "send" and answers.step == "review":
+                    if not records.access.has(SEND):
+                        raise PermissionDenied(_("You may not send campaigns."))
+                    values: dict[str, Any] = {
+                        "name": answers.name.strip(),
+                        "kind": "email",
+                        "segment_id": answers.segment_id,
+                        "template_id": answers.template_id,
+                    }
+                    if answers.from_email.strip():
+                        values["from_email"] = answers.from_email.strip()
+                    at = wizard.send_at(answers, tz_name) if answers.when == "later" else None
+                    try:
+                        campaign = records.create("campaigns", values)
+                        sending.start(current_crm(), campaign, at=at, records=records)
+                    except ValidationError as exc:
+                        records.rollback()
+                        answers.errors = {k: " ".join(map(str, v)) for k, v in exc.messages.items()}
+                        answers.step = "content" if "from_email" in answers.errors else "review"
+                        status = 422
+                    else:
+                        flash(_("%(name)s is on its way.", name=campaign.name), "success")
+                        return _back(campaign.id)
+                elif not answers.errors and index + 1 < len(wizard.STEPS):
+                    answers.step = wizard.STEPS[index + 1]
+        review: dict[str, Any] = {}
+        segment = template = None
+        if answers.segment_id is not None and "segment_id" not in answers.errors:
+            try:
+                segment = records.get("segments", answers.segment_id)
+            except CRMError:
+                segment = None
+        if answers.template_id is not None and "template_id" not in answers.errors:
+            try:
+                template = records.get("email_templates", answers.template_id)
+            except CRMError:
+                template = None
+        if answers.step == "review" and segment is not None:
+            review = wizard.audience(records, segment)
+            if template is not None:
+                review["hints"] = wizard.spam_hints(
+                    template.subject, template.body_html, template.body_text
+                )
+        segment_model = records.entity("segments").model
+        template_model = records.entity("email_templates").model
+        return Response(
+            render_template(
+                "marketing/campaign_wizard.html",
+                answers=answers,
+                steps=wizard.STEPS,
+                segments=list(
+                    records.session.scalars(
+                        records.query("segments").order_by(segment_model.name).limit(500)
+                    )
+                ),
+                templates=list(
+                    records.session.scalars(
+                        records.query("email_templates").order_by(template_model.name).limit(500)
+                    )
+                ),
+                segment=segment,
+                template=template,
+                review=review,
+                may_send=records.access.has(SEND),
+            ),
+            status=status,
+        )
+
     return bp
+
+
+def _contact_picker(contact_id: int | None) -> Any:
+    """The core's reference picker of contacts, for the contact to preview for."""
+    from types import SimpleNamespace
+
+    from crmcore.web.views import picker_options
+
+    records = _records()
+    contacts = records.entity("contacts")
+    choices = picker_options(contacts, "") if records.access.can(contacts, "read") else []
+    value = str(contact_id) if contact_id else ""
+    if value and value not in {c for c, _t in choices}:
+        try:
+            chosen = records.get("contacts", contact_id)
+            choices = [(value, contacts.display(chosen)), *choices]
+        except CRMError:
+            value = ""
+    return SimpleNamespace(
+        dom_id="preview-contact",
+        input_name="contact_id",
+        target="contacts",
+        choices=choices,
+        value=value,
+    )
+
+
+SAMPLE = 10
+
+
+def _builder_values(records: Any, rows: list[Any]) -> tuple[dict[str, Any] | None, dict[int, str]]:
+    from . import builder
+
+    try:
+        return builder.to_segment(rows), {}
+    except builder.RowError as exc:
+        return None, {exc.index: str(exc)}
+
+
+def _builder_preview(records: Any, rows: list[Any]) -> dict[str, Any]:
+    """``count``, ``sample`` and ``query`` of the rows, or ``error`` (never an exception)."""
+    from . import segments
+    from .models import Segment
+
+    if not records.access.can("segments", "read"):
+        raise PermissionDenied(_("You may not read segments."))
+    values, row_errors = _builder_values(records, rows)
+    if values is None:
+        return {"error": next(iter(row_errors.values())), "count": None, "sample": []}
+    crm, session = records.crm, records.session
+    problems: list[str] = []
+    for name, plural in (("query", "contacts"), ("company_query", "companies")):
+        problems += segments.check_query(crm, session, crm.registry.get(plural), values[name])
+    try:
+        conditions = segments.clean_conditions(records, values["conditions"])
+    except ValidationError as exc:
+        problems += [m for ms in exc.messages.values() for m in ms]
+        conditions = []
+    result: dict[str, Any] = {"query": values["query"], "company_query": values["company_query"]}
+    if problems:
+        return {**result, "error": " ".join(problems), "count": None, "sample": []}
+    probe = Segment(
+        kind="dynamic",
+        query=values["query"],
+        company_query=values["company_query"],
+        conditions=conditions,
+    )
+    try:
+        stmt = segments.members_query(crm, records, probe)
+        total = records.count("contacts", stmt)
+        model = records.entity("contacts").model
+        sample = list(session.scalars(stmt.order_by(model.id).limit(SAMPLE)))
+    except CRMError as exc:
+        return {**result, "error": _error_text(exc), "count": None, "sample": []}
+    return {**result, "error": None, "count": total, "sample": sample}
+
+
+def _save_segment(
+    records: Any, segment: Any, name: str, rows: list[Any]
+) -> tuple[Any, dict[str, list[str]], dict[int, str]]:
+    """Create or update the segment; ``(saved, field errors, row errors)``."""
+    values, row_errors = _builder_values(records, rows)
+    if values is None:
+        return None, {}, row_errors
+    data = {"name": name.strip(), **values}
+    try:
+        if segment is None:
+            return records.create("segments", {"kind": "dynamic", **data}), {}, {}
+        return records.update("segments", segment, data), {}, {}
+    except ValidationError as exc:
+        records.rollback()
+        errors = {
+            k: [str(m) for m in v] if isinstance(v, list) else [str(v)]
+            for k, v in exc.messages.items()
+        }
+        return None, errors, {}

@@ -10,6 +10,7 @@ from crm_marketing import compose, htmlmail, links, templating, tokens
 from crm_marketing.models import CampaignLink, Recipient
 from sqlalchemy import select
 
+from crmcore import consent
 from crmcore.mail import check_headers, send
 from crmcore.settings import base_url
 
@@ -39,6 +40,14 @@ def campaign(records):
             "from_name": "Ünïcode News, Ltd".replace(",", ""),
             "reply_to": "help@example.com",
         },
+    )
+
+
+def unsubscribe_of(crm, recipient):
+    """The core's unsubscribe link of a recipient's message (it survives disabling the plugin;
+    test_consent_when_disabled.py)."""
+    return links.unsubscribe_url(
+        crm, recipient.id, contact_id=recipient.contact_id, campaign_id=recipient.campaign_id
     )
 
 
@@ -100,13 +109,15 @@ def test_message_is_valid_mime_with_the_headers(crm, session, campaign, make_con
     assert parsed["Reply-To"] == "help@example.com"
     assert parsed["Message-ID"] == "<r1@example.com>"
     assert parsed["Date"]
-    unsubscribe = links.unsubscribe_url(crm, recipient.id)
+    unsubscribe = unsubscribe_of(crm, recipient)
+    assert "/u/" in unsubscribe and "/m/u/" not in unsubscribe  # the core's, see below
     assert parsed["List-Unsubscribe"].strip() == f"<{unsubscribe}>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed["X-CRM-Campaign"] == str(campaign.id)
-    assert unsubscribe.startswith(base_url(crm) + "/m/u/")
+    assert unsubscribe.startswith(base_url(crm) + "/u/")
     token = unsubscribe.rsplit("/", 1)[1]
-    assert tokens.loads(crm, tokens.UNSUBSCRIBE, token) == [recipient.id]
+    link = consent.loads(crm, token)
+    assert (link.contact_id, link.origin, link.ref) == (contact.id, "marketing", recipient.id)
     html = parsed.get_body(("html",)).get_content()
     assert html.startswith('<!DOCTYPE html>\n<html lang="en">') and "<h1>Hello Grace</h1>" in html
 
@@ -148,7 +159,7 @@ def test_open_pixel_and_unsubscribe_footer(crm, session, campaign, make_contact)
     pixel = links.open_url(crm, recipient.id)
     assert f'<img src="{pixel}" width="1" height="1"' in html
     assert tokens.loads(crm, tokens.OPEN, pixel.rsplit("/", 1)[1][: -len(".gif")]) == [recipient.id]
-    unsubscribe = links.unsubscribe_url(crm, recipient.id)
+    unsubscribe = unsubscribe_of(crm, recipient)
     assert f'<a href="{unsubscribe}">Unsubscribe</a>' in html
     text = parsed.get_body(("plain",)).get_content()
     assert text.rstrip().endswith(f"Unsubscribe: {unsubscribe}")
@@ -166,7 +177,7 @@ def test_template_placed_unsubscribe_link_is_not_repeated(crm, session, records,
     contact = make_contact(email="grace@example.com")
     recipient, message = _compose(crm, session, campaign, contact)
     parsed = _reparsed(message)
-    unsubscribe = links.unsubscribe_url(crm, recipient.id)
+    unsubscribe = unsubscribe_of(crm, recipient)
     html = parsed.get_body(("html",)).get_content()
     assert html.count(unsubscribe) == 1 and "Leave the list" in html
     text = parsed.get_body(("plain",)).get_content()
@@ -263,7 +274,7 @@ def test_composed_message_goes_through_a_real_smtp_server(
     assert envelope["rcpt_tos"] == ["grace@example.com"]
     (received,) = smtp_peer.parsed()
     assert received["Message-ID"] == recipient.message_id
-    assert received["List-Unsubscribe"].strip() == f"<{links.unsubscribe_url(crm, recipient.id)}>"
+    assert received["List-Unsubscribe"].strip() == f"<{unsubscribe_of(crm, recipient)}>"
     assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "Hello Grace" in received.get_body(("html",)).get_content()
 
