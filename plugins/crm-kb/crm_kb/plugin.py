@@ -31,6 +31,7 @@ PLUGIN = Plugin(
 @hookimpl
 def crm_entities() -> list[Entity]:
     """Articles and categories."""
+    from .actions import article_actions
     from .logic import prepare_article, prepare_category
     from .models import KbArticle, KbCategory
     from .schemas import ArticleSchema, CategorySchema
@@ -48,6 +49,7 @@ def crm_entities() -> list[Entity]:
             filter_fields=("slug", "translation_of_id", "author_id", "reviewer_id"),
             sort_fields=("published_at",),
             prepare=prepare_article,
+            actions=article_actions(),
         ),
         Entity(
             name="category",

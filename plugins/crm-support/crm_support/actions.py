@@ -1,5 +1,7 @@
 """The record actions of support: merge a ticket into another (``POST
-/api/v1/tickets/<id>/merge``), with its button and dialog on the ticket's page."""
+/api/v1/tickets/<id>/merge``), with its button and dialog on the ticket's page; invite a
+contact to the customer portal (``POST /api/v1/contacts/<id>/portal_invite``), a button on
+the contact's page."""
 
 from __future__ import annotations
 
@@ -42,5 +44,36 @@ def ticket_actions() -> tuple[RecordAction, ...]:
             schema=MergeInput,
             destructive=True,
             description="Merge this ticket into another: its thread moves, it is closed.",
+        ),
+    )
+
+
+def _no_email(contact: Any) -> str | None:
+    return None if contact.email else "The contact has no e-mail address."
+
+
+def _invite(records: Any, contact: Any, data: dict[str, Any]) -> ActionResult:
+    """E-mail the contact a link to set their portal password (in their language)."""
+    from . import portal_accounts
+
+    account = portal_accounts.invite(records.crm, contact)
+    return ActionResult(
+        data={"id": account.id, "contact_id": contact.id, "email": account.email},
+        message="Portal invitation sent to %(email)s.",
+        message_args={"email": account.email},
+    )
+
+
+def contact_actions() -> tuple[RecordAction, ...]:
+    """Actions support adds to the core's contacts."""
+    return (
+        RecordAction(
+            name="portal_invite",
+            label="Invite to portal",
+            handler=_invite,
+            permission="support.portal_invite",
+            applies=_no_email,
+            entity="contacts",
+            description="E-mail the contact a link to the customer portal (a new link each time).",
         ),
     )

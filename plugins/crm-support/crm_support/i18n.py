@@ -13,6 +13,17 @@ RUNTIME_STRINGS = (
     _l("Merge"),
     _l("Into ticket"),
     _l("Ticket merged; here is the ticket it went into."),
+    _l("Merge this ticket into another: its thread moves, it is closed."),
+    _l("Invite to portal"),
+    _l("Portal invitation sent to %(email)s."),
+    _l("The contact has no e-mail address."),
+    _l("E-mail the contact a link to the customer portal (a new link each time)."),
+    # canned responses, the admin menu
+    _l("Canned response"),
+    _l("Canned responses"),
+    _l("A canned response has this name already."),
+    _l("Business hours"),
+    _l("Name"),
     # menu, panels, widgets, entities
     _l("Tickets"),
     _l("Ticket"),

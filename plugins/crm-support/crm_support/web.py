@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from crmcore import CRMError, current_crm
 from crmcore.web.security import public, safe_next
 
-from . import feedback, ratelimit, tickets, uploads
+from . import feedback, ratelimit, sla, tickets, uploads
 from .incoming import MailRejected
 from .models import OPEN_STATUSES, SupportQueue, Ticket
 from .public_form import FormInput, file_request, pending_request, request_confirmation
@@ -52,6 +52,7 @@ def make_blueprint() -> Blueprint:
             Ticket.resolution_due_at.is_(None), Ticket.resolution_due_at, Ticket.id
         )
         rows = list(records.session.scalars(stmt.limit(QUEUE_PAGE)))
+        cal = sla.calendar(records.session)
         queues = []  # only to those who may read queues: a sales rep sees no queue names
         if records.access.can("support_queues", "read"):
             queues = list(
@@ -60,6 +61,8 @@ def make_blueprint() -> Blueprint:
         return render_template(
             "support/queue.html",
             tickets=rows,
+            clocks={t.id: sla.clock(records.session, t, cal=cal) for t in rows},
+            sla_time=sla.describe,
             queues=queues,
             queue_id=queue_id,
             status=status,
