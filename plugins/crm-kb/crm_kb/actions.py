@@ -1,6 +1,7 @@
 """The record actions of the knowledge base: publish and unpublish an article (``POST
-/api/v1/articles/<id>/publish`` and ``.../unpublish``). They alone change ``status`` in the
-browser: the article form shows it read-only with their buttons beside it."""
+/api/v1/articles/<id>/publish`` and ``.../unpublish``). In the browser only *Publish* makes an
+article ``published``: the form offers the other statuses (draft, in review, archived) and shows
+the status read-only while the article is published."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def article_actions() -> tuple[RecordAction, ...]:
             permission=PUBLISH_PERMISSION,
             applies=_not_published,
             field="status",
+            value="published",
             description="Publish the article (public ones appear in the help centre).",
         ),
         RecordAction(
@@ -49,7 +51,6 @@ def article_actions() -> tuple[RecordAction, ...]:
             handler=_unpublish,
             permission=PUBLISH_PERMISSION,
             applies=_published,
-            field="status",
             description="Take the article back to draft.",
         ),
     )

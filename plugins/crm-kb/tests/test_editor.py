@@ -44,7 +44,9 @@ def test_publish_and_unpublish_are_actions_the_help_centre_follows(
 
 def test_form_locks_status_explains_visibility_and_derives_the_slug(web):
     page, token = _form(web, "/articles/new")
-    assert 'name="status"' not in page  # only the actions change it
+    status = re.search(r'<select id="f-status" name="status".*?</select>', page, re.S)
+    assert status and 'value="in_review"' in status.group(0)
+    assert 'value="published"' not in status.group(0)  # only the action publishes
     assert "anyone finds it in the help centre" in page and 'id="f-visibility-hint"' in page
     assert "derive it from the title" in page
     r = web.post(
@@ -55,6 +57,12 @@ def test_form_locks_status_explains_visibility_and_derives_the_slug(web):
     assert r.status_code == 303, r.get_data(as_text=True)
     show = web.get(r.headers["Location"]).get_data(as_text=True)
     assert "change-the-wi-fi-name" in show and "action-publish" in show
+    article_id = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    done = web.post(f"/articles/{article_id}/actions/publish", data={"csrf_token": token})
+    assert done.status_code == 303
+    edit = web.get(f"/articles/{article_id}/edit").get_data(as_text=True)
+    assert 'name="status"' not in edit  # published: read-only beside the form
+    assert "action-unpublish" in web.get(f"/articles/{article_id}").get_data(as_text=True)
 
 
 def test_bad_slug_gets_a_message_on_the_field_and_keeps_the_text(web):
