@@ -146,3 +146,50 @@ def test_portal_invitation_from_the_contact_page(api, api_as, web, make_user, ma
     theirs = make_contact(owner_id=rep.id)
     r = api_as(rep).post(f"/api/v1/contacts/{theirs.id}/portal_invite", json={})
     assert r.status_code == 403 and not outbox.to(theirs.email)
+
+
+def _thread(api, ticket_id):
+    return api.get(f"/api/v1/tickets/{ticket_id}/messages").get_json()["data"]
+
+
+def test_split_moves_the_chosen_messages_to_a_new_ticket(api, web, make_contact, desk):
+    contact = make_contact()
+    ticket = api.post(
+        "/api/v1/tickets", json={"subject": "Two problems", "contact_id": contact.id}
+    ).get_json()
+    for body in ("Printer broken", "Also: VPN down", "VPN still down"):
+        r = api.post(
+            f"/api/v1/tickets/{ticket['id']}/messages", json={"body": body, "public": False}
+        )
+        assert r.status_code == 201, r.get_json()
+    page = web.get(f"/tickets/{ticket['id']}").get_data(as_text=True)
+    assert 'data-dialog="action-split"' in page and ">#3</span>" in page
+    url = f"/tickets/{ticket['id']}/actions/split"
+    for bad in ("", "0", "4", "2-1", "x", "1-3", "1,2,3", "99999999999999"):
+        r = web.post(url, data={"csrf_token": csrf_of(page), "messages": bad, "subject": "VPN"})
+        html = r.get_data(as_text=True)
+        assert r.status_code == 422, bad
+        assert f'value="{bad}"' in html and 'value="VPN"' in html  # what was typed is kept
+    done = web.post(url, data={"csrf_token": csrf_of(page), "messages": "2-3", "subject": "VPN"})
+    assert done.status_code == 303
+    new_id = int(done.headers["Location"].rsplit("/", 1)[1])
+    new = api.get(f"/api/v1/tickets/{new_id}").get_json()
+    assert (new["subject"], new["contact_id"], new["status"]) == ("VPN", contact.id, "open")
+    assert new["queue_id"] == desk["queue"].id
+    moved = [m["body"] for m in _thread(api, new_id)]
+    assert moved[:2] == ["Also: VPN down", "VPN still down"] and "Split from" in moved[2]
+    left = [m["body"] for m in _thread(api, ticket["id"])]
+    assert left[0] == "Printer broken" and "moved to" in left[1] and len(left) == 2
+    # the API answers 201 with the new ticket; a merged ticket cannot be split (409)
+    other = api.post("/api/v1/tickets", json={"subject": "Dup", "contact_id": contact.id})
+    api.post(f"/api/v1/tickets/{other.get_json()['id']}/messages", json={"body": "a"})
+    api.post(f"/api/v1/tickets/{other.get_json()['id']}/messages", json={"body": "b"})
+    r = api.post(
+        f"/api/v1/tickets/{other.get_json()['id']}/split", json={"messages": "2", "subject": "B"}
+    )
+    assert r.status_code == 201 and r.get_json()["subject"] == "B"
+    api.post(f"/api/v1/tickets/{other.get_json()['id']}/merge", json={"into": ticket["id"]})
+    r = api.post(
+        f"/api/v1/tickets/{other.get_json()['id']}/split", json={"messages": "1", "subject": "C"}
+    )
+    assert r.status_code == 409
