@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template
+from flask import g, render_template
 
 from . import sla, tickets
 from .models import CannedResponse, Ticket
@@ -32,6 +32,7 @@ def ticket_thread(record: Any, user: Any, records: Any) -> str | None:
         clock=sla.clock(records.session, record),
         sla_time=sla.describe,
         canned=canned,
+        draft=g.get("support_reply") or {},
         thread=thread,
         files=tickets.attachments_of(records.session, thread),
         can_reply=can_reply,

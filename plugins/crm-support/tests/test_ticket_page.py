@@ -193,3 +193,24 @@ def test_split_moves_the_chosen_messages_to_a_new_ticket(api, web, make_contact,
         f"/api/v1/tickets/{other.get_json()['id']}/split", json={"messages": "1", "subject": "C"}
     )
     assert r.status_code == 409
+
+
+def test_a_refused_reply_keeps_the_draft_with_the_message_on_its_field(web, api, desk):
+    import io
+
+    ticket = api.post("/api/v1/tickets", json={"subject": "Drafts"}).get_json()
+    page = web.get(f"/tickets/{ticket['id']}").get_data(as_text=True)
+    url = f"/support/tickets/{ticket['id']}/reply"
+    typed = "A long answer <b>typed</b> with care"
+    data = {"csrf_token": csrf_of(page), "body": typed, "public": "0", "status": "pending"}
+    data["files"] = [(io.BytesIO(b"x"), f"f{n}.txt") for n in range(6)]  # one too many
+    r = web.post(url, data=data, content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert "A long answer &lt;b&gt;typed&lt;/b&gt; with care</textarea>" in html  # kept, escaped
+    assert 'id="reply-files-error"' in html and 'aria-invalid="true"' in html
+    assert '<option value="0" selected>' in html and '<option value="pending" selected>' in html
+    assert api.get(f"/api/v1/tickets/{ticket['id']}/messages").get_json()["data"] == []
+    r = web.post(url, data={"csrf_token": csrf_of(page), "body": "   "})
+    assert r.status_code == 422 and 'id="reply-body-error"' in r.get_data(as_text=True)
+    assert "Write something first." in r.get_data(as_text=True)
