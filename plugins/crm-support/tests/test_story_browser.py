@@ -148,6 +148,7 @@ def test_portal_request_to_answered_survey(pages: Pages, server: dict[str, Any])
     expect(row.locator('[data-sla-state="running"]')).to_contain_text("left to first response")
     row.get_by_role("link").first.click()
     expect(agent.locator(".sla-line")).to_contain_text("left to first response")
+    agent.wait_for_load_state("load")  # the canned-response script runs once the page loaded
 
     # a reply from the canned response, solving the ticket
     agent.get_by_label("Canned response").select_option(label="Router")
