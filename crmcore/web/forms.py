@@ -43,7 +43,8 @@ class FormField:
     a contact's extra e-mails or a quote's lines, each row edited with the inputs of
     ``subfields``; with ``mapping`` a dictionary, each row a ``key`` and a ``value``).
     ``fill_from`` and ``form_default`` come from a nested field's metadata (see
-    :mod:`crmcore.web.lines`).
+    :mod:`crmcore.web.lines`). ``hint`` is the schema field's ``metadata["hint"]``: one line
+    under the input (an English message id, translated on display).
     """
 
     name: str
@@ -59,6 +60,7 @@ class FormField:
     mapping: bool = False
     fill_from: str | None = None
     form_default: str = ""
+    hint: str = ""
 
     @property
     def input_name(self) -> str:
@@ -227,6 +229,7 @@ def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> 
                 maxlength=_max_length(schema_field),
                 subfields=subfields,
                 mapping=mapping,
+                hint=str(schema_field.metadata.get("hint", "")),
             )
         )
     for definition in custom_defs:

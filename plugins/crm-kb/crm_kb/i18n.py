@@ -36,6 +36,20 @@ LABELS = (
     _l("Deflections"),
     _l("Total"),
     _l("Give the article a title."),
+    _l("Publish"),
+    _l("Unpublish"),
+    _l("Leave it empty to derive it from the title."),
+    _l(
+        "Internal: only signed-in staff read it (ticket suggestions included). "
+        "Public: once published, anyone finds it in the help centre and agents may "
+        "insert its link in replies."
+    ),
+    _l("Article published."),
+    _l("Article unpublished; it is a draft again."),
+    _l("The article is published already."),
+    _l("The article is not published."),
+    _l("Publish the article (public ones appear in the help centre)."),
+    _l("Take the article back to draft."),
     _l("No such category."),
     _l("No such article."),
     _l("A category cannot be inside itself."),

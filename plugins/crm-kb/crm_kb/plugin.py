@@ -35,6 +35,7 @@ def crm_entities() -> list[Entity]:
     """Articles and categories."""
     from crmcore import Entity
 
+    from .actions import article_actions
     from .logic import prepare_article, prepare_category
     from .models import KbArticle, KbCategory
     from .schemas import ArticleSchema, CategorySchema
@@ -52,6 +53,7 @@ def crm_entities() -> list[Entity]:
             filter_fields=("slug", "translation_of_id", "author_id", "reviewer_id"),
             sort_fields=("published_at",),
             prepare=prepare_article,
+            actions=article_actions(),
         ),
         Entity(
             name="category",

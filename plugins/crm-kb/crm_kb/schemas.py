@@ -11,11 +11,21 @@ from .models import LANGUAGES, STATUSES, VISIBILITIES
 
 class ArticleSchema(RecordSchema):
     title = fields.String(required=True, validate=validate.Length(1, 200))
-    slug = fields.String(validate=validate.Length(1, 200))
+    slug = fields.String(
+        validate=validate.Length(1, 200),
+        metadata={"hint": "Leave it empty to derive it from the title."},
+    )
     body = fields.String(validate=validate.Length(0, 200_000))
     summary = fields.String(validate=validate.Length(0, 300))
     status = fields.String(validate=validate.OneOf(STATUSES))
-    visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
+    visibility = fields.String(
+        validate=validate.OneOf(VISIBILITIES),
+        metadata={
+            "hint": "Internal: only signed-in staff read it (ticket suggestions included). "
+            "Public: once published, anyone finds it in the help centre and agents may "
+            "insert its link in replies."
+        },
+    )
     language = fields.String(validate=validate.OneOf(LANGUAGES))
     category_id = fields.Integer(allow_none=True)
     translation_of_id = fields.Integer(allow_none=True, metadata={"reference": "article"})

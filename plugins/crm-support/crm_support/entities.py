@@ -15,8 +15,21 @@ from crmcore.users.models import User
 from . import secretbox, sla
 from .actions import ticket_actions
 from .assignment import pick_assignee
-from .models import SlaPolicy, SupportQueue, Ticket, TicketCounter, TicketMessage
-from .schemas import SlaPolicySchema, SupportQueueSchema, TicketMessageSchema, TicketSchema
+from .models import (
+    CannedResponse,
+    SlaPolicy,
+    SupportQueue,
+    Ticket,
+    TicketCounter,
+    TicketMessage,
+)
+from .schemas import (
+    CannedResponseSchema,
+    SlaPolicySchema,
+    SupportQueueSchema,
+    TicketMessageSchema,
+    TicketSchema,
+)
 
 
 def next_number(session: Session) -> str:
@@ -170,8 +183,28 @@ def prepare_policy(values: dict[str, Any], record: SlaPolicy | None, service: An
         raise ValidationError({"priority": ["This priority already has a policy."]})
 
 
+def prefill_ticket(args: dict[str, str], service: Any) -> dict[str, Any]:
+    """A new ticket's form starts open, normal, in the queue the routing rules would pick."""
+    values: dict[str, Any] = {"status": "open", "priority": args.get("priority") or "normal"}
+    if not args.get("queue_id"):
+        queue = default_queue(service.session)
+        if queue is not None:
+            values["queue_id"] = queue.id
+    return values
+
+
+def prepare_canned(values: dict[str, Any], record: CannedResponse | None, service: Any) -> None:
+    """Names are unique (the trash included): the field says so, not the database."""
+    name = values.get("name")
+    if name is None or (record is not None and name == record.name):
+        return
+    other = service.session.scalar(select(CannedResponse.id).where(CannedResponse.name == name))
+    if other is not None:
+        raise ValidationError({"name": ["A canned response has this name already."]})
+
+
 def entities() -> list[Entity]:
-    """Tickets, their messages, queues and SLA policies."""
+    """Tickets, their messages, queues, SLA policies and canned responses."""
     return [
         Entity(
             name="ticket",
@@ -195,6 +228,7 @@ def entities() -> list[Entity]:
             sort_fields=("resolution_due_at", "first_response_due_at", "solved_at"),
             owner_field="assignee_id",
             prepare=prepare_ticket,
+            prefill=prefill_ticket,
             actions=ticket_actions(),
         ),
         Entity(
@@ -229,5 +263,17 @@ def entities() -> list[Entity]:
             list_columns=("name", "priority", "first_response_minutes", "resolution_minutes"),
             owner_field=None,
             prepare=prepare_policy,
+        ),
+        Entity(
+            name="canned_response",
+            model=CannedResponse,
+            schema=CannedResponseSchema,
+            plural="canned_responses",
+            title="Canned response",
+            title_fields=("name",),
+            search_fields=("name", "body"),
+            list_columns=("name", "updated_at"),
+            owner_field=None,
+            prepare=prepare_canned,
         ),
     ]

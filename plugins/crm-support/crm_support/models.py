@@ -117,6 +117,15 @@ class SlaPolicy(RecordMixin, Base):
     warn_percent: Mapped[int] = mapped_column(SmallInteger, default=80)
 
 
+class CannedResponse(RecordMixin, Base):
+    """A prepared answer agents insert into a reply or an internal note."""
+
+    __tablename__ = "support_canned_response"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+
+
 class TicketCounter(Base):
     """The next ticket number (one row)."""
 

@@ -4,23 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template
+from flask import g, render_template
 
-from . import tickets
-from .models import Ticket
+from . import sla, tickets
+from .models import CannedResponse, Ticket
 
 
 def ticket_thread(record: Any, user: Any, records: Any) -> str | None:
-    """The thread with the reply form (escaped by the template)."""
+    """The SLA clock, the thread and the reply form with the canned responses the reader may
+    read (escaped by the template)."""
     if not records.access.can("ticket_messages", "read"):
         return None
     thread = tickets.messages(records.session, record.id)
     can_reply = records.access.allows_record(
         records.entity("tickets"), "update", record, records.session
     ) and records.access.can("ticket_messages", "create")
+    canned = []
+    if can_reply and records.access.can("canned_responses", "read"):
+        canned = list(
+            records.session.scalars(
+                records.query("canned_responses").order_by(CannedResponse.name).limit(200)
+            )
+        )
     return render_template(
         "support/_thread.html",
         ticket=record,
+        clock=sla.clock(records.session, record),
+        sla_time=sla.describe,
+        canned=canned,
+        draft=g.get("support_reply") or {},
         thread=thread,
         files=tickets.attachments_of(records.session, thread),
         can_reply=can_reply,

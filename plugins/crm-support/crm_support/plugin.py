@@ -39,6 +39,14 @@ def crm_entities() -> list[Any]:
 
 
 @hookimpl
+def crm_record_actions() -> list[Any]:
+    """The "Invite to portal" action on contacts."""
+    from .actions import contact_actions
+
+    return list(contact_actions())
+
+
+@hookimpl
 def crm_permissions() -> list[Permission]:
     """Reports, portal invitations and queue mailboxes (the last held by admins only)."""
     return [
@@ -60,6 +68,7 @@ def crm_role_grants() -> list[RoleGrant]:
         ),
         RoleGrant("support_agent", entity="support_queues", actions={"read": "all"}),
         RoleGrant("support_agent", entity="sla_policies", actions={"read": "all"}),
+        RoleGrant("support_agent", entity="canned_responses", actions={"read": "all"}),
         RoleGrant("support_agent", permission="support.reports"),
         RoleGrant("support_agent", permission="support.portal_invite"),
         RoleGrant("manager", permission="support.reports"),
@@ -93,11 +102,40 @@ def crm_cli_commands() -> list[Any]:
 
 @hookimpl
 def crm_menu_items() -> list[MenuItem]:
-    """Tickets and the triage queue."""
+    """Tickets and the triage queue; canned responses, queues, SLA policies and business
+    hours (the instance settings, for those who may change them)."""
     return [
         MenuItem("Tickets", "/tickets", permission="tickets.read", order=40, group="Support"),
         MenuItem(
             "Queue", "/support/queue", permission="tickets.read", order=41, group="Support"
+        ),
+        MenuItem(
+            "Canned responses",
+            "/canned_responses",
+            permission="canned_responses.read",
+            order=42,
+            group="Support",
+        ),
+        MenuItem(
+            "Support queues",
+            "/support_queues",
+            permission="support_queues.read",
+            order=43,
+            group="Support",
+        ),
+        MenuItem(
+            "SLA policies",
+            "/sla_policies",
+            permission="sla_policies.read",
+            order=44,
+            group="Support",
+        ),
+        MenuItem(
+            "Business hours",
+            "/admin/settings",
+            permission="settings.manage",
+            order=45,
+            group="Support",
         ),
     ]
 

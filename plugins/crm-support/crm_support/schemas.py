@@ -64,3 +64,8 @@ class SlaPolicySchema(RecordSchema):
     first_response_minutes = fields.Integer(required=True, validate=validate.Range(1, 10**6))
     resolution_minutes = fields.Integer(required=True, validate=validate.Range(1, 10**7))
     warn_percent = fields.Integer(validate=validate.Range(1, 99))
+
+
+class CannedResponseSchema(RecordSchema):
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+    body = fields.String(required=True, validate=validate.Length(1, 20_000))

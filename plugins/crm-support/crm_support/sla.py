@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -100,3 +101,56 @@ def evaluate(
         if met is None and left <= minutes * (100 - policy.warn_percent) / 100:
             return "warning", False
     return "ok", False
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Where a ticket stands against its next unmet target, in business minutes.
+
+    :param state: ``"running"``, ``"paused"`` (pending on the customer), ``"breached"`` or
+        ``"met"`` (every target met).
+    :param target: ``"first_response"`` or ``"resolution"``: the target the clock counts to.
+    :param minutes_left: business minutes until it is due (negative once it is overdue).
+    :param due: when it is due.
+    """
+
+    state: str
+    target: str | None = None
+    minutes_left: int = 0
+    due: dt.datetime | None = None
+
+
+def clock(
+    session: Session,
+    ticket: Ticket,
+    now: dt.datetime | None = None,
+    cal: BusinessCalendar | None = None,
+) -> Clock | None:
+    """The ticket's SLA clock at ``now``; ``None`` when it has no targets. ``cal``: the
+    business calendar, when the caller reads it once for many tickets."""
+    now = now or utcnow()
+    targets = (
+        ("first_response", ticket.first_response_due_at, ticket.first_responded_at),
+        ("resolution", ticket.resolution_due_at, ticket.solved_at),
+    )
+    if all(due is None for _name, due, _met in targets):
+        return None
+    overdue = any(met is not None and due is not None and met > due for _n, due, met in targets)
+    pending = [(name, due) for name, due, met in targets if due is not None and met is None]
+    if not pending:
+        return Clock("breached" if overdue or ticket.sla_breached else "met")
+    name, due = min(pending, key=lambda item: item[1])
+    since = ticket.sla_paused_at if ticket.status == "pending" and ticket.sla_paused_at else now
+    left = round((cal or calendar(session)).minutes_between(since, due))
+    if overdue or ticket.sla_breached or left < 0:
+        state = "breached"
+    else:
+        state = "paused" if since is not now else "running"
+    return Clock(state, name, left, due)
+
+
+def describe(minutes: int) -> str:
+    """``minutes`` of business time as the clock shows them: "2 h 05 min", "45 min"."""
+    minutes = abs(minutes)
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d} min" if hours else f"{rest} min"

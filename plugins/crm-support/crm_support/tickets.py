@@ -166,6 +166,41 @@ def merge(records: Any, source: Ticket, target: Ticket) -> Ticket:
     return target
 
 
+def split(records: Any, source: Ticket, chosen: list[TicketMessage], subject: str) -> Ticket:
+    """A new ticket of ``source``'s contact, company, queue and priority with the ``chosen``
+    messages moved to it, and a note on each side; one commit."""
+    new = records.create(
+        "tickets",
+        {
+            "subject": subject,
+            "contact_id": source.contact_id,
+            "company_id": source.company_id,
+            "queue_id": source.queue_id,
+            "priority": source.priority,
+            "status": "open",
+            "tags": list(source.tags or []),
+        },
+        commit=False,
+        internal={"channel": source.channel},
+    )
+    system = records.crm.records(session=records.session)
+    for message in chosen:
+        system.update("ticket_messages", message, {}, internal={"ticket_id": new.id}, commit=False)
+    for ticket, text in (
+        (new, f"Split from {source.number} ({outgoing.one_line(source.subject)})."),
+        (source, f"{len(chosen)} message(s) moved to {new.number}."),
+    ):
+        system.create(
+            "ticket_messages",
+            {"ticket_id": ticket.id, "body": text, "public": False},
+            commit=False,
+            internal={"automatic": True},
+        )
+    system.commit()
+    records.commit()
+    return new  # type: ignore[no-any-return]
+
+
 def acknowledgement(crm: Any, ticket: Ticket) -> str:
     """The text of the acknowledgement, in the contact's language."""
     queue = crm.session.get(SupportQueue, ticket.queue_id) if ticket.queue_id else None

@@ -9,9 +9,11 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 
 from crmcore import CRMError, current_crm
+from crmcore.web import detail
 from crmcore.web.security import public, safe_next
+from crmcore.web.views import tz_name
 
-from . import feedback, ratelimit, tickets, uploads
+from . import feedback, ratelimit, sla, tickets, uploads
 from .incoming import MailRejected
 from .models import OPEN_STATUSES, SupportQueue, Ticket
 from .public_form import FormInput, file_request, pending_request, request_confirmation
@@ -52,6 +54,7 @@ def make_blueprint() -> Blueprint:
             Ticket.resolution_due_at.is_(None), Ticket.resolution_due_at, Ticket.id
         )
         rows = list(records.session.scalars(stmt.limit(QUEUE_PAGE)))
+        cal = sla.calendar(records.session)
         queues = []  # only to those who may read queues: a sales rep sees no queue names
         if records.access.can("support_queues", "read"):
             queues = list(
@@ -60,6 +63,8 @@ def make_blueprint() -> Blueprint:
         return render_template(
             "support/queue.html",
             tickets=rows,
+            clocks={t.id: sla.clock(records.session, t, cal=cal) for t in rows},
+            sla_time=sla.describe,
             queues=queues,
             queue_id=queue_id,
             status=status,
@@ -88,29 +93,38 @@ def make_blueprint() -> Blueprint:
         records = _records()
         ticket = records.get("tickets", ticket_id, "update")
         body = str(request.form.get("body", "")).strip()
-        if not body:
-            flash(_("Write something first."), "error")
-        else:
-            public_reply = request.form.get("public") == "1"
-            status = request.form.get("status") or None
-            if status not in (None, *OPEN_STATUSES, "solved"):
-                status = None
+        public_reply = request.form.get("public") == "1"
+        status = request.form.get("status") or None
+        if status not in (None, *OPEN_STATUSES, "solved"):
+            status = None
+        error = _("Write something first.") if not body else None
+        files: list[Any] = []
+        if error is None:
             try:
                 files = uploads.read(current_crm(), request.files)
                 if files and not records.access.can("attachments", "create"):
                     raise uploads.UploadError(_("You may not attach files."))
             except uploads.UploadError as exc:
-                flash(str(exc), "error")
-            else:
-                tickets.add_message(
-                    records,
-                    ticket,
-                    body[:100_000],
-                    public=public_reply,
-                    status=status,
-                    attachment_ids=tickets.store_files(records, ticket, files),
-                )
-                flash(_("Reply sent.") if public_reply else _("Note added."), "success")
+                error = str(exc)
+        if error is not None:  # the ticket's page again, the draft kept, the error on its field
+            g.support_reply = {
+                "body": body[:100_000],
+                "public": public_reply,
+                "status": status or "",
+                "error": error,
+                "files_error": bool(body),
+            }
+            context = detail.context(records, records.entity("tickets"), ticket.id, tz_name())
+            return render_template("core/detail.html", **context), 422
+        tickets.add_message(
+            records,
+            ticket,
+            body[:100_000],
+            public=public_reply,
+            status=status,
+            attachment_ids=tickets.store_files(records, ticket, files),
+        )
+        flash(_("Reply sent.") if public_reply else _("Note added."), "success")
         return redirect(url_for("web_records.show", plural="tickets", record_id=ticket.id), 303)
 
     @bp.route("/new", methods=["GET", "POST"])

@@ -90,6 +90,7 @@ def test_models_match_the_migrations(app, crm):
         "support_feedback",
         "support_counter",
         "support_web_request",
+        "support_canned_response",
     } == tables
 
 
