@@ -117,6 +117,21 @@ def _target(entity: Entity, name: str, schema_field: fields.Field | None) -> Any
     return stem
 
 
+def nested_target(
+    service: RecordService, name: str, schema_field: fields.Field | None = None
+) -> Entity | None:
+    """The entity a field of a nested row refers to (a quote line's ``product_id``): its
+    ``reference`` metadata, else the ``<entity>_id`` name; ``None`` when no enabled entity is."""
+    target: Any = ...
+    if schema_field is not None:
+        target = schema_field.metadata.get("reference", ...)
+    if target is ...:
+        target = name.removesuffix("_id") if name.endswith("_id") else None
+    if not isinstance(target, str) or not _enabled(service, target):
+        return None
+    return service.entity(target)
+
+
 def _enabled(service: RecordService, name: str) -> bool:
     try:
         service.entity(name)

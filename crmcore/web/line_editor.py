@@ -21,9 +21,9 @@ from marshmallow import fields
 from ..app import current_crm
 from ..errors import CRMError, NotFound, PermissionDenied, ValidationError
 from ..records import RecordService
+from ..references import nested_target
 from ..registry import Entity
 from . import lines
-from .display import referenced_entity
 from .forms import FormField, form_fields, read_form
 from .i18n import label
 
@@ -92,7 +92,7 @@ def row_choices(
     for sub in spec.subfields:
         if not sub.name.endswith("_id"):
             continue
-        target = referenced_entity(records, entity, sub.name)
+        target = nested_target(records, sub.name)
         if target is None or not records.access.can(target, "read"):
             continue
         model = target.model
@@ -319,7 +319,7 @@ def _row_links(
     for name in columns:
         if not name.endswith("_id"):
             continue
-        target = referenced_entity(records, entity, name)
+        target = nested_target(records, name)
         ids = {r.get(name) for r in rows} - {None}
         ids = {int(i) for i in ids if isinstance(i, int | decimal.Decimal)}
         if target is None or not ids or not records.access.can(target, "read"):

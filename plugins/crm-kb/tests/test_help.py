@@ -4,6 +4,7 @@ import pytest
 from crm_kb.models import KbFeedback, KbSearch, KbViewDay
 from sqlalchemy import func, select
 
+from crmcore.links import base_url
 from crmcore.settings import Setting
 
 pytestmark = pytest.mark.crm_plugins("kb")
@@ -38,8 +39,8 @@ def test_article_page_by_slug_and_id(client, make_article):
     assert "<strong>settings</strong>" in page
     assert "<title>Reset a password · " in page
     assert '<meta name="description" content="Open settings.">' in page
-    # no CRM_BASE_URL in the tests: the cached page links root-relative (see test_hostile_input)
-    assert 'rel="canonical" href="/help/articles/reset-a-password"' in page
+    # the canonical link is on the instance's public address, never the request's Host
+    assert f'rel="canonical" href="{base_url()}/help/articles/reset-a-password"' in page
     assert "Reset a password" in text(client, f"/help/articles/{article.id}")
 
 

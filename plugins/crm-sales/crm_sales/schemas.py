@@ -255,7 +255,8 @@ class ShipmentSchema(RecordSchema):
         return tracking_url(shipment.carrier, shipment.tracking_number)
 
 
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])\Z"
+# (?!\n)$: the end of the text in Python and in the ECMA regex of the OpenAPI document alike
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])(?!\n)$"
 
 
 class QuotaSchema(RecordSchema):
@@ -280,6 +281,12 @@ class ConvertSchema(Schema):
     currency = Currency()
 
 
+def _one_line(value: str) -> None:
+    """A mail header's text: no line break or other control character (header injection)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValidationError("The subject must be one line of text.")
+
+
 class SendQuoteSchema(Schema):
     """Body of ``POST /api/v1/quotes/<id>/send``."""
 
@@ -293,7 +300,7 @@ class SendQuoteSchema(Schema):
     subject = fields.String(
         validate=[
             validate.Length(1, 200),
-            validate.Regexp(r"^[^\x00-\x1f\x7f]*\Z", error="The subject must be one line of text."),
+            _one_line,
         ]
     )
     message = fields.String(validate=validate.Length(0, 5000))
