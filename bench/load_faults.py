@@ -337,7 +337,21 @@ class Load:
             "email": rnd.choice(
                 [f"{given}.{family}.{key[:8]}@Example.COM", f" lf-{key}@example.com "]
             ),
-            "phone": rnd.choice(["+34 91 123 45 67", "(555) 010-2030", "91-555-0100"]),
+            # one in ten is not a phone number at all: refused with 422, nothing accepted
+            "phone": rnd.choice(
+                [
+                    "+34 91 123 45 67",
+                    "912 345 678",
+                    "+1 (617) 253-1000",
+                    "0044 20 7946 0958",
+                    "+34 612-34-56-78",
+                    "91-555-0100",
+                    "",
+                    "612 34 56 78",
+                    "+34 91 555 01 00",
+                    "call me",
+                ]
+            ),
             "city": rnd.choice([city, city.upper(), f" {city}"]),
             "country": country,
             "description": f"loadfault {key}",
