@@ -94,6 +94,7 @@ class Cluster:
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * workers
         self.redis: subprocess.Popen[bytes] | None = None
         self.pg_started = False
+        self.closing = False
         self.db_url = f"postgresql://postgres@127.0.0.1:{self.pg_port}/postgres"
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.instance = root / "instance"
@@ -104,6 +105,7 @@ class Cluster:
             CRM_REDIS_URL=self.redis_url,
             CRM_SECRET_KEY=SECRET,
             CRM_JOB_QUEUE="bench-faults",
+            CRM_DEFAULT_REGION="ES",  # most numbers are Spanish ones written without +34
             PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
         )
         self.crm = str(Path(sys.executable).with_name("crm"))
@@ -142,6 +144,8 @@ class Cluster:
     # Redis -------------------------------------------------------------------------------
 
     def start_redis(self) -> None:
+        if self.closing:
+            return
         (self.root / "redis").mkdir(exist_ok=True)
         self.redis = subprocess.Popen(
             [self.redis_bin, "--bind", "127.0.0.1", "--port", str(self.redis_port),
@@ -167,6 +171,8 @@ class Cluster:
         return open(self.root / f"{name}.log", "ab")
 
     def start_node(self, i: int) -> None:
+        if self.closing:
+            return
         self.nodes[i] = subprocess.Popen(
             [self.crm, "serve", "--host", "127.0.0.1", "--port", str(self.node_ports[i]),
              "--workers", "1", "--threads", "8", "--timeout", "60"],
@@ -176,6 +182,8 @@ class Cluster:
         _wait_port(self.node_ports[i], 120)
 
     def start_worker(self, i: int) -> None:
+        if self.closing:
+            return
         self.workers[i] = subprocess.Popen(
             [self.crm, "worker", "--periodic" if i == 0 else "--no-periodic"],
             env=self.env, stdout=self._log(f"worker{i}"),
@@ -193,6 +201,8 @@ class Cluster:
             proc.wait()
 
     def close(self) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop the cleanup
+        self.closing = True  # the fault thread starts nothing more
         for proc in [*self.nodes, *self.workers]:
             self.kill9(proc)
         self.kill9(self.redis)
