@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, has_app_context
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import models as _core_tables  # noqa: F401  (the shared metadata needs them all)
@@ -147,7 +148,12 @@ class CRM:
     def close_session(self, _exc: BaseException | None = None) -> None:
         session = g.pop("_crm_session", None)
         if session is not None:
-            session.close()
+            try:
+                session.close()
+            except DBAPIError:
+                # the server dropped the connection (a restart) after the answer was made:
+                # discard the connection rather than turn that answer into a 500
+                session.invalidate()
 
     def records(
         self, access: Access | None = None, session: Session | None = None

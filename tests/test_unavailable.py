@@ -69,3 +69,41 @@ def test_postgresql_down_answers_503(tmp_path: Path) -> None:
     assert page.status_code == 503
     assert page.mimetype == "text/html"
     assert page.headers["Retry-After"]
+
+
+def test_connection_dropped_after_the_answer_is_not_a_500(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """PostgreSQL ending the session's connection (a restart) once the view has answered: the
+    rollback at the end of the request fails, and that must not turn the answer into a 500."""
+    if not fresh_database.startswith("postgresql"):
+        import pytest
+
+        pytest.skip("needs PostgreSQL to end a backend")
+    from sqlalchemy import text
+
+    app = build_app([], fresh_database, tmp_path / "instance")
+    crm = app.extensions["crm"]
+    with app.app_context():
+        from crmcore.api.auth import issue_token
+        from crmcore.instance import create_user
+
+        user = create_user(crm, "drop@example.com", "Drop-test-password-1", "admin", "")
+        token, _row = issue_token(crm.session, user, "test", 1)
+        crm.session.commit()
+        crm.close_session()
+
+    @app.after_request
+    def end_the_backend(response: Any) -> Any:
+        pid = crm.session.scalar(text("SELECT pg_backend_pid()"))
+        with crm.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        return response
+
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = client.get("/api/v1/contacts", headers=headers)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    app.after_request_funcs[None].remove(end_the_backend)
+    assert client.get("/api/v1/contacts", headers=headers).status_code == 200  # recovered
+    crm.engine.dispose()
