@@ -452,6 +452,8 @@ class RecordService:
             raise ValidationError(errors)
         if "tags" in values:
             values["tags"] = list(dict.fromkeys(t.strip() for t in values["tags"] or ()))
+            if "" in values["tags"]:  # a tag of blanks only ("\f"): nothing to file it under
+                raise ValidationError({"tags": ["Tags are 1 to 50 characters."]})
             if len(values["tags"]) > MAX_TAGS:
                 raise ValidationError({"tags": [TOO_MANY_TAGS]})
         return values

@@ -129,3 +129,11 @@ def test_token_max_days_is_configurable(tmp_path: Path, monkeypatch: pytest.Monk
     assert load_settings(tmp_path).token_max_days == 30
     monkeypatch.setenv("CRM_TOKEN_MAX_DAYS", "7")
     assert load_settings(tmp_path).token_max_days == 7
+
+
+def test_a_tag_of_blanks_only_is_refused(api):
+    """A form feed passes a length check of 1 and would be stored as an empty tag."""
+    for tags in (["\f"], [" "], ["ok", "\t"]):
+        r = api.post("/api/v1/contacts", json={"last_name": "Blank", "tags": tags})
+        assert r.status_code == 422, (tags, r.get_json())
+        assert "tags" in r.get_json()["errors"]

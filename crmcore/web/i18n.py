@@ -301,6 +301,7 @@ FIELD_LABELS = (
     _l("Open"),
     _l("In progress"),
     _l("Too many tags: a record has at most 50."),
+    _l("Tags are 1 to 50 characters."),
 )
 
 #: Problem titles and the record service's messages (``crmcore.errors``), translated where the
