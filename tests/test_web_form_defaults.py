@@ -65,7 +65,8 @@ def fill(entity: Any, data: dict[str, Any], html: str, parents: dict[str, int]) 
 def parents(records, make_contact):
     contact = make_contact()
     pipeline = records.create("pipelines", {"name": "Form pipeline"})
-    order = records.create("orders", {"contact_id": contact.id, "status": "confirmed"})  # it may ship
+    # a confirmed order, so that a shipment may be made of it
+    order = records.create("orders", {"contact_id": contact.id, "status": "confirmed"})
     return {"contact": contact.id, "pipeline": pipeline.id, "order": order.id}
 
 
