@@ -131,3 +131,32 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def signed_in_page(
+    browser: Any, base: str, email: str, password: str, width: int = 1280, height: int = 800
+) -> Iterator[Any]:
+    """A page of a new browser context at ``width`` px, signed in as ``email``.
+
+    The block fails when the page logged a script error or a Content-Security-Policy
+    violation (answers with an error status, such as a form's 422, are expected and not
+    counted). Dialogs (``confirm()``) are accepted.
+    """
+    context = browser.new_context(base_url=base, viewport={"width": width, "height": height})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.set_default_timeout(10_000)
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems

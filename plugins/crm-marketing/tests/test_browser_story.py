@@ -19,7 +19,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crmcore.testing.browser import CRM, api, chromium, free_port, instance_env, run_crm, serving
+from crmcore.testing.browser import (
+    CRM,
+    api,
+    chromium,
+    free_port,
+    instance_env,
+    run_crm,
+    serving,
+    signed_in_page,
+)
 
 PASSWORD = "Browser-test-password-1"
 call = api
@@ -56,23 +65,11 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(params=[1280, 375], ids=["desktop", "phone"])
 def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A page signed in as the marketer; fails the test on script errors."""
-    width = request.param
-    context = browser.new_context(base_url=server["base"], viewport={"width": width, "height": 800})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("dialog", lambda dialog: dialog.accept())  # "Send this campaign ... now?"
-    page.set_default_timeout(10_000)
-    page.goto("/login")
-    page.get_by_label("E-mail").fill("mia@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
-    yield page
-    context.close()
-    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+    """A page signed in as the marketer; fails the test on script errors and CSP violations."""
+    with signed_in_page(
+        browser, server["base"], "mia@example.com", PASSWORD, request.param
+    ) as page:
+        yield page
 
 
 def messages_to(outbox: Path, addresses: set[str]) -> dict[str, Any]:

@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+from crmcore.testing.browser import (
+    api,
+    chromium,
+    free_port,
+    instance_env,
+    run_crm,
+    serving,
+    signed_in_page,
+)
 
 PASSWORD = "Browser-test-password-1"
 call = api
@@ -47,21 +55,10 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(params=[1280, 375], ids=["desktop", "phone"])
 def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
     """A page signed in as the rep; fails the test on script errors and CSP violations."""
-    width = request.param
-    context = browser.new_context(base_url=server["base"], viewport={"width": width, "height": 800})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.set_default_timeout(10_000)
-    page.goto("/login")
-    page.get_by_label("E-mail").fill("rep@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
-    yield page
-    context.close()
-    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+    with signed_in_page(
+        browser, server["base"], "rep@example.com", PASSWORD, request.param
+    ) as page:
+        yield page
 
 
 def _settle(page: Any) -> None:
