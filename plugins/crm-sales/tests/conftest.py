@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,12 @@ from crm_sales.models import Pipeline, Stage
 from sqlalchemy import select
 
 from crmcore.testing.plugin import PASSWORD
+
+# The browser stories' served instance, Chromium and signed-in page, for the modules that do not
+# define their own. This folder goes at the end of sys.path, never before the core's tests.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
+from sales_browser import browser, page, server  # noqa: F401
 
 
 @pytest.fixture

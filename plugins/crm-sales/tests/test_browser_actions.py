@@ -6,57 +6,11 @@ what the pages do (the API only seeds the lead and the quote)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
+from crmcore.testing.browser import api
 
-from crmcore.testing.browser import (
-    api,
-    chromium,
-    free_port,
-    instance_env,
-    run_crm,
-    serving,
-    signed_in_page,
-)
-
-PASSWORD = "Browser-test-password-1"
 call = api
-
-
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, instance_database: str | None
-) -> Iterator[dict[str, Any]]:
-    """An instance with sales enabled, served by `crm serve`, and a sales rep."""
-    port = free_port()
-    env = instance_env(tmp_path_factory.mktemp("sales-actions"), port, instance_database)
-    run_crm(env, "init")
-    run_crm(env, "plugins", "enable", "sales")
-    run_crm(
-        env, "users", "create", "rep@example.com", "--password", PASSWORD, "--role", "sales_rep"
-    )
-    with serving(env, port) as base:
-        token = call(
-            base, "POST", "/api/v1/auth/token", {"email": "rep@example.com", "password": PASSWORD}
-        )["token"]
-        yield {"base": base, "token": token}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(params=[1280, 375], ids=["desktop", "phone"])
-def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A page signed in as the rep; fails the test on script errors and CSP violations."""
-    with signed_in_page(
-        browser, server["base"], "rep@example.com", PASSWORD, request.param
-    ) as page:
-        yield page
 
 
 def test_rep_converts_a_lead_in_the_dialog_and_lands_on_the_deal(
