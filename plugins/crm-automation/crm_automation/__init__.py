@@ -1,0 +1,1 @@
+"""Automation: a first-party crmcore plugin (entry point ``automation``)."""

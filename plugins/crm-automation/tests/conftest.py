@@ -1,0 +1,1 @@
+"""Shared fixtures of the automation tests (crmcore's pytest plugin provides the rest)."""

@@ -1,0 +1,1 @@
+"""Insights: a first-party crmcore plugin (entry point ``insights``)."""
