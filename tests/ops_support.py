@@ -45,6 +45,21 @@ def write_marker(app, path, value="ran"):
     return value
 
 
+def slow_once(app, path, seconds):
+    """Append "start" to ``path``; the first run then sleeps ``seconds``; append "done"."""
+    import time
+
+    path = Path(path)
+    first = not path.exists()
+    with path.open("a") as fh:
+        fh.write("start\n")
+    if first:
+        time.sleep(seconds)
+    with path.open("a") as fh:
+        fh.write("done\n")
+    return "done"
+
+
 def fail_times(app, counter, times, done):
     """Fail the first ``times`` calls (counted in the file ``counter``), then write ``done``."""
     counter = Path(counter)

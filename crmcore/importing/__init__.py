@@ -60,6 +60,18 @@ def run_import(app: Any, import_id: int) -> None:
         job = session.get(ImportJob, import_id)
         if job is None:
             raise NotFound(f"No import with id {import_id}.")
+        if job.status != "queued":
+            # queued again after its consumer died (crmcore.jobs.recovery): importing the file
+            # again could create its first rows twice, so the import ends as failed instead
+            if job.status == "running":
+                job.status = "failed"
+                job.error = (
+                    f"Interrupted after {job.processed_rows} of {job.total_rows} rows when its "
+                    "worker stopped; import the rest of the file again."
+                )
+                job.finished_at = utcnow()
+                session.commit()
+            return
         try:
             access = _access_of(crm, job)
             opts = job.options or {}

@@ -40,6 +40,7 @@ def start_embedded(app: Any, workers: int = 1, **options: Any) -> ThreadConsumer
     options.setdefault("max_delay", 2.0)
     options.setdefault("shutdown_timeout", 10.0)
     consumer = ThreadConsumer(jobs.huey, workers=workers, worker_type="thread", **options)
+    jobs.start_tracking()
     consumer.start()
     log.info(
         "embedded job consumer started (%s storage, %d worker thread(s))", jobs.storage, workers
@@ -79,6 +80,7 @@ def gunicorn_hooks(app: Any) -> dict[str, Any]:
         consumer = state.pop("consumer", None)
         if consumer is not None:
             consumer.stop(graceful=True)
+            app.extensions["crm"].jobs.recovery.stop_heartbeat()
         fd = state.pop("fd", None)
         if fd is not None:
             os.close(fd)

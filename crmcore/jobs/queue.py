@@ -21,6 +21,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ..contributions import PeriodicJob
+from .recovery import STALE, Recovery
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -71,7 +72,15 @@ def core_jobs() -> list[PeriodicJob]:
     """Periodic jobs of crmcore itself."""
     from .reminders import deliver_task_reminders
 
-    return [PeriodicJob("task_reminders", deliver_task_reminders, {"minute": "*"})]
+    return [
+        PeriodicJob("task_reminders", deliver_task_reminders, {"minute": "*"}),
+        PeriodicJob("recover_jobs", recover_jobs, {"minute": "*"}),
+    ]
+
+
+def recover_jobs(app: Flask) -> None:
+    """Queue again the jobs that consumers which stopped beating were running."""
+    app.extensions["crm"].jobs.recovery.recover()
 
 
 class Jobs:
@@ -99,6 +108,9 @@ class Jobs:
                 self.queue, filename=str(settings.instance_path / "jobs.db"), utc=True
             )
         self._call = self.huey.task(name="crm_call")(self._execute)
+        self.recovery = Recovery(
+            self.huey, stale=float(settings.extra.get("job_stale_seconds") or STALE)
+        )
         self.periodic: dict[str, tuple[str, PeriodicJob]] = {}
         self._register_periodic(crm)
 
@@ -198,9 +210,18 @@ class Jobs:
         if workers < 1:
             raise JobError("a consumer needs at least one worker")
         options.setdefault("max_delay", 2.0)
+        self.start_tracking()
         return self.huey.create_consumer(
             workers=workers, worker_type="thread", periodic=periodic, **options
         )
+
+    def start_tracking(self) -> None:
+        """Called where jobs are consumed: beat, track running jobs, and queue again those of
+        consumers that died (see :mod:`crmcore.jobs.recovery`)."""
+        self.recovery.start_heartbeat()
+        found = self.recovery.recover()
+        if found:
+            log.warning("%d job(s) of stopped consumers queued again", found)
 
     def close(self) -> None:
         """Close the storage connection (before forking, and when the app is done)."""
