@@ -35,8 +35,7 @@ def test_a_finished_job_leaves_no_running_entry(make_instance, tmp_path):
         assert _keys(jobs, ALIVE)  # the consumer's heartbeat
     finally:
         consumer.stop(graceful=True)
-        jobs.recovery.stop_heartbeat()
-    assert not _keys(jobs, ALIVE)
+    assert not _keys(jobs, ALIVE)  # a stopped consumer stops beating
 
 
 def test_recover_queues_only_the_jobs_of_silent_processes(make_instance, tmp_path):
@@ -61,7 +60,6 @@ def test_recover_queues_only_the_jobs_of_silent_processes(make_instance, tmp_pat
         wait_for(lambda: (tmp_path / "dead").exists(), timeout=10)
     finally:
         consumer.stop(graceful=True)
-        jobs.recovery.stop_heartbeat()
     assert (tmp_path / "dead").read_text().startswith("again")
 
 

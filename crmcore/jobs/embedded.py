@@ -30,8 +30,16 @@ class ThreadConsumer(Consumer):  # type: ignore[misc]
     It leaves signal handling to the host (gunicorn, waitress, a test) and needs no main loop.
     """
 
+    recovery: Any = None
+
     def _set_signal_handlers(self) -> None:
         """The host process owns the signals."""
+
+    def stop(self, graceful: bool = False) -> None:
+        """Stop the threads, then the heartbeat of :mod:`crmcore.jobs.recovery`."""
+        super().stop(graceful=graceful)
+        if self.recovery is not None:
+            self.recovery.stop_heartbeat()
 
 
 def start_embedded(app: Any, workers: int = 1, **options: Any) -> ThreadConsumer:
@@ -41,6 +49,7 @@ def start_embedded(app: Any, workers: int = 1, **options: Any) -> ThreadConsumer
     options.setdefault("shutdown_timeout", 10.0)
     consumer = ThreadConsumer(jobs.huey, workers=workers, worker_type="thread", **options)
     jobs.start_tracking()
+    consumer.recovery = jobs.recovery
     consumer.start()
     log.info(
         "embedded job consumer started (%s storage, %d worker thread(s))", jobs.storage, workers
@@ -80,7 +89,6 @@ def gunicorn_hooks(app: Any) -> dict[str, Any]:
         consumer = state.pop("consumer", None)
         if consumer is not None:
             consumer.stop(graceful=True)
-            app.extensions["crm"].jobs.recovery.stop_heartbeat()
         fd = state.pop("fd", None)
         if fd is not None:
             os.close(fd)
