@@ -23,6 +23,9 @@ import pytest
 
 from crmcore.testing.browser import CRM, chromium, free_port, instance_env, run_crm, serving
 
+# layout, translations, docs and the scaffold do not depend on the database engine: run once
+pytestmark = pytest.mark.crm_sqlite_only
+
 PLUGINS = ("sales", "marketing", "support", "kb")
 WIDTHS = (375, 1280)
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"

@@ -9,10 +9,17 @@ from typing import Any
 
 import pytest
 
-from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+from crmcore.testing.browser import (
+    WIDTHS,
+    api,
+    chromium,
+    free_port,
+    instance_env,
+    run_crm,
+    serving,
+)
 
 PASSWORD = "Browser-test-password-1"
-WIDTHS = [1280, 375]
 CSP_WATCH = (
     "window.__csp = [];"
     "document.addEventListener('securitypolicyviolation',"
@@ -72,7 +79,7 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-@pytest.fixture(params=WIDTHS, ids=lambda w: f"{w}px")
+@pytest.fixture(params=WIDTHS)
 def page(browser: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context(base_url=server, viewport={"width": request.param, "height": 800})
     page = context.new_page()

@@ -21,7 +21,15 @@ from typing import Any
 
 import pytest
 
-from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+from crmcore.testing.browser import (
+    WIDTHS,
+    api,
+    chromium,
+    free_port,
+    instance_env,
+    run_crm,
+    serving,
+)
 
 PASSWORD = "Browser-test-password-1"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -105,7 +113,7 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-@pytest.fixture(params=[1280, 375], ids=["1280px", "375px"])
+@pytest.fixture(params=WIDTHS)
 def page(browser: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh context at the width; fails the test on script errors."""
     width = request.param

@@ -11,6 +11,9 @@ import pytest
 
 from crmcore import docs_api
 
+# layout, translations, docs and the scaffold do not depend on the database engine: run once
+pytestmark = pytest.mark.crm_sqlite_only
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytest.importorskip("mkdocs", reason="mkdocs is not installed (pip install -e '.[test]')")

@@ -30,6 +30,9 @@ from crmcore.cli import cli as crm_cli
 from crmcore.db import Base
 from crmcore.scaffold import core_range, generate, installed_names, validate_name
 
+# layout, translations, docs and the scaffold do not depend on the database engine: run once
+pytestmark = pytest.mark.crm_sqlite_only
+
 ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED = {

@@ -16,7 +16,8 @@ from crmcore.web.i18n import TRANSLATIONS, choice_text, humanise, label, plugin_
 
 FIRST_PARTY = ("sales", "marketing", "support", "kb")
 
-pytestmark = pytest.mark.crm_plugins(*FIRST_PARTY)
+# layout, translations, docs and the scaffold do not depend on the database engine: run once
+pytestmark = [pytest.mark.crm_plugins(*FIRST_PARTY), pytest.mark.crm_sqlite_only]
 
 #: Words written the same in both languages.
 SAME_IN_SPANISH = frozenset(

@@ -9,6 +9,9 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+# layout, translations, docs and the scaffold do not depend on the database engine: run once
+pytestmark = pytest.mark.crm_sqlite_only
+
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "crmcore" / "web" / "translations"
 LANGUAGES = ["es"]

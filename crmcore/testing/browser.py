@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
 #: Headless, and no background connections: the test machines have no network.
 CHROMIUM_ARGS = [
@@ -29,6 +31,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 CRM = str(Path(sys.executable).with_name("crm"))
+
+#: The widths a browser story runs at, for ``@pytest.fixture(params=WIDTHS)`` or
+#: ``parametrize``: a desktop and a phone. The phone run checks layout, which does not depend on
+#: the database, so a suite on PostgreSQL runs the story at 1280 px only (``crm_sqlite_only``).
+WIDTHS = (
+    pytest.param(1280, id="1280px"),
+    pytest.param(375, id="375px", marks=pytest.mark.crm_sqlite_only),
+)
 
 
 def free_port() -> int:

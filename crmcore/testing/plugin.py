@@ -50,6 +50,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "crm_plugins(*names): plugins enabled for this test")
+    config.addinivalue_line(
+        "markers",
+        "crm_sqlite_only: the test does not depend on the database engine (layout, "
+        "translations, docs); a run with --crm-db on PostgreSQL leaves it out",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the ``crm_sqlite_only`` tests when the suite runs on PostgreSQL: a suite run
+    on both databases runs them once."""
+    url = config.getoption("--crm-db")
+    if not url or url.startswith("sqlite"):
+        return
+    kept = [item for item in items if item.get_closest_marker("crm_sqlite_only") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

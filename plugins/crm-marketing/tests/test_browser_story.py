@@ -21,6 +21,7 @@ import pytest
 
 from crmcore.testing.browser import (
     CRM,
+    WIDTHS,
     api,
     chromium,
     free_port,
@@ -63,7 +64,7 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-@pytest.fixture(params=[1280, 375], ids=["desktop", "phone"])
+@pytest.fixture(params=WIDTHS)
 def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
     """A page signed in as the marketer; fails the test on script errors and CSP violations."""
     with signed_in_page(

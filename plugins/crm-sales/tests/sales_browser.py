@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from crmcore.testing.browser import (
+    WIDTHS,
     api,
     chromium,
     free_port,
@@ -46,7 +47,7 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-@pytest.fixture(params=[1280, 375], ids=["desktop", "phone"])
+@pytest.fixture(params=WIDTHS)
 def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
     """A page signed in as the rep; fails the test on script errors and CSP violations."""
     with signed_in_page(browser, server["base"], REP, PASSWORD, request.param) as page:

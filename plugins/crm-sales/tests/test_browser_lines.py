@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+from crmcore.testing.browser import (
+    WIDTHS,
+    api,
+    chromium,
+    free_port,
+    instance_env,
+    run_crm,
+    serving,
+)
 
 PASSWORD = "Browser-test-password-1"
 
@@ -50,7 +58,7 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-@pytest.mark.parametrize("width", [1280, 375])
+@pytest.mark.parametrize("width", WIDTHS)
 def test_a_rep_builds_a_quote_with_the_product_picker(
     browser: Any, server: dict[str, Any], width: int
 ) -> None:

@@ -13,13 +13,20 @@ from typing import Any
 
 import pytest
 
-from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+from crmcore.testing.browser import (
+    WIDTHS,
+    api,
+    chromium,
+    free_port,
+    instance_env,
+    run_crm,
+    serving,
+)
 
 PASSWORD = "Browser-test-password-1"
 PORTAL_PASSWORD = "Portal-password-42!"
 USERS = {"admin": "boss@example.com", "support_agent": "agent@example.com"}
 USERS["manager"] = "editor@example.com"
-WIDTHS = (1280, 375)
 CANNED = "Thanks for writing. Restarting the router fixes this; it is solved on our side."
 
 
@@ -104,7 +111,7 @@ class Pages:
         assert not [p for p in self.problems if not p.startswith("Failed to load")], self.problems
 
 
-@pytest.fixture(params=WIDTHS, ids=lambda w: f"{w}px")
+@pytest.fixture(params=WIDTHS)
 def pages(request: pytest.FixtureRequest, browser: Any, server: dict[str, Any]) -> Iterator[Pages]:
     made = Pages(browser, server["base"], request.param)
     yield made
