@@ -506,3 +506,53 @@ def test_grants_on_entities_nobody_provides_are_skipped(crm):
     role = crm.session.scalar(select(Role).where(Role.name == "marketer"))
     assert "no_such_things" not in role.grants
     assert role.grants["contacts"]["delete"] == "own"
+
+
+# -- OpenAPI schema names -------------------------------------------------------------------
+
+
+def _item_api(plugin: str) -> Callable[[], list[Any]]:
+    """A blueprint of ``plugin`` answering with a schema class called ``ItemSchema``."""
+    from flask_smorest import Blueprint as ApiBlueprint
+    from marshmallow import Schema, fields
+
+    item_schema = type("ItemSchema", (Schema,), {"name": fields.String()})
+    item_schema.__module__ = f"crmtest_{plugin}.schemas"
+
+    def blueprints() -> list[Any]:
+        blp = ApiBlueprint(f"{plugin}_items", __name__, url_prefix=f"/api/v1/{plugin}")
+
+        @blp.route("/item")
+        @blp.response(200, item_schema)
+        def item() -> dict[str, str]:
+            return {"name": plugin}
+
+        return [blp]
+
+    return blueprints
+
+
+def test_two_schema_classes_with_one_openapi_name_are_refused_naming_both(crm_database_url):
+    first = plugin_module("alpha", crm_blueprints=_item_api("alpha"))
+    second = plugin_module("beta", crm_blueprints=_item_api("beta"))
+    with pytest.raises(PluginConflictError) as info:
+        create_app(
+            config={"database_url": crm_database_url}, plugins=[first, second], discover=False
+        )
+    message = str(info.value)
+    assert "'Item'" in message
+    assert "crmtest_alpha.schemas.ItemSchema (plugin 'alpha')" in message
+    assert "crmtest_beta.schemas.ItemSchema (plugin 'beta')" in message
+    app = create_app(config={"database_url": crm_database_url}, plugins=[first], discover=False)
+    with app.app_context():
+        assert "Item" in app.extensions["crm"].api.spec.to_dict()["components"]["schemas"]
+
+
+def test_entity_schemas_are_named_after_their_entity(app, crm):
+    from crmcore.api.openapi import entity_component_name
+
+    schemas = crm.api.spec.to_dict()["components"]["schemas"]
+    for entity in crm.registry:
+        name = entity_component_name(entity)
+        assert name in schemas and f"{name}Patch" in schemas, entity.name
+    assert not [name for name in schemas if name[-1].isdigit()]  # nothing renamed by load order

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask, Response, abort, after_this_request, g, request, send_from_directory
 from flask_limiter import Limiter
@@ -68,9 +69,19 @@ def init_api(app: Flask, crm: Any) -> None:
         RATELIMIT_HEADERS_ENABLED=True,
     )
     use_json_body_parser(app)
+    def plugin_of(module: str) -> str | None:
+        for plugin in crm.plugins:
+            package = plugin.module.__name__.rpartition(".")[0] or plugin.module.__name__
+            if module == package or module.startswith(package + "."):
+                return str(plugin.name)
+        return None
+
     api = CRMApi(
         app,
         spec_kwargs={
+            "marshmallow_plugin": MarshmallowPlugin(
+                schema_name_resolver=openapi.SchemaNames(crm.registry, plugin_of)
+            ),
             "info": {
                 "description": "REST API of the CRM. Authenticate with "
                 "`Authorization: Bearer <token>` from POST /api/v1/auth/token."
@@ -273,9 +284,8 @@ def _security_headers(response: Response) -> Response:
 
 
 def _component_name(entity: Any) -> str:
-    """The name flask-smorest gives an entity's schema in the document."""
-    name: str = entity.full_schema.__name__
-    return name.removesuffix("Schema") or name
+    """The name of an entity's schema in the document."""
+    return openapi.entity_component_name(entity)
 
 
 def _openapi_json() -> Response:

@@ -5,7 +5,10 @@
 - every operation lists the error statuses it can answer, each as ``application/problem+json``,
   and nothing else (no catch-all ``default``);
 - PATCH bodies have their own ``<Name>Patch`` schema, without required fields;
-- a disabled plugin's operations, and the schemas only they use, are left out.
+- a disabled plugin's operations, and the schemas only they use, are left out;
+- an entity's schema is named after the entity (``automation_item`` -> ``AutomationItem``), so
+  two plugins' ``ItemSchema`` classes never meet; two other schema classes that would share a
+  name are refused at start-up, naming both (never renamed ``Item1`` by load order).
 """
 
 from __future__ import annotations
@@ -93,6 +96,46 @@ def nullable_columns(schema_columns: dict[type, dict[str, bool]]) -> Any:
 
 def patch_schema_name(component: str) -> str:
     return f"{component}Patch"
+
+
+def entity_component_name(entity: Any) -> str:
+    """The schema name of an entity in the document: its name in CamelCase."""
+    return "".join(part[:1].upper() + part[1:] for part in entity.name.split("_"))
+
+
+class SchemaNames:
+    """apispec's ``schema_name_resolver`` for one API: entity schemas by entity name, others by
+    class name without ``Schema``; a name two schema classes would share is a plugin conflict."""
+
+    def __init__(self, registry: Any, plugin_of: Any) -> None:
+        self.entities = {entity.full_schema: entity_component_name(entity) for entity in registry}
+        self.plugin_of = plugin_of
+        self.taken: dict[str, type] = {}
+
+    def __call__(self, schema: Any) -> str:
+        from apispec.ext.marshmallow.common import resolve_schema_cls
+
+        from ..plugins import PluginConflictError
+
+        resolved = resolve_schema_cls(schema)
+        cls = resolved[0] if isinstance(resolved, list) else resolved
+        name = self.entities.get(cls)
+        if name is None:
+            name = cls.__name__.removesuffix("Schema") or cls.__name__
+        other = self.taken.setdefault(name, cls)
+        if other is not cls:
+            raise PluginConflictError(
+                f"two schemas would be called {name!r} in the OpenAPI document: "
+                f"{_where(other, self.plugin_of)} and {_where(cls, self.plugin_of)}; "
+                "rename one of the classes"
+            )
+        return name
+
+
+def _where(cls: type, plugin_of: Any) -> str:
+    plugin = plugin_of(cls.__module__)
+    owner = f" (plugin {plugin!r})" if plugin else ""
+    return f"{cls.__module__}.{cls.__qualname__}{owner}"
 
 
 def truthful(spec: dict[str, Any], app: Flask, hidden_tags: set[str]) -> dict[str, Any]:
