@@ -33,12 +33,14 @@ from .version import __version__
 if TYPE_CHECKING:
     from .actions import ActionResult, RecordAction, run_action
     from .app import CRM, create_app, current_crm
+    from .permissions import Access
     from .records import RecordEvent, RecordService
     from .registry import Entity, RecordSchema
     from .timeline import TimelineContext, TimelineItem
 
 __all__ = [
     "CRM",
+    "Access",
     "ActionResult",
     "CRMError",
     "Conflict",
@@ -78,6 +80,7 @@ _LAZY = {
     "CRM": "app",
     "create_app": "app",
     "current_crm": "app",
+    "Access": "permissions",
     "RecordEvent": "records",
     "RecordService": "records",
     "Entity": "registry",

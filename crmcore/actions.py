@@ -115,6 +115,7 @@ class RecordAction:
         return self.applies(record) if self.applies is not None else None
 
     def secret(self, name: str) -> bool:
+        """Is the input field ``name`` a secret (a password field, never echoed or audited)?"""
         if self.schema is None:
             return False
         schema_field = self.schema._declared_fields.get(name)

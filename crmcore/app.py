@@ -113,6 +113,7 @@ class CRM:
         return result
 
     def forget_enabled(self) -> None:
+        """Forget this request's cached set of enabled plugins (after enabling or disabling)."""
         g.pop("_crm_enabled", None)
 
     @cached_property
@@ -146,6 +147,7 @@ class CRM:
         return session  # type: ignore[no-any-return]
 
     def close_session(self, _exc: BaseException | None = None) -> None:
+        """Close the session of the current application context (done at its end)."""
         session = g.pop("_crm_session", None)
         if session is not None:
             try:
@@ -162,6 +164,8 @@ class CRM:
         return RecordService(self, session or self.session, access or Access.system())
 
     def custom_field_defs(self, session: Session, entity: Entity) -> list[FieldDef]:
+        """The custom fields of ``entity``: the instance's own and enabled plugins' extra
+        fields."""
         enabled = self.enabled_plugins()
         extra = [
             FieldDef(f.name, f.label, f.type, tuple(f.choices), f.required, plugin)

@@ -102,16 +102,23 @@ class Unauthorized(CRMError):
 
 
 class PermissionDenied(CRMError):
+    """The user may not do this (403)."""
+
     status = 403
     title = "Forbidden"
 
 
 class NotFound(CRMError):
+    """No such record, or not one the user may read (404)."""
+
     status = 404
     title = "Not found"
 
 
 class Conflict(CRMError):
+    """The request conflicts with the current state: a value already taken, a state that
+    forbids it (409)."""
+
     status = 409
     title = "Conflict"
 

@@ -115,10 +115,13 @@ class Access:
 
     @classmethod
     def system(cls) -> Access:
+        """The system: every action on every record, for jobs, the CLI and follow-up writes
+        that must not depend on who triggered them."""
         return cls(user=None, is_system=True)
 
     @classmethod
     def for_user(cls, user: User) -> Access:
+        """What ``user``'s role grants; nothing for an inactive or trashed user."""
         if not user.active or user.deleted_at is not None:
             return cls(user=user)
         return cls.for_role(user.role, user)
@@ -134,6 +137,7 @@ class Access:
 
     @property
     def user_id(self) -> int | None:
+        """The user's id; ``None`` for the system."""
         return self.user.id if self.user is not None else None
 
     def scope(self, entity: Entity | str, action: str) -> str | None:
@@ -149,6 +153,8 @@ class Access:
         return scope if scope in SCOPES else None
 
     def can(self, entity: Entity | str, action: str) -> bool:
+        """May the user ``action`` (``read``, ``create``, ``update``, ``delete``) at least some
+        records of the entity (an entity or its plural)? Which ones: :meth:`scope`."""
         return self.scope(entity, action) is not None
 
     def has(self, permission: str) -> bool:
@@ -212,6 +218,7 @@ class Access:
         return False
 
     def allows_record(self, entity: Entity, action: str, record: Any, session: Any) -> bool:
+        """May the user ``action`` this loaded ``record`` (its owner within the scope)?"""
         scope = self.scope(entity, action)
         if scope is None:
             return False

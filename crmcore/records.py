@@ -67,11 +67,21 @@ class RecordEvent:
 
     @property
     def session(self) -> Session:
+        """The session of the write (``records.session``)."""
         return self.records.session
 
 
 class RecordService:
-    """Reads scoped to one user's permissions and the only way records are written."""
+    """Reads scoped to one user's permissions and the only way records are written.
+
+    Get one with ``current_crm().records(access)`` (the system when ``access`` is omitted), or
+    use ``event.records`` in an event hook (it acts as the user who made the change).
+
+    :ivar crm: the :class:`~crmcore.app.CRM` of the app (registry, settings, plugins, jobs).
+    :ivar session: the SQLAlchemy session it reads and writes with.
+    :ivar access: the :class:`~crmcore.permissions.Access` it acts with; ``access.has(name)``
+        checks a named permission such as ``"loyalty.adjust"``.
+    """
 
     def __init__(self, crm: CRM, session: Session, access: Access) -> None:
         self.crm = crm
@@ -81,9 +91,12 @@ class RecordService:
 
     @property
     def user(self) -> Any:
+        """The acting user; ``None`` for the system."""
         return self.access.user
 
     def entity(self, name: str | Entity) -> Entity:
+        """The registered entity called ``name`` (singular or plural); :class:`NotFound` when
+        there is none or its plugin is disabled."""
         if isinstance(name, Entity):
             return name
         try:
@@ -117,6 +130,7 @@ class RecordService:
         return stmt
 
     def count(self, entity: Entity | str, stmt: Select[Any] | None = None) -> int:
+        """How many records ``stmt`` (default: :meth:`query`) selects."""
         stmt = stmt if stmt is not None else self.query(entity)
         counted: int | None = self.session.scalar(
             select(func.count()).select_from(stmt.order_by(None).subquery())
@@ -400,6 +414,7 @@ class RecordService:
         return self._finish(event, commit)
 
     def restore(self, entity: Entity | str, record_id: Any, *, commit: bool = True) -> Any:
+        """Bring a record back from the trash (needs the ``delete`` permission on it)."""
         entity = self.entity(entity)
         record = self.get(entity, record_id, "delete", trashed=True)
         event = RecordEvent(
@@ -424,6 +439,7 @@ class RecordService:
             self._fire(event)
 
     def rollback(self) -> None:
+        """Roll back the session and drop the events of writes not committed."""
         self.session.rollback()
         self._pending.clear()
 

@@ -109,6 +109,7 @@ class Entity:
 
     @property
     def table(self) -> str:
+        """The model's table name (``core_contact``, ``sales_deal``)."""
         name: str = self.model.__table__.name
         return name
 
@@ -170,14 +171,17 @@ class Entity:
         return frozenset(f for f in base if f in self.columns)
 
     def attribute(self, name: str) -> InstrumentedAttribute[Any]:
+        """The model attribute of the column ``name``, for queries."""
         column: InstrumentedAttribute[Any] = self.columns[name]
         return column
 
     def permission(self, action: str) -> str:
+        """The permission name of ``action``: ``"<plural>.<action>"``."""
         assert action in ACTIONS, action
         return f"{self.plural}.{action}"
 
     def display(self, record: Any) -> str:
+        """The record's title, from ``title_fields`` (translated when ``translated_titles``)."""
         parts = [str(getattr(record, f, "") or "") for f in self.title_fields]
         text = " ".join(p for p in parts if p).strip()
         if text and self.translated_titles:

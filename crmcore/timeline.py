@@ -79,10 +79,12 @@ class TimelineContext:
 
     @property
     def is_contact(self) -> bool:
+        """Is the timeline a contact's?"""
         return self.entity.name == "contact"
 
     @property
     def is_company(self) -> bool:
+        """Is the timeline a company's (rolling up its contacts')?"""
         return self.entity.name == "company"
 
     def contact_ids(self) -> Select[Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crmcore import docs_api
+from crmcore import docs_api, docs_python, docs_tables
 
 # layout, translations, docs and the scaffold do not depend on the database engine: run once
 pytestmark = pytest.mark.crm_sqlite_only
@@ -84,6 +84,25 @@ def test_rest_reference_is_up_to_date():
     assert current == docs_api.render(docs_api.spec()), (
         "docs/api-reference.md is out of date: run scripts/gen-api-docs"
     )
+
+
+def test_python_and_tables_references_are_up_to_date():
+    assert (ROOT / "docs" / "python-api.md").read_text() == docs_python.render(), (
+        "docs/python-api.md is out of date: run scripts/gen-api-docs"
+    )
+    tables = (ROOT / "docs" / "core-tables.md").read_text()
+    assert tables == docs_tables.render(docs_tables.core_registry()), (
+        "docs/core-tables.md is out of date: run scripts/gen-api-docs"
+    )
+    assert "## contact (`core_contact`)" in tables and "`core_user.id`" in tables
+
+
+def test_every_public_name_has_a_docstring():
+    assert docs_python.undocumented() == []
+    text = docs_python.render()
+    for name in ("RecordService", "Access", "Entity", "hookimpl", "run_action"):
+        assert f"## `{name}`" in text
+    assert "**`create_many(" in text and "**`has(" in text
 
 
 def test_rest_reference_lists_every_path_of_the_spec():
