@@ -299,4 +299,4 @@ def test_generated_plugin_builds_installs_and_passes_its_tests(tmp_path):
         timeout=300,
     )
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
-    assert "8 passed" in tests.stdout, tests.stdout[-2000:]
+    assert "9 passed" in tests.stdout, tests.stdout[-2000:]
