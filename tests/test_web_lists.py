@@ -270,6 +270,19 @@ def test_related_records_are_scoped(app, make_user, records):
     assert f'href="/contacts/new?company_id={company.id}"' in related
 
 
+def test_a_reference_can_stay_out_of_the_related_lists(app, records, make_user, monkeypatch):
+    from crmcore.contacts.schemas import ContactSchema
+
+    admin = make_user("admin")
+    company = records.create("companies", {"name": "Quiet Co"})
+    records.create("contacts", {"last_name": "Listed", "company_id": company.id})
+    url = f"/companies/{company.id}"
+    assert 'id="related-contacts-company_id"' in page(client_for(app, admin), url)
+    field = ContactSchema._declared_fields["company_id"]
+    monkeypatch.setitem(field.metadata, "related_list", False)
+    assert 'id="related-contacts-company_id"' not in page(client_for(app, admin), url)
+
+
 def test_reference_picker_is_scoped(app, make_user, records):
     rep = make_user("sales_rep")
     other = make_user("sales_rep")

@@ -88,6 +88,8 @@ def related(records: RecordService, entity: Entity, record: Any) -> list[dict[st
         if entity.name == "user" or not records.access.can(other, "read"):
             continue  # every owned record points to a user: the lists would say nothing
         for column in foreign_keys_to(entity, other):
+            if not _listed_as_related(other, column):
+                continue
             attribute = other.attribute(column)
             stmt = records.query(other).where(attribute == record.id)
             stmt = stmt.order_by(other.model.id.desc()).limit(RELATED_LIMIT + 1)
@@ -111,6 +113,14 @@ def related(records: RecordService, entity: Entity, record: Any) -> list[dict[st
                 }
             )
     return out
+
+
+def _listed_as_related(entity: Entity, column: str) -> bool:
+    """A schema field with ``metadata={"related_list": False}`` keeps its records out of the
+    related lists of the record it points at (a plugin panel shows them its own way, or they
+    would only be noise there)."""
+    declared = getattr(entity.schema, "_declared_fields", {}).get(column)
+    return declared is None or declared.metadata.get("related_list", True) is not False
 
 
 def _user_names(records: RecordService, ids: set[Any]) -> dict[int, str]:
