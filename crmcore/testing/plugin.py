@@ -46,15 +46,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("CRM_TEST_DATABASE_URL", ""),
         help="Database URL for crmcore tests (default: a temporary SQLite file).",
     )
+    parser.addoption(
+        "--crm-deprecations",
+        choices=("report", "error", "ignore"),
+        default="report",
+        help="Uses of deprecated crmcore API: listed at the end (report, the default), failing "
+        "the test that made them (error), or not shown (ignore).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "crm_plugins(*names): plugins enabled for this test")
+    mode = config.getoption("--crm-deprecations")
+    action = {"report": "always", "error": "error", "ignore": "ignore"}[mode]
+    config.addinivalue_line(
+        "filterwarnings", f"{action}::crmcore.deprecation.CRMDeprecationWarning"
+    )
+    config.pluginmanager.register(DeprecationReport(), "crmcore-deprecations")
     config.addinivalue_line(
         "markers",
         "crm_sqlite_only: the test does not depend on the database engine (layout, "
         "translations, docs); a run with --crm-db on PostgreSQL leaves it out",
     )
+
+
+class DeprecationReport:
+    """Counts the uses of deprecated crmcore API by message and place, and lists them at the
+    end of the run (registered by ``pytest_configure``)."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str, int], int] = {}
+
+    def pytest_warning_recorded(self, warning_message: warnings.WarningMessage) -> None:
+        from ..deprecation import CRMDeprecationWarning
+
+        if issubclass(warning_message.category, CRMDeprecationWarning):
+            key = (str(warning_message.message), warning_message.filename, warning_message.lineno)
+            self.found[key] = self.found.get(key, 0) + 1
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.found:
+            return
+        terminalreporter.section("crmcore deprecations", yellow=True)
+        for (message, filename, lineno), count in sorted(self.found.items()):
+            times = f" ({count} times)" if count > 1 else ""
+            terminalreporter.line(f"{filename}:{lineno}: {message}{times}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
