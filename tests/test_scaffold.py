@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -263,6 +264,7 @@ def test_generated_plugin_builds_installs_and_passes_its_tests(tmp_path):
     package = f"crm_{name}"
     assert f"{package}/migrations/versions/0001_{name}.py" in names
     assert f"{package}/templates/{name}/index.html" in names
+    _check_dist_passes_then_finds_what_is_broken(wheel, package, tmp_path)
 
     python = _throwaway_venv(tmp_path / "venv")
     installed = subprocess.run(
@@ -300,3 +302,91 @@ def test_generated_plugin_builds_installs_and_passes_its_tests(tmp_path):
     )
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
     assert "9 passed" in tests.stdout, tests.stdout[-2000:]
+
+
+def _check_dist(wheel):
+    from click.testing import CliRunner
+
+    from crmcore.cli import cli as crm_cli
+
+    return CliRunner().invoke(crm_cli, ["plugins", "check-dist", str(wheel)])
+
+
+def _rewrite(wheel, target, drop=(), change=None):
+    """A copy of ``wheel`` without the members ``drop`` matches, ``change(name, data)`` applied."""
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(target, "w") as out:
+        for item in src.infolist():
+            if any(part in item.filename for part in drop):
+                continue
+            data = src.read(item.filename)
+            out.writestr(item, change(item.filename, data) if change else data)
+    return target
+
+
+def _check_dist_passes_then_finds_what_is_broken(wheel, package, tmp_path):
+    good = _check_dist(wheel)
+    assert good.exit_code == 0, good.output
+    assert "is ready to publish" in good.output and "PROBLEM" not in good.output
+    assert "1 migration revision(s) packaged" in good.output
+    assert "template(s) packaged" in good.output
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    no_migrations = _rewrite(wheel, broken / wheel.name, drop=("/migrations/versions/",))
+    result = _check_dist(no_migrations)
+    assert result.exit_code == 1 and "no migrations/versions/*.py is packaged" in result.output
+
+    (broken / "t").mkdir()
+    no_templates = _rewrite(wheel, broken / "t" / wheel.name, drop=("/templates/",))
+    result = _check_dist(no_templates)
+    assert result.exit_code == 1 and "templates rendered but not packaged" in result.output
+
+    def unbounded(name, data):
+        if name.endswith("METADATA"):
+            return re.sub(rb"Requires-Dist: crmcore[^\n]*", b"Requires-Dist: crmcore>=1.0", data)
+        return data
+
+    (broken / "m").mkdir()
+    result = _check_dist(_rewrite(wheel, broken / "m" / wheel.name, change=unbounded))
+    assert result.exit_code == 1 and "has no upper bound" in result.output
+
+    (broken / "e").mkdir()
+    result = _check_dist(_rewrite(wheel, broken / "e" / wheel.name, drop=("entry_points.txt",)))
+    assert result.exit_code == 1 and "no [crmcore.plugins] entry point" in result.output
+
+    def wrong_version(name, data):
+        return data.replace(b'version="0.1.0"', b'version="0.2.0"') if name.endswith(
+            f"{package}/plugin.py"
+        ) else data
+
+    (broken / "v").mkdir()
+    result = _check_dist(_rewrite(wheel, broken / "v" / wheel.name, change=wrong_version))
+    assert result.exit_code == 1 and "PLUGIN.version 0.2.0, wheel 0.1.0" in result.output
+
+    not_a_wheel = broken / "x.whl"
+    not_a_wheel.write_text("nope")
+    result = _check_dist(not_a_wheel)
+    assert result.exit_code == 1 and "not a valid wheel" in result.output
+
+
+def test_generated_plugin_has_a_release_workflow_and_badge(tmp_path):
+    import yaml
+
+    name = unique_name()
+    root = generate(name, tmp_path, taken=())
+    workflow_text = (root / ".github" / "workflows" / "ci.yml").read_text()
+    assert "${" not in workflow_text.replace("${{", "")  # every placeholder filled
+    workflow = yaml.safe_load(workflow_text)
+    jobs = workflow["jobs"]
+    assert jobs["test"]["strategy"]["matrix"]["core"] == ["oldest", "newest"]
+    assert jobs["test"]["strategy"]["matrix"]["database"] == ["sqlite", "postgresql"]
+    steps = "\n".join(str(step.get("run", "")) for step in jobs["build"]["steps"])
+    assert "twine check" in steps and "crm plugins check-dist" in steps
+    assert jobs["publish"]["permissions"] == {"id-token": "write"}
+    assert jobs["publish"]["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    install = "\n".join(str(step.get("run", "")) for step in jobs["test"]["steps"])
+    assert f'crmcore=={core_range().split(",")[0].removeprefix(">=")}.*' in install
+    readme = (root / "README.md").read_text()
+    assert "img.shields.io/badge/crmcore-%3E%3D" in readme
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "crmcore-plugin" in meta["project"]["keywords"]

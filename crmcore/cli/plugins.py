@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -126,6 +128,22 @@ def new(name: str, directory: str, title: str | None) -> None:
     root = generate(name, directory, title=title)
     click.echo(f"created {root}")
     click.echo(f"next: cd {root} && pip install -e '.[test]' && pytest")
+
+
+@plugins.command("check-dist")
+@click.argument("wheel", type=click.Path(dir_okay=False, path_type=Path))
+def check_dist(wheel: Path) -> None:
+    """Check a built plugin wheel before publishing it: entry point, metadata, core range,
+    migrations, templates and translations packaged, and that its PLUGIN imports."""
+    from ..distcheck import check_wheel
+
+    findings = check_wheel(wheel)
+    for finding in findings:
+        click.echo(f"{'ok     ' if finding.ok else 'PROBLEM'}  {finding.text}")
+    problems = sum(not f.ok for f in findings)
+    if problems:
+        raise click.ClickException(f"{problems} problem(s) in {wheel.name}")
+    click.echo(f"{wheel.name} is ready to publish")
 
 
 plugins.add_command(doctor)

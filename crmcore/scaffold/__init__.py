@@ -3,7 +3,7 @@
 The templates are package data in ``crmcore/scaffold/templates``: every file ends in ``.tmpl``
 and holds ``string.Template`` placeholders (``${name}``, ``${package}`` ...); a ``$`` meant
 literally is written ``$$``. Path parts ``__package__`` and ``__name__`` become the package and
-the plugin name, and ``gitignore`` becomes ``.gitignore``.
+the plugin name, ``gitignore`` becomes ``.gitignore`` and ``github`` ``.github``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
+from urllib.parse import quote
 
 from ..parsing import is_whole
 from ..plugins import PluginError
@@ -66,6 +67,9 @@ def variables(name: str, title: str | None = None) -> dict[str, str]:
         "title": title or name.replace("_", " ").title(),
         "plural": f"{name}_items",
         "core_range": core_range(),
+        "core_oldest": core_range().split(",")[0].removeprefix(">="),
+        # a static badge: label-message-colour, "-" doubled and the rest percent-encoded
+        "core_badge": f"crmcore-{quote(core_range().replace('-', '--'), safe='')}-blue",
         "core_version": __version__,
     }
 
@@ -84,7 +88,7 @@ def _target_path(parts: tuple[str, ...], values: dict[str, str]) -> Path:
     renamed = []
     for part in parts:
         part = part.replace("__package__", values["package"]).replace("__name__", values["name"])
-        renamed.append(".gitignore" if part == "gitignore" else part)
+        renamed.append({"gitignore": ".gitignore", "github": ".github"}.get(part, part))
     return Path(*renamed)
 
 
