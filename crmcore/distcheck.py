@@ -65,7 +65,7 @@ def check_wheel(path: str | Path) -> list[Finding]:
             else ""
         )
         findings = _metadata(metadata)
-        plugins = _entry_points(entry_text)
+        plugins = entry_points(entry_text)
         if not plugins:
             findings.append(
                 Finding(False, f"no [{ENTRY_POINT_GROUP}] entry point: crm will not find it")
@@ -111,7 +111,7 @@ def _metadata(metadata: object) -> list[Finding]:
     return findings
 
 
-def _entry_points(text: str) -> dict[str, str]:
+def entry_points(text: str) -> dict[str, str]:
     found: dict[str, str] = {}
     section = None
     for raw in text.splitlines():

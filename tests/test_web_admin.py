@@ -549,3 +549,18 @@ def test_settings_api_validates(api, crm, body, field):
 
 def test_settings_api_needs_a_token(client):
     assert client.get("/api/v1/settings").status_code == 401
+
+
+def test_plugins_page_says_what_needs_a_restart(crm, admin_client, monkeypatch):
+    from crmcore import plugin_index
+
+    loaded = {p.name: p.meta.version for p in crm.plugins}
+    assert "restart to load it" not in page(admin_client, "/admin/plugins")  # all in step
+    # what pip changed since this process started: an upgrade and a new plugin
+    now = {**plugin_index.installed_plugins(), "widgets": "9.9.9", "newcomer": "0.1.0"}
+    monkeypatch.setattr(plugin_index, "installed_plugins", lambda: now)
+    html = page(admin_client, "/admin/plugins")
+    row = html.split('id="plugin-widgets"', 1)[1].split("</tr>", 1)[0]
+    assert loaded["widgets"] in row and "9.9.9 installed: restart to load it" in row
+    row = html.split('id="plugin-newcomer"', 1)[1].split("</tr>", 1)[0]
+    assert "Installed: restart to load it" in row and "/admin/plugins/newcomer/" not in row

@@ -1,13 +1,18 @@
-"""``crm plugins list | info NAME | enable NAME | disable NAME | new NAME | doctor``."""
+"""``crm plugins list | info | enable | disable | drop | new | doctor | check-dist | search |
+install | upgrade``."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..plugins import PluginError
+from ..version import __version__
 from .doctor import doctor
 
 
@@ -144,6 +149,87 @@ def check_dist(wheel: Path) -> None:
     if problems:
         raise click.ClickException(f"{problems} problem(s) in {wheel.name}")
     click.echo(f"{wheel.name} is ready to publish")
+
+
+_INDEX_OPTION = click.option(
+    "--index-url",
+    default=None,
+    help="The package index (default: CRM_PLUGIN_INDEX, else pip's index).",
+)
+
+
+@plugins.command()
+@click.argument("text", default="")
+@_INDEX_OPTION
+def search(text: str, index_url: str | None) -> None:
+    """Plugins on the package index whose name, summary or keywords contain TEXT."""
+    from ..plugin_index import index_url as resolve
+    from ..plugin_index import search as find
+
+    found = find(text, resolve(index_url))
+    if not found:
+        click.echo("no plugin found")
+    for c in found:
+        fits = "" if c.compatible else f"  (needs crmcore {c.core}; this is {__version__})"
+        click.echo(f"{c.project:<28} {c.version:<10} {c.plugin:<14} {c.summary}{fits}")
+
+
+def _install(spec: str, index_url: str | None, enable: bool | None, upgrade: bool) -> None:
+    from ..plugin_index import check_release, installed_version, pip_install
+    from ..plugin_index import index_url as resolve
+
+    project, _, version = spec.partition("==")
+    index = resolve(index_url)
+    current = installed_version(project)
+    if upgrade and current is None:
+        raise click.ClickException(f"{project} is not installed; use crm plugins install")
+    if not upgrade and current is not None:
+        raise click.ClickException(
+            f"{project} {current} is installed already; use crm plugins upgrade"
+        )
+    try:
+        plan = check_release(
+            project, version or None, index, newer_than=current if upgrade else None
+        )
+    except PluginError as exc:
+        raise click.ClickException(f"{exc}; nothing was changed") from None
+    click.echo(f"{plan.project} {plan.version}: plugin {plan.plugin!r} fits crmcore {__version__}")
+    try:
+        pip_install(plan, index, upgrade=upgrade)
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"installed {plan.project} {plan.version}")
+    follow = ["db", "upgrade"] if upgrade else ["plugins", "enable", plan.plugin]
+    if upgrade:
+        click.echo("migrating the instance")
+    elif enable is None:
+        enable = click.confirm(f"enable {plan.plugin} on this instance now?", default=True)
+    if upgrade or enable:
+        # a new process: this one loaded the plugins before pip changed them
+        command = [sys.executable, "-c", "from crmcore.cli import main; main()", *follow]
+        done = subprocess.run(command, text=True)  # noqa: S603 - our own command
+        if done.returncode != 0:
+            raise click.ClickException(f"crm {' '.join(follow)} failed")
+    click.echo("restart crm serve and crm worker to load it")
+
+
+@plugins.command()
+@click.argument("spec", metavar="NAME[==VERSION]")
+@_INDEX_OPTION
+@click.option("--enable/--no-enable", default=None, help="Enable it afterwards (default: ask).")
+def install(spec: str, index_url: str | None, enable: bool | None) -> None:
+    """Install the plugin NAME from the package index, after checking that it fits this core
+    and that the plugins it requires are installed; a refused install changes nothing."""
+    _install(spec, index_url, enable, upgrade=False)
+
+
+@plugins.command()
+@click.argument("name")
+@_INDEX_OPTION
+def upgrade(name: str, index_url: str | None) -> None:
+    """Upgrade the installed plugin NAME to the newest release that fits this core, then
+    migrate the instance."""
+    _install(name, index_url, None, upgrade=True)
 
 
 plugins.add_command(doctor)

@@ -56,21 +56,42 @@ def _errors_of(exc: CRMError) -> dict[str, list[str]]:
 
 
 def plugin_rows() -> list[dict[str, Any]]:
+    """Every plugin this process loaded, with what is installed now: a version installed since
+    (``installed``) or a plugin installed but not loaded needs a restart of the processes."""
+    from ...plugin_index import installed_plugins
+
     crm = current_crm()
     enabled = crm.enabled_plugins()
+    installed = installed_plugins()
     rows = []
     for plugin in crm.plugins:
         meta = plugin.meta
         state = "builtin" if meta.builtin else ("enabled" if plugin.name in enabled else "disabled")
+        now = installed.get(plugin.name)
         rows.append(
             {
                 "name": plugin.name,
                 "title": meta.title,
                 "version": meta.version,
+                "installed": now if now and now != meta.version else None,
                 "description": meta.description,
                 "requires": list(meta.requires),
                 "needed_by": [d for d in crm.plugins.dependents(plugin.name) if d in enabled],
                 "state": state,
+            }
+        )
+    known = {p.name for p in crm.plugins} | {bad.name for bad in crm.plugins.unavailable}
+    for name in sorted(set(installed) - known):
+        rows.append(
+            {
+                "name": name,
+                "title": name,
+                "version": installed[name],
+                "installed": None,
+                "description": "",
+                "requires": [],
+                "needed_by": [],
+                "state": "restart",
             }
         )
     for bad in crm.plugins.unavailable:
@@ -79,6 +100,7 @@ def plugin_rows() -> list[dict[str, Any]]:
                 "name": bad.name,
                 "title": bad.source,
                 "version": "",
+                "installed": None,
                 "description": bad.error,
                 "requires": [],
                 "needed_by": [],
