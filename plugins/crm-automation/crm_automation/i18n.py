@@ -3,6 +3,4 @@ listed so that message extraction finds them for the plugin's catalogue."""
 
 from flask_babel import lazy_gettext as _l
 
-LABELS = (
-    _l("Automation"),
-)
+LABELS = (_l("Automation"),)
