@@ -145,14 +145,17 @@ def fire(
     links: list[int],
     *,
     trashed: bool = False,
+    checked: bool = False,
 ) -> AutomationRun | None:
     """Check the loop guard, the rate limit and the conditions; record the run and queue its
-    actions. ``None`` when the conditions do not hold or the occurrence already ran."""
+    actions. ``None`` when the conditions do not hold or the occurrence already ran.
+    ``checked``: the caller selected the record with the conditions already."""
     session = crm.session
-    records = acting_records(crm, rule)
-    params = compile_conditions(crm, entity, rule.conditions)
-    if not record_matches(records, entity, params, record_id, trashed=trashed):
-        return None
+    if not checked:
+        records = acting_records(crm, rule)
+        params = compile_conditions(crm, entity, rule.conditions)
+        if not record_matches(records, entity, params, record_id, trashed=trashed):
+            return None
     note = ""
     if len(links) >= MAX_DEPTH:
         note = f"Loop stopped: {len(links)} rules led here."

@@ -128,10 +128,14 @@ def crm_timeline_items(ctx: Any) -> list[Any]:
 
 @hookimpl
 def crm_periodic_jobs() -> list[PeriodicJob]:
-    """Forget runs older than the retention (daily)."""
+    """Fire time-based rules (every five minutes); forget runs past the retention (daily)."""
     from .history import purge_job
+    from .schedules import fire_due_job
 
-    return [PeriodicJob("purge_runs", purge_job, {"minute": "17", "hour": "3"})]
+    return [
+        PeriodicJob("purge_runs", purge_job, {"minute": "17", "hour": "3"}),
+        PeriodicJob("time_rules", fire_due_job, {"minute": "*/5"}),
+    ]
 
 
 @hookimpl

@@ -31,6 +31,9 @@ class TriggerType:
     :param validate: ``validate(config, entity, crm)`` raises ``ValidationError`` naming the
         bad setting when the rule is saved; ``None`` accepts any settings.
     :param fields: names of the settings the rule builder asks for.
+    :param due: for time-based kinds, ``due(crm, rule, entity, now)`` returns a
+        ``crm_automation.schedules.Due`` (the SQL condition of the records due now and their
+        occurrence key) or ``None`` when nothing is due; the periodic job fires them.
     """
 
     name: str
@@ -38,6 +41,7 @@ class TriggerType:
     matches: Callable[[Mapping[str, Any], Any], bool]
     validate: Callable[[Mapping[str, Any], Any, Any], None] | None = None
     fields: tuple[str, ...] = ()
+    due: Callable[[Any, Any, Any, Any], Any] | None = None
 
 
 def occurrence(event: Any) -> str:
@@ -98,9 +102,19 @@ def _check_action(config: Mapping[str, Any], entity: Any, crm: Any) -> None:
         )
 
 
+def _never(_config: Mapping[str, Any], _event: Any) -> bool:
+    return False
+
+
 def builtin_triggers() -> list[TriggerType]:
     """The kinds the automation plugin provides itself."""
+    from .schedules import check_date, check_schedule, date_due, schedule_due
+
     return [
+        TriggerType("date", "Date reached", _never, check_date,
+                    ("field", "offset_days", "yearly"), due=date_due),
+        TriggerType("schedule", "Schedule", _never, check_schedule, ("time", "weekdays"),
+                    due=schedule_due),
         TriggerType("created", "Record created", _on("create")),
         TriggerType("updated", "Record updated", _on("update")),
         TriggerType("deleted", "Record deleted", _on("delete")),

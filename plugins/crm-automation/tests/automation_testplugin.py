@@ -4,7 +4,7 @@ hooks. What its action does is kept on the app, never in a module global."""
 
 from __future__ import annotations
 
-from crmcore import Plugin, RecordAction, hookimpl
+from crmcore import ExtraField, Plugin, RecordAction, hookimpl
 
 from crm_automation.actions_catalog import ActionType
 from crm_automation.triggers import TriggerType
@@ -33,6 +33,11 @@ def _check_log(config, entity, crm, where):
 
     if not isinstance(config.get("text"), str):
         raise ValidationError({"actions": [f"{where}: text is required."]})
+
+
+@hookimpl
+def crm_entity_fields():
+    return [ExtraField("contacts", "birthday", "Birthday", "date")]
 
 
 @hookimpl
