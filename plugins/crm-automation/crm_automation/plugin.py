@@ -66,8 +66,16 @@ def crm_role_grants() -> list[RoleGrant]:
 
 @hookimpl
 def crm_menu_items() -> list[MenuItem]:
-    """The rules."""
-    return [MenuItem("Workflows", "/workflows", permission="workflows.read", order=80)]
+    """The rules and their builder."""
+    return [MenuItem("Workflows", "/automation/rules", permission="workflows.read", order=80)]
+
+
+@hookimpl
+def crm_blueprints() -> list[Any]:
+    """The pages: rules, the rule builder, run history and dry run."""
+    from .views import make_blueprint
+
+    return [make_blueprint()]
 
 
 @hookimpl

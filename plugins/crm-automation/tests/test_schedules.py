@@ -122,3 +122,18 @@ def test_bad_time_based_triggers_are_refused(api, trigger, words):
     rule = {"name": "R", "entity": "contacts", "trigger": trigger, "actions": LOG}
     r = api.post("/api/v1/workflows", json=rule)
     assert r.status_code == 422 and words in str(r.get_json()["errors"]["trigger"])
+
+
+@pytest.mark.crm_plugins("automation", "autotest", "sales")
+def test_a_week_before_a_date_column(crm, records, make_rule, runs):
+    from crm_automation.schedules import fire_due
+
+    today = NOW.date()
+    soon = records.create("deals", {"title": "Soon", "close_date": str(today + dt.timedelta(7))})
+    records.create("deals", {"title": "Later", "close_date": str(today + dt.timedelta(9))})
+    records.create("deals", {"title": "No date"})
+    rule = make_rule({"type": "date", "field": "close_date", "offset_days": -7}, LOG,
+                     entity="deals")  # fmt: skip
+    assert fire_due(crm.app, NOW) == 1 and logged(crm) == [soon.id]
+    [run] = runs(rule)
+    assert run.occurrence == f"date:{today + dt.timedelta(7)}"
