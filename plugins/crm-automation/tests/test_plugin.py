@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from crmcore.testing import assert_plugin_migrates_and_survives_disable
 
 pytestmark = pytest.mark.crm_plugins("automation")
