@@ -289,8 +289,23 @@ def dry_run(crm: Any, rule: AutomationWorkflow, limit: int = DRY_RUN_LIMIT) -> d
     entity = records.entity(rule.entity)
     params = compile_conditions(crm, entity, rule.conditions)
     stmt = matching(records, entity, params)
+    kind = catalog.triggers(crm).get(str((rule.trigger or {}).get("type")))
+    if kind is not None and kind.due is not None:
+        due = kind.due(crm, rule, entity, utcnow())
+        if due is None:
+            return {"total": 0, "records": [], "actions": _plan(crm, rule, entity)}
+        stmt = stmt.where(due.condition)
     total = records.count(entity, stmt)
     rows = list(records.session.scalars(stmt.order_by(entity.model.id).limit(limit)))
+    return {
+        "total": total,
+        "records": [{"id": r.id, "title": entity.display(r)} for r in rows],
+        "actions": _plan(crm, rule, entity),
+    }
+
+
+def _plan(crm: Any, rule: AutomationWorkflow, entity: Any) -> list[str]:
+    """What each of the rule's actions would do, in words."""
     kinds = catalog.actions(crm)
     plan = []
     for action in rule.actions:
@@ -301,11 +316,7 @@ def dry_run(crm: Any, rule: AutomationWorkflow, limit: int = DRY_RUN_LIMIT) -> d
             plan.append(kind.describe(action, entity))
         else:
             plan.append(kind.label)
-    return {
-        "total": total,
-        "records": [{"id": r.id, "title": entity.display(r)} for r in rows],
-        "actions": plan,
-    }
+    return plan
 
 
 def run_now(crm: Any, rule: AutomationWorkflow, limit: int = 1000) -> list[AutomationRun]:

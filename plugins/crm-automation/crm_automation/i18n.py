@@ -15,6 +15,7 @@ LABELS = (
     _l("Active"),
     _l("System"),
     _l("Create and change system workflow rules"),
+    _l("Rule builder"),
     _l("Monday"),
     _l("Tuesday"),
     _l("Wednesday"),

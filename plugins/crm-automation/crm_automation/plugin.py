@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmcore import MenuItem, PeriodicJob, Permission, Plugin, RoleGrant, hookimpl
+from crmcore import MenuItem, Panel, PeriodicJob, Permission, Plugin, RoleGrant, hookimpl
 
 if TYPE_CHECKING:
     from crmcore import Entity
@@ -68,6 +68,14 @@ def crm_role_grants() -> list[RoleGrant]:
 def crm_menu_items() -> list[MenuItem]:
     """The rules and their builder."""
     return [MenuItem("Workflows", "/automation/rules", permission="workflows.read", order=80)]
+
+
+@hookimpl
+def crm_record_panels() -> list[Panel]:
+    """On a rule's page: links to its builder and its run history."""
+    from .views import rule_panel
+
+    return [Panel("automation-rule", "Rule builder", "workflow", rule_panel, order=5)]
 
 
 @hookimpl

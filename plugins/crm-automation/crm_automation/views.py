@@ -255,3 +255,15 @@ def _int(raw: Any) -> int | None:
         return int(raw)
     except (TypeError, ValueError):
         return None
+
+
+def rule_panel(record: Any, _user: Any, records: Any) -> str:
+    """The rule's page panel: its builder (when the user may change it) and its history."""
+    from markupsafe import Markup, escape
+
+    links = [(f"/automation/rules/{record.id}", _("Run history and dry run"))]
+    entity = records.entity("workflows")
+    if records.access.allows_record(entity, "update", record, records.session):
+        links.insert(0, (f"/automation/rules/{record.id}/edit", _("Edit in the rule builder")))
+    items = "".join(f'<li><a href="{escape(url)}">{escape(text)}</a></li>' for url, text in links)
+    return str(Markup(f"<ul>{items}</ul>"))

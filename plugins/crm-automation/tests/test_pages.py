@@ -104,3 +104,12 @@ def test_the_builder_in_spanish(web_as, make_user, crm):
     html = web_as(admin).get("/automation/rules/new").get_data(as_text=True)
     for english in ("New rule", "Save rule", "A record is created", "Add tags"):
         assert english not in html, english
+
+
+def test_the_rules_record_page_links_to_the_builder(web, web_as, make_user, make_rule):
+    rule = make_rule({"type": "created"}, [{"type": "add_tags", "tags": ["x"]}])
+    html = web.get(f"/workflows/{rule.id}").get_data(as_text=True)
+    assert f'href="/automation/rules/{rule.id}/edit"' in html
+    assert f'href="/automation/rules/{rule.id}"' in html
+    manager = web_as(make_user("manager"))
+    assert manager.get(f"/workflows/{rule.id}").status_code == 200

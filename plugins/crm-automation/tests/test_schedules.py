@@ -137,3 +137,17 @@ def test_a_week_before_a_date_column(crm, records, make_rule, runs):
     assert fire_due(crm.app, NOW) == 1 and logged(crm) == [soon.id]
     [run] = runs(rule)
     assert run.occurrence == f"date:{today + dt.timedelta(7)}"
+
+
+def test_the_dry_run_of_a_time_based_rule_lists_the_records_due_now(crm, make_rule,
+                                                                    make_contact):  # fmt: skip
+    from crm_automation.engine import dry_run
+    from crm_automation.schedules import local_now
+
+    today = local_now(crm).date()
+    due = make_contact(custom_fields={"birthday": f"1990-{today:%m-%d}"})
+    make_contact(custom_fields={"birthday": "1990-01-01" if today.month != 1 else "1990-06-01"})
+    rule = make_rule({"type": "date", "field": "custom.birthday", "yearly": True}, LOG)
+    plan = dry_run(crm, rule)
+    assert plan["total"] == 1 and plan["records"][0]["id"] == due.id
+    assert logged(crm) == []
