@@ -183,9 +183,8 @@ def fire(
     if note:
         run.finished_at = utcnow()
     session.commit()
-    if not note:
-        for index in range(len(rule.actions)):
-            crm.jobs.enqueue(JOB, run.id, index)
+    if not note and rule.actions:
+        crm.jobs.enqueue(JOB, run.id, 0)  # each action queues the next: they run in order
     return run
 
 
@@ -203,20 +202,27 @@ def _recent_runs(session: Any, rule_id: int, record_id: int) -> int:
 
 
 def attempt_action(app: Any, run_id: int, index: int) -> str:
-    """Job: do action ``index`` of run ``run_id`` once; on failure queue the next attempt with
-    a doubled wait, or mark it failed after ``RETRIES`` retries. Returns its status."""
+    """Job: do action ``index`` of run ``run_id`` once, then queue the next action.
+
+    The step is marked ``started`` (committed) before the action runs and ``done`` after, so a
+    worker killed in between leaves it ``started``: :func:`recover_runs` marks it failed rather
+    than doing it twice. A failure is retried with a doubled wait (``RETRIES`` times) unless it
+    is a refusal, then marked failed; either way the next action goes on. Returns the status.
+    """
     crm = app.extensions["crm"]
     session = crm.session
     run = session.get(AutomationRun, run_id)
-    if run is None or run.status == "skipped":
+    if run is None or run.status == "skipped" or index >= len(run.results or []):
         return "gone"
-    results = [dict(r) for r in run.results]
-    if results[index]["status"] in ("done", "failed"):
-        return str(results[index]["status"])  # a duplicate delivery of the job
+    step = dict(run.results[index])
+    if step["status"] in ("done", "failed", "started"):
+        return str(step["status"])  # a duplicate delivery of the job, or one running now
+    first = int(step.get("attempts", 0)) == 0
+    step["attempts"] = int(step.get("attempts", 0)) + 1
+    step["status"], step["started_at"] = "started", utcnow().isoformat()
+    _store(session, run_id, index, step)
     rule = session.get(AutomationWorkflow, run.workflow_id)
     config = rule.actions[index] if rule is not None and index < len(rule.actions) else None
-    step = results[index]
-    step["attempts"] = int(step.get("attempts", 0)) + 1
     retry = False
     try:
         if rule is None or config is None:
@@ -225,7 +231,6 @@ def attempt_action(app: Any, run_id: int, index: int) -> str:
         step["status"], step["error"] = "done", ""
     except Exception as exc:
         session.rollback()
-        run = session.get(AutomationRun, run_id)
         step["error"] = _error_text(exc)
         # refusals (permission, validation, state) and template errors will not change by
         # waiting
@@ -234,16 +239,83 @@ def attempt_action(app: Any, run_id: int, index: int) -> str:
         step["status"] = "retrying" if retry else "failed"
         if not lasting:
             log.warning("automation run %s action %s failed: %s", run_id, index, exc)
-    results[index] = step
-    run.results = results
-    run.status = _status(results)
-    if run.status in ("done", "failed"):
-        run.finished_at = utcnow()
-    session.commit()
+    count = _store(session, run_id, index, step)
     if retry:
         delay = BACKOFF_SECONDS * 2 ** (step["attempts"] - 1)
         crm.jobs.enqueue(JOB, run_id, index, delay=delay)
+    if first and index + 1 < count:
+        crm.jobs.enqueue(JOB, run_id, index + 1)
     return str(step["status"])
+
+
+def _store(session: Any, run_id: int, index: int, step: dict[str, Any]) -> int:
+    """Write one step's result into its run (the row locked, so that a retry and the next
+    action finishing together keep both results) and commit; returns the number of steps."""
+    session.expire_all()
+    run = session.scalar(select(AutomationRun).where(AutomationRun.id == run_id).with_for_update())
+    results = [dict(r) for r in run.results]
+    results[index] = step
+    run.results = results
+    run.status = _status(results)
+    run.finished_at = utcnow() if run.status in ("done", "failed") else None
+    session.commit()
+    return len(results)
+
+
+#: a step started this long ago without an outcome was cut short (a killed worker)
+STALE_AFTER = dt.timedelta(minutes=15)
+CUT_SHORT = "Cut short: the worker stopped while doing it; not done again."
+
+
+def recover_runs(app: Any, now: dt.datetime | None = None) -> int:
+    """Periodic job: settle runs a stopped worker left behind; returns the steps settled.
+
+    A step ``started`` long ago may or may not have been done: it is marked failed ("cut
+    short"), never done again. The first step still ``pending`` in an old run lost its job:
+    it is queued again.
+    """
+    crm = app.extensions["crm"]
+    session = crm.session
+    now = now or utcnow()
+    cutoff = now - STALE_AFTER
+    stuck = list(
+        session.scalars(
+            select(AutomationRun.id).where(
+                AutomationRun.status.in_(("pending", "running")),
+                AutomationRun.created_at < cutoff,
+            )
+        )
+    )
+    settled = 0
+    for run_id in stuck:
+        run = session.get(AutomationRun, run_id)
+        if run is None:
+            continue
+        for index, step in enumerate(list(run.results)):
+            started = step.get("started_at")
+            if (
+                step["status"] == "started"
+                and started
+                and (dt.datetime.fromisoformat(started) < cutoff)
+            ):
+                step = {**step, "status": "failed", "error": CUT_SHORT}
+                _store(session, run_id, index, step)
+                settled += 1
+                if index + 1 < len(run.results):
+                    crm.jobs.enqueue(JOB, run_id, index + 1)
+                break
+            if step["status"] == "pending":
+                crm.jobs.enqueue(JOB, run_id, index)
+                settled += 1
+                break
+            if step["status"] in ("started", "retrying"):
+                break
+    return settled
+
+
+def recover_job(app: Any) -> None:
+    """Periodic job: :func:`recover_runs` now."""
+    recover_runs(app)
 
 
 def _do(crm: Any, rule: AutomationWorkflow, run: AutomationRun, index: int, config: Any) -> str:
@@ -264,7 +336,7 @@ def _do(crm: Any, rule: AutomationWorkflow, run: AutomationRun, index: int, conf
 
 def _status(results: list[dict[str, Any]]) -> str:
     states = {r["status"] for r in results}
-    if states & {"pending", "retrying"}:
+    if states & {"pending", "retrying", "started"}:
         return "running"
     return "failed" if "failed" in states else "done"
 

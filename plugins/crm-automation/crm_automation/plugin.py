@@ -145,12 +145,14 @@ def crm_timeline_items(ctx: Any) -> list[Any]:
 @hookimpl
 def crm_periodic_jobs() -> list[PeriodicJob]:
     """Fire time-based rules (every five minutes); forget runs past the retention (daily)."""
+    from .engine import recover_job
     from .history import purge_job
     from .schedules import fire_due_job
 
     return [
         PeriodicJob("purge_runs", purge_job, {"minute": "17", "hour": "3"}),
         PeriodicJob("time_rules", fire_due_job, {"minute": "*/5"}),
+        PeriodicJob("recover_runs", recover_job, {"minute": "*/5"}),
     ]
 
 

@@ -351,3 +351,55 @@ def test_cli_list_run_and_history(cli, crm, make_rule, make_contact, runs):
     assert fresh(crm, contact).tags == ["touched"]
     assert "add_tags: done" in cli("automation", "history", "Sweep").output
     assert cli("automation", "run", "Nope").exit_code != 0
+
+
+def test_a_step_cut_short_by_a_killed_worker_is_failed_not_redone(crm, make_rule, make_contact,
+                                                                  runs):  # fmt: skip
+    import datetime as dt
+
+    from crm_automation import engine
+    from crm_automation.models import AutomationRun
+
+    rule = make_rule({"type": "created"}, [{"type": "log", "text": "a"},
+                                           {"type": "log", "text": "b"}])  # fmt: skip
+    contact = make_contact()
+    [run] = runs(rule)
+    # as a worker killed after starting step 1 (its job gone) and before step 2 was queued
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    crm.session.get(AutomationRun, run.id).created_at = long_ago
+    crm.session.get(AutomationRun, run.id).results = [
+        {"type": "log", "status": "started", "attempts": 1, "result": "", "error": "",
+         "started_at": long_ago.isoformat()},
+        {"type": "log", "status": "pending", "attempts": 0, "result": "", "error": ""},
+    ]  # fmt: skip
+    crm.session.get(AutomationRun, run.id).status = "running"
+    crm.session.commit()
+    crm.app.extensions["autotest"] = []
+    assert engine.attempt_action(crm.app, run.id, 0) == "started"  # never done twice
+    assert engine.recover_runs(crm.app) == 1
+    [run] = runs(rule)
+    assert [s["status"] for s in run.results] == ["failed", "done"]
+    assert "Cut short" in run.results[0]["error"] and run.status == "failed"
+    assert crm.app.extensions["autotest"] == [(contact.id, "b")]  # a not redone, b done once
+    assert engine.recover_runs(crm.app) == 0
+
+
+def test_a_lost_job_of_a_pending_step_is_queued_again(crm, make_rule, make_contact, runs):
+    import datetime as dt
+
+    from crm_automation import engine
+    from crm_automation.models import AutomationRun
+
+    rule = make_rule({"type": "created"}, [{"type": "log", "text": "lost"}])
+    contact = make_contact()
+    [run] = runs(rule)
+    row = crm.session.get(AutomationRun, run.id)
+    row.results = [{"type": "log", "status": "pending", "attempts": 0, "result": "",
+                    "error": ""}]  # fmt: skip
+    row.status = "pending"
+    row.created_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    crm.session.commit()
+    crm.app.extensions["autotest"] = []
+    assert engine.recover_runs(crm.app) == 1
+    assert runs(rule)[0].status == "done"
+    assert crm.app.extensions["autotest"] == [(contact.id, "lost")]
