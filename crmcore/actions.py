@@ -10,6 +10,7 @@ caller's record service and writes the audit row.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from .app import CRM
     from .records import RecordService
     from .registry import Entity, Registry
+
+log = logging.getLogger(__name__)
 
 #: What an action may not be called: the record's own sub-paths and the audit's actions.
 RESERVED = frozenset({*ACTIONS, "restore", "history", "timeline", "edit", "actions"})
@@ -217,8 +220,11 @@ def run_action(
     The one way actions run - from the API, the pages, bulk lists and automation: 404 when the
     record is not readable, 403 without the permission, 409 when its state forbids the action,
     422 for bad input; then the handler, an audit row (the action's name and its inputs, secrets
-    left out) and a commit. On any error the transaction is rolled back.
+    left out) and a commit. On any error the transaction is rolled back. After the commit,
+    the ``crm_record_action_performed`` hook is called.
     """
+    from .records import RecordEvent
+
     entity = service.entity(entity)
     action = find_action(service.crm, entity, name)
     if not hasattr(record, "__table__"):
@@ -235,4 +241,9 @@ def run_action(
     except Exception:
         service.rollback()
         raise
+    event = RecordEvent(entity, record, action.name, inputs, service.user, service)
+    try:
+        service.crm.hook("crm_record_action_performed")(event=event)
+    except Exception:  # the action is committed; a failing listener must not undo the answer
+        log.exception("crm_record_action_performed failed for %s %s", entity.name, record.id)
     return result

@@ -13,7 +13,7 @@ so listing commands needs no database), ``crm_role_grants`` when the plugin is e
 widgets and panels of enabled plugins on each request, and ``crm_periodic_jobs`` when the job
 consumer starts (a job of a disabled plugin is skipped when it is due).
 
-*Event hooks* (``crm_demo_data``, ``crm_validate_record``, ``crm_timeline_items``, the three
+*Event hooks* (``crm_demo_data``, ``crm_validate_record``, ``crm_timeline_items``, the four
 after-commit hooks and ``crm_contact_unsubscribed``) are
 called for enabled plugins only, in load order: a plugin's implementation runs after those of
 the plugins it ``requires``. ``tryfirst``/``trylast`` change that as in pluggy.
@@ -202,6 +202,21 @@ def crm_record_deleted(event: RecordEvent) -> None:
     """React to a record that was moved to the trash, after the commit.
 
     :param event: the entity, the trashed record and ``action == "delete"``.
+    """
+
+
+@hookspec
+def crm_record_action_performed(event: RecordEvent) -> None:
+    """React to a record action that was performed (a lead converted, a quote sent), after the
+    commit.
+
+    Called by ``crmcore.actions.run_action`` - the API, the pages, bulk lists and automation
+    alike - once the action's handler and its audit row are committed. The writes the handler
+    made arrive at the other event hooks as usual. An exception here is logged and never undoes
+    the action.
+
+    :param event: the entity, the record as the action left it, ``action`` the action's name,
+        its inputs as changes (secrets left out) and the acting user.
     """
 
 

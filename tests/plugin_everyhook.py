@@ -197,6 +197,11 @@ def crm_record_deleted(event):
 
 
 @hookimpl
+def crm_record_action_performed(event):
+    _log(event, "action performed")
+
+
+@hookimpl
 def crm_contact_unsubscribed(event):
     store = event.records.crm.app.extensions.setdefault("everyhook", [])
     changed = sorted(c.id for c in event.changed)

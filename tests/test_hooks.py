@@ -306,6 +306,22 @@ def test_crm_record_deleted(app, records, make_contact):
     assert changes["deleted_at"][0] is None and changes["deleted_at"][1] is not None
 
 
+def test_crm_record_action_performed(app, records, make_contact):
+    from crmcore import run_action
+
+    contact = make_contact(last_name="Acted")
+    events(app).clear()
+    run_action(records, "contacts", contact.id, "poke", {"note": "auto"})
+    kind, entity, record_id, action, changes = events(app)[-1]
+    assert (kind, entity, record_id, action) == ("action performed", "contact", contact.id, "poke")
+    assert changes == {"note": (None, "auto")}
+    assert ("updated", "contact", contact.id) in [e[:3] for e in events(app)]
+    count = len(events(app))
+    with pytest.raises(crmcore.NotFound):
+        run_action(records, "contacts", contact.id, "no_such_action", {})
+    assert len(events(app)) == count  # refused: nothing performed
+
+
 def test_crm_contact_unsubscribed(app, crm, client, make_contact):
     from crmcore import consent
 

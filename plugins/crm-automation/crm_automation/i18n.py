@@ -5,4 +5,25 @@ from flask_babel import lazy_gettext as _l
 
 LABELS = (
     _l("Automation"),
+    # workflow rules: the menu, the entity, its fields, the permission, the builder's days
+    _l("Workflows"),
+    _l("Workflow"),
+    _l("Entity"),
+    _l("Trigger"),
+    _l("Conditions"),
+    _l("Actions"),
+    _l("Active"),
+    _l("System"),
+    _l("Create and change system workflow rules"),
+    _l("Rule builder"),
+    _l("Monday"),
+    _l("Tuesday"),
+    _l("Wednesday"),
+    _l("Thursday"),
+    _l("Friday"),
+    _l("Saturday"),
+    _l("Sunday"),
+    _l("low"),
+    _l("normal"),
+    _l("high"),
 )

@@ -3,7 +3,15 @@ modules beside it define."""
 
 from __future__ import annotations
 
-from crmcore import Plugin
+from typing import TYPE_CHECKING, Any
+
+from crmcore import MenuItem, Panel, PeriodicJob, Permission, Plugin, RoleGrant, hookimpl
+
+if TYPE_CHECKING:
+    from crmcore import Entity
+
+    from .actions_catalog import ActionType
+    from .triggers import TriggerType
 
 PLUGIN = Plugin(
     name="automation",
@@ -13,3 +21,144 @@ PLUGIN = Plugin(
     core=">=1,<2",
     description="Workflow rules, scheduled alerts, message sequences and signed webhooks.",
 )
+
+
+@hookimpl
+def crm_entities() -> list[Entity]:
+    """Workflow rules."""
+    from crmcore import Entity
+
+    from .models import AutomationWorkflow
+    from .rules import WorkflowSchema, prepare_workflow
+
+    return [
+        Entity(
+            name="workflow",
+            model=AutomationWorkflow,
+            schema=WorkflowSchema,
+            plural="workflows",
+            title="Workflow",
+            title_fields=("name",),
+            search_fields=("name", "description"),
+            list_columns=("name", "entity", "active", "system", "owner_id"),
+            prepare=prepare_workflow,
+        )
+    ]
+
+
+@hookimpl
+def crm_permissions() -> list[Permission]:
+    """System rules run with the system's rights: only administrators make them."""
+    return [Permission("automation.system", "Create and change system workflow rules")]
+
+
+@hookimpl
+def crm_role_grants() -> list[RoleGrant]:
+    """Everyone may automate their own records; managers see every rule."""
+    own = {"read": "own", "create": "own", "update": "own", "delete": "own"}
+    return [
+        RoleGrant("sales_rep", entity="workflows", actions=own),
+        RoleGrant("support_agent", entity="workflows", actions=own),
+        RoleGrant("manager", entity="workflows",
+                  actions={"read": "all", "create": "own", "update": "all", "delete": "all"}),
+    ]  # fmt: skip
+
+
+@hookimpl
+def crm_menu_items() -> list[MenuItem]:
+    """The rules and their builder."""
+    return [MenuItem("Workflows", "/automation/rules", permission="workflows.read", order=80)]
+
+
+@hookimpl
+def crm_record_panels() -> list[Panel]:
+    """On a rule's page: links to its builder and its run history."""
+    from .views import rule_panel
+
+    return [Panel("automation-rule", "Rule builder", "workflow", rule_panel, order=5)]
+
+
+@hookimpl
+def crm_blueprints() -> list[Any]:
+    """The pages: rules, the rule builder, run history and dry run."""
+    from .views import make_blueprint
+
+    return [make_blueprint()]
+
+
+@hookimpl
+def crm_automation_triggers() -> list[TriggerType]:
+    """The built-in triggers: record events, field changes and record actions."""
+    from .triggers import builtin_triggers
+
+    return builtin_triggers()
+
+
+@hookimpl
+def crm_automation_actions() -> list[ActionType]:
+    """The built-in actions."""
+    from .actions_catalog import builtin_actions
+
+    return builtin_actions()
+
+
+@hookimpl
+def crm_record_created(event: Any) -> None:
+    """Fire the rules whose trigger a new record matches."""
+    from .engine import on_event
+
+    on_event(event)
+
+
+@hookimpl
+def crm_record_updated(event: Any) -> None:
+    """Fire the rules whose trigger a change (or a restore) matches."""
+    from .engine import on_event
+
+    on_event(event)
+
+
+@hookimpl
+def crm_record_deleted(event: Any) -> None:
+    """Fire the rules on records moved to the trash."""
+    from .engine import on_event
+
+    on_event(event)
+
+
+@hookimpl
+def crm_record_action_performed(event: Any) -> None:
+    """Fire the rules on a record action performed (a lead converted)."""
+    from .engine import on_action
+
+    on_action(event)
+
+
+@hookimpl
+def crm_timeline_items(ctx: Any) -> list[Any]:
+    """The rules that ran on the record."""
+    from .history import timeline_items
+
+    return timeline_items(ctx)
+
+
+@hookimpl
+def crm_periodic_jobs() -> list[PeriodicJob]:
+    """Fire time-based rules (every five minutes); forget runs past the retention (daily)."""
+    from .engine import recover_job
+    from .history import purge_job
+    from .schedules import fire_due_job
+
+    return [
+        PeriodicJob("purge_runs", purge_job, {"minute": "17", "hour": "3"}),
+        PeriodicJob("time_rules", fire_due_job, {"minute": "*/5"}),
+        PeriodicJob("recover_runs", recover_job, {"minute": "*/5"}),
+    ]
+
+
+@hookimpl
+def crm_cli_commands() -> list[Any]:
+    """``crm automation list | run RULE [--dry-run] | history RULE``."""
+    from .cli import automation
+
+    return [automation]

@@ -1,0 +1,430 @@
+"""The rule engine: record events -> matching rules -> one idempotent run each -> its actions.
+
+On a record event (after the commit), each active rule of the record's entity whose trigger
+matches and whose conditions hold for the record - checked in SQL in the acting user's scope -
+gets one run row, unique per (rule, record, trigger occurrence): a replayed event finds the row
+and does nothing. The run's actions are done by a job, each in order and on its own: a failing
+action is retried with backoff by the job queue, then marked failed, without holding back the
+others.
+
+Loops are stopped twice: a run carries the chain of rules whose writes led to it and a rule is
+skipped beyond ``MAX_DEPTH`` links; and a rule runs at most ``RATE_LIMIT`` times an hour on one
+record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from crmcore.db import utcnow
+from crmcore.errors import CRMError, NotFound
+from crmcore.permissions import Access
+from flask import g
+from jinja2 import TemplateError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from . import catalog
+from .actions_catalog import ActionContext
+from .conditions import compile_conditions, matching, record_matches
+from .models import AutomationRun, AutomationWorkflow
+from .triggers import occurrence
+
+log = logging.getLogger(__name__)
+
+#: how many rule runs may lead one to another before the next is skipped
+MAX_DEPTH = 3
+#: runs of one rule on one record per hour
+RATE_LIMIT = 20
+#: further attempts of a failing action, and the first wait (doubling each time)
+RETRIES = 3
+BACKOFF_SECONDS = 30
+JOB = "crm_automation.engine:attempt_action"
+
+
+@dataclass
+class ActionEvent:
+    """A record action performed (``performed`` is its name), shaped like a record event."""
+
+    entity: Any
+    record: Any
+    performed: str
+    user: Any
+    records: Any
+    action: str = "action"
+    changes: dict[str, Any] | None = None
+    key: str = ""
+
+
+def chain() -> list[int]:
+    """Ids of the rules whose actions are running in this context, outermost first."""
+    return list(g.get("automation_chain", ()))
+
+
+@contextmanager
+def running(links: list[int]) -> Iterator[None]:
+    """Mark the writes made inside as made by the rules of ``links``."""
+    before = g.get("automation_chain")
+    g.automation_chain = links
+    try:
+        yield
+    finally:
+        g.automation_chain = before
+
+
+def acting_records(crm: Any, rule: AutomationWorkflow, session: Any = None) -> Any:
+    """The record service a rule acts with: the system's for a system rule, else its owner's.
+
+    ``NotFound`` when the owner is gone or deactivated (the rule can no longer act).
+    """
+    if rule.system:
+        return crm.records(session=session)
+    from crmcore.users.models import User
+
+    session = session or crm.session
+    owner = session.get(User, rule.owner_id) if rule.owner_id else None
+    if owner is None or not owner.active:
+        raise NotFound("The rule's owner is gone or deactivated.")
+    return crm.records(Access.for_user(owner), session=session)
+
+
+def on_event(event: Any) -> None:
+    """Fire the rules of ``event``'s entity that its trigger and their conditions match."""
+    entity = event.entity
+    if entity.name == "workflow":
+        return
+    crm = event.records.crm
+    session = crm.session
+    rules = list(
+        session.scalars(
+            select(AutomationWorkflow).where(
+                AutomationWorkflow.entity == entity.name,
+                AutomationWorkflow.active.is_(True),
+                AutomationWorkflow.deleted_at.is_(None),
+            )
+        )
+    )
+    if not rules:
+        return
+    kinds = catalog.triggers(crm)
+    links = chain()
+    key = getattr(event, "key", "") or occurrence(event)
+    for rule in rules:
+        kind = kinds.get(str((rule.trigger or {}).get("type")))
+        if kind is None or not kind.matches(rule.trigger, event):
+            continue
+        try:
+            fire(
+                crm,
+                rule,
+                entity,
+                event.record.id,
+                key,
+                kind.name,
+                links,
+                trashed=event.action == "delete",
+            )
+        except Exception:  # one broken rule must not keep the others from firing
+            session.rollback()
+            log.exception("automation rule %s failed to fire", rule.id)
+
+
+def fire(
+    crm: Any,
+    rule: AutomationWorkflow,
+    entity: Any,
+    record_id: int,
+    key: str,
+    trigger: str,
+    links: list[int],
+    *,
+    trashed: bool = False,
+    checked: bool = False,
+) -> AutomationRun | None:
+    """Check the loop guard, the rate limit and the conditions; record the run and queue its
+    actions. ``None`` when the conditions do not hold or the occurrence already ran.
+    ``checked``: the caller selected the record with the conditions already."""
+    session = crm.session
+    if not checked:
+        records = acting_records(crm, rule)
+        params = compile_conditions(crm, entity, rule.conditions)
+        if not record_matches(records, entity, params, record_id, trashed=trashed):
+            return None
+    note = ""
+    if len(links) >= MAX_DEPTH:
+        note = f"Loop stopped: {len(links)} rules led here."
+    elif _recent_runs(session, rule.id, record_id) >= RATE_LIMIT:
+        note = "Rate limit: too many runs on this record in the last hour."
+    run = AutomationRun(
+        workflow_id=rule.id,
+        entity=entity.name,
+        record_id=record_id,
+        occurrence=key[:100],
+        trigger=trigger,
+        status="skipped" if note else "pending",
+        chain=[*links, rule.id],
+        note=note,
+        results=[
+            {"type": a.get("type"), "status": "pending", "attempts": 0, "result": "", "error": ""}
+            for a in rule.actions
+        ],
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+    except IntegrityError:
+        return None  # this occurrence already has its run: idempotent
+    if note:
+        run.finished_at = utcnow()
+    session.commit()
+    if not note and rule.actions:
+        crm.jobs.enqueue(JOB, run.id, 0)  # each action queues the next: they run in order
+    return run
+
+
+def _recent_runs(session: Any, rule_id: int, record_id: int) -> int:
+    since = utcnow() - dt.timedelta(hours=1)
+    counted = session.scalar(
+        select(func.count()).where(
+            AutomationRun.workflow_id == rule_id,
+            AutomationRun.record_id == record_id,
+            AutomationRun.status != "skipped",
+            AutomationRun.created_at >= since,
+        )
+    )
+    return int(counted or 0)
+
+
+def attempt_action(app: Any, run_id: int, index: int) -> str:
+    """Job: do action ``index`` of run ``run_id`` once, then queue the next action.
+
+    The step is marked ``started`` (committed) before the action runs and ``done`` after, so a
+    worker killed in between leaves it ``started``: :func:`recover_runs` marks it failed rather
+    than doing it twice. A failure is retried with a doubled wait (``RETRIES`` times) unless it
+    is a refusal, then marked failed; either way the next action goes on. Returns the status.
+    """
+    crm = app.extensions["crm"]
+    session = crm.session
+    run = session.get(AutomationRun, run_id)
+    if run is None or run.status == "skipped" or index >= len(run.results or []):
+        return "gone"
+    step = dict(run.results[index])
+    if step["status"] in ("done", "failed", "started"):
+        return str(step["status"])  # a duplicate delivery of the job, or one running now
+    first = int(step.get("attempts", 0)) == 0
+    step["attempts"] = int(step.get("attempts", 0)) + 1
+    step["status"], step["started_at"] = "started", utcnow().isoformat()
+    _store(session, run_id, index, step)
+    rule = session.get(AutomationWorkflow, run.workflow_id)
+    config = rule.actions[index] if rule is not None and index < len(rule.actions) else None
+    retry = False
+    try:
+        if rule is None or config is None:
+            raise NotFound("The rule or its action was removed.")
+        step["result"] = _do(crm, rule, run, index, config)
+        step["status"], step["error"] = "done", ""
+    except Exception as exc:
+        session.rollback()
+        step["error"] = _error_text(exc)
+        # refusals (permission, validation, state) and template errors will not change by
+        # waiting
+        lasting = isinstance(exc, CRMError | TemplateError)
+        retry = not lasting and step["attempts"] <= RETRIES
+        step["status"] = "retrying" if retry else "failed"
+        if not lasting:
+            log.warning("automation run %s action %s failed: %s", run_id, index, exc)
+    count = _store(session, run_id, index, step)
+    if retry:
+        delay = BACKOFF_SECONDS * 2 ** (step["attempts"] - 1)
+        crm.jobs.enqueue(JOB, run_id, index, delay=delay)
+    if first and index + 1 < count:
+        crm.jobs.enqueue(JOB, run_id, index + 1)
+    return str(step["status"])
+
+
+def _store(session: Any, run_id: int, index: int, step: dict[str, Any]) -> int:
+    """Write one step's result into its run (the row locked, so that a retry and the next
+    action finishing together keep both results) and commit; returns the number of steps."""
+    session.expire_all()
+    run = session.scalar(select(AutomationRun).where(AutomationRun.id == run_id).with_for_update())
+    results = [dict(r) for r in run.results]
+    results[index] = step
+    run.results = results
+    run.status = _status(results)
+    run.finished_at = utcnow() if run.status in ("done", "failed") else None
+    session.commit()
+    return len(results)
+
+
+#: a step started this long ago without an outcome was cut short (a killed worker)
+STALE_AFTER = dt.timedelta(minutes=15)
+CUT_SHORT = "Cut short: the worker stopped while doing it; not done again."
+
+
+def recover_runs(app: Any, now: dt.datetime | None = None) -> int:
+    """Periodic job: settle runs a stopped worker left behind; returns the steps settled.
+
+    A step ``started`` long ago may or may not have been done: it is marked failed ("cut
+    short"), never done again. The first step still ``pending`` in an old run lost its job:
+    it is queued again.
+    """
+    crm = app.extensions["crm"]
+    session = crm.session
+    now = now or utcnow()
+    cutoff = now - STALE_AFTER
+    stuck = list(
+        session.scalars(
+            select(AutomationRun.id).where(
+                AutomationRun.status.in_(("pending", "running")),
+                AutomationRun.created_at < cutoff,
+            )
+        )
+    )
+    settled = 0
+    for run_id in stuck:
+        run = session.get(AutomationRun, run_id)
+        if run is None:
+            continue
+        for index, step in enumerate(list(run.results)):
+            started = step.get("started_at")
+            if (
+                step["status"] == "started"
+                and started
+                and (dt.datetime.fromisoformat(started) < cutoff)
+            ):
+                step = {**step, "status": "failed", "error": CUT_SHORT}
+                _store(session, run_id, index, step)
+                settled += 1
+                if index + 1 < len(run.results):
+                    crm.jobs.enqueue(JOB, run_id, index + 1)
+                break
+            if step["status"] == "pending":
+                crm.jobs.enqueue(JOB, run_id, index)
+                settled += 1
+                break
+            if step["status"] in ("started", "retrying"):
+                break
+    return settled
+
+
+def recover_job(app: Any) -> None:
+    """Periodic job: :func:`recover_runs` now."""
+    recover_runs(app)
+
+
+def _do(crm: Any, rule: AutomationWorkflow, run: AutomationRun, index: int, config: Any) -> str:
+    kinds = catalog.actions(crm)
+    kind = kinds.get(config.get("type"))
+    if kind is None:
+        raise NotFound(f"No action kind {config.get('type')!r} (is its plugin enabled?).")
+    records = acting_records(crm, rule)
+    entity = records.entity(run.entity)
+    try:
+        record = records.get(entity, run.record_id)
+    except NotFound:
+        record = records.get(entity, run.record_id, trashed=True)
+    ctx = ActionContext(records, entity, record, rule, crm)
+    with running(list(run.chain)):
+        return kind.run(ctx, {**config, "_position": index})
+
+
+def _status(results: list[dict[str, Any]]) -> str:
+    states = {r["status"] for r in results}
+    if states & {"pending", "retrying", "started"}:
+        return "running"
+    return "failed" if "failed" in states else "done"
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, CRMError):
+        messages = getattr(exc, "messages", None)
+        return f"{exc.detail} {messages}"[:500] if messages else exc.detail[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+# dry run and manual runs ---------------------------------------------------------------------
+
+
+DRY_RUN_LIMIT = 50
+
+
+def dry_run(crm: Any, rule: AutomationWorkflow, limit: int = DRY_RUN_LIMIT) -> dict[str, Any]:
+    """Which records meet the rule's conditions now (in its acting scope) and what its actions
+    would do to each; nothing is written."""
+    records = acting_records(crm, rule)
+    entity = records.entity(rule.entity)
+    params = compile_conditions(crm, entity, rule.conditions)
+    stmt = matching(records, entity, params)
+    kind = catalog.triggers(crm).get(str((rule.trigger or {}).get("type")))
+    if kind is not None and kind.due is not None:
+        due = kind.due(crm, rule, entity, utcnow())
+        if due is None:
+            return {"total": 0, "records": [], "actions": _plan(crm, rule, entity)}
+        stmt = stmt.where(due.condition)
+    total = records.count(entity, stmt)
+    rows = list(records.session.scalars(stmt.order_by(entity.model.id).limit(limit)))
+    return {
+        "total": total,
+        "records": [{"id": r.id, "title": entity.display(r)} for r in rows],
+        "actions": _plan(crm, rule, entity),
+    }
+
+
+def _plan(crm: Any, rule: AutomationWorkflow, entity: Any) -> list[str]:
+    """What each of the rule's actions would do, in words."""
+    kinds = catalog.actions(crm)
+    plan = []
+    for action in rule.actions:
+        kind = kinds.get(action.get("type"))
+        if kind is None:
+            plan.append(f"Unknown action {action.get('type')!r}")
+        elif kind.describe is not None:
+            plan.append(kind.describe(action, entity))
+        else:
+            plan.append(kind.label)
+    return plan
+
+
+def run_now(crm: Any, rule: AutomationWorkflow, limit: int = 1000) -> list[AutomationRun]:
+    """Run the rule on every record meeting its conditions now (``crm automation run``): one
+    run each, keyed by this manual occurrence."""
+    records = acting_records(crm, rule)
+    entity = records.entity(rule.entity)
+    params = compile_conditions(crm, entity, rule.conditions)
+    ids = list(
+        records.session.scalars(
+            matching(records, entity, params)
+            .with_only_columns(entity.model.id)
+            .order_by(entity.model.id)
+            .limit(limit)
+        )
+    )
+    key = f"manual:{uuid.uuid4().hex}"
+    out = []
+    for record_id in ids:
+        run = fire(crm, rule, entity, record_id, key, "manual", chain())
+        if run is not None:
+            out.append(run)
+    return out
+
+
+def on_action(event: Any) -> None:
+    """Fire the rules whose trigger is the record action ``event.action`` (after its commit);
+    each performance is an occurrence of its own."""
+    on_event(
+        ActionEvent(
+            entity=event.entity,
+            record=event.record,
+            performed=event.action,
+            user=event.user,
+            records=event.records,
+            changes=dict(event.changes),
+            key=f"action:{event.action}:{uuid.uuid4().hex}",
+        )
+    )

@@ -1,0 +1,75 @@
+"""Tables of the workflow rules: the rules (an entity), their runs and the round-robin turns.
+
+A rule is written through the record service like any record. Runs are the rule's history:
+one row per (rule, record, trigger occurrence) - the unique key that makes a run idempotent -
+with the result of each action.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from crmcore.db import AwareDateTime, Base, JSONType, OwnedMixin, RecordMixin, utcnow
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+#: a run's states: queued, running its actions, all done, some failed, refused before running
+RUN_STATUSES = ("pending", "running", "done", "failed", "skipped")
+
+
+class AutomationWorkflow(RecordMixin, OwnedMixin, Base):
+    """A workflow rule: on ``trigger`` for records of ``entity`` meeting ``conditions``, do
+    ``actions`` in order, as its owner (or as the system when ``system``)."""
+
+    __tablename__ = "automation_workflow"
+
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    entity: Mapped[str] = mapped_column(String(64), index=True)
+    trigger: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    conditions: Mapped[str] = mapped_column(Text, default="")
+    actions: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    system: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AutomationRun(Base):
+    """One firing of a rule on one record, and what each of its actions did."""
+
+    __tablename__ = "automation_run"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "record_id", "occurrence"),
+        Index("ix_automation_run_record", "entity", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(
+        ForeignKey("automation_workflow.id", ondelete="CASCADE"), index=True
+    )
+    entity: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[int] = mapped_column(Integer)
+    occurrence: Mapped[str] = mapped_column(String(100))
+    trigger: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    #: ids of the rules whose actions led to this run, outermost first (loop guard)
+    chain: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    #: per action: {"type", "status", "result", "error", "attempts"}
+    results: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow, index=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
+
+
+class AutomationRotation(Base):
+    """Whom a round-robin assignment of one rule's action gave the last record to."""
+
+    __tablename__ = "automation_rotation"
+    __table_args__ = (UniqueConstraint("workflow_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(
+        ForeignKey("automation_workflow.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    last_user_id: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,51 @@
+"""Texts of actions (notification titles, e-mail subjects and bodies) as Jinja templates in an
+immutable sandbox, with the record as the API dumps it and nothing else in the context.
+
+A template that does not compile is refused when the rule is saved, naming the action and the
+setting; at run time a template error fails the action (and is recorded), never the rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmcore import ValidationError
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_TEMPLATE = 20000
+MAX_OUTPUT = 100_000
+
+
+def environment(autoescape: bool = False) -> ImmutableSandboxedEnvironment:
+    """A fresh sandbox; HTML bodies escape every value (``autoescape``)."""
+    return ImmutableSandboxedEnvironment(autoescape=autoescape, undefined=StrictUndefined)
+
+
+def check(text: Any, where: str) -> None:
+    """Refuse a template that is not text, too long, or does not compile, naming ``where``."""
+    if not isinstance(text, str):
+        raise ValidationError({"actions": [f"{where}: must be text."]})
+    if len(text) > MAX_TEMPLATE:
+        raise ValidationError({"actions": [f"{where}: at most 20000 characters."]})
+    try:
+        environment().parse(text)
+    except TemplateError as exc:
+        raise ValidationError(
+            {"actions": [f"{where}: the template does not compile: {exc}"]}
+        ) from None
+
+
+def context_of(entity: Any, record: Any) -> dict[str, Any]:
+    """What templates see: ``record`` as the API returns it and the entity's names."""
+    return {
+        "record": entity.dump_schema.dump(record),
+        "entity": {"name": entity.name, "plural": entity.plural, "title": entity.title},
+        "title": entity.display(record),
+    }
+
+
+def render(text: str, context: dict[str, Any], autoescape: bool = False) -> str:
+    """Render in the sandbox; ``TemplateError`` (including sandbox refusals) on failure."""
+    out = environment(autoescape).from_string(text).render(context)
+    return out[:MAX_OUTPUT]
