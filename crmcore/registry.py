@@ -69,6 +69,9 @@ class Entity:
     :param prefill: ``prefill(args, service)`` returns the values a new record's form starts
         with that follow from its query string (``/quotes/new?deal_id=5``: the deal's contact,
         company and currency); read through ``service``, so only what the user may read.
+    :param editor_url: the address of the plugin's own editor for the entity (a builder the
+        generated form cannot be): ``/<plural>/new`` sends the user to ``<editor_url>/new``
+        (query string kept) and ``/<plural>/<id>/edit`` to ``<editor_url>/<id>/edit``.
     """
 
     name: str
@@ -91,6 +94,7 @@ class Entity:
     translated_titles: bool = False
     references: Mapping[str, Any] = field(default_factory=dict)
     prefill: Callable[[dict[str, str], Any], dict[str, Any]] | None = None
+    editor_url: str | None = None
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ from test_web import page
 from crmcore.menu import menu_groups
 from crmcore.permissions import Access
 
-ALL = pytest.mark.crm_plugins("sales", "marketing", "support", "kb")
+ALL = pytest.mark.crm_plugins("sales", "marketing", "support", "kb", "automation")
 
 
 def nav_links(html: str) -> list[str]:
@@ -30,7 +30,7 @@ def test_menu_is_grouped_by_module_and_reaches_every_entity(web):
     links = nav_links(html)
     assert len(links) == len(set(links)), links  # nothing twice
     assert links[:4] == ["/", "/contacts", "/companies", "/tasks"]  # the core on top
-    assert nav_groups(html) == ["Sales", "Support", "Marketing", "Knowledge base"]
+    assert nav_groups(html) == ["Sales", "Support", "Marketing", "Knowledge base", "Automation"]
     for url in ("/price_lists", "/shipments", "/sla_policies", "/support_queues", "/stages"):
         assert url in links, url
     # the administration's entities and records hanging on other records are not in the menu

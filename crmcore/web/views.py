@@ -492,6 +492,9 @@ def make_blueprint() -> Blueprint:
             from ..errors import PermissionDenied
 
             raise PermissionDenied(_("You may not create these records."))
+        if entity.editor_url:
+            query = request.query_string.decode("ascii", "replace")
+            return redirect(f"{entity.editor_url}/new" + (f"?{query}" if query else ""))
         specs = form_fields(
             entity, current_crm().custom_field_defs(records.session, entity), creating=True
         )
@@ -552,6 +555,8 @@ def make_blueprint() -> Blueprint:
         entity = entity_for(plural)
         records = service()
         record = records.get(entity, record_id, "update")
+        if entity.editor_url:
+            return redirect(f"{entity.editor_url}/{record.id}/edit")
         specs = form_fields(
             entity, current_crm().custom_field_defs(records.session, entity), creating=False
         )

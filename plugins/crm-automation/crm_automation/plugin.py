@@ -42,6 +42,7 @@ def crm_entities() -> list[Entity]:
             search_fields=("name", "description"),
             list_columns=("name", "entity", "active", "system", "owner_id"),
             prepare=prepare_workflow,
+            editor_url="/automation/rules",  # the rule builder: the generated form cannot be
         )
     ]
 
