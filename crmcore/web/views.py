@@ -335,7 +335,7 @@ def render_form(
         if parsing.record_id(value) is not None:
             keep_current(spec, value, entity)
     submitted = request.form if request.method == "POST" else None
-    tables = line_tables(entity, specs, record, submitted, messages, prefilled)
+    tables = line_tables(entity, specs, record, submitted, messages, prefilled, values)
     lines_url = (
         url_for("web_lines.edit_lines", plural=entity.plural, record_id=record.id)
         if record is not None

@@ -44,7 +44,7 @@ from crmcore.importing.reading import CsvFormat, ImportFileError, inspect_file, 
 from .models import Segment, SegmentMember
 
 #: The order statuses that are purchases (as crm-sales counts them: confirmed or later).
-PURCHASED = ("confirmed", "paid", "shipped", "delivered")
+PURCHASED = ("confirmed", "paid", "partially_shipped", "shipped", "delivered")
 CONDITION_TYPES = ("bought_product", "no_order_in_days", "lifetime_value_over")
 MAX_CONDITIONS = 20
 MAX_DAYS = 36_500
