@@ -296,7 +296,7 @@ def make_blueprint() -> Blueprint:
             rows = [builder.Row()]
             if segment is not None:
                 found = builder.from_segment(
-                    segment.query, segment.company_query, segment.conditions
+                    segment.query, segment.company_query, segment.conditions, segment.or_groups
                 )
                 if found is None:
                     flash(_("This segment's query is edited as text."), "info")
@@ -308,11 +308,21 @@ def make_blueprint() -> Blueprint:
             name = str(request.form.get("name", ""))[:200]
             rows = builder.rows_from_form(request.form)
             action = str(request.form.get("action", ""))
-            if action == "add" and len(rows) < builder.MAX_ROWS:
-                rows.append(builder.Row())
+            last = max((r.group for r in rows), default=0)
+            if action.startswith("add") and len(rows) < builder.MAX_ROWS:
+                # "add": a row in the last group; "add-2": in group 2; "add-group": a new group
+                target = action[4:]
+                if action == "add-group":
+                    group = min(last + 1, builder.MAX_GROUPS - 1)
+                elif target.isascii() and target.isdigit():
+                    group = min(int(target), last)
+                else:
+                    group = last
+                rows = builder.normalised([*rows, builder.Row(group=group)])
             elif action.startswith("remove-"):
-                index = int(action[7:]) if action[7:].isdigit() else -1
+                index = int(action[7:]) if action[7:].isascii() and action[7:].isdigit() else -1
                 rows = [r for i, r in enumerate(rows) if i != index] or [builder.Row()]
+                rows = builder.normalised(rows)
             elif action == "save":
                 saved, errors, row_errors = _save_segment(records, segment, name, rows)
                 if saved is not None:
@@ -332,6 +342,8 @@ def make_blueprint() -> Blueprint:
                 groups=builder.field_choices(
                     records.crm.custom_field_defs(records.session, contacts)
                 ),
+                row_groups=builder.grouped(rows),
+                can_add_group=max((r.group for r in rows), default=0) + 1 < builder.MAX_GROUPS,
                 operators=builder.OPERATORS,
                 errors=errors,
                 row_errors=row_errors,
@@ -564,23 +576,21 @@ def _builder_preview(records: Any, rows: list[Any]) -> dict[str, Any]:
     if values is None:
         return {"error": next(iter(row_errors.values())), "count": None, "sample": []}
     crm, session = records.crm, records.session
-    problems: list[str] = []
-    for name, plural in (("query", "contacts"), ("company_query", "companies")):
-        problems += segments.check_query(crm, session, crm.registry.get(plural), values[name])
+    first = {k: values[k] for k in segments.GROUP_PARTS}
+    problems: list[str] = [m for ms in segments.clean_group(records, first).values() for m in ms]
     try:
-        conditions = segments.clean_conditions(records, values["conditions"])
+        or_groups = segments.clean_or_groups(records, values["or_groups"])
     except ValidationError as exc:
-        problems += [m for ms in exc.messages.values() for m in ms]
-        conditions = []
-    result: dict[str, Any] = {"query": values["query"], "company_query": values["company_query"]}
+        problems += _messages(exc.messages)
+        or_groups = []
+    result: dict[str, Any] = {
+        "query": values["query"],
+        "company_query": values["company_query"],
+        "or_groups": values["or_groups"],
+    }
     if problems:
         return {**result, "error": " ".join(problems), "count": None, "sample": []}
-    probe = Segment(
-        kind="dynamic",
-        query=values["query"],
-        company_query=values["company_query"],
-        conditions=conditions,
-    )
+    probe = Segment(kind="dynamic", or_groups=or_groups, **first)
     try:
         stmt = segments.members_query(crm, records, probe)
         total = records.count("contacts", stmt)
@@ -589,6 +599,22 @@ def _builder_preview(records: Any, rows: list[Any]) -> dict[str, Any]:
     except CRMError as exc:
         return {**result, "error": _error_text(exc), "count": None, "sample": []}
     return {**result, "error": None, "count": total, "sample": sample}
+
+
+def _messages(value: Any) -> list[str]:
+    """Every message of a nested error value, group numbers first (``Group 2: ...``)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        out: list[str] = []
+        for key, inner in value.items():
+            key = str(key)
+            prefix = _("Group %(num)s:", num=int(key) + 1) + " " if key.isdigit() else ""
+            out += [prefix + m for m in _messages(inner)]
+        return out
+    if isinstance(value, list | tuple):
+        return [m for inner in value for m in _messages(inner)]
+    return [str(value)]
 
 
 def _save_segment(
@@ -605,8 +631,5 @@ def _save_segment(
         return records.update("segments", segment, data), {}, {}
     except ValidationError as exc:
         records.rollback()
-        errors = {
-            k: [str(m) for m in v] if isinstance(v, list) else [str(v)]
-            for k, v in exc.messages.items()
-        }
+        errors = {k: _messages(v) for k, v in exc.messages.items()}
         return None, errors, {}
