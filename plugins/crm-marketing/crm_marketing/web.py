@@ -29,6 +29,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from crmcore import CRMError, PermissionDenied, ValidationError, current_crm
 from crmcore.db import utcnow
@@ -52,6 +53,15 @@ def _records() -> Any:
 
 def _back(campaign_id: int) -> Any:
     return redirect(url_for("web_records.show", plural="campaigns", record_id=campaign_id), 303)
+
+
+def _after_send(records: Any, campaign_id: int) -> Any:
+    """Where a send now lands: the results page for those who may see results."""
+    from .panels import RESULTS
+
+    if records.access.has(RESULTS):
+        return redirect(url_for("marketing_web.results_page", campaign_id=campaign_id), 303)
+    return _back(campaign_id)
 
 
 def _sending_campaign(campaign_id: int) -> tuple[Any, Campaign]:
@@ -131,7 +141,22 @@ def make_blueprint() -> Blueprint:
                 )
             else:
                 flash(_("Sending %(name)s.", name=campaign.name), "success")
+                return _after_send(records, campaign_id)
         return _back(campaign_id)
+
+    @bp.route("/campaigns/<int:campaign_id>/results")
+    def results_page(campaign_id: int) -> Any:
+        """The campaign's results on a page of their own: figures, the chart of sent,
+        delivered, opened, clicked, bounced and unsubscribed over time, top links."""
+        from . import panels
+
+        records = _records()
+        campaign = records.get("campaigns", campaign_id)
+        if not records.access.has(panels.RESULTS):
+            raise PermissionDenied(_("You may not see campaign results."))
+        html = panels.campaign_results_panel(campaign, g.crm_user, records)
+        panel = Markup(html) if html else None  # noqa: S704 - a rendered, escaped template
+        return render_template("marketing/results.html", campaign=campaign, panel=panel)
 
     @bp.route("/campaigns/<int:campaign_id>/schedule", methods=["POST"])
     def schedule(campaign_id: int) -> Any:
@@ -479,6 +504,8 @@ def make_blueprint() -> Blueprint:
                         status = 422
                     else:
                         flash(_("%(name)s is on its way.", name=campaign.name), "success")
+                        if at is None:
+                            return _after_send(records, campaign.id)
                         return _back(campaign.id)
                 elif not answers.errors and index + 1 < len(wizard.STEPS):
                     answers.step = wizard.STEPS[index + 1]
