@@ -26,6 +26,7 @@ from . import (
     inbox,
     line_editor,
     pages,
+    previews,
     security,
     views,
 )
@@ -63,6 +64,7 @@ def init_web(app: Flask, crm: Any) -> None:
     app.register_blueprint(inbox.make_blueprint())
     app.register_blueprint(admin.make_blueprint())
     app.register_blueprint(line_editor.make_blueprint())
+    app.register_blueprint(previews.make_blueprint())
     actions.init_actions(app)
     app.register_blueprint(views.make_blueprint())  # last: its /<plural> routes are catch-alls
     app.context_processor(pages.layout_context)

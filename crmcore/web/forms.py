@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,9 @@ class FormField:
     ``subfields``; with ``mapping`` a dictionary, each row a ``key`` and a ``value``).
     ``fill_from`` and ``form_default`` come from a nested field's metadata (see
     :mod:`crmcore.web.lines`). ``hint`` is the schema field's ``metadata["hint"]``: one line
-    under the input (an English message id, translated on display).
+    under the input (an English message id, translated on display). ``preview`` is its
+    ``metadata["preview"]``: ``preview(text) -> safe HTML`` (a sanitising Markdown renderer),
+    shown beside a textarea (:mod:`crmcore.web.previews`).
     """
 
     name: str
@@ -61,6 +63,7 @@ class FormField:
     fill_from: str | None = None
     form_default: str = ""
     hint: str = ""
+    preview: Callable[[str], str] | None = None
 
     @property
     def input_name(self) -> str:
@@ -198,6 +201,11 @@ def ordered_fields(entity: Entity) -> list[tuple[str, fields.Field]]:
     return [(n, declared[n]) for n in (*first, *rest)]
 
 
+def _preview(schema_field: fields.Field) -> Callable[[str], str] | None:
+    found = schema_field.metadata.get("preview")
+    return found if callable(found) else None
+
+
 def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> list[FormField]:
     """The inputs of the entity's create (or edit) form, in schema order, custom fields last."""
     out: list[FormField] = []
@@ -230,6 +238,7 @@ def form_fields(entity: Entity, custom_defs: list[FieldDef], creating: bool) -> 
                 subfields=subfields,
                 mapping=mapping,
                 hint=str(schema_field.metadata.get("hint", "")),
+                preview=_preview(schema_field),
             )
         )
     for definition in custom_defs:

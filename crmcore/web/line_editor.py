@@ -83,13 +83,28 @@ def total_fields(entity: Entity) -> list[str]:
 
 
 def row_choices(
-    entity: Entity, spec: FormField, rows: list[dict[str, str]]
+    entity: Entity,
+    spec: FormField,
+    rows: list[dict[str, str]],
+    values: Mapping[str, Any] | None = None,
+    record: Any = None,
 ) -> dict[str, list[tuple[str, str]]]:
     """Options of the reference inputs of a list's rows (a line's product): records the user may
-    read, active ones only when the entity has an ``active`` flag, plus those the rows name."""
+    read, active ones only when the entity has an ``active`` flag, plus those the rows name.
+
+    A nested field whose ``metadata["options"]`` is ``options(records, values, record)`` gets
+    the options it returns (a shipment's line among its order's lines); ``values`` are the
+    form's inputs, and ``None`` from it leaves the input a plain one."""
     records = service()
     out: dict[str, list[tuple[str, str]]] = {}
+    declared = _nested_declared(entity, spec)
     for sub in spec.subfields:
+        options = getattr(declared.get(sub.name), "metadata", {}).get("options")
+        if callable(options):
+            found = options(records, values or {}, record)
+            if found is not None:
+                out[sub.name] = _with_named(list(found), sub.name, rows)
+            continue
         if not sub.name.endswith("_id"):
             continue
         target = nested_target(records, sub.name)
@@ -118,6 +133,26 @@ def row_choices(
     return out
 
 
+def _nested_declared(entity: Entity, spec: FormField) -> Mapping[str, fields.Field]:
+    """The fields of the nested schema of a list (none for a mapping)."""
+    inner = getattr(entity.full_schema._declared_fields.get(spec.name), "inner", None)
+    return inner.schema.fields if isinstance(inner, fields.Nested) else {}
+
+
+def _with_named(
+    options: list[tuple[str, str]], name: str, rows: list[dict[str, str]]
+) -> list[tuple[str, str]]:
+    """``options`` and the values the rows hold that are not among them, so that a select
+    never drops what was typed or stored (saving then says what is wrong with it)."""
+    known = {choice for choice, _text in options}
+    for row in rows:
+        value = row.get(name, "")
+        if value and value not in known:
+            known.add(value)
+            options.append((value, value))
+    return options
+
+
 def _option_text(target: Entity, record: Any) -> str:
     sku = getattr(record, "sku", None)
     title = target.display(record)
@@ -131,9 +166,11 @@ def tables(
     form: Mapping[str, Any] | None,
     messages: Mapping[str, Any] | None = None,
     prefilled: Mapping[str, list[dict[str, Any]]] | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> dict[str, LineTable]:
     """The sub-tables of a form: rows as submitted (after a ``_rows`` button), else the
-    prefilled or stored ones; with the errors of ``messages`` on their rows."""
+    prefilled or stored ones; with the errors of ``messages`` on their rows. ``values`` are
+    the form's other inputs (the submitted form when omitted), for rows' options."""
     out: dict[str, LineTable] = {}
     op = str(form.get(lines.ROW_OP, "")) if form is not None else ""
     for spec in specs:
@@ -168,7 +205,9 @@ def tables(
             (n, getattr(record, n, None) if record is not None else None)
             for n in total_fields(entity)
         ]
-        table.choices = row_choices(entity, spec, table.rows)
+        table.choices = row_choices(
+            entity, spec, table.rows, values if values is not None else form, record
+        )
         out[spec.input_name] = table
     if op and form is not None and out:
         _redraw(entity, specs, record, form, out)

@@ -44,6 +44,7 @@ from .line_editor import tables as line_tables
 from .lines import ROW_OP
 from .locked import lock_fields
 from .pickers import user_choices
+from .previews import PREVIEW_OP, content_language, previews
 
 PAGING_KEYS = ("cursor", "limit")
 #: Query-string keys of the list page that the list language does not know.
@@ -335,7 +336,7 @@ def render_form(
         if parsing.record_id(value) is not None:
             keep_current(spec, value, entity)
     submitted = request.form if request.method == "POST" else None
-    tables = line_tables(entity, specs, record, submitted, messages, prefilled)
+    tables = line_tables(entity, specs, record, submitted, messages, prefilled, values)
     lines_url = (
         url_for("web_lines.edit_lines", plural=entity.plural, record_id=record.id)
         if record is not None
@@ -349,6 +350,8 @@ def render_form(
         values=values,
         line_tables=tables,
         lines_url=lines_url,
+        previews=previews(specs, values),
+        content_lang=content_language(values),
         label=label,
         errors=errors,
         general_errors=general,
@@ -509,7 +512,8 @@ def make_blueprint() -> Blueprint:
                     records.access.user_id or ""
                 )
             return render_form(entity, None, specs, values, {}, prefilled=prefilled)
-        if request.form.get(ROW_OP):  # a button of a sub-table, without JavaScript
+        # a button of a sub-table, or Preview, without JavaScript: drawn again, not saved
+        if request.form.get(ROW_OP) or request.form.get(PREVIEW_OP):
             return render_form(entity, None, specs, dict(request.form), {})
         data = read_form(entity, specs, request.form, tz_name())
         try:
@@ -566,7 +570,8 @@ def make_blueprint() -> Blueprint:
             return render_form(
                 entity, record, specs, form_values(entity, specs, record, tz_name()), {}
             )
-        if request.form.get(ROW_OP):  # a button of a sub-table, without JavaScript
+        # a button of a sub-table, or Preview, without JavaScript: drawn again, not saved
+        if request.form.get(ROW_OP) or request.form.get(PREVIEW_OP):
             return render_form(entity, record, specs, dict(request.form), {})
         data = read_form(entity, specs, request.form, tz_name())
         version = request.form.get("version", "")

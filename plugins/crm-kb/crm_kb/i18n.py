@@ -39,6 +39,7 @@ LABELS = (
     _l("Publish"),
     _l("Unpublish"),
     _l("Leave it empty to derive it from the title."),
+    _l("Markdown. The preview beside it is what readers will see."),
     _l(
         "Internal: only signed-in staff read it (ticket suggestions included). "
         "Public: once published, anyone finds it in the help centre and agents may "

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 from crmcore import RecordSchema
 
 from .models import LANGUAGES, STATUSES, VISIBILITIES
+from .render import render
 
 
 class ArticleSchema(RecordSchema):
@@ -15,7 +16,13 @@ class ArticleSchema(RecordSchema):
         validate=validate.Length(1, 200),
         metadata={"hint": "Leave it empty to derive it from the title."},
     )
-    body = fields.String(validate=validate.Length(0, 200_000))
+    body = fields.String(
+        validate=validate.Length(0, 200_000),
+        metadata={
+            "hint": "Markdown. The preview beside it is what readers will see.",
+            "preview": render,
+        },
+    )
     summary = fields.String(validate=validate.Length(0, 300))
     status = fields.String(validate=validate.OneOf(STATUSES))
     visibility = fields.String(

@@ -174,3 +174,18 @@ def test_every_spanish_message_is_translated():
         if m.id and not (m.string if isinstance(m.string, str) else all(m.string))
     ]
     assert missing == []
+
+
+@pytest.mark.crm_plugins("kb", "support")
+def test_insert_in_reply_sits_beside_the_ticket_reply_box(web_as, make_user, records, make_article):
+    make_article("Reset your password", body="Use the forgot password link.")
+    agent = make_user("support_agent")
+    ticket_ = records.create(
+        "tickets", {"subject": "Forgot my password", "description": "password reset please"}
+    )
+    html = web_as(agent).get(f"/tickets/{ticket_.id}").get_data(as_text=True)
+    # the button the script wires and the reply box it writes into, on the same page
+    assert 'class="kb-insert"' in html and 'id="reply-body"' in html
+    assert "/help/articles/reset-your-password" in html
+    script = (Path(__file__).parents[1] / "crm_kb/static/kb-insert.js").read_text()
+    assert "textarea#reply-body" in script

@@ -80,3 +80,43 @@ def test_bad_slug_gets_a_message_on_the_field_and_keeps_the_text(web):
 def test_spanish_form_explains_visibility(web_as, make_user):
     page = web_as(make_user("admin", locale="es")).get("/articles/new").get_data(as_text=True)
     assert "centro de ayuda" in page and "Déjelo vacío" in page
+
+
+def test_markdown_preview_beside_the_body_live_and_without_javascript(web, web_as, make_user):
+    page, token = _form(web, "/articles/new")
+    assert 'hx-post="/articles/preview/body"' in page and 'id="f-body-preview"' in page
+    hostile = "# Steps\n\n*Hold* reset.\n\n<script>alert(1)</script> [x](javascript:alert(2))"
+    # as one types (htmx): the partial, sanitised by the plugin's renderer
+    live = web.post("/articles/preview/body", data={"csrf_token": token, "body": hostile})
+    html = live.get_data(as_text=True)
+    assert live.status_code == 200 and html.startswith('<div class="text-preview"')
+    assert "<h1>Steps</h1>" in html and "<em>Hold</em>" in html
+    assert "<script" not in html and "&lt;script&gt;" in html and "href=" not in html
+    # without JavaScript: the Preview button draws the form again, nothing saved, text kept
+    typed = {"csrf_token": token, "title": "Router", "body": "Press **reset**.",
+             "visibility": "internal", "language": "en", "_preview": "body"}  # fmt: skip
+    again = web.post("/articles/new", data=typed)
+    text = again.get_data(as_text=True)
+    assert again.status_code == 200 and "<strong>reset</strong>" in text
+    assert "Press **reset**." in text and 'value="Router"' in text
+    assert web.get("/api/v1/articles?q=Router").status_code in (200, 401)
+    # the edit form previews the stored body at once
+    saved = web.post("/articles/new", data={**typed, "_preview": ""})
+    assert saved.status_code == 303
+    edit = web.get(saved.headers["Location"] + "/edit").get_data(as_text=True)
+    assert '<div class="text-preview" id="f-body-preview"' in edit
+    assert "<strong>reset</strong>" in edit
+    # no preview for fields without one, nor for readers who cannot write articles
+    assert web.post("/articles/preview/title", data={"csrf_token": token}).status_code == 404
+    assert web.post("/contacts/preview/notes", data={"csrf_token": token}).status_code == 404
+    rep = web_as(make_user("sales_rep"))
+    _p, rep_token = _form(rep, "/articles")
+    refused = rep.post("/articles/preview/body", data={"csrf_token": rep_token, "body": "x"})
+    assert refused.status_code == 403
+    # CSRF applies
+    assert web.post("/articles/preview/body", data={"body": "x"}).status_code == 400
+
+
+def test_spanish_preview(web_as, make_user):
+    page = web_as(make_user("admin", locale="es")).get("/articles/new").get_data(as_text=True)
+    assert "Vista previa" in page and "Nada que previsualizar todavía." in page

@@ -6,6 +6,11 @@ A row on a contact field, a custom field or the tags becomes one filter of ``que
 company field one of ``company_query``; a purchase-history row one of ``conditions``. Rows are
 combined with AND, as the filter language does; "any of" (``in``) chooses among several values
 of one field. Whatever the rows cannot say stays available as the query text ("advanced").
+
+Rows belong to groups (``group-N`` in the form): the rows of a group are AND-ed, the groups
+OR-ed. The first group is the segment's ``query``, ``company_query`` and ``conditions``; each
+further group is one of its ``or_groups``, in the same three parts. The filter language keeps
+no OR across fields; the segment's evaluation OR-s the groups.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from urllib.parse import parse_qsl, urlencode
 from flask_babel import lazy_gettext as _l
 
 MAX_ROWS = 30
+#: groups in the builder: the first and ``segments.MAX_OR_GROUPS`` more
+MAX_GROUPS = 11
 
 #: (key, label) of the contact fields the builder offers
 CONTACT_FIELDS = (
@@ -66,6 +73,7 @@ class Row:
     field: str = ""
     op: str = "eq"
     value: str = ""
+    group: int = 0
 
     @property
     def blank(self) -> bool:
@@ -96,8 +104,31 @@ def rows_from_form(form: Any) -> list[Row]:
         value = str(form.get(f"value-{index}", ""))[:500]
         if f"field-{index}" not in form:
             break
-        rows.append(Row(field, op if op in _OPERATOR_KEYS else "eq", value))
-    return rows
+        raw_group = str(form.get(f"group-{index}", "0")).strip()
+        group = int(raw_group) if raw_group.isascii() and raw_group.isdigit() else 0
+        rows.append(Row(field, op if op in _OPERATOR_KEYS else "eq", value, min(group, 99)))
+    return normalised(rows)
+
+
+def normalised(rows: list[Row]) -> list[Row]:
+    """The rows in group order (stable), the groups numbered 0, 1, 2... without gaps and at
+    most :data:`MAX_GROUPS` of them (rows of further groups join the last one)."""
+    ordered = sorted(rows, key=lambda r: r.group)
+    numbers: dict[int, int] = {}
+    for row in ordered:
+        numbers.setdefault(row.group, min(len(numbers), MAX_GROUPS - 1))
+        row.group = numbers[row.group]
+    return ordered
+
+
+def grouped(rows: list[Row]) -> list[list[tuple[int, Row]]]:
+    """The rows by group, each with its index in ``rows`` (the number of its inputs)."""
+    out: list[list[tuple[int, Row]]] = []
+    for index, row in enumerate(rows):
+        while len(out) <= row.group:
+            out.append([])
+        out[row.group].append((index, row))
+    return [g for g in out if g]
 
 
 class RowError(ValueError):
@@ -109,15 +140,25 @@ class RowError(ValueError):
 
 
 def to_segment(rows: list[Row]) -> dict[str, Any]:
-    """``query``, ``company_query`` and ``conditions`` of the rows (blank rows skipped).
+    """``query``, ``company_query``, ``conditions`` and ``or_groups`` of the rows: the first
+    group with a filled row gives the first three, each further one a group of ``or_groups``
+    (blank rows skipped, groups of blank rows dropped).
 
     Raises :class:`RowError` for a row without a field or a purchase row whose value does not
     fit; the filters themselves are checked by the segment's validation when saved or counted.
     """
+    groups = [_group_values(g) for g in grouped(rows) if any(not row.blank for _i, row in g)] or [
+        _group_values([])
+    ]
+    return {**groups[0], "or_groups": groups[1:]}
+
+
+def _group_values(rows: list[tuple[int, Row]]) -> dict[str, Any]:
+    """``query``, ``company_query`` and ``conditions`` of the rows of one group."""
     query: list[tuple[str, str]] = []
     company: list[tuple[str, str]] = []
     conditions: list[dict[str, Any]] = []
-    for index, row in enumerate(rows):
+    for index, row in rows:
         if row.blank:
             continue
         kind, _dot, name = row.field.partition(".")
@@ -155,9 +196,29 @@ def _condition(index: int, kind: str, value: str) -> dict[str, Any]:
     raise RowError(index, str(_l("Choose a field.")))
 
 
-def from_segment(query: str, company_query: str, conditions: list[Any]) -> list[Row] | None:
-    """The rows of a saved segment; ``None`` when its query says more than rows can (a
-    search ``q``, an unknown operator): edit it as text then."""
+def from_segment(
+    query: str, company_query: str, conditions: list[Any], or_groups: list[Any] | None = None
+) -> list[Row] | None:
+    """The rows of a saved segment, its ``or_groups`` as further groups; ``None`` when a query
+    says more than rows can (a search ``q``, an unknown operator): edit it as text then."""
+    rows = _group_rows(query, company_query, conditions)
+    if rows is None:
+        return None
+    for number, group in enumerate(or_groups or (), 1):
+        found = _group_rows(
+            str(group.get("query") or ""),
+            str(group.get("company_query") or ""),
+            list(group.get("conditions") or ()),
+        )
+        if found is None:
+            return None
+        for row in found:
+            row.group = number
+        rows += found
+    return rows
+
+
+def _group_rows(query: str, company_query: str, conditions: list[Any]) -> list[Row] | None:
     rows: list[Row] = []
     for prefix, text in (("contact", query), ("company", company_query)):
         for key, value in parse_qsl((text or "").removeprefix("?"), keep_blank_values=True):

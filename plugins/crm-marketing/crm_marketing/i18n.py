@@ -58,6 +58,7 @@ CAMPAIGN_KIND = {"email": _l("E-mail"), "direct_mail": _l("Direct mail")}
 #: Series of the results chart.
 SERIES = {
     "sent": lazy_pgettext("results", "Sent"),
+    "delivered": _l("Delivered"),
     "open": _l("Opens"),
     "click": _l("Clicks"),
     "unsubscribe": _l("Unsubscribes"),

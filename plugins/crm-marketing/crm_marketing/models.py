@@ -59,6 +59,9 @@ class Segment(RecordMixin, OwnedMixin, TagsMixin, Base):
     #: ``[{"type": "bought_product", "product_id": 3}, {"type": "no_order_in_days", "days": 90},
     #: {"type": "lifetime_value_over", "amount": "1000.00", "currency": "EUR"}]``
     conditions: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    #: more groups, each ``{"query", "company_query", "conditions"}`` like the fields above: a
+    #: contact is a member when it matches the fields above OR any of these groups
+    or_groups: Mapped[list[Any]] = mapped_column(JSONType, default=list)
 
 
 class SegmentMember(Base):

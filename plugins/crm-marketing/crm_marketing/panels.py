@@ -17,7 +17,7 @@ from crmcore import CRMError, Panel
 
 from . import i18n
 from .models import Campaign, Recipient
-from .results import SERIES, campaign_results
+from .results import CHART_SERIES, campaign_results
 
 SEND = "marketing.send"
 RESULTS = "marketing.results"
@@ -55,6 +55,7 @@ def campaign_sending(record: Campaign, user: Any, records: Any) -> str:
         can_start=may_send and record.status in CAN_START,
         can_cancel=may_send and record.status in CAN_CANCEL,
         may_send=may_send,
+        may_see_results=access.has(RESULTS) and record.status in ("sending", "sent", "cancelled"),
         user_zone=getattr(user, "timezone", None) or "UTC",
         **labels(),
     )
@@ -71,7 +72,8 @@ def chart_of(timeline: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]
         "data": {
             "labels": [p["at"][:16].replace("T", " ") if hourly else p["at"][:10] for p in points],
             "datasets": [
-                {"label": labels[kind], "data": [p[kind] for p in points]} for kind in SERIES
+                {"label": labels[kind], "data": [p.get(kind, 0) for p in points]}
+                for kind in CHART_SERIES
             ],
         },
     }

@@ -32,8 +32,11 @@ from crmcore.db import utcnow
 
 from .models import Campaign, CampaignEvent, CampaignLink, Recipient
 
-#: The kinds of events drawn over time, in the order of the chart's series.
+#: The kinds of events counted over time.
 SERIES = ("sent", "open", "click", "unsubscribe", "bounce")
+#: The series of the chart, in order: the events and ``delivered`` (messages sent in the
+#: bucket whose recipient has not bounced).
+CHART_SERIES = ("sent", "delivered", "open", "click", "bounce", "unsubscribe")
 #: Hourly buckets while the events span at most this long, daily ones after.
 HOURLY_SPAN = dt.timedelta(hours=72)
 #: At most this many points in a time series (older buckets are left out).
@@ -153,7 +156,8 @@ def timeline(session: Any, campaign_id: int, bucket: str | None = None) -> dict[
             for v in (first, last)
         )
         bucket = "hour" if _span(first, last) <= HOURLY_SPAN else "day"
-    start = bucket_expression(session.get_bind().dialect.name, bucket)
+    dialect = session.get_bind().dialect.name
+    start = bucket_expression(dialect, bucket)
     found: dict[str, dict[str, int]] = defaultdict(dict)
     for at, kind, n in session.execute(
         select(start.label("bucket"), e.kind, func.count(e.id))
@@ -162,6 +166,15 @@ def timeline(session: Any, campaign_id: int, bucket: str | None = None) -> dict[
         .order_by("bucket")
     ):
         found[str(at)][str(kind)] = int(n)
+    # delivered: the "sent" events whose recipient has not bounced, in the bucket they were sent
+    r = Recipient
+    for at, n in session.execute(
+        select(start.label("bucket"), func.count(e.id))
+        .join(r, r.id == e.recipient_id)
+        .where(e.campaign_id == campaign_id, e.kind == "sent", r.bounced_at.is_(None))
+        .group_by("bucket")
+    ):
+        found[str(at)]["delivered"] = int(n)
     if not found:
         return {"bucket": bucket, "points": []}
     step = dt.timedelta(hours=1) if bucket == "hour" else dt.timedelta(days=1)
@@ -173,7 +186,7 @@ def timeline(session: Any, campaign_id: int, bucket: str | None = None) -> dict[
     while moment <= end:
         key = moment.strftime("%Y-%m-%dT%H:%M:%S")
         values = found.get(key, {})
-        points.append({"at": key + "Z", **{kind: values.get(kind, 0) for kind in SERIES}})
+        points.append({"at": key + "Z", **{kind: values.get(kind, 0) for kind in CHART_SERIES}})
         moment += step
     return {"bucket": bucket, "points": points}
 

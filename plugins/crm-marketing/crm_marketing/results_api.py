@@ -57,6 +57,9 @@ class Rates(Schema):
 class Point(Schema):
     at = fields.String(metadata={"description": "Start of the hour or day, UTC"})
     sent = fields.Integer()
+    delivered = fields.Integer(
+        metadata={"description": "Messages sent in this bucket that have not bounced"}
+    )
     open = fields.Integer()
     click = fields.Integer()
     unsubscribe = fields.Integer()

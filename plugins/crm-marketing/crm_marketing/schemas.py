@@ -28,6 +28,14 @@ class SegmentSchema(RecordSchema):
         fields.Dict(),
         metadata={"description": "purchase-history conditions (with crm-sales enabled)"},
     )
+    or_groups = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "more groups of conditions, each {query, company_query, "
+            "conditions}: a contact is a member when it matches query, company_query and "
+            "conditions above OR all of one of these groups"
+        },
+    )
     owner_id = fields.Integer(allow_none=True)
     tags = fields.List(fields.String(validate=validate.Length(1, 50)))
     member_count = fields.Method("_member_count", dump_only=True)

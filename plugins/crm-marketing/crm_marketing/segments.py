@@ -1,6 +1,12 @@
 """Segments: which contacts a saved query, a company query and purchase-history conditions
 choose, or the contacts listed in a static segment.
 
+A dynamic segment is one or more groups, OR-ed: its ``query``, ``company_query`` and
+``conditions`` are the first group, ``or_groups`` holds more groups of the same three parts
+(the filter language itself has no OR across fields, and keeps none). A contact is a member
+when it matches every part of any one group. The list, the count, the API and the sending of a
+campaign all go through ``members_query``, so they agree on the groups.
+
 A dynamic segment is evaluated when it is read, never stored: ``members_query`` builds one
 SELECT of contacts (filters, a company sub-select, ``EXISTS``/``IN`` sub-selects over the
 orders of crm-sales), scoped to the reader's permissions, that lists, counts, or feeds an
@@ -44,9 +50,12 @@ from crmcore.importing.reading import CsvFormat, ImportFileError, inspect_file, 
 from .models import Segment, SegmentMember
 
 #: The order statuses that are purchases (as crm-sales counts them: confirmed or later).
-PURCHASED = ("confirmed", "paid", "shipped", "delivered")
+PURCHASED = ("confirmed", "paid", "partially_shipped", "shipped", "delivered")
 CONDITION_TYPES = ("bought_product", "no_order_in_days", "lifetime_value_over")
 MAX_CONDITIONS = 20
+#: groups OR-ed after the first (the segment's own query, company query and conditions)
+MAX_OR_GROUPS = 10
+GROUP_PARTS = ("query", "company_query", "conditions")
 MAX_DAYS = 36_500
 MAX_AMOUNT = decimal.Decimal("999999999999.99")
 #: query-string parameters of lists that choose a page, not contacts
@@ -72,12 +81,25 @@ def prepare_segment(values: dict[str, Any], record: Segment | None, service: Any
     if kind == "static":
         errors = {
             name: ["A static segment lists its contacts; it has no query nor conditions."]
-            for name in ("query", "company_query", "conditions")
+            for name in ("query", "company_query", "conditions", "or_groups")
             if values.get(name)
         }
         if errors:
             raise ValidationError(errors)
         return
+    errors: dict[str, Any] = clean_group(service, values)
+    if "or_groups" in values:
+        try:
+            values["or_groups"] = clean_or_groups(service, values["or_groups"])
+        except ValidationError as exc:
+            errors.update(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def clean_group(service: Any, values: dict[str, Any]) -> dict[str, list[str]]:
+    """Check and normalise, in place, the parts of one group that ``values`` holds (``query``,
+    ``company_query``, ``conditions``); the messages per part."""
     crm, session = service.crm, service.session
     errors: dict[str, list[str]] = {}
     for name, plural in (("query", "contacts"), ("company_query", "companies")):
@@ -93,8 +115,46 @@ def prepare_segment(values: dict[str, Any], record: Segment | None, service: Any
             values["conditions"] = clean_conditions(service, values["conditions"] or [])
         except ValidationError as exc:
             errors.update(exc.messages)
+    return errors
+
+
+def clean_or_groups(service: Any, groups: Any) -> list[dict[str, Any]]:
+    """The segment's further groups, each with all three parts, checked; a group with nothing
+    in it is dropped (it would choose every contact). ``ValidationError`` on ``or_groups``
+    with the messages by group number (``{"1": {"query": [...]}}``, from 1)."""
+    if not groups:
+        return []
+    if not isinstance(groups, list) or not all(isinstance(g, Mapping) for g in groups):
+        raise ValidationError({"or_groups": ["Give a list of groups, each an object."]})
+    if len(groups) > MAX_OR_GROUPS:
+        raise ValidationError({"or_groups": [f"At most {MAX_OR_GROUPS} more groups."]})
+    cleaned: list[dict[str, Any]] = []
+    errors: dict[str, Any] = {}
+    for number, group in enumerate(groups, 1):
+        unknown = sorted(str(k) for k in group if k not in GROUP_PARTS)
+        if unknown:
+            errors[str(number)] = {
+                "_group": [
+                    f"A group has query, company_query and conditions; not {', '.join(unknown)}."
+                ]
+            }
+            continue
+        values = {
+            "query": group.get("query") or "",
+            "company_query": group.get("company_query") or "",
+            "conditions": group.get("conditions") or [],
+        }
+        if not all(isinstance(values[k], str) for k in ("query", "company_query")):
+            errors[str(number)] = {"_group": ["query and company_query are text."]}
+            continue
+        problems = clean_group(service, values)
+        if problems:
+            errors[str(number)] = problems
+        elif values["query"] or values["company_query"] or values["conditions"]:
+            cleaned.append(values)
     if errors:
-        raise ValidationError(errors)
+        raise ValidationError({"or_groups": errors})
+    return cleaned
 
 
 def _query_text(value: Any) -> str:
@@ -260,19 +320,48 @@ def members_query(crm: Any, records: Any, segment: Segment) -> Select[Any]:
     if segment.kind == "static":
         listed = select(SegmentMember.contact_id).where(SegmentMember.segment_id == segment.id)
         return stmt.where(Contact.id.in_(listed))
+    first = {
+        "query": segment.query,
+        "company_query": segment.company_query,
+        "conditions": segment.conditions,
+    }
+    groups = [first, *(segment.or_groups or ())]
+    if len(groups) == 1:
+        return _group_filtered(crm, records, stmt, first, "")
+    # each group a sub-select of contact ids (the reader's scope applies once, outside)
+    chosen = [
+        Contact.id.in_(
+            _group_filtered(
+                crm,
+                records,
+                select(Contact.id).where(Contact.deleted_at.is_(None)),
+                group,
+                f"group {number}: " if number > 1 else "",
+            ).correlate(None)
+        )
+        for number, group in enumerate(groups, 1)
+    ]
+    return stmt.where(or_(*chosen))
+
+
+def _group_filtered(
+    crm: Any, records: Any, stmt: Select[Any], group: Mapping[str, Any], where: str
+) -> Select[Any]:
+    """``stmt`` narrowed to the contacts matching every part of one group."""
     dialect = crm.engine.dialect.name
     contacts = records.entity("contacts")
-    stmt = _filtered(crm, records, contacts, stmt, segment.query, "query", dialect)
-    if (segment.company_query or "").strip():
+    query, company_query = group.get("query") or "", group.get("company_query") or ""
+    stmt = _filtered(crm, records, contacts, stmt, query, f"{where}query", dialect)
+    if company_query.strip():
         companies = records.entity("companies")
         chosen = select(Company.id).where(
             Company.deleted_at.is_(None), records.access.condition(companies, "read")
         )
         chosen = _filtered(
-            crm, records, companies, chosen, segment.company_query, "company_query", dialect
+            crm, records, companies, chosen, company_query, f"{where}company_query", dialect
         )
         stmt = stmt.where(Contact.company_id.in_(chosen))
-    for condition in segment.conditions or ():
+    for condition in group.get("conditions") or ():
         stmt = stmt.where(_purchase_condition(crm, records, condition, dialect))
     return stmt
 

@@ -29,6 +29,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from crmcore import CRMError, PermissionDenied, ValidationError, current_crm
 from crmcore.db import utcnow
@@ -52,6 +53,15 @@ def _records() -> Any:
 
 def _back(campaign_id: int) -> Any:
     return redirect(url_for("web_records.show", plural="campaigns", record_id=campaign_id), 303)
+
+
+def _after_send(records: Any, campaign_id: int) -> Any:
+    """Where a send now lands: the results page for those who may see results."""
+    from .panels import RESULTS
+
+    if records.access.has(RESULTS):
+        return redirect(url_for("marketing_web.results_page", campaign_id=campaign_id), 303)
+    return _back(campaign_id)
 
 
 def _sending_campaign(campaign_id: int) -> tuple[Any, Campaign]:
@@ -131,7 +141,22 @@ def make_blueprint() -> Blueprint:
                 )
             else:
                 flash(_("Sending %(name)s.", name=campaign.name), "success")
+                return _after_send(records, campaign_id)
         return _back(campaign_id)
+
+    @bp.route("/campaigns/<int:campaign_id>/results")
+    def results_page(campaign_id: int) -> Any:
+        """The campaign's results on a page of their own: figures, the chart of sent,
+        delivered, opened, clicked, bounced and unsubscribed over time, top links."""
+        from . import panels
+
+        records = _records()
+        campaign = records.get("campaigns", campaign_id)
+        if not records.access.has(panels.RESULTS):
+            raise PermissionDenied(_("You may not see campaign results."))
+        html = panels.campaign_results_panel(campaign, g.crm_user, records)
+        panel = Markup(html) if html else None  # noqa: S704 - a rendered, escaped template
+        return render_template("marketing/results.html", campaign=campaign, panel=panel)
 
     @bp.route("/campaigns/<int:campaign_id>/schedule", methods=["POST"])
     def schedule(campaign_id: int) -> Any:
@@ -296,7 +321,7 @@ def make_blueprint() -> Blueprint:
             rows = [builder.Row()]
             if segment is not None:
                 found = builder.from_segment(
-                    segment.query, segment.company_query, segment.conditions
+                    segment.query, segment.company_query, segment.conditions, segment.or_groups
                 )
                 if found is None:
                     flash(_("This segment's query is edited as text."), "info")
@@ -308,11 +333,21 @@ def make_blueprint() -> Blueprint:
             name = str(request.form.get("name", ""))[:200]
             rows = builder.rows_from_form(request.form)
             action = str(request.form.get("action", ""))
-            if action == "add" and len(rows) < builder.MAX_ROWS:
-                rows.append(builder.Row())
+            last = max((r.group for r in rows), default=0)
+            if action.startswith("add") and len(rows) < builder.MAX_ROWS:
+                # "add": a row in the last group; "add-2": in group 2; "add-group": a new group
+                target = action[4:]
+                if action == "add-group":
+                    group = min(last + 1, builder.MAX_GROUPS - 1)
+                elif target.isascii() and target.isdigit():
+                    group = min(int(target), last)
+                else:
+                    group = last
+                rows = builder.normalised([*rows, builder.Row(group=group)])
             elif action.startswith("remove-"):
-                index = int(action[7:]) if action[7:].isdigit() else -1
+                index = int(action[7:]) if action[7:].isascii() and action[7:].isdigit() else -1
                 rows = [r for i, r in enumerate(rows) if i != index] or [builder.Row()]
+                rows = builder.normalised(rows)
             elif action == "save":
                 saved, errors, row_errors = _save_segment(records, segment, name, rows)
                 if saved is not None:
@@ -332,6 +367,8 @@ def make_blueprint() -> Blueprint:
                 groups=builder.field_choices(
                     records.crm.custom_field_defs(records.session, contacts)
                 ),
+                row_groups=builder.grouped(rows),
+                can_add_group=max((r.group for r in rows), default=0) + 1 < builder.MAX_GROUPS,
                 operators=builder.OPERATORS,
                 errors=errors,
                 row_errors=row_errors,
@@ -467,6 +504,8 @@ def make_blueprint() -> Blueprint:
                         status = 422
                     else:
                         flash(_("%(name)s is on its way.", name=campaign.name), "success")
+                        if at is None:
+                            return _after_send(records, campaign.id)
                         return _back(campaign.id)
                 elif not answers.errors and index + 1 < len(wizard.STEPS):
                     answers.step = wizard.STEPS[index + 1]
@@ -564,23 +603,21 @@ def _builder_preview(records: Any, rows: list[Any]) -> dict[str, Any]:
     if values is None:
         return {"error": next(iter(row_errors.values())), "count": None, "sample": []}
     crm, session = records.crm, records.session
-    problems: list[str] = []
-    for name, plural in (("query", "contacts"), ("company_query", "companies")):
-        problems += segments.check_query(crm, session, crm.registry.get(plural), values[name])
+    first = {k: values[k] for k in segments.GROUP_PARTS}
+    problems: list[str] = [m for ms in segments.clean_group(records, first).values() for m in ms]
     try:
-        conditions = segments.clean_conditions(records, values["conditions"])
+        or_groups = segments.clean_or_groups(records, values["or_groups"])
     except ValidationError as exc:
-        problems += [m for ms in exc.messages.values() for m in ms]
-        conditions = []
-    result: dict[str, Any] = {"query": values["query"], "company_query": values["company_query"]}
+        problems += _messages(exc.messages)
+        or_groups = []
+    result: dict[str, Any] = {
+        "query": values["query"],
+        "company_query": values["company_query"],
+        "or_groups": values["or_groups"],
+    }
     if problems:
         return {**result, "error": " ".join(problems), "count": None, "sample": []}
-    probe = Segment(
-        kind="dynamic",
-        query=values["query"],
-        company_query=values["company_query"],
-        conditions=conditions,
-    )
+    probe = Segment(kind="dynamic", or_groups=or_groups, **first)
     try:
         stmt = segments.members_query(crm, records, probe)
         total = records.count("contacts", stmt)
@@ -589,6 +626,22 @@ def _builder_preview(records: Any, rows: list[Any]) -> dict[str, Any]:
     except CRMError as exc:
         return {**result, "error": _error_text(exc), "count": None, "sample": []}
     return {**result, "error": None, "count": total, "sample": sample}
+
+
+def _messages(value: Any) -> list[str]:
+    """Every message of a nested error value, group numbers first (``Group 2: ...``)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        out: list[str] = []
+        for key, inner in value.items():
+            key = str(key)
+            prefix = _("Group %(num)s:", num=int(key) + 1) + " " if key.isdigit() else ""
+            out += [prefix + m for m in _messages(inner)]
+        return out
+    if isinstance(value, list | tuple):
+        return [m for inner in value for m in _messages(inner)]
+    return [str(value)]
 
 
 def _save_segment(
@@ -605,8 +658,5 @@ def _save_segment(
         return records.update("segments", segment, data), {}, {}
     except ValidationError as exc:
         records.rollback()
-        errors = {
-            k: [str(m) for m in v] if isinstance(v, list) else [str(v)]
-            for k, v in exc.messages.items()
-        }
+        errors = {k: _messages(v) for k, v in exc.messages.items()}
         return None, errors, {}

@@ -141,7 +141,7 @@ def test_marketer_builds_sends_tracks_and_the_contact_unsubscribes_with_the_plug
     expect(page.frame_locator("iframe").get_by_text("see the sale")).to_be_visible()
     page.goto(f"/campaigns/{campaign['id']}")
     page.get_by_role("button", name="Send now").click()
-    page.wait_for_url(re.compile(rf"/campaigns/{campaign['id']}$"))
+    page.wait_for_url(re.compile(rf"/marketing/campaigns/{campaign['id']}/results$"))
 
     # the worker sends it to the file outbox
     outbox = server["instance"] / "outbox"
@@ -170,6 +170,10 @@ def test_marketer_builds_sends_tracks_and_the_contact_unsubscribes_with_the_plug
     assert followed.headers["location"] == "https://shop.example.com/sale"
     results = call(base, "GET", f"/api/v1/campaigns/{campaign['id']}/results", None, marketer)
     assert results["counts"]["opened"] == 1 and results["counts"]["clicked"] == 1
+    # the results page draws them over time (Chart.js from the vendored file)
+    page.get_by_role("link", name="Refresh").click()
+    expect(page.locator("canvas[data-chart]")).to_be_visible()
+    expect(page.get_by_test_id("campaign-results")).to_contain_text("Clicked")
 
     # 4. the plugin is disabled; the unsubscribe link of the message still works
     unsubscribe = message["List-Unsubscribe"].strip("<>")

@@ -137,6 +137,7 @@ def test_hourly_time_series_fills_gaps(records, session, sent_campaign):
         {
             "at": "2026-03-02T09:00:00Z",
             "sent": 6,
+            "delivered": 5,  # the six sent that hour, but the one that bounced
             "open": 0,
             "click": 0,
             "unsubscribe": 0,
@@ -145,6 +146,7 @@ def test_hourly_time_series_fills_gaps(records, session, sent_campaign):
         {
             "at": "2026-03-02T10:00:00Z",
             "sent": 0,
+            "delivered": 0,
             "open": 2,
             "click": 1,
             "unsubscribe": 0,
@@ -153,6 +155,7 @@ def test_hourly_time_series_fills_gaps(records, session, sent_campaign):
         {
             "at": "2026-03-02T11:00:00Z",
             "sent": 0,
+            "delivered": 0,
             "open": 2,
             "click": 2,
             "unsubscribe": 1,
@@ -216,6 +219,7 @@ def test_results_api(api, sent_campaign):
             {
                 "at": "2026-03-02T00:00:00Z",
                 "sent": 6,
+                "delivered": 5,
                 "open": 4,
                 "click": 3,
                 "unsubscribe": 1,

@@ -4,6 +4,7 @@ forms (permission, CSRF, scope), the preview, a segment's members, a contact's c
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from email.utils import parseaddr
 from typing import Any
@@ -215,9 +216,11 @@ def test_send_now(web_as, marketer, records, make_contact, campaign, smtp_peer, 
     token = csrf_of(client.get(f"/campaigns/{campaign.id}").get_data(as_text=True))
     r = client.post(f"/marketing/campaigns/{campaign.id}/send", data={"csrf_token": token})
     assert r.status_code == 303
+    # the sender lands on the results page
+    assert r.headers["Location"].endswith(f"/marketing/campaigns/{campaign.id}/results")
     records.session.expire_all()
     assert records.session.get(Campaign, campaign.id).status in ("sending", "sent")
-    html = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "Sending " in html  # the flash
     # a second click is refused and says so; nobody gets a second message
     r = client.post(f"/marketing/campaigns/{campaign.id}/send", data={"csrf_token": token})
@@ -423,3 +426,48 @@ def test_direct_mail_labels(web_as, make_user, marketer, records, make_contact):
     )
     other = web_as(make_user("campaigns_only"))
     assert other.get(f"/marketing/campaigns/{campaign.id}/labels.csv").status_code == 403
+
+
+def test_results_page_charts_every_series_with_no_inline_script(
+    web_as, marketer, make_user, session, make_contact, campaign
+):
+    opener = add_recipient(session, campaign, make_contact(), opened_at=T0)
+    session.add(
+        CampaignEvent(
+            campaign_id=campaign.id,
+            recipient_id=opener.id,
+            kind="open",
+            at=T0 + dt.timedelta(hours=1),
+        )
+    )
+    bounced = add_recipient(session, campaign, make_contact(), bounced_at=T0)
+    session.add(
+        CampaignEvent(campaign_id=campaign.id, recipient_id=bounced.id, kind="bounce", at=T0)
+    )
+    session.commit()
+    client = web_as(marketer)
+    page = client.get(f"/marketing/campaigns/{campaign.id}/results")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    chart = re.search(r"data-chart='([^']+)'", html)
+    assert chart, html
+    config = json.loads(chart.group(1).replace("&#34;", '"').replace("&#39;", "'"))
+    series = {d["label"]: d["data"] for d in config["data"]["datasets"]}
+    assert list(series) == ["Sent", "Delivered", "Opens", "Clicks", "Bounces", "Unsubscribes"]
+    assert series["Sent"] == [2, 0] and series["Delivered"] == [1, 0]
+    assert series["Opens"] == [0, 1] and series["Bounces"] == [1, 0]
+    # Chart.js vendored, loaded as a file; no inline script on the page
+    assert "vendor/chart.umd.min.js" in html
+    assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html)
+    # the campaign page links to it; readers without marketing.results are refused
+    campaign_page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert f"/marketing/campaigns/{campaign.id}/results" not in campaign_page  # still a draft
+    reader = web_as(make_user("read_only"))
+    assert reader.get(f"/marketing/campaigns/{campaign.id}/results").status_code == 403
+    assert client.get("/marketing/campaigns/999999/results").status_code == 404
+
+
+def test_results_page_speaks_spanish(web_as, make_user, campaign):
+    client = web_as(make_user("marketer", locale="es"))
+    html = client.get(f"/marketing/campaigns/{campaign.id}/results").get_data(as_text=True)
+    assert "Resultados de" in html and "Actualizar" in html

@@ -14,7 +14,7 @@ from crmcore import NotFound, PermissionDenied, ValidationError, current_crm, pa
 
 from .models import Order
 
-PURCHASED = ("confirmed", "paid", "shipped", "delivered")
+PURCHASED = ("confirmed", "paid", "partially_shipped", "shipped", "delivered")
 
 
 def _records() -> Any:

@@ -21,8 +21,11 @@ LINE_INPUT = ("product_id", "description", "quantity", "unit_price", "discount_p
 #: Where an order may go from each status.
 ORDER_FLOW: dict[str, frozenset[str]] = {
     "draft": frozenset({"confirmed", "cancelled"}),
-    "confirmed": frozenset({"draft", "paid", "shipped", "cancelled"}),
-    "paid": frozenset({"shipped", "delivered", "cancelled"}),
+    "confirmed": frozenset(
+        {"draft", "paid", "partially_shipped", "shipped", "delivered", "cancelled"}
+    ),
+    "paid": frozenset({"partially_shipped", "shipped", "delivered", "cancelled"}),
+    "partially_shipped": frozenset({"shipped", "delivered"}),
     "shipped": frozenset({"delivered"}),
     "delivered": frozenset(),
     "cancelled": frozenset(),

@@ -9,6 +9,7 @@ from . import schemas as s
 from .actions import lead_actions, quote_actions
 from .deals import prepare_deal, prepare_stage
 from .documents import prepare_order, prepare_quote
+from .forecast import prepare_quota
 from .leads import prepare_lead
 from .prefill import order_prefill, quote_prefill
 from .shipments import prepare_shipment, shipment_actions, shipment_prefill
@@ -172,5 +173,6 @@ def entities() -> list[Entity]:
             search_fields=("period",),
             list_columns=("period", "owner_id", "amount"),
             filter_fields=("period",),
+            prepare=prepare_quota,
         ),
     ]

@@ -30,6 +30,8 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from crmcore import ValidationError
+
 from .common import default_currency
 from .models import Deal, Quota, Stage
 from .pricing import money
@@ -205,3 +207,19 @@ def _attainment(won: Decimal, quota: Decimal | None) -> dict[str, Any]:
         return {"quota": None, "attainment": None}
     share = (won * 100 / quota).quantize(Decimal("0.1")) if quota > 0 else None
     return {"quota": str(money(quota)), "attainment": str(share) if share is not None else None}
+
+
+def prepare_quota(values: dict[str, Any], record: Any, service: Any) -> None:
+    """One live quota per owner and period: a second one is refused on its period (422); the
+    unique index turns a race between two writers into a 409."""
+    owner_id = values.get("owner_id", record.owner_id if record is not None else None)
+    period = values.get("period", record.period if record is not None else None)
+    if owner_id is None or period is None:
+        return
+    stmt = select(Quota.id).where(
+        Quota.owner_id == owner_id, Quota.period == period, Quota.deleted_at.is_(None)
+    )
+    if record is not None:
+        stmt = stmt.where(Quota.id != record.id)
+    if service.session.scalar(stmt.limit(1)) is not None:
+        raise ValidationError({"period": ["This owner has a quota for this period already."]})

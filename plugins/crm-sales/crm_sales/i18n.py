@@ -122,4 +122,6 @@ RUNTIME_STRINGS = (
     _l("A draft or cancelled order cannot ship."),
     _l("A shipment stays with its order."),
     _l("The lines of a shipment on its way cannot change."),
+    _l("Partially shipped"),
+    _l("This owner has a quota for this period already."),
 )

@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crmcore.db import (
@@ -30,7 +30,15 @@ Percent = Numeric(5, 2)
 
 LEAD_STATUSES = ("new", "contacted", "qualified", "unqualified", "converted")
 QUOTE_STATUSES = ("draft", "sent", "accepted", "rejected")
-ORDER_STATUSES = ("draft", "confirmed", "paid", "shipped", "delivered", "cancelled")
+ORDER_STATUSES = (
+    "draft",
+    "confirmed",
+    "paid",
+    "partially_shipped",
+    "shipped",
+    "delivered",
+    "cancelled",
+)
 SHIPMENT_STATUSES = ("pending", "shipped", "in_transit", "delivered", "returned")
 
 
@@ -233,6 +241,17 @@ class Quota(RecordMixin, OwnedMixin, Base):
     currency."""
 
     __tablename__ = "sales_quota"
+    #: one live quota per owner and period (a trashed one does not count)
+    __table_args__ = (
+        Index(
+            "uq_sales_quota_owner_period",
+            "owner_id",
+            "period",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
 
     period: Mapped[str] = mapped_column(String(7), index=True)
     amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))

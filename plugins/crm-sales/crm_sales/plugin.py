@@ -133,3 +133,27 @@ def crm_timeline_items(ctx: Any) -> list[Any]:
     from . import timeline
 
     return timeline.items(ctx)
+
+
+def _follow_shipment(event: Any) -> None:
+    if event.entity.name != "shipment":
+        return
+    from crmcore.permissions import Access
+
+    from .shipments import sync_order_status
+
+    records = event.records.crm.records(Access.system(), event.session)
+    sync_order_status(records, event.record.order_id)
+
+
+@hookimpl
+def crm_record_created(event: Any) -> None:
+    """A new shipment that left already moves its order's status."""
+    _follow_shipment(event)
+
+
+@hookimpl
+def crm_record_updated(event: Any) -> None:
+    """A shipment marked shipped or delivered moves its order (partially shipped, shipped,
+    delivered)."""
+    _follow_shipment(event)

@@ -218,6 +218,13 @@ class OrderSchema(_DocumentSchema):
     order_date = fields.Date(allow_none=True)
 
 
+def _order_lines(records: Any, values: Any, record: Any) -> Any:
+    """The shipment form's order-line options (see ``shipments.line_options``)."""
+    from .shipments import line_options
+
+    return line_options(records, values, record)
+
+
 class ShipmentLineSchema(Schema):
     """One line of a shipment: which line of the order (its position, from 1) and how many;
     the description is copied from the order line."""
@@ -228,6 +235,7 @@ class ShipmentLineSchema(Schema):
         metadata={
             "label": "Order line",
             "description": "The position of the order line (1, 2...).",
+            "options": _order_lines,
         },
     )
     description = fields.String(dump_only=True)

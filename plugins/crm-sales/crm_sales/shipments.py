@@ -9,6 +9,11 @@ quantities, so an order ships in as many parcels as needed and what is left to s
 Tracking links come from a URL pattern per carrier, ``{"ups": "https://.../track?num={number}"}``,
 kept in the instance setting ``sales_tracking_urls`` (edited on ``/sales/settings``) or in
 ``[sales] tracking_urls`` of ``crm.toml``; the carrier is matched without regard to case.
+
+The order follows its shipments: once goods of it are on their way it is ``partially_shipped``,
+``shipped`` when every line has left in full and ``delivered`` when every line has arrived in
+full (:func:`sync_order_status`, run after each shipment write). It only moves forward: a
+returned parcel does not take a delivered order back.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from urllib.parse import quote, urlsplit
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from crmcore import ValidationError
+from crmcore import CRMError, ValidationError
 from crmcore.actions import ActionResult, RecordAction
 
 from .common import check_links, instance_today
@@ -33,6 +38,12 @@ TRACKING_SETTING = "sales_tracking_urls"
 NOT_COUNTED = ("returned",)
 #: orders that cannot ship
 UNSHIPPABLE = ("draft", "cancelled")
+#: shipment statuses whose goods have left, and the one whose goods have arrived
+LEFT = ("shipped", "in_transit", "delivered")
+ARRIVED = ("delivered",)
+#: the order statuses its shipments move it through, in order; an order elsewhere (a draft,
+#: a cancelled one) is left alone
+FULFILMENT = ("confirmed", "paid", "partially_shipped", "shipped", "delivered")
 
 
 def _number(value: Any) -> Decimal:
@@ -59,6 +70,55 @@ def shipped_quantities(
             position = int(line.get("line") or 0)
             out[position] = out.get(position, Decimal(0)) + _number(line.get("quantity"))
     return out
+
+
+def _quantities(session: Any, order_id: int, statuses: tuple[str, ...]) -> dict[int, Decimal]:
+    """Quantities per order line position in the order's live shipments of ``statuses``."""
+    stmt = select(Shipment.lines).where(
+        Shipment.order_id == order_id,
+        Shipment.deleted_at.is_(None),
+        Shipment.status.in_(statuses),
+    )
+    out: dict[int, Decimal] = {}
+    for lines in session.scalars(stmt):
+        for line in lines or ():
+            position = int(line.get("line") or 0)
+            out[position] = out.get(position, Decimal(0)) + _number(line.get("quantity"))
+    return out
+
+
+def fulfilment_status(session: Any, order: Order) -> str | None:
+    """The status the order's shipments give it: ``delivered`` when every line arrived in full,
+    ``shipped`` when every line left in full, ``partially_shipped`` when something left;
+    ``None`` when nothing has left yet."""
+    ordered = {
+        position: _number(line.get("quantity"))
+        for position, line in enumerate(order.lines or (), start=1)
+    }
+    ordered = {k: v for k, v in ordered.items() if v > 0}
+    left = _quantities(session, order.id, LEFT)
+    if not ordered or not any(v > 0 for v in left.values()):
+        return None
+    arrived = _quantities(session, order.id, ARRIVED)
+    if all(arrived.get(k, Decimal(0)) >= v for k, v in ordered.items()):
+        return "delivered"
+    if all(left.get(k, Decimal(0)) >= v for k, v in ordered.items()):
+        return "shipped"
+    return "partially_shipped"
+
+
+def sync_order_status(records: Any, order_id: int) -> Any:
+    """Move the order forward to what its shipments say (see :func:`fulfilment_status`).
+
+    ``records`` is a system record service: the move follows from a shipment the user was
+    allowed to write, whoever owns the order. Returns the order, or ``None`` when gone."""
+    order = records.session.get(Order, order_id)
+    if order is None or order.deleted_at is not None or order.status not in FULFILMENT:
+        return order
+    target = fulfilment_status(records.session, order)
+    if target is None or FULFILMENT.index(target) <= FULFILMENT.index(order.status):
+        return order
+    return records.update("orders", order, {"status": target})
 
 
 def to_ship(session: Any, order: Order, exclude_id: int | None = None) -> list[dict[str, Any]]:
@@ -197,6 +257,38 @@ def shipment_prefill(args: dict[str, str], records: Any) -> dict[str, Any]:
         if row["remaining"] > 0
     ]
     return {"order_id": order.id, "lines": lines}
+
+
+def line_options(
+    records: Any, values: Mapping[str, Any], record: Any
+) -> list[tuple[str, str]] | None:
+    """The order's lines as the options of a shipment line's input: position, description and
+    what is left of it; ``None`` (a plain input) until the form names an order the user may
+    read."""
+    order_id = record.order_id if record is not None else values.get("order_id")
+    text = str(order_id or "").strip()
+    if not (text.isascii() and text.isdigit()) or int(text) >= 2**63:
+        return None
+    try:
+        order = records.get("orders", int(text))
+    except CRMError:
+        return None
+    exclude = record.id if record is not None else None
+    return [(str(row["line"]), _line_text(row)) for row in to_ship(records.session, order, exclude)]
+
+
+def _line_text(row: dict[str, Any]) -> str:
+    remaining = format(row["remaining"].normalize(), "f")
+    ordered = format(row["ordered"].normalize(), "f")
+    return str(
+        _l(
+            "%(line)s · %(description)s (%(remaining)s of %(ordered)s left)",
+            line=row["line"],
+            description=row["description"] or "—",
+            remaining=remaining,
+            ordered=ordered,
+        )
+    )
 
 
 def _not_pending(shipment: Any) -> str | None:

@@ -94,6 +94,15 @@ def test_rep_ships_an_order_in_two_parcels_and_delivers_them(
         shipment = call(server["base"], "GET", f"/api/v1{href}", None, server["token"])
         assert shipment["status"] == "delivered"
         assert shipment["shipped_at"] and shipment["delivered_at"]
+    # the order followed its parcels: delivered once both arrived
+    page.goto(f"/orders/{order['id']}")
+    expect(page.locator(".detail-fields, dl").first).to_contain_text("Delivered")
+    assert (
+        call(server["base"], "GET", f"/api/v1/orders/{order['id']}", None, server["token"])[
+            "status"
+        ]
+        == "delivered"
+    )
 
 
 def test_rep_filters_the_forecast_and_the_board_fits(page: Any, server: dict[str, Any]) -> None:

@@ -198,3 +198,41 @@ def test_forecast_page_applies_filters_and_reports_bad_ones(web_client, make_use
     rep_page = web_client(rep).get(f"/sales/forecast?owner_id={other.id}")
     assert rep_page.status_code == 200  # the other rep's deals are out of the rep's scope
     assert "No deals match these filters." in rep_page.get_data(as_text=True)
+
+
+def test_one_quota_per_owner_and_period(api, make_user, records, session, web_client, csrf_of):
+    rep = make_user("sales_rep")
+    body = {"period": "2027-05", "amount": "100.00", "owner_id": rep.id}
+    first = api.post("/api/v1/quotas", json=body)
+    assert first.status_code == 201
+    again = api.post("/api/v1/quotas", json={**body, "amount": "200.00"})
+    assert again.status_code == 422
+    assert again.get_json()["errors"] == {
+        "period": ["This owner has a quota for this period already."]
+    }
+    other = api.post("/api/v1/quotas", json={**body, "period": "2027-06"})
+    assert other.status_code == 201
+    moved = api.patch(f"/api/v1/quotas/{other.get_json()['id']}", json={"period": "2027-05"})
+    assert moved.status_code == 422 and "period" in moved.get_json()["errors"]
+    # a trashed quota leaves room for a new one; restoring it then is a conflict
+    assert api.delete(f"/api/v1/quotas/{first.get_json()['id']}").status_code == 204
+    assert api.post("/api/v1/quotas", json=body).status_code == 201
+    restored = api.post(f"/api/v1/quotas/{first.get_json()['id']}/restore")
+    assert restored.status_code == 409
+    # the database refuses what slips past the check (two writers at once)
+    from crm_sales.models import Quota
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        with session.begin_nested():
+            session.add(Quota(period="2027-05", amount=1, owner_id=rep.id))
+            session.flush()
+    # the form says it on the period field and keeps what was typed
+    client = web_client(make_user("manager"))
+    token = csrf_of(client.get("/quotas/new").get_data(as_text=True))
+    typed = {"period": "2027-05", "amount": "321.00", "owner_id": rep.id, "csrf_token": token}
+    page = client.post("/quotas/new", data=typed)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422
+    assert "f-period-errors" in html.replace("'", '"') or "period-error" in html
+    assert "This owner has a quota for this period already." in html and "321.00" in html

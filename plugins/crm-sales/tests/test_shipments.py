@@ -190,3 +190,65 @@ def test_the_new_pages_speak_spanish(web_client, make_user, api, order, csrf_of)
     text = refused.get_data(as_text=True)
     assert "Más de lo que queda por enviar en esta línea." in text
     assert 'value="99"' in text  # what was typed stays
+
+
+def test_shipments_move_the_order_partially_shipped_shipped_delivered(api, order):
+    o = order()
+    url = f"/api/v1/orders/{o['id']}"
+
+    def status():
+        return api.get(url).get_json()["status"]
+
+    first = ship(api, o["id"], [{"line": 1, "quantity": "5"}, {"line": 2, "quantity": "1"}])
+    first_id = first.get_json()["id"]
+    assert status() == "confirmed"  # a pending parcel has not left
+    assert api.post(f"/api/v1/shipments/{first_id}/ship").status_code == 200
+    assert status() == "partially_shipped"
+    # the rest leaves already delivered (picked up at the counter): every line has left now
+    second = ship(api, o["id"], [{"line": 2, "quantity": "1"}]).get_json()["id"]
+    assert api.post(f"/api/v1/shipments/{second}/deliver").status_code == 200
+    assert status() == "shipped"  # the first parcel is still on its way
+    assert api.post(f"/api/v1/shipments/{first_id}/deliver").status_code == 200
+    assert status() == "delivered"
+    # a returned parcel does not take a delivered order back
+    assert api.patch(f"/api/v1/shipments/{second}", json={"status": "returned"}).status_code == 200
+    assert status() == "delivered"
+
+
+def test_a_parcel_that_leaves_at_once_and_cancelled_orders_stay(api, order, records):
+    o = order(status="paid")
+    created = ship(api, o["id"], [{"line": 1, "quantity": "1"}], status="shipped")
+    assert created.status_code == 201
+    assert api.get(f"/api/v1/orders/{o['id']}").get_json()["status"] == "partially_shipped"
+    # an order cancelled after a parcel was made is not revived by that parcel's delivery
+    other = order()
+    sid = ship(api, other["id"], [{"line": 1, "quantity": "5"}, {"line": 2, "quantity": "2"}])
+    cancel = api.patch(f"/api/v1/orders/{other['id']}", json={"status": "cancelled"})
+    assert cancel.status_code == 200, cancel.get_json()
+    assert api.post(f"/api/v1/shipments/{sid.get_json()['id']}/deliver").status_code == 200
+    assert api.get(f"/api/v1/orders/{other['id']}").get_json()["status"] == "cancelled"
+
+
+def test_the_shipment_form_picks_lines_of_its_order(
+    web_client, api, order, admin, csrf_of, make_user
+):
+    o = order()
+    ship(api, o["id"], [{"line": 1, "quantity": "2"}])
+    client = web_client(admin)
+    html = client.get(f"/shipments/new?order_id={o['id']}").get_data(as_text=True)
+    assert '<select id="f-lines-0-line" name="lines-0-line"' in html
+    assert "1 · Chair (3 of 5 left)" in html and "2 · Desk (2 of 2 left)" in html
+    # without an order there is nothing to pick from: a plain input
+    plain = client.get("/shipments/new").get_data(as_text=True)
+    assert '<select id="f-lines-0-line"' not in plain
+    # a line the order does not have stays selected after the refusal, with its message
+    token = csrf_of(html)
+    typed = {"order_id": o["id"], "carrier": "UPS", "lines-0-line": "7", "lines-0-quantity": "1"}
+    refused = client.post("/shipments/new", data={**typed, "csrf_token": token})
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "The order has no such line." in text
+    assert '<option value="7" selected>' in text
+    # a rep picking from someone else's order learns nothing of its lines
+    rep = web_client(make_user("sales_rep"))
+    foreign = rep.get(f"/shipments/new?order_id={o['id']}").get_data(as_text=True)
+    assert "Chair" not in foreign and "Desk" not in foreign
