@@ -105,6 +105,18 @@ def test_every_public_name_has_a_docstring():
     assert "**`create_many(" in text and "**`has(" in text
 
 
+def test_example_code_in_the_docs_is_the_tested_code():
+    """Each code block marked ``<!-- file: PATH -->`` is that file of examples/, word for word
+    (the examples' own tests run it)."""
+    import re
+
+    page = (ROOT / "docs" / "plugin-guide" / "examples.md").read_text()
+    blocks = re.findall(r"<!-- file: (\S+) -->\n```python\n(.*?)```\n", page, re.S)
+    assert len(blocks) >= 3
+    for path, code in blocks:
+        assert path.startswith("examples/") and code == (ROOT / path).read_text(), path
+
+
 def test_rest_reference_lists_every_path_of_the_spec():
     spec = docs_api.spec()
     text = docs_api.render(spec)

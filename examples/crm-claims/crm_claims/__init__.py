@@ -1,0 +1,1 @@
+"""Warranty claims: a crmcore plugin (entry point ``claims``)."""
