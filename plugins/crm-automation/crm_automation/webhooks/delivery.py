@@ -17,12 +17,12 @@ from typing import Any
 from crmcore.notifications import notify
 from crmcore.settings import current_settings
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import signing
 from .models import AutomationWebhook, AutomationWebhookAttempt, AutomationWebhookDelivery
 from .ssrf import ALLOWED_HOSTS_SETTING
-from .transport import post
+from .transport import Connections, post
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,12 @@ FIRST_DELAY = dt.timedelta(seconds=30)
 MAX_DELAY = dt.timedelta(hours=2)
 #: How long a claimed attempt may take before the sweep may try it again (a killed worker).
 LEASE = dt.timedelta(minutes=5)
-#: Deliveries the periodic sweep sends per run.
-SWEEP_BATCH = 200
+#: Deliveries one job claims and sends together (over kept-alive connections).
+BATCH = 50
+#: Attempts one job makes at most before it leaves the rest to the next job.
+JOB_LIMIT = 2000
+#: Attempts the periodic sweep makes per run.
+SWEEP_BATCH = 500
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -54,95 +58,147 @@ def queue_delivery(crm: Any, delivery_pk: int, eta: dt.datetime | None = None) -
     crm.jobs.enqueue(deliver_job, delivery_pk, eta=eta)
 
 
-def deliver_job(app: Any, delivery_pk: int) -> str | None:
-    """The job: one attempt of one delivery (see :func:`deliver`)."""
+def deliver_job(app: Any, delivery_pk: int) -> int:
+    """The job queued for each new delivery and each retry: sends every due delivery (that
+    one among them, usually) in batches; returns how many attempts it made."""
     crm = app.extensions["crm"]
     if "automation" not in crm.enabled_plugins():
-        return None
-    return deliver(crm, crm.session, delivery_pk)
+        return 0
+    return drain(crm, crm.session)
 
 
 def sweep_job(app: Any) -> None:
-    """The periodic job: attempt every due delivery whose job was lost."""
+    """The periodic job: send the due deliveries whose job was lost (a queue outage)."""
     crm = app.extensions["crm"]
-    session = crm.session
-    now = dt.datetime.now(dt.UTC)
-    due = session.scalars(
-        select(AutomationWebhookDelivery.id)
-        .where(
-            AutomationWebhookDelivery.state == "pending",
-            AutomationWebhookDelivery.next_attempt_at <= now - dt.timedelta(seconds=60),
+    drain(crm, crm.session, limit=SWEEP_BATCH)
+
+
+def drain(
+    crm: Any, session: Session, *, now: dt.datetime | None = None, limit: int = JOB_LIMIT
+) -> int:
+    """Claim and send due deliveries, :data:`BATCH` at a time over kept-alive connections,
+    until none is due or ``limit`` attempts were made; returns the attempts made."""
+    made = 0
+    with Connections() as connections:
+        while made < limit:
+            moment = now or dt.datetime.now(dt.UTC)
+            batch = claim_due(session, moment, min(BATCH, limit - made))
+            if not batch:
+                break
+            _send_batch(crm, session, batch, moment, connections)
+            made += len(batch)
+    return made
+
+
+def claim_due(session: Session, now: dt.datetime, size: int) -> list[AutomationWebhookDelivery]:
+    """Take up to ``size`` due pending deliveries for one attempt each (committed, so other
+    workers skip them until the lease ends); loaded with their webhooks."""
+    ids = list(
+        session.scalars(
+            select(AutomationWebhookDelivery.id)
+            .where(
+                AutomationWebhookDelivery.state == "pending",
+                AutomationWebhookDelivery.next_attempt_at <= now,
+            )
+            .order_by(AutomationWebhookDelivery.next_attempt_at, AutomationWebhookDelivery.id)
+            .limit(size)
         )
-        .order_by(AutomationWebhookDelivery.next_attempt_at)
-        .limit(SWEEP_BATCH)
-    ).all()
-    session.rollback()
-    for pk in due:
-        deliver(crm, session, pk, now=now)
+    )
+    return _claim(session, ids, now)
 
 
-def claim(session: Session, delivery_pk: int, now: dt.datetime) -> bool:
-    """Take a due pending delivery for one attempt (committed); ``False`` when another worker
-    has it, it is not due, or it is finished."""
-    result = session.execute(
+def _claim(session: Session, ids: list[int], now: dt.datetime) -> list[AutomationWebhookDelivery]:
+    if not ids:
+        session.commit()
+        return []
+    token = uuid.uuid4().hex
+    session.execute(
         update(AutomationWebhookDelivery)
         .where(
-            AutomationWebhookDelivery.id == delivery_pk,
+            AutomationWebhookDelivery.id.in_(ids),
             AutomationWebhookDelivery.state == "pending",
             AutomationWebhookDelivery.next_attempt_at <= now,
         )
-        .values(next_attempt_at=now + LEASE)
+        .values(next_attempt_at=now + LEASE, lease=token)
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return bool(getattr(result, "rowcount", 0) == 1)
+    claimed = list(
+        session.scalars(
+            select(AutomationWebhookDelivery)
+            .where(AutomationWebhookDelivery.lease == token)
+            .options(joinedload(AutomationWebhookDelivery.webhook))
+            .order_by(AutomationWebhookDelivery.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+    return claimed
 
 
 def deliver(
     crm: Any, session: Session, delivery_pk: int, *, now: dt.datetime | None = None
 ) -> str | None:
-    """Make one attempt of a delivery if it is due; returns its new state (``None`` when it was
-    not ours to send)."""
+    """Make one attempt of one delivery if it is due; returns its new state (``None`` when it
+    was not ours to send: not due, finished, or taken by another worker)."""
     now = now or dt.datetime.now(dt.UTC)
-    if not claim(session, delivery_pk, now):
+    claimed = _claim(session, [delivery_pk], now)
+    if not claimed:
         return None
-    delivery = session.get(AutomationWebhookDelivery, delivery_pk)
-    assert delivery is not None
-    session.refresh(delivery)
-    hook = delivery.webhook
-    if not hook.active or hook.deleted_at is not None:
-        delivery.state, delivery.finished_at = "failed", now
-        _log(session, delivery, now, None, "", "The webhook is inactive.", 0)
-        session.commit()
-        return delivery.state
-    body = delivery.body.encode("utf-8")
-    headers = {
-        **signing.headers(hook.secret, body),
-        "X-CRM-Delivery": delivery.delivery_id,
-        "X-CRM-Event": delivery.event_type,
-        "X-CRM-Event-Id": delivery.event_id,
-    }
-    response = post(hook.url, body, headers, allowed_hosts=allowed_hosts(crm))
-    delivery.attempts += 1
-    _log(session, delivery, now, response.status, response.excerpt, response.error,
-         response.duration_ms)  # fmt: skip
-    if response.ok:
-        delivery.state, delivery.finished_at = "delivered", now
-        session.commit()
-        return delivery.state
-    retry_at = now + backoff(delivery.attempts)
-    if retry_at - delivery.created_at > RETRY_WINDOW:
-        delivery.state, delivery.finished_at = "failed", now
-        session.commit()
-        disable(crm, session, hook, delivery)
-        return "failed"
-    delivery.next_attempt_at = retry_at
+    with Connections() as connections:
+        _send_batch(crm, session, claimed, now, connections)
+    return claimed[0].state
+
+
+def _send_batch(
+    crm: Any,
+    session: Session,
+    batch: list[AutomationWebhookDelivery],
+    now: dt.datetime,
+    connections: Connections,
+) -> None:
+    """One attempt of each claimed delivery; results committed together, then the follow-ups
+    (retries queued, webhooks disabled). No transaction is open while requests are sent."""
+    allowed = allowed_hosts(crm)
+    session.commit()  # the reads above opened one (on SQLite: the write lock)
+    failed: list[AutomationWebhookDelivery] = []
+    retries: list[AutomationWebhookDelivery] = []
+    for delivery in batch:
+        hook = delivery.webhook
+        if not hook.active or hook.deleted_at is not None:
+            delivery.state, delivery.finished_at = "failed", now
+            _log(session, delivery, now, None, "", "The webhook is inactive.", 0)
+            continue
+        body = delivery.body.encode("utf-8")
+        headers = {
+            **signing.headers(hook.secret, body),
+            "X-CRM-Delivery": delivery.delivery_id,
+            "X-CRM-Event": delivery.event_type,
+            "X-CRM-Event-Id": delivery.event_id,
+        }
+        response = post(hook.url, body, headers, allowed_hosts=allowed, connections=connections)
+        delivery.attempts += 1
+        delivery.lease = None
+        _log(session, delivery, now, response.status, response.excerpt, response.error,
+             response.duration_ms)  # fmt: skip
+        if response.ok:
+            delivery.state, delivery.finished_at = "delivered", now
+            continue
+        retry_at = now + backoff(delivery.attempts)
+        if retry_at - delivery.created_at > RETRY_WINDOW:
+            delivery.state, delivery.finished_at = "failed", now
+            failed.append(delivery)
+        else:
+            delivery.next_attempt_at = retry_at
+            retries.append(delivery)
     session.commit()
-    try:
-        queue_delivery(crm, delivery.id, eta=retry_at)
-    except Exception:  # the sweep retries it
-        log.exception("could not queue the retry of webhook delivery %s", delivery.id)
-    return delivery.state
+    for delivery in failed:
+        if delivery.webhook.active:
+            disable(crm, session, delivery.webhook, delivery)
+    for delivery in retries:
+        try:
+            queue_delivery(crm, delivery.id, eta=delivery.next_attempt_at)
+        except Exception:  # the sweep retries it
+            log.exception("could not queue the retry of webhook delivery %s", delivery.id)
 
 
 def _log(

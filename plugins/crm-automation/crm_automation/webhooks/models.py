@@ -61,6 +61,8 @@ class AutomationWebhookDelivery(Base):
     state: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
+    #: the claim of the worker making the current attempt
+    lease: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
     replay_of_id: Mapped[int | None] = mapped_column(

@@ -108,11 +108,11 @@ def _after_commit(session: Session) -> None:
     from .delivery import queue_delivery
 
     crm = session.info["automation.crm"]
-    for row in rows:
-        try:
-            queue_delivery(crm, row.id)
-        except Exception:  # the periodic sweep sends it
-            log.exception("could not queue webhook delivery %s", row.id)
+    try:
+        # one job per commit: it sends every due delivery, these among them
+        queue_delivery(crm, rows[0].id)
+    except Exception:  # the periodic sweep sends them
+        log.exception("could not queue webhook delivery %s", rows[0].id)
 
 
 def _transaction_end(session: Session, transaction: SessionTransaction) -> None:

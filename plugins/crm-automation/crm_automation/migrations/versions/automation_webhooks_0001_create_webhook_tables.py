@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lease", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("replay_of_id", sa.Integer(), nullable=True),
@@ -82,6 +83,9 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_automation_webhook_delivery_event_id"), "automation_webhook_delivery", ["event_id"]
+    )
+    op.create_index(
+        op.f("ix_automation_webhook_delivery_lease"), "automation_webhook_delivery", ["lease"]
     )
     op.create_index(
         op.f("ix_automation_webhook_delivery_webhook_id"),
