@@ -30,6 +30,8 @@ class Receiver:
     status: int = 200
     answers: list[Any] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
+    #: client ports of the connections the requests came on
+    connections: set[int] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -42,7 +44,10 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keeps connections open, as most receivers do
+
         def do_POST(self) -> None:
+            state.connections.add(self.client_address[1])
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             state.requests.append(Received(self.path, dict(self.headers.items()), body))
@@ -51,9 +56,11 @@ def receiver() -> Iterator[Receiver]:
             self.send_response(status)
             if location:
                 self.send_header("Location", location)
+            text = f"answer {status}".encode()
             self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(text)))
             self.end_headers()
-            self.wfile.write(f"answer {status}".encode())
+            self.wfile.write(text)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -364,3 +364,30 @@ def test_an_address_allowed_when_saved_but_refused_later_is_not_called(
     assert receiver.requests == []
     [attempt] = session.scalars(select(AutomationWebhookAttempt)).all()
     assert "127.0.0.1" in attempt.error and "loopback" in attempt.error
+
+
+def test_a_delivery_claimed_by_a_killed_worker_is_sent_after_its_lease(
+    make_webhook: Any, allow_hosts: Any, records: Any, receiver: Any, session: Any, crm: Any
+) -> None:
+    allow_hosts("127.0.0.1")
+    make_webhook(receiver.url)
+    records.create("contacts", {"first_name": "Ana", "last_name": "Gil"})
+    now = dt.datetime.now(dt.UTC)
+    [claimed] = delivery_mod.claim_due(session, now, 10)  # the worker dies here, nothing sent
+    assert delivery_mod.drain(crm, session, now=now) == 0  # leased: nobody else sends it
+    later = now + delivery_mod.LEASE + dt.timedelta(seconds=1)
+    assert delivery_mod.drain(crm, session, now=later) == 1
+    session.refresh(claimed)
+    assert claimed.state == "delivered" and len(receiver.requests) == 1
+
+
+def test_a_batch_reuses_one_connection_per_checked_address(
+    make_webhook: Any, allow_hosts: Any, records: Any, receiver: Any, session: Any, crm: Any
+) -> None:
+    allow_hosts("127.0.0.1")
+    make_webhook(receiver.url)
+    for n in range(5):
+        records.create("contacts", {"first_name": "Ana", "last_name": f"Gil {n}"})
+    assert delivery_mod.drain(crm, session) == 5
+    assert {d.state for d in _deliveries(session)} == {"delivered"}
+    assert len(receiver.requests) == 5 and len(receiver.connections) == 1
