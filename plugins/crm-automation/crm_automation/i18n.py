@@ -26,7 +26,6 @@ LABELS = (
     _l("New secret made: copy it from the webhook's page now, it is shown once."),
     _l("Delivery queued again."),
     _l("This webhook has no such delivery."),
-    _l("A webhook was disabled"),
     # reasons of the SSRF guard (crm_automation.webhooks.ssrf)
     _l("not a URL"),
     _l("contains spaces or control characters"),

@@ -248,6 +248,7 @@ def test_failures_back_off_then_disable_the_webhook_and_notify_the_owner(
     from crmcore.notifications import Notification
 
     allow_hosts("127.0.0.1")
+    records.update("users", admin, {"locale": "es"})
     receiver.status = 503
     hook = make_webhook(receiver.url)
     records.create("contacts", {"first_name": "Ana", "last_name": "Gil"})
@@ -275,6 +276,8 @@ def test_failures_back_off_then_disable_the_webhook_and_notify_the_owner(
     assert second.state == "failed"  # the other pending deliveries stop too
     [note] = session.scalars(select(Notification).where(Notification.user_id == admin.id))
     assert note.kind == "automation.webhook_disabled" and note.link_id == hook.id
+    assert note.title == "Webhook desactivado: Test hook"  # in the owner's language
+    assert receiver.url in note.body
     log = session.scalars(
         select(AutomationWebhookAttempt).where(AutomationWebhookAttempt.delivery_id == first.id)
     ).all()

@@ -16,6 +16,9 @@ from typing import Any
 
 from crmcore.notifications import notify
 from crmcore.settings import current_settings
+from crmcore.users.models import User
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
@@ -241,15 +244,13 @@ def disable(
         .values(state="failed", finished_at=dt.datetime.now(dt.UTC))
         .execution_options(synchronize_session=False)
     )
-    if hook.owner_id is not None:
-        notify(
-            session,
-            hook.owner_id,
-            "automation.webhook_disabled",
-            "A webhook was disabled",
-            f"{hook.name}: {hook.url}",
-            link=("webhooks", hook.id),
-        )
+    owner = session.get(User, hook.owner_id) if hook.owner_id is not None else None
+    if owner is not None:
+        with force_locale(owner.locale or "en"):
+            title = _("Webhook disabled: %(name)s", name=hook.name)
+            body = _("Deliveries to %(url)s failed for 24 hours.", url=hook.url)
+        notify(session, owner.id, "automation.webhook_disabled", title, body,
+               link=("webhook", hook.id))  # fmt: skip
     session.commit()
 
 
