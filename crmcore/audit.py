@@ -56,7 +56,8 @@ def jsonable(value: Any) -> Any:
 
 #: Fields whose values never reach the audit log.
 SECRET_FIELDS = frozenset(
-    {"password", "password_hash", "token", "token_hash", "totp_secret", "totp_recovery"}
+    {"password", "password_hash", "token", "token_hash", "totp_secret", "totp_recovery",
+     "secret"}
 )
 
 

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "working_hours": {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
     "holidays": [],
     "require_totp_for_admins": False,
+    "webhook_allowed_hosts": [],
 }
 
 

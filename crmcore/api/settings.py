@@ -85,6 +85,15 @@ class SettingsSchema(Schema):
     )
     holidays = fields.List(fields.Nested(Holiday), validate=validate.Length(max=MAX_HOLIDAYS))
     require_totp_for_admins = fields.Boolean()
+    webhook_allowed_hosts = fields.List(
+        fields.String(validate=validate.Length(1, 253)),
+        validate=validate.Length(max=100),
+        metadata={
+            "description": "Host names that outbound webhooks may call although they resolve "
+            "to private or loopback addresses (the automation plugin's SSRF guard), e.g. "
+            '["127.0.0.1"]'
+        },
+    )
 
     @validates("default_currency")
     def _currency(self, value: str, **_kw: Any) -> None:
@@ -146,6 +155,8 @@ def _stored(name: str, value: Any) -> Any:
         return value or ""
     if name == "base_url":
         return value.strip().rstrip("/")
+    if name == "webhook_allowed_hosts":
+        return sorted({h.strip().strip("[]").rstrip(".").lower() for h in value if h.strip()})
     return value
 
 

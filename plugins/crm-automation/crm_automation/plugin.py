@@ -3,12 +3,14 @@ modules beside it define."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from crmcore import MenuItem, Panel, PeriodicJob, Permission, Plugin, RoleGrant, hookimpl
 
 if TYPE_CHECKING:
     from crmcore import Entity
+    from crmcore.records import RecordEvent
 
     from .actions_catalog import ActionType
     from .triggers import TriggerType
@@ -25,11 +27,12 @@ PLUGIN = Plugin(
 
 @hookimpl
 def crm_entities() -> list[Entity]:
-    """Workflow rules."""
+    """Workflow rules and webhooks."""
     from crmcore import Entity
 
     from .models import AutomationWorkflow
     from .rules import WorkflowSchema, prepare_workflow
+    from .webhooks.entity import webhook_entity
 
     return [
         Entity(
@@ -43,7 +46,8 @@ def crm_entities() -> list[Entity]:
             list_columns=("name", "entity", "active", "system", "owner_id"),
             prepare=prepare_workflow,
             editor_url="/automation/rules",  # the rule builder: the generated form cannot be
-        )
+        ),
+        webhook_entity(),
     ]
 
 
@@ -55,9 +59,12 @@ def crm_permissions() -> list[Permission]:
 
 @hookimpl
 def crm_role_grants() -> list[RoleGrant]:
-    """Everyone may automate their own records; managers see every rule."""
+    """Everyone may automate their own records; managers see every rule and keep their own
+    webhooks."""
+    from .webhooks.entity import webhook_grants
+
     own = {"read": "own", "create": "own", "update": "own", "delete": "own"}
-    return [
+    return [*webhook_grants(),
         RoleGrant("sales_rep", entity="workflows", actions=own),
         RoleGrant("support_agent", entity="workflows", actions=own),
         RoleGrant("manager", entity="workflows",
@@ -67,24 +74,33 @@ def crm_role_grants() -> list[RoleGrant]:
 
 @hookimpl
 def crm_menu_items() -> list[MenuItem]:
-    """The rules and their builder."""
-    return [MenuItem("Workflows", "/automation/rules", permission="workflows.read", order=80)]
+    """The rules and their builder; webhooks."""
+    return [
+        MenuItem("Workflows", "/automation/rules", permission="workflows.read", order=80),
+        MenuItem("Webhooks", "/webhooks", permission="webhooks.read", order=81),
+    ]
 
 
 @hookimpl
 def crm_record_panels() -> list[Panel]:
-    """On a rule's page: links to its builder and its run history."""
+    """On a rule's page: links to its builder and its run history; on a webhook's page: its
+    secret (once) and its delivery log."""
     from .views import rule_panel
+    from .webhooks.entity import webhook_panels
 
-    return [Panel("automation-rule", "Rule builder", "workflow", rule_panel, order=5)]
+    return [
+        Panel("automation-rule", "Rule builder", "workflow", rule_panel, order=5),
+        *webhook_panels(),
+    ]
 
 
 @hookimpl
 def crm_blueprints() -> list[Any]:
-    """The pages: rules, the rule builder, run history and dry run."""
+    """The pages: rules, the rule builder, run history and dry run; the webhook panels."""
     from .views import make_blueprint
+    from .webhooks.views import make_blueprint as make_webhooks_blueprint
 
-    return [make_blueprint()]
+    return [make_blueprint(), make_webhooks_blueprint()]
 
 
 @hookimpl
@@ -145,15 +161,18 @@ def crm_timeline_items(ctx: Any) -> list[Any]:
 
 @hookimpl
 def crm_periodic_jobs() -> list[PeriodicJob]:
-    """Fire time-based rules (every five minutes); forget runs past the retention (daily)."""
+    """Fire time-based rules (every five minutes); forget runs past the retention (daily);
+    send webhook deliveries whose job was lost (every minute)."""
     from .engine import recover_job
     from .history import purge_job
     from .schedules import fire_due_job
+    from .webhooks.entity import webhook_jobs
 
     return [
         PeriodicJob("purge_runs", purge_job, {"minute": "17", "hour": "3"}),
         PeriodicJob("time_rules", fire_due_job, {"minute": "*/5"}),
         PeriodicJob("recover_runs", recover_job, {"minute": "*/5"}),
+        *webhook_jobs(),
     ]
 
 
@@ -163,3 +182,14 @@ def crm_cli_commands() -> list[Any]:
     from .cli import automation
 
     return [automation]
+
+
+@hookimpl(wrapper=True)
+def crm_validate_record(event: RecordEvent) -> Generator[None, None, None]:
+    """Around every veto: a write that all of them let through gets its webhook deliveries
+    in the same transaction."""
+    result = yield
+    from .webhooks.entity import written
+
+    written(event)
+    return result

@@ -1,0 +1,1 @@
+"""Outbound webhooks: the ``webhook`` entity, its outbox, signed delivery and the SSRF guard."""
