@@ -3,7 +3,12 @@ modules beside it define."""
 
 from __future__ import annotations
 
-from crmcore import Plugin
+from typing import TYPE_CHECKING, Any
+
+from crmcore import Plugin, RoleGrant, hookimpl
+
+if TYPE_CHECKING:
+    from crmcore import Entity
 
 PLUGIN = Plugin(
     name="insights",
@@ -16,3 +21,29 @@ PLUGIN = Plugin(
         "history."
     ),
 )
+
+
+@hookimpl
+def crm_entities() -> list[Entity]:
+    """Saved reports."""
+    from .reports.entity import report_entity
+
+    return [report_entity()]
+
+
+@hookimpl
+def crm_role_grants() -> list[RoleGrant]:
+    """Everyone builds their own reports; managers (every entity, all scope) see them all."""
+    own = {"read": "own", "create": "own", "update": "own", "delete": "own"}
+    return [
+        RoleGrant(role, entity="reports", actions=own)
+        for role in ("sales_rep", "support_agent", "marketer")
+    ]
+
+
+@hookimpl
+def crm_blueprints() -> list[Any]:
+    """The report API (run ad hoc or saved)."""
+    from .reports import api
+
+    return [api.make_blueprint()]

@@ -1,0 +1,24 @@
+"""The saved report's schema (the core adds the owner)."""
+
+from __future__ import annotations
+
+from crmcore import RecordSchema
+from marshmallow import fields, validate
+
+from .models import CHARTS, VISIBILITIES
+
+
+class ReportSchema(RecordSchema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    description = fields.String(allow_none=True, validate=validate.Length(0, 2000))
+    definition = fields.Dict(
+        required=True,
+        metadata={"description": "The report definition (see the ReportDefinition schema)."},
+    )
+    chart = fields.String(validate=validate.OneOf(CHARTS))
+    visibility = fields.String(
+        validate=validate.OneOf(VISIBILITIES),
+        metadata={"hint": "Private: you alone. Team or role: shared with its members."},
+    )
+    team_id = fields.Integer(allow_none=True, metadata={"reference": "team"})
+    role_id = fields.Integer(allow_none=True, metadata={"reference": "role"})
