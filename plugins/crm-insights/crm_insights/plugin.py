@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmcore import Plugin, RoleGrant, hookimpl
+from crmcore import MenuItem, Panel, Plugin, RoleGrant, hookimpl
 
 if TYPE_CHECKING:
     from crmcore import Entity
@@ -43,7 +43,24 @@ def crm_role_grants() -> list[RoleGrant]:
 
 @hookimpl
 def crm_blueprints() -> list[Any]:
-    """The report API (run ad hoc or saved)."""
-    from .reports import api
+    """The report API (run ad hoc or saved) and the report pages."""
+    from .reports import api, views
 
-    return [api.make_blueprint()]
+    return [api.make_blueprint(), views.make_blueprint()]
+
+
+@hookimpl
+def crm_menu_items() -> list[MenuItem]:
+    """Saved reports and the builder."""
+    return [
+        MenuItem("Reports", "/reports", permission="reports.read", order=80),
+        MenuItem("New report", "/insights/reports/new", permission="reports.create", order=81),
+    ]
+
+
+@hookimpl
+def crm_record_panels() -> list[Panel]:
+    """On a saved report's record page, the way to its result."""
+    from .reports.panels import open_report
+
+    return [Panel("insights-report", "Result", "report", open_report, order=10)]
