@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmcore import MenuItem, Panel, Plugin, RoleGrant, hookimpl
+from crmcore import MenuItem, Panel, Plugin, RoleGrant, Widget, hookimpl
 
 if TYPE_CHECKING:
     from crmcore import Entity
@@ -64,3 +64,13 @@ def crm_record_panels() -> list[Panel]:
     from .reports.panels import open_report
 
     return [Panel("insights-report", "Result", "report", open_report, order=10)]
+
+
+@hookimpl
+def crm_dashboard_widgets() -> list[Widget]:
+    """The reports a user pinned to the dashboard."""
+    from .reports.pins import widget
+
+    return [
+        Widget("insights-pinned", "Pinned reports", widget, permission="reports.read", order=90)
+    ]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from crmcore.db import Base, JSONType, OwnedMixin, RecordMixin
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 #: Who reads a saved report besides its owner (and roles reading every report).
 VISIBILITIES = ("private", "team", "role")
 #: How the report page shows the rows.
 CHARTS = ("table", "pivot", "bar", "line", "pie", "funnel")
+#: The date ranges of a report pinned to the dashboard.
+PIN_RANGES = ("this_month", "last_month", "this_quarter", "last_quarter", "this_year", "custom")
 
 
 class Report(RecordMixin, OwnedMixin, Base):
@@ -28,3 +31,8 @@ class Report(RecordMixin, OwnedMixin, Base):
     role_id: Mapped[int | None] = mapped_column(
         ForeignKey("core_role.id", ondelete="SET NULL"), index=True
     )
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    pin_range: Mapped[str | None] = mapped_column(String(20))
+    pin_field: Mapped[str | None] = mapped_column(String(100))
+    pin_from: Mapped[dt.date | None] = mapped_column(Date)
+    pin_to: Mapped[dt.date | None] = mapped_column(Date)

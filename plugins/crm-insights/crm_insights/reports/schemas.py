@@ -5,7 +5,7 @@ from __future__ import annotations
 from crmcore import RecordSchema
 from marshmallow import fields, validate
 
-from .models import CHARTS, VISIBILITIES
+from .models import CHARTS, PIN_RANGES, VISIBILITIES
 
 
 class ReportSchema(RecordSchema):
@@ -22,3 +22,12 @@ class ReportSchema(RecordSchema):
     )
     team_id = fields.Integer(allow_none=True, metadata={"reference": "team"})
     role_id = fields.Integer(allow_none=True, metadata={"reference": "role"})
+    pinned = fields.Boolean(metadata={"hint": "Show the report on your dashboard."})
+    pin_range = fields.String(allow_none=True, validate=validate.OneOf(PIN_RANGES))
+    pin_field = fields.String(
+        allow_none=True,
+        validate=validate.Length(1, 100),
+        metadata={"hint": "The date field the dashboard's range applies to (created_at if empty)."},
+    )
+    pin_from = fields.Date(allow_none=True)
+    pin_to = fields.Date(allow_none=True)

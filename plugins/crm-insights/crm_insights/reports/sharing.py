@@ -64,3 +64,6 @@ def prepare_report(data: dict[str, Any], record: Any, service: Any) -> None:
         raise ValidationError({"team_id": [NEEDS_TEAM]})
     if visibility == "role" and role_id is None:
         raise ValidationError({"role_id": [NEEDS_ROLE]})
+    from .pins import check_pin
+
+    check_pin(service, data, record)

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from . import export, form, present
 from .definition import parse_definition
 from .fields import report_fields
-from .models import CHARTS, VISIBILITIES
+from .models import CHARTS, PIN_RANGES, VISIBILITIES
 from .runner import run_definition
 from .sharing import get_readable
 
@@ -69,6 +69,15 @@ def _builder(
         roles=_roles(service),
         charts=CHARTS,
         visibilities=VISIBILITIES,
+        pin_ranges=PIN_RANGES,
+        range_names={
+            "this_month": _("This month"),
+            "last_month": _("Last month"),
+            "this_quarter": _("This quarter"),
+            "last_quarter": _("Last quarter"),
+            "this_year": _("This year"),
+            "custom": _("Custom dates"),
+        },
         field_hint=_field_hint(service, values.get("entity", "")),
         present=present,
     ), status
@@ -86,6 +95,11 @@ def _record_data(values: dict[str, str], definition: dict[str, Any]) -> dict[str
         "visibility": values.get("visibility") or "private",
         "team_id": as_id("team_id"),
         "role_id": as_id("role_id"),
+        "pinned": values.get("pinned") == "on",
+        "pin_range": values.get("pin_range") or None,
+        "pin_field": values.get("pin_field", "").strip() or None,
+        "pin_from": values.get("pin_from") or None,
+        "pin_to": values.get("pin_to") or None,
     }
 
 
@@ -122,6 +136,11 @@ def make_blueprint() -> Blueprint:
                 "visibility": report.visibility,
                 "team_id": str(report.team_id or ""),
                 "role_id": str(report.role_id or ""),
+                "pinned": "on" if report.pinned else "",
+                "pin_range": report.pin_range or "",
+                "pin_field": report.pin_field or "",
+                "pin_from": report.pin_from.isoformat() if report.pin_from else "",
+                "pin_to": report.pin_to.isoformat() if report.pin_to else "",
             }
             return _builder(service, values, {}, None, report)
         return _submit(service, report)
