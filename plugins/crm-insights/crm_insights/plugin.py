@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmcore import MenuItem, Panel, Plugin, RoleGrant, Widget, hookimpl
+from crmcore import MenuItem, Panel, PeriodicJob, Plugin, RoleGrant, Widget, hookimpl
 
 if TYPE_CHECKING:
     from crmcore import Entity
@@ -74,3 +74,11 @@ def crm_dashboard_widgets() -> list[Widget]:
     return [
         Widget("insights-pinned", "Pinned reports", widget, permission="reports.read", order=90)
     ]
+
+
+@hookimpl
+def crm_periodic_jobs() -> list[PeriodicJob]:
+    """Scheduled reports, checked every hour."""
+    from .reports.schedule import scheduled_reports_job
+
+    return [PeriodicJob("insights_scheduled_reports", scheduled_reports_job, {"minute": "0"})]

@@ -135,3 +135,26 @@ def test_private_report_pages_are_not_found_for_others(
     client = web_as(other)
     for path in ("", "/export.csv", "/edit"):
         assert client.get(f"/insights/reports/{report.id}{path}").status_code == 404
+
+
+def test_builder_saves_pin_and_schedule(web: Any, admin: Any, make_user: Any) -> None:
+    token = token_of(web.get(NEW).get_data(as_text=True))
+    data = {
+        **form(),
+        "csrf_token": token,
+        "action": "save",
+        "pinned": "on",
+        "pin_range": "last_quarter",
+        "pin_field": "close_date",
+        "schedule": "weekly",
+        "recipients": f"{admin.email}, outsider@example.org",
+    }
+    response = web.post(NEW, data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Send reports only to active users of this CRM." in html
+    assert "outsider@example.org" in html  # kept in the field
+    response = web.post(NEW, data={**data, "recipients": admin.email})
+    assert response.status_code == 303
+    edit = web.get(response.headers["Location"] + "/edit").get_data(as_text=True)
+    assert 'value="last_quarter" selected' in edit and 'value="weekly" selected' in edit

@@ -25,6 +25,13 @@ FIELDS = (
     "visibility",
     "team_id",
     "role_id",
+    "pinned",
+    "pin_range",
+    "pin_field",
+    "pin_from",
+    "pin_to",
+    "schedule",
+    "recipients",
 )
 
 
@@ -88,19 +95,7 @@ def field_errors(messages: Mapping[str, list[str]]) -> dict[str, list[str]]:
         head, _, rest = part.partition(".")
         if head == "group_by" and rest[:1].isdigit():
             name = f"group{int(rest.partition('.')[0]) + 1}"
-        elif head in (
-            "joins",
-            "filters",
-            "measures",
-            "sort",
-            "limit",
-            "entity",
-            "name",
-            "chart",
-            "visibility",
-            "team_id",
-            "role_id",
-        ):
+        elif head in FIELDS:
             name = head
         else:
             name = "_form"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crmcore.db import Base, JSONType, OwnedMixin, RecordMixin
+from crmcore.db import AwareDateTime, Base, JSONType, OwnedMixin, RecordMixin
 from sqlalchemy import Boolean, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,6 +14,7 @@ VISIBILITIES = ("private", "team", "role")
 #: How the report page shows the rows.
 CHARTS = ("table", "pivot", "bar", "line", "pie", "funnel")
 #: The date ranges of a report pinned to the dashboard.
+SCHEDULES = ("daily", "weekly", "monthly")
 PIN_RANGES = ("this_month", "last_month", "this_quarter", "last_quarter", "this_year", "custom")
 
 
@@ -36,3 +37,6 @@ class Report(RecordMixin, OwnedMixin, Base):
     pin_field: Mapped[str | None] = mapped_column(String(100))
     pin_from: Mapped[dt.date | None] = mapped_column(Date)
     pin_to: Mapped[dt.date | None] = mapped_column(Date)
+    schedule: Mapped[str | None] = mapped_column(String(10))
+    recipients: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)

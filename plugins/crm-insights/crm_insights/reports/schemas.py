@@ -5,7 +5,7 @@ from __future__ import annotations
 from crmcore import RecordSchema
 from marshmallow import fields, validate
 
-from .models import CHARTS, PIN_RANGES, VISIBILITIES
+from .models import CHARTS, PIN_RANGES, SCHEDULES, VISIBILITIES
 
 
 class ReportSchema(RecordSchema):
@@ -31,3 +31,14 @@ class ReportSchema(RecordSchema):
     )
     pin_from = fields.Date(allow_none=True)
     pin_to = fields.Date(allow_none=True)
+    schedule = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(SCHEDULES),
+        metadata={"hint": "E-mail the report daily, weekly (Mondays) or monthly (on the 1st)."},
+    )
+    recipients = fields.List(
+        fields.Email(validate=validate.Length(1, 254)),
+        validate=validate.Length(0, 50),
+        metadata={"hint": "E-mail addresses of users of this CRM who may read the report."},
+    )
+    last_sent_at = fields.AwareDateTime(dump_only=True)

@@ -65,5 +65,7 @@ def prepare_report(data: dict[str, Any], record: Any, service: Any) -> None:
     if visibility == "role" and role_id is None:
         raise ValidationError({"role_id": [NEEDS_ROLE]})
     from .pins import check_pin
+    from .schedule import check_schedule
 
     check_pin(service, data, record)
+    check_schedule(service, data, record)

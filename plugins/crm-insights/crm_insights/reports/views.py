@@ -100,6 +100,8 @@ def _record_data(values: dict[str, str], definition: dict[str, Any]) -> dict[str
         "pin_field": values.get("pin_field", "").strip() or None,
         "pin_from": values.get("pin_from") or None,
         "pin_to": values.get("pin_to") or None,
+        "schedule": values.get("schedule") or None,
+        "recipients": [r.strip() for r in values.get("recipients", "").split(",") if r.strip()],
     }
 
 
@@ -141,6 +143,8 @@ def make_blueprint() -> Blueprint:
                 "pin_field": report.pin_field or "",
                 "pin_from": report.pin_from.isoformat() if report.pin_from else "",
                 "pin_to": report.pin_to.isoformat() if report.pin_to else "",
+                "schedule": report.schedule or "",
+                "recipients": ", ".join(report.recipients or []),
             }
             return _builder(service, values, {}, None, report)
         return _submit(service, report)
