@@ -53,7 +53,7 @@ def crm_blueprints() -> list[Any]:
 def crm_menu_items() -> list[MenuItem]:
     """Saved reports and the builder."""
     return [
-        MenuItem("Reports", "/reports", permission="reports.read", order=80),
+        MenuItem("Reports", "/insights/reports", order=80),
         MenuItem("New report", "/insights/reports/new", permission="reports.create", order=81),
     ]
 

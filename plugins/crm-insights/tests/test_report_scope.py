@@ -202,3 +202,30 @@ def test_saving_refuses_what_the_writer_may_not_read(
     )
     assert response.status_code == 422
     assert list(response.get_json()["errors"]) == ["team_id"]
+
+
+def test_the_reports_page_lists_own_and_shared_reports(
+    api_as: Any, web_as: Any, world: dict[str, Any], crm: Any
+) -> None:
+    from crmcore.users.models import Team
+    from sqlalchemy import select
+
+    north = crm.session.scalar(select(Team).where(Team.name == "North"))
+    rep = api_as(world["rep"])
+    definition = {"entity": "deals", "measures": ["count"]}
+    rep.post("/api/v1/reports", json={"name": "Private one", "definition": definition})
+    rep.post(
+        "/api/v1/reports",
+        json={
+            "name": "Team one",
+            "definition": definition,
+            "visibility": "team",
+            "team_id": north.id,
+        },
+    )
+    mine = web_as(world["rep"]).get("/insights/reports").get_data(as_text=True)
+    assert "Private one" in mine and "Team one" in mine
+    mate = web_as(world["mate"]).get("/insights/reports").get_data(as_text=True)
+    assert "Team one" in mate and "Private one" not in mate
+    stranger = web_as(world["stranger"]).get("/insights/reports").get_data(as_text=True)
+    assert "Team one" not in stranger and "Private one" not in stranger

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from crmcore import ValidationError
 from crmcore.api import listing
 from crmcore.settings import time_zone
-from sqlalchemy import and_, or_
+from sqlalchemy import or_
 from werkzeug.datastructures import MultiDict
 
 from . import present
@@ -104,7 +104,7 @@ def pinned_for(service: Any) -> list[Report]:
     user_id = service.access.user_id
     stmt = readable(service).where(Report.pinned.is_(True))
     if not service.access.is_system:
-        stmt = stmt.where(or_(Report.owner_id == user_id, and_(Report.visibility != "private")))
+        stmt = stmt.where(or_(Report.owner_id == user_id, Report.visibility != "private"))
     return list(service.session.scalars(stmt.order_by(Report.name).limit(MAX_PINNED)))
 
 

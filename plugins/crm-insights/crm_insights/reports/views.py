@@ -12,9 +12,9 @@ from flask_babel import gettext as _
 from . import export, form, present
 from .definition import parse_definition
 from .fields import report_fields
-from .models import CHARTS, PIN_RANGES, VISIBILITIES
+from .models import CHARTS, PIN_RANGES, VISIBILITIES, Report
 from .runner import run_definition
-from .sharing import get_readable
+from .sharing import get_readable, readable
 
 
 def _service() -> Any:
@@ -110,6 +110,17 @@ def make_blueprint() -> Blueprint:
     bp = Blueprint(
         "insights_reports", __name__, url_prefix="/insights/reports", template_folder="../templates"
     )
+
+    @bp.route("")
+    def index() -> Any:
+        service = _service()
+        found = service.session.scalars(readable(service).order_by(Report.name).limit(500))
+        return render_template(
+            "insights/reports.html",
+            reports=list(found),
+            can_create=service.access.can("reports", "create"),
+            user_id=service.access.user_id,
+        )
 
     @bp.route("/new", methods=["GET", "POST"])
     def new() -> Any:
