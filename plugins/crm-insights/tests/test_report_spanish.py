@@ -65,8 +65,11 @@ def test_report_pages_are_spanish(
         f"/insights/reports/{report.id}",
         f"/insights/reports/{report.id}?view=pivot",
         f"/insights/reports/{report.id}/edit",
+        "/insights/reports",
         "/reports",
         f"/reports/{report.id}",
+        f"/reports/{report.id}/edit",
+        "/reports/new",
         "/",
     ]
     words = english()
