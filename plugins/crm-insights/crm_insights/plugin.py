@@ -3,7 +3,12 @@ modules beside it define."""
 
 from __future__ import annotations
 
-from crmcore import Plugin
+from typing import TYPE_CHECKING, Any
+
+from crmcore import MenuItem, Panel, PeriodicJob, Plugin, RoleGrant, Widget, hookimpl
+
+if TYPE_CHECKING:
+    from crmcore import Entity
 
 PLUGIN = Plugin(
     name="insights",
@@ -16,3 +21,64 @@ PLUGIN = Plugin(
         "history."
     ),
 )
+
+
+@hookimpl
+def crm_entities() -> list[Entity]:
+    """Saved reports."""
+    from .reports.entity import report_entity
+
+    return [report_entity()]
+
+
+@hookimpl
+def crm_role_grants() -> list[RoleGrant]:
+    """Everyone builds their own reports; managers (every entity, all scope) see them all."""
+    own = {"read": "own", "create": "own", "update": "own", "delete": "own"}
+    return [
+        RoleGrant(role, entity="reports", actions=own)
+        for role in ("sales_rep", "support_agent", "marketer")
+    ]
+
+
+@hookimpl
+def crm_blueprints() -> list[Any]:
+    """The report API (run ad hoc or saved) and the report pages."""
+    from .reports import api, views
+
+    return [api.make_blueprint(), views.make_blueprint()]
+
+
+@hookimpl
+def crm_menu_items() -> list[MenuItem]:
+    """Saved reports and the builder."""
+    return [
+        MenuItem("Reports", "/insights/reports", order=80),
+        MenuItem("New report", "/insights/reports/new", permission="reports.create", order=81),
+    ]
+
+
+@hookimpl
+def crm_record_panels() -> list[Panel]:
+    """On a saved report's record page, the way to its result."""
+    from .reports.panels import open_report
+
+    return [Panel("insights-report", "Result", "report", open_report, order=10)]
+
+
+@hookimpl
+def crm_dashboard_widgets() -> list[Widget]:
+    """The reports a user pinned to the dashboard."""
+    from .reports.pins import widget
+
+    return [
+        Widget("insights-pinned", "Pinned reports", widget, permission="reports.read", order=90)
+    ]
+
+
+@hookimpl
+def crm_periodic_jobs() -> list[PeriodicJob]:
+    """Scheduled reports, checked every hour."""
+    from .reports.schedule import scheduled_reports_job
+
+    return [PeriodicJob("insights_scheduled_reports", scheduled_reports_job, {"minute": "0"})]

@@ -1,0 +1,136 @@
+"""Report builder speed: a grouped report over many deals (sum of amounts by stage and close
+month) against the bare SQL of the same aggregate, in the same run on the same data.
+
+The report runs through the whole builder (definition check, scoped statement, rows shaped as
+JSON) for an administrator and for a sales rep (their scope in the query). The ratio is
+report p95 / bare SQL p95; the goal is at most 2x.
+Run: BENCH_DEALS=1000000 python bench/insights_reports.py
+(``BENCH_DATABASE_URL=postgresql://...`` for PostgreSQL: an empty database it may fill.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from common import percentiles, timed
+
+DEFINITION = {
+    "entity": "deals",
+    "group_by": ["stage_id", "close_date:month"],
+    "measures": ["sum:amount", "count"],
+}
+BARE_SQL = {
+    "sqlite": "SELECT stage_id, strftime('%Y-%m-01', close_date), currency, sum(amount), count(*) "
+    "FROM sales_deal WHERE deleted_at IS NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 500",
+    "postgresql": "SELECT stage_id, CAST(date_trunc('month', close_date) AS DATE), currency, "
+    "sum(amount), count(*) FROM sales_deal WHERE deleted_at IS NULL GROUP BY 1, 2, 3 "
+    "ORDER BY 1, 2, 3 LIMIT 500",
+}
+
+
+def build(count: int) -> tuple[Any, int, int]:
+    from crm_sales.models import Deal, Pipeline, Stage
+    from sqlalchemy import insert, select, text
+
+    from crmcore.app import create_app
+    from crmcore.instance import create_user, enable_plugin, init_instance
+
+    path = Path(tempfile.mkdtemp(prefix="crm-bench-insights-"))
+    config: dict[str, Any] = {"secret_key": "bench-" + "x" * 40}
+    if os.environ.get("BENCH_DATABASE_URL"):
+        config["database_url"] = os.environ["BENCH_DATABASE_URL"]
+    app = create_app(path, config=config)
+    with app.app_context():
+        crm = app.extensions["crm"]
+        init_instance(crm)
+        enable_plugin(crm, "sales")
+        enable_plugin(crm, "insights")
+        crm.forget_enabled()
+        admin = create_user(crm, "admin@example.com", "Bench-password-1", "admin")
+        reps = [
+            create_user(crm, f"rep{i}@example.com", "Bench-password-1", "sales_rep").id
+            for i in range(10)
+        ]
+        pipeline = crm.session.scalar(select(Pipeline))
+        stages = list(crm.session.scalars(select(Stage).where(Stage.pipeline_id == pipeline.id)))
+        rng = random.Random(7)
+        now = dt.datetime.now(dt.UTC)
+        start = dt.date(2023, 1, 1)
+        batch: list[dict[str, Any]] = []
+        for i in range(count):
+            stage = rng.choice(stages)
+            batch.append(
+                {
+                    "title": f"Deal {i}",
+                    "amount": Decimal(rng.randint(100, 100_000)) / 100,
+                    "currency": "EUR" if i % 10 else "USD",
+                    "pipeline_id": pipeline.id,
+                    "stage_id": stage.id,
+                    "probability": stage.probability,
+                    "close_date": start + dt.timedelta(days=rng.randint(0, 1095)),
+                    "owner_id": rng.choice(reps),
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                    "custom_fields": {},
+                    "tags": [],
+                }
+            )
+            if len(batch) == 20_000:
+                crm.session.execute(insert(Deal), batch)
+                batch = []
+        if batch:
+            crm.session.execute(insert(Deal), batch)
+        crm.session.commit()
+        crm.session.execute(text("ANALYZE"))
+        crm.session.commit()
+        return app, admin.id, reps[0]
+
+
+def main() -> None:
+    count = int(os.environ.get("BENCH_DEALS", "1000000"))
+    repeat = int(os.environ.get("BENCH_REPEAT", "10"))
+    started = time.perf_counter()
+    app, admin_id, rep_id = build(count)
+    print(f"{count:,} deals built in {time.perf_counter() - started:.0f} s")
+    with app.app_context():
+        from crm_insights.reports import parse_definition, run_definition
+        from sqlalchemy import text
+
+        from crmcore.permissions import Access
+        from crmcore.users.models import User
+
+        crm = app.extensions["crm"]
+        dialect = crm.engine.dialect.name
+
+        def report(user_id: int) -> Any:
+            user = crm.session.get(User, user_id)
+            service = crm.records(Access.for_user(user))
+            return run_definition(service, parse_definition(service, DEFINITION))
+
+        def bare() -> Any:
+            return crm.session.execute(text(BARE_SQL[dialect])).all()
+
+        rows = report(admin_id)["rows"]
+        assert len(rows) == len(bare()), (len(rows), len(bare()))
+        base50, base95 = percentiles(timed(bare, repeat))
+        print(
+            f"{dialect}: bare SQL of the aggregate       p50 {base50:8.1f} ms  p95 {base95:8.1f} ms"
+        )
+        for label, user_id in (("report as admin", admin_id), ("report as a sales rep", rep_id)):
+            p50, p95 = percentiles(timed(lambda u=user_id: report(u), repeat))
+            print(
+                f"{dialect}: {label:<30} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms"
+                f"  ratio {p95 / base95:.2f}x (goal <= 2x)"
+            )
+
+
+if __name__ == "__main__":
+    main()
