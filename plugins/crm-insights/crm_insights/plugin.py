@@ -3,7 +3,9 @@ modules beside it define."""
 
 from __future__ import annotations
 
-from crmcore import Plugin
+from typing import Any
+
+from crmcore import ExtraField, MenuItem, Panel, PeriodicJob, Plugin, hookimpl
 
 PLUGIN = Plugin(
     name="insights",
@@ -16,3 +18,50 @@ PLUGIN = Plugin(
         "history."
     ),
 )
+
+
+@hookimpl
+def crm_entity_fields() -> list[ExtraField]:
+    """RFM segment, score code and lifetime value on contacts, for filters and segments."""
+    from .analysis.rfm import SEGMENTS
+
+    return [
+        ExtraField("contacts", "rfm_segment", "RFM segment", "choice", SEGMENTS),
+        ExtraField("contacts", "rfm_score", "RFM score", "text"),
+        ExtraField("contacts", "lifetime_value", "Lifetime value", "number"),
+    ]
+
+
+@hookimpl
+def crm_blueprints() -> list[Any]:
+    """The customer analysis pages."""
+    from .analysis.views import make_blueprint
+
+    return [make_blueprint()]
+
+
+@hookimpl
+def crm_menu_items() -> list[MenuItem]:
+    """Customer segments and cohorts."""
+    return [
+        MenuItem("Customer segments", "/insights/customers/", permission="contacts.read", order=60),
+        MenuItem(
+            "Cohort retention", "/insights/customers/cohorts", permission="orders.read", order=61
+        ),
+    ]
+
+
+@hookimpl
+def crm_record_panels() -> list[Panel]:
+    """The customer value panel on contact pages."""
+    from .analysis.panels import panels
+
+    return panels()
+
+
+@hookimpl
+def crm_periodic_jobs() -> list[PeriodicJob]:
+    """The nightly customer scoring."""
+    from .analysis.jobs import periodic_jobs
+
+    return periodic_jobs()

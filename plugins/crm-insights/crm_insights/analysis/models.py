@@ -1,0 +1,47 @@
+"""Tables of the customer analysis: derived figures, recomputed by the periodic job (not
+records: no audit, no trash; the job replaces them in bulk)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from crmcore.db import AwareDateTime, Base
+from sqlalchemy import Date, ForeignKey, Integer, Numeric, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+Money = Numeric(14, 2)
+
+
+class CustomerScore(Base):
+    """RFM figures and lifetime value of one contact with at least one counted order."""
+
+    __tablename__ = "insights_customer_score"
+
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("core_contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_order_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    last_order_on: Mapped[dt.date] = mapped_column(Date)
+    orders: Mapped[int] = mapped_column(Integer)
+    #: total of the orders in ``currency`` (the instance currency when computed)
+    monetary: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    recency_days: Mapped[int] = mapped_column(Integer)
+    r: Mapped[int] = mapped_column(SmallInteger)
+    f: Mapped[int] = mapped_column(SmallInteger)
+    m: Mapped[int] = mapped_column(SmallInteger)
+    segment: Mapped[str] = mapped_column(String(20), index=True)
+    computed_at: Mapped[dt.datetime] = mapped_column(AwareDateTime)
+
+    @property
+    def score(self) -> str:
+        """The three quintile scores as one code, ``"545"``."""
+        return f"{self.r}{self.f}{self.m}"
+
+    @property
+    def average_order(self) -> Decimal:
+        """Average order value in ``currency``."""
+        if not self.orders:
+            return Decimal(0)
+        return (self.monetary / self.orders).quantize(Decimal("0.01"))
