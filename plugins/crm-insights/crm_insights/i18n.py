@@ -9,6 +9,8 @@ LABELS = (
     _l("Customer segments"),
     _l("Cohort retention"),
     _l("Customer value"),
+    _l("Next best offers"),
+    _l("Customers who bought this also bought"),
     _l("RFM segment"),
     _l("RFM score"),
     _l("Lifetime value"),

@@ -15,6 +15,18 @@ def score_customers(app: Any) -> None:
     run(crm, crm.session)
 
 
+def product_rules(app: Any) -> None:
+    """Recompute the "also bought" association rules (nightly)."""
+    from .affinity import compute
+
+    crm = app.extensions["crm"]
+    compute(crm, crm.session)
+    crm.session.commit()
+
+
 def periodic_jobs() -> list[PeriodicJob]:
-    """The nightly RFM run, at 02:30."""
-    return [PeriodicJob("score_customers", score_customers, {"minute": "30", "hour": "2"})]
+    """The nightly RFM run at 02:30 and the association rules at 03:00."""
+    return [
+        PeriodicJob("score_customers", score_customers, {"minute": "30", "hour": "2"}),
+        PeriodicJob("product_rules", product_rules, {"minute": "0", "hour": "3"}),
+    ]

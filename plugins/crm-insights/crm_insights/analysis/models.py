@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 from crmcore.db import AwareDateTime, Base
-from sqlalchemy import Date, ForeignKey, Integer, Numeric, SmallInteger, String
+from sqlalchemy import Date, Float, ForeignKey, Integer, Numeric, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 Money = Numeric(14, 2)
@@ -45,3 +45,18 @@ class CustomerScore(Base):
         if not self.orders:
             return Decimal(0)
         return (self.monetary / self.orders).quantize(Decimal("0.01"))
+
+
+class ProductRule(Base):
+    """An association rule "customers who bought ``product_id`` also bought ``other_id``"."""
+
+    __tablename__ = "insights_product_rule"
+
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    other_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    #: customers who bought both
+    customers: Mapped[int] = mapped_column(Integer)
+    support: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    lift: Mapped[float] = mapped_column(Float)
+    computed_at: Mapped[dt.datetime] = mapped_column(AwareDateTime)
