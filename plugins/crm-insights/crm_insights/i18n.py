@@ -10,6 +10,7 @@ LABELS = (
     _l("Cohort retention"),
     _l("Customer value"),
     _l("Next best offers"),
+    _l("Call list"),
     _l("Customers who bought this also bought"),
     _l("RFM segment"),
     _l("RFM score"),

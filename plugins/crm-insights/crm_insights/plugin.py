@@ -34,20 +34,21 @@ def crm_entity_fields() -> list[ExtraField]:
 
 @hookimpl
 def crm_blueprints() -> list[Any]:
-    """The customer analysis pages."""
-    from .analysis.views import make_blueprint
+    """The customer analysis pages and the call list."""
+    from .analysis.views import make_blueprint, make_calls_blueprint
 
-    return [make_blueprint()]
+    return [make_blueprint(), make_calls_blueprint()]
 
 
 @hookimpl
 def crm_menu_items() -> list[MenuItem]:
-    """Customer segments and cohorts."""
+    """Customer segments, cohorts and the call list."""
     return [
         MenuItem("Customer segments", "/insights/customers/", permission="contacts.read", order=60),
         MenuItem(
             "Cohort retention", "/insights/customers/cohorts", permission="orders.read", order=61
         ),
+        MenuItem("Call list", "/insights/calls/", permission="tasks.read", order=62),
     ]
 
 

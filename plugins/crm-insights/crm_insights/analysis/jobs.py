@@ -24,9 +24,19 @@ def product_rules(app: Any) -> None:
     crm.session.commit()
 
 
+def call_hours(app: Any) -> None:
+    """Recount answered calls per local hour (nightly)."""
+    from .call_times import compute
+
+    crm = app.extensions["crm"]
+    compute(crm, crm.session)
+    crm.session.commit()
+
+
 def periodic_jobs() -> list[PeriodicJob]:
-    """The nightly RFM run at 02:30 and the association rules at 03:00."""
+    """The nightly RFM run at 02:30, the association rules at 03:00, the call hours at 03:30."""
     return [
+        PeriodicJob("call_hours", call_hours, {"minute": "30", "hour": "3"}),
         PeriodicJob("score_customers", score_customers, {"minute": "30", "hour": "2"}),
         PeriodicJob("product_rules", product_rules, {"minute": "0", "hour": "3"}),
     ]

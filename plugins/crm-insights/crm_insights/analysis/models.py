@@ -60,3 +60,17 @@ class ProductRule(Base):
     confidence: Mapped[float] = mapped_column(Float)
     lift: Mapped[float] = mapped_column(Float)
     computed_at: Mapped[dt.datetime] = mapped_column(AwareDateTime)
+
+
+class CallHour(Base):
+    """Outgoing calls and answered calls in one local hour of the day, for one contact
+    (``kind="contact"``, ``key`` its id), one country (``"country"``, ISO code) or all
+    (``"all"``, ``key=""``)."""
+
+    __tablename__ = "insights_call_hour"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(String(20), primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)

@@ -65,6 +65,25 @@ def cohorts_page() -> Any:
     ), (422 if errors else 200)
 
 
+def calls_page() -> Any:
+    """``GET /insights/calls``: the reader's contacts due a call, best time first."""
+    from crmcore.db import utcnow
+
+    from .call_times import call_list
+
+    records = _records()
+    if not records.access.can("tasks", "read") or not records.access.can("contacts", "read"):
+        raise PermissionDenied("You may not read tasks and contacts.")
+    return render_template("insights/analysis/calls.html", due=call_list(records, utcnow()))
+
+
+def make_calls_blueprint() -> Blueprint:
+    """The ``insights_calls`` blueprint: the call list under ``/insights/calls``."""
+    bp = Blueprint("insights_calls", __name__, url_prefix="/insights/calls")
+    bp.add_url_rule("/", "calls", calls_page)
+    return bp
+
+
 def make_blueprint() -> Blueprint:
     """The ``insights_analysis`` blueprint under ``/insights/customers``."""
     bp = Blueprint(
