@@ -11,6 +11,8 @@ LABELS = (
     _l("Customer value"),
     _l("Next best offers"),
     _l("Call list"),
+    _l("Win probability"),
+    _l("Prediction models"),
     _l("Customers who bought this also bought"),
     _l("RFM segment"),
     _l("RFM score"),

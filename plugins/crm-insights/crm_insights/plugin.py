@@ -35,9 +35,10 @@ def crm_entity_fields() -> list[ExtraField]:
 @hookimpl
 def crm_blueprints() -> list[Any]:
     """The customer analysis pages and the call list."""
+    from .analysis.prediction_pages import make_blueprint as models
     from .analysis.views import make_blueprint, make_calls_blueprint
 
-    return [make_blueprint(), make_calls_blueprint()]
+    return [make_blueprint(), make_calls_blueprint(), models()]
 
 
 @hookimpl
@@ -49,15 +50,18 @@ def crm_menu_items() -> list[MenuItem]:
             "Cohort retention", "/insights/customers/cohorts", permission="orders.read", order=61
         ),
         MenuItem("Call list", "/insights/calls/", permission="tasks.read", order=62),
+        MenuItem("Prediction models", "/insights/models/", permission="deals.read", order=63),
     ]
 
 
 @hookimpl
 def crm_record_panels() -> list[Panel]:
-    """The customer value panel on contact pages."""
+    """Customer value and offers on contacts, "also bought" on products, win probability on
+    deals."""
     from .analysis.panels import panels
+    from .analysis.prediction_pages import panels as prediction_panels
 
-    return panels()
+    return [*panels(), *prediction_panels()]
 
 
 @hookimpl

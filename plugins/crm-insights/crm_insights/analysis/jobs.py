@@ -33,9 +33,20 @@ def call_hours(app: Any) -> None:
     crm.session.commit()
 
 
+def train_models(app: Any) -> None:
+    """Train the deal win model (nightly)."""
+    from .predict import train
+
+    crm = app.extensions["crm"]
+    train(crm, crm.session)
+    crm.session.commit()
+
+
 def periodic_jobs() -> list[PeriodicJob]:
-    """The nightly RFM run at 02:30, the association rules at 03:00, the call hours at 03:30."""
+    """The nightly RFM run at 02:30, the association rules at 03:00, the call hours at 03:30,
+    the deal model at 04:00."""
     return [
+        PeriodicJob("train_models", train_models, {"minute": "0", "hour": "4"}),
         PeriodicJob("call_hours", call_hours, {"minute": "30", "hour": "3"}),
         PeriodicJob("score_customers", score_customers, {"minute": "30", "hour": "2"}),
         PeriodicJob("product_rules", product_rules, {"minute": "0", "hour": "3"}),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
-from crmcore.db import AwareDateTime, Base
+from crmcore.db import AwareDateTime, Base, JSONType
 from sqlalchemy import Date, Float, ForeignKey, Integer, Numeric, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -74,3 +75,26 @@ class CallHour(Base):
     hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     calls: Mapped[int] = mapped_column(Integer)
     answered: Mapped[int] = mapped_column(Integer)
+
+
+class PredictionModel(Base):
+    """One training of a prediction model: its holdout evaluation and its parameters.
+
+    The parameters are plain numbers (a standardised logistic regression), not a pickle, so
+    scoring needs no scikit-learn and loading a model runs no code.
+    """
+
+    __tablename__ = "insights_model"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    trained_at: Mapped[dt.datetime] = mapped_column(AwareDateTime)
+    #: ``ok``, or ``too_little_data`` (then nothing is predicted)
+    status: Mapped[str] = mapped_column(String(20))
+    positives: Mapped[int] = mapped_column(Integer)
+    negatives: Mapped[int] = mapped_column(Integer)
+    auc: Mapped[float | None] = mapped_column(Float)
+    #: ``{"features": [...], "mean": [...], "scale": [...], "coef": [...], "intercept": x,
+    #: "calibration": [[predicted, observed, count], ...]}``
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
