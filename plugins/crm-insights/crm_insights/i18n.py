@@ -12,6 +12,7 @@ LABELS = (
     _l("Next best offers"),
     _l("Call list"),
     _l("Win probability"),
+    _l("Conversion probability"),
     _l("Prediction models"),
     _l("Customers who bought this also bought"),
     _l("RFM segment"),

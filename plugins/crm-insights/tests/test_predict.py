@@ -26,14 +26,16 @@ pytest.importorskip("sklearn")
 
 
 def synthetic(n: int, signal: bool, seed: int = 1) -> tuple[list[list[float]], list[int]]:
-    """Rows of the model's features; the label follows calls and meetings when ``signal``."""
+    """Rows of the deal model's features; the label follows calls and meetings when ``signal``."""
     rnd = random.Random(seed)
     x, y = [], []
     for _ in range(n):
-        row = [rnd.uniform(5, 12), rnd.randint(0, 6), rnd.randint(0, 3), rnd.randint(0, 5),
-               rnd.randint(0, 4), rnd.randint(0, 1), rnd.randint(0, 1)]  # fmt: skip
-        push = 0.9 * row[1] + 0.8 * row[2] - 3.5 + rnd.gauss(0, 1)
-        x.append([float(v) for v in row])
+        values = {"amount_log": rnd.uniform(5, 12), "calls": rnd.randint(0, 6),
+                  "meetings": rnd.randint(0, 3), "emails": rnd.randint(0, 5),
+                  "notes": rnd.randint(0, 4), "has_contact": rnd.randint(0, 1),
+                  "has_company": rnd.randint(0, 1)}  # fmt: skip
+        push = 0.9 * values["calls"] + 0.8 * values["meetings"] - 3.5 + rnd.gauss(0, 1)
+        x.append([float(values[name]) for name in FEATURES])
         y.append(int(push > 0) if signal else rnd.randint(0, 1))
     return x, y
 
@@ -135,7 +137,7 @@ def test_train_on_deals_and_panel(
     assert "Win probability" in page and "model version 2" in page
     assert "Calls logged: raises the probability" in page
     models = rep.get("/insights/models/").get_data(as_text=True)
-    assert f"{model.auc:.3f}" in models or "model-auc" in models
+    assert f'ROC AUC</dt><dd class="model-auc">{model.auc:.3f}</dd>' in models
     # another rep may not open the deal
     assert _client(app, make_user("sales_rep")).get(f"/deals/{deals['hot'].id}").status_code == 404
     # a support agent may not read deals: no model page
@@ -183,3 +185,49 @@ def test_panel_and_model_page_in_spanish(
     page = client.get("/insights/models/").get_data(as_text=True)
     assert "Modelos de predicción" in page and "Calibración" in page
     assert "Calibration on" not in page and "Weight of each" not in page
+
+
+@pytest.mark.crm_plugins("sales", "insights")
+def test_lead_conversion(app: Any, crm: Any, session: Any, records: Any, make_user: Any) -> None:
+    """Converted leads came with a phone and got calls; unqualified ones did not."""
+    from crm_insights.analysis.predict import LEAD, predict
+
+    rep = make_user("sales_rep")
+
+    def lead(status: str, phone: str | None, calls: int) -> Any:
+        made = records.create(
+            "leads",
+            {"first_name": "L", "last_name": status, "phone": phone, "status": status,
+             "owner_id": rep.id},
+        )  # fmt: skip
+        for _ in range(calls):
+            records.create(
+                "activities",
+                {"kind": "call", "subject": "Call", "occurred_at": "2026-03-01T10:00:00Z",
+                 "record_type": "lead", "record_id": made.id},
+            )  # fmt: skip
+        return made
+
+    model = train(crm, session, LEAD)
+    assert model is not None and model.status == "too_little_data"
+    model_page = _client(app, rep).get("/insights/models/").get_data(as_text=True)
+    assert "0 converted and 0 unqualified leads" in model_page
+    for i in range(MIN_PER_CLASS + 4):
+        lead("unqualified", None if i % 3 else "+34600000000", i % 5 // 4)
+    # leads cannot be created converted (conversion is an action): mark them in bulk
+    converted = [lead("qualified", "+34600000000", 2 + i % 2) for i in range(MIN_PER_CLASS + 4)]
+    model_cls = records.entity("leads").model
+    session.execute(
+        model_cls.__table__.update()
+        .where(model_cls.id.in_([c.id for c in converted]))
+        .values(status="converted")
+    )
+    fresh = lead("new", "+34600000000", 3)
+    model = train(crm, session, LEAD)
+    assert model is not None and model.status == "ok" and model.auc is not None
+    assert model.auc > 0.75 and model.version == 2
+    scored = predict(crm, session, fresh, LEAD)
+    assert scored is not None and scored.probability > 0.5
+    session.commit()
+    page = _client(app, rep).get(f"/leads/{fresh.id}").get_data(as_text=True)
+    assert "Conversion probability" in page and "model version 2" in page

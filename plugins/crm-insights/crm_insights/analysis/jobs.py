@@ -34,11 +34,11 @@ def call_hours(app: Any) -> None:
 
 
 def train_models(app: Any) -> None:
-    """Train the deal win model (nightly)."""
-    from .predict import train
+    """Train the deal win and lead conversion models (nightly)."""
+    from .predict import train_all
 
     crm = app.extensions["crm"]
-    train(crm, crm.session)
+    train_all(crm, crm.session)
     crm.session.commit()
 
 

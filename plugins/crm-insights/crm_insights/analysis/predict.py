@@ -1,8 +1,11 @@
-"""Deal win probability: a logistic regression trained on closed deals, with a holdout.
+"""Deal win and lead conversion probabilities: logistic regressions trained on closed records,
+with a holdout.
 
-Features of a deal (computed in bulk, one grouped query each): the amount (``log1p``), calls,
-meetings and e-mails logged on it, its notes, whether it has a contact and a company. Won deals
-(a stage marked won) are the positives, lost deals the negatives; open deals are scored.
+Features (computed in bulk, one grouped query each): the record's own (a deal's amount as
+``log1p``, whether it has a contact and a company; whether a lead has an e-mail, a phone, a
+company name, a website, a title), then the calls, meetings and e-mails logged on it and its
+notes. Won deals (a stage marked won) and converted leads are the positives, lost deals and
+unqualified leads the negatives; open ones are scored.
 
 Training (scikit-learn, imported only here) holds out a quarter of the examples, stratified,
 to measure the ROC AUC and a calibration table, then keeps the fitted parameters as plain
@@ -13,7 +16,7 @@ model is stored as ``too_little_data`` and nothing is predicted.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,62 +27,134 @@ from sqlalchemy.orm import Session
 from .models import PredictionModel
 from .rfm import orders_entity
 
-NAME = "deal_win"
 MIN_PER_CLASS = 20
 HOLDOUT = 0.25
-FEATURES = ("amount_log", "calls", "meetings", "emails", "notes", "has_contact", "has_company")
 FACTORS = 3
+#: activity counts every model uses, after the record's own features
+ACTIVITY_FEATURES = ("calls", "meetings", "emails", "notes")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one model predicts: the entity, its own features and how its examples are labelled.
+
+    ``closed(crm)`` gives the conditions and the label expression (true = positive) of the
+    records that are examples; ``is_open(crm, session, record)`` whether a record is scored.
+    """
+
+    name: str
+    entity: str
+    record_type: str
+    own: tuple[str, ...]
+    values: Callable[[Any], list[float]]
+    closed: Callable[[Any], tuple[list[Any], Any]]
+    is_open: Callable[[Any, Session, Any], bool]
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return (*self.own, *ACTIVITY_FEATURES)
+
+
+def _deal_closed(crm: Any) -> tuple[list[Any], Any]:
+    deal = crm.registry.get("deals").model
+    stage = crm.registry.get("stages").model
+    won = select(stage.id).where(stage.is_won)
+    closed = select(stage.id).where(stage.is_won | stage.is_lost)
+    return [deal.stage_id.in_(closed)], deal.stage_id.in_(won)
+
+
+def _deal_open(crm: Any, session: Session, deal: Any) -> bool:
+    stage = session.get(crm.registry.get("stages").model, deal.stage_id)
+    return stage is None or not (stage.is_won or stage.is_lost)
+
+
+def _lead_closed(crm: Any) -> tuple[list[Any], Any]:
+    lead = crm.registry.get("leads").model
+    return [lead.status.in_(("converted", "unqualified"))], lead.status == "converted"
+
+
+DEAL = Spec(
+    "deal_win",
+    "deals",
+    "deal",
+    ("amount_log", "has_contact", "has_company"),
+    lambda d: [
+        math.log1p(max(float(d.amount or 0), 0.0)),
+        float(d.contact_id is not None),
+        float(d.company_id is not None),
+    ],
+    _deal_closed,
+    _deal_open,
+)
+LEAD = Spec(
+    "lead_conversion",
+    "leads",
+    "lead",
+    ("has_email", "has_phone", "has_company_name", "has_website", "has_title"),
+    lambda r: [float(bool(v)) for v in (r.email, r.phone, r.company_name, r.website, r.title)],
+    _lead_closed,
+    lambda _crm, _session, lead: lead.status not in ("converted", "unqualified"),
+)
+SPECS = {spec.name: spec for spec in (DEAL, LEAD)}
+#: kept for the deal model's callers
+NAME = DEAL.name
+FEATURES = DEAL.features
 
 
 def sales_enabled(crm: Any) -> bool:
-    """Whether the plugin providing deals is enabled (the same as the one providing orders)."""
+    """Whether the plugin providing deals and leads is enabled (the one providing orders)."""
     return orders_entity(crm) is not None
 
 
-def _counts(session: Session, model: Any, ids: Sequence[int], kind: str | None) -> dict[int, int]:
-    where = [model.record_type == "deal", model.deleted_at.is_(None), model.record_id.in_(ids)]
+def _counts(
+    session: Session, model: Any, record_type: str, ids: Sequence[int], kind: str | None
+) -> dict[int, int]:
+    where = [model.record_type == record_type, model.deleted_at.is_(None), model.record_id.in_(ids)]
     if kind is not None:
         where.append(model.kind == kind)
     stmt = select(model.record_id, func.count()).where(*where).group_by(model.record_id)
     return {int(i): int(n) for i, n in session.execute(stmt)}
 
 
-def features(crm: Any, session: Session, deals: Sequence[Any]) -> list[list[float]]:
-    """The feature rows of ``deals`` (in ``FEATURES`` order)."""
-    ids = [d.id for d in deals]
+def features(
+    crm: Any, session: Session, records: Sequence[Any], spec: Spec = DEAL
+) -> list[list[float]]:
+    """The feature rows of ``records`` (in ``spec.features`` order)."""
+    ids = [r.id for r in records]
     activity = crm.registry.get("activities").model
     note = crm.registry.get("notes").model
-    by_kind = {k: _counts(session, activity, ids, k) for k in ("call", "meeting", "email")}
-    notes = _counts(session, note, ids, None)
+    by_kind = {
+        k: _counts(session, activity, spec.record_type, ids, k)
+        for k in ("call", "meeting", "email")
+    }
+    notes = _counts(session, note, spec.record_type, ids, None)
     return [
         [
-            math.log1p(max(float(d.amount or 0), 0.0)),
-            float(by_kind["call"].get(d.id, 0)),
-            float(by_kind["meeting"].get(d.id, 0)),
-            float(by_kind["email"].get(d.id, 0)),
-            float(notes.get(d.id, 0)),
-            float(d.contact_id is not None),
-            float(d.company_id is not None),
+            *spec.values(r),
+            float(by_kind["call"].get(r.id, 0)),
+            float(by_kind["meeting"].get(r.id, 0)),
+            float(by_kind["email"].get(r.id, 0)),
+            float(notes.get(r.id, 0)),
         ]
-        for d in deals
+        for r in records
     ]
 
 
-def dataset(crm: Any, session: Session) -> tuple[list[list[float]], list[int]]:
-    """Feature rows and labels (1 won, 0 lost) of the closed deals not in the trash."""
-    deal = crm.registry.get("deals").model
-    stage = crm.registry.get("stages").model
-    stmt = (
-        select(deal, stage.is_won)
-        .join(stage, stage.id == deal.stage_id)
-        .where(deal.deleted_at.is_(None), (stage.is_won) | (stage.is_lost))
-        .order_by(deal.id)
-    )
+def dataset(crm: Any, session: Session, spec: Spec = DEAL) -> tuple[list[list[float]], list[int]]:
+    """Feature rows and labels (1 positive, 0 negative) of the closed records not in the trash."""
+    model = crm.registry.get(spec.entity).model
+    conditions, label = spec.closed(crm)
+    stmt = select(model, label).where(model.deleted_at.is_(None), *conditions).order_by(model.id)
     rows = list(session.execute(stmt))
-    return features(crm, session, [r[0] for r in rows]), [int(bool(r[1])) for r in rows]
+    return features(crm, session, [r[0] for r in rows], spec), [int(bool(r[1])) for r in rows]
 
 
-def fit(x: Sequence[Sequence[float]], y: Sequence[int], seed: int = 0) -> dict[str, Any]:
+def fit(
+    x: Sequence[Sequence[float]],
+    y: Sequence[int],
+    seed: int = 0,
+    names: Sequence[str] = FEATURES,
+) -> dict[str, Any]:
     """Train and evaluate on a holdout; the outcome as ``PredictionModel`` columns."""
     positives, negatives = sum(y), len(y) - sum(y)
     result: dict[str, Any] = {"positives": positives, "negatives": negatives, "auc": None}
@@ -105,7 +180,7 @@ def fit(x: Sequence[Sequence[float]], y: Sequence[int], seed: int = 0) -> dict[s
         "status": "ok",
         "auc": round(auc, 4),
         "params": {
-            "features": list(FEATURES),
+            "features": list(names),
             "mean": [float(v) for v in scaler.mean_],
             "scale": [float(v) for v in scale],
             "coef": [float(v) for v in model.coef_[0]],
@@ -131,27 +206,31 @@ def calibration(predicted: Sequence[float], actual: Sequence[int], bins: int = 5
     return out
 
 
-def train(crm: Any, session: Session) -> PredictionModel | None:
-    """Train the deal model and store it with the next version (not committed); ``None``
-    without the Sales plugin."""
+def train(crm: Any, session: Session, spec: Spec = DEAL) -> PredictionModel | None:
+    """Train a model and store it with the next version (not committed); ``None`` without the
+    Sales plugin."""
     if not sales_enabled(crm):
         return None
-    x, y = dataset(crm, session)
-    outcome = fit(x, y)
-    last = session.scalar(
-        select(func.max(PredictionModel.version)).where(PredictionModel.name == NAME)
-    )
-    row = PredictionModel(name=NAME, version=(last or 0) + 1, trained_at=utcnow(), **outcome)
+    x, y = dataset(crm, session, spec)
+    outcome = fit(x, y, names=spec.features)
+    stmt = select(func.max(PredictionModel.version)).where(PredictionModel.name == spec.name)
+    last = session.scalar(stmt)
+    row = PredictionModel(name=spec.name, version=(last or 0) + 1, trained_at=utcnow(), **outcome)
     session.add(row)
     session.flush()
     return row
 
 
-def current(session: Session) -> PredictionModel | None:
-    """The latest trained deal model."""
+def train_all(crm: Any, session: Session) -> list[PredictionModel]:
+    """Train every model (the nightly job)."""
+    return [m for spec in SPECS.values() if (m := train(crm, session, spec)) is not None]
+
+
+def current(session: Session, name: str = NAME) -> PredictionModel | None:
+    """The latest trained model called ``name``."""
     stmt = (
         select(PredictionModel)
-        .where(PredictionModel.name == NAME)
+        .where(PredictionModel.name == name)
         .order_by(PredictionModel.version.desc())
         .limit(1)
     )
@@ -179,9 +258,14 @@ def score(model: PredictionModel, row: Sequence[float]) -> Score:
     return Score(probability, model.version, [(n, round(c, 3)) for n, c in ranked[:FACTORS] if c])
 
 
-def predict_deal(crm: Any, session: Session, deal: Any) -> Score | None:
-    """The win probability of a deal, or ``None`` when no usable model exists."""
-    model = current(session)
+def predict(crm: Any, session: Session, record: Any, spec: Spec = DEAL) -> Score | None:
+    """The probability of a record, or ``None`` when no usable model exists."""
+    model = current(session, spec.name)
     if model is None or model.status != "ok":
         return None
-    return score(model, features(crm, session, [deal])[0])
+    return score(model, features(crm, session, [record], spec)[0])
+
+
+def predict_deal(crm: Any, session: Session, deal: Any) -> Score | None:
+    """The win probability of a deal, or ``None`` when no usable model exists."""
+    return predict(crm, session, deal, DEAL)
