@@ -168,6 +168,9 @@ def test_customer_without_orders_left_loses_score(
             records.entity("orders").model.contact_id == d.id)).all():  # fmt: skip
         records.update("orders", o, {"status": "cancelled"})
     assert run(crm, session, TODAY) == 4
+    records.delete("contacts", five["people"]["c"])  # a trashed customer is not scored
+    assert run(crm, session, TODAY) == 3
+    assert session.get(CustomerScore, five["people"]["c"].id) is None
     contact = session.get(type(d), d.id)
     session.refresh(contact)
     assert contact.custom_fields.get("rfm_segment") is None
