@@ -22,8 +22,6 @@ from crm_insights.analysis.predict import (
     train,
 )
 
-pytest.importorskip("sklearn")
-
 
 def synthetic(n: int, signal: bool, seed: int = 1) -> tuple[list[list[float]], list[int]]:
     """Rows of the deal model's features; the label follows calls and meetings when ``signal``."""
