@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmcore import MenuItem, Panel, PeriodicJob, Plugin, RoleGrant, Widget, hookimpl
+from crmcore import (
+    ExtraField,
+    MenuItem,
+    Panel,
+    PeriodicJob,
+    Plugin,
+    RoleGrant,
+    Widget,
+    hookimpl,
+)
 
 if TYPE_CHECKING:
     from crmcore import Entity
@@ -42,17 +51,44 @@ def crm_role_grants() -> list[RoleGrant]:
 
 
 @hookimpl
+def crm_entity_fields() -> list[ExtraField]:
+    """RFM segment, score code and lifetime value on contacts, for filters and segments."""
+    from .analysis.rfm import SEGMENTS
+
+    return [
+        ExtraField("contacts", "rfm_segment", "RFM segment", "choice", SEGMENTS),
+        ExtraField("contacts", "rfm_score", "RFM score", "text"),
+        ExtraField("contacts", "lifetime_value", "Lifetime value", "number"),
+    ]
+
+
+@hookimpl
 def crm_blueprints() -> list[Any]:
-    """The report API (run ad hoc or saved) and the report pages."""
+    """The report API (run ad hoc or saved), the report pages, the customer analysis pages,
+    the call list and the prediction models."""
+    from .analysis.prediction_pages import make_blueprint as models
+    from .analysis.views import make_blueprint, make_calls_blueprint
     from .reports import api, views
 
-    return [api.make_blueprint(), views.make_blueprint()]
+    return [
+        api.make_blueprint(),
+        views.make_blueprint(),
+        make_blueprint(),
+        make_calls_blueprint(),
+        models(),
+    ]
 
 
 @hookimpl
 def crm_menu_items() -> list[MenuItem]:
     """Saved reports and the builder."""
     return [
+        MenuItem("Customer segments", "/insights/customers/", permission="contacts.read", order=60),
+        MenuItem(
+            "Cohort retention", "/insights/customers/cohorts", permission="orders.read", order=61
+        ),
+        MenuItem("Call list", "/insights/calls/", permission="tasks.read", order=62),
+        MenuItem("Prediction models", "/insights/models/", permission="deals.read", order=63),
         MenuItem("Reports", "/insights/reports", order=80),
         MenuItem("New report", "/insights/reports/new", permission="reports.create", order=81),
     ]
@@ -60,10 +96,17 @@ def crm_menu_items() -> list[MenuItem]:
 
 @hookimpl
 def crm_record_panels() -> list[Panel]:
-    """On a saved report's record page, the way to its result."""
+    """On a saved report's record page, the way to its result; customer value and offers on
+    contacts, "also bought" on products, win probability on deals."""
+    from .analysis.panels import panels
+    from .analysis.prediction_pages import panels as prediction_panels
     from .reports.panels import open_report
 
-    return [Panel("insights-report", "Result", "report", open_report, order=10)]
+    return [
+        Panel("insights-report", "Result", "report", open_report, order=10),
+        *panels(),
+        *prediction_panels(),
+    ]
 
 
 @hookimpl
@@ -78,7 +121,11 @@ def crm_dashboard_widgets() -> list[Widget]:
 
 @hookimpl
 def crm_periodic_jobs() -> list[PeriodicJob]:
-    """Scheduled reports, checked every hour."""
+    """Scheduled reports, checked every hour; the nightly customer scoring."""
+    from .analysis.jobs import periodic_jobs
     from .reports.schedule import scheduled_reports_job
 
-    return [PeriodicJob("insights_scheduled_reports", scheduled_reports_job, {"minute": "0"})]
+    return [
+        PeriodicJob("insights_scheduled_reports", scheduled_reports_job, {"minute": "0"}),
+        *periodic_jobs(),
+    ]
