@@ -98,7 +98,7 @@ def sales_by_owner(user: Any, records: Any) -> dict[str, Any]:
         }
         for owner, (n, amount) in sorted(totals.items(), key=lambda kv: -kv[1][1])
     ]
-    return {"owners": rows or "No orders yet."}
+    return {"owners": rows or gettext("No orders yet.")}
 
 
 def widgets() -> list[Widget]:
