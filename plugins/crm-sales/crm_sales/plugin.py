@@ -133,3 +133,10 @@ def crm_timeline_items(ctx: Any) -> list[Any]:
     from . import timeline
 
     return timeline.items(ctx)
+
+
+@hookimpl
+def crm_person_data(person: Any) -> list[Any]:
+    from . import privacy
+
+    return privacy.person_data(person)
