@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "working_hours": {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
     "holidays": [],
     "require_totp_for_admins": False,
+    #: days a record stays in the trash before it is deleted for good (0: kept until emptied)
+    "trash_retention_days": 30,
 }
 
 

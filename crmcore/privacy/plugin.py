@@ -8,7 +8,7 @@ from flask import render_template, url_for
 from marshmallow import Schema, fields
 
 from ..actions import ActionResult, RecordAction
-from ..contributions import Panel, Permission
+from ..contributions import Panel, PeriodicJob, Permission
 from ..errors import ValidationError
 from ..plugins import Plugin, hookimpl
 from ..version import __version__
@@ -102,3 +102,11 @@ def crm_blueprints() -> list[Any]:
     from .views import make_api_blueprint, make_web_blueprint
 
     return [make_api_blueprint(), make_web_blueprint()]
+
+
+@hookimpl
+def crm_periodic_jobs() -> list[PeriodicJob]:
+    from .trash import run_retention
+
+    # daily, at night: what stayed in the trash longer than ``trash_retention_days`` goes
+    return [PeriodicJob("privacy-trash-retention", run_retention, {"minute": "17", "hour": "3"})]

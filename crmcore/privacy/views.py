@@ -6,7 +6,7 @@ import tempfile
 from typing import Any
 
 from flask import Blueprint as FlaskBlueprint
-from flask import g, send_file
+from flask import flash, g, redirect, request, send_file, url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
@@ -22,6 +22,14 @@ class EraseQuery(PersonQuery):
     confirm = fields.String(
         required=True, metadata={"description": "The same address again, to confirm"}
     )
+
+
+class EmptyTrash(Schema):
+    entity = fields.String(metadata={"description": "A plural name; omitted: every entity"})
+
+
+class Emptied(Schema):
+    purged = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
 class Erased(Schema):
@@ -107,7 +115,45 @@ def make_api_blueprint() -> Blueprint:
         found = erase_person(crm, crm.session, email, user=g.crm_user)
         return {"erased": True, "sections": found.counts()}
 
+    @blp.route("/trash/empty", methods=["POST"])
+    @blp.doc(
+        summary="Delete for good what is in the trash (needs privacy.manage)",
+        description="Every entity's trash, or only that of `entity` (a plural name).",
+        responses=ERROR_RESPONSES,
+        requestBody={"content": {"application/json": {"schema": EmptyTrash}}},
+    )
+    @blp.response(200, Emptied)
+    def empty_trash() -> Any:
+        _require_manage()
+        from ..api.resources import json_body
+
+        crm = current_crm()
+        body = json_body() if request.get_data() else {}
+        plural = body.get("entity")
+        entities = None
+        if plural is not None:
+            if not isinstance(plural, str):
+                raise ValidationError({"entity": ["Not a valid string."]})
+            entities = [_trash_entity(crm, plural)]
+        from .trash import purge_trash
+
+        counts = purge_trash(crm, crm.session, entities=entities, user=g.crm_user, action="empty")
+        return {"purged": counts}
+
     return blp
+
+
+def _trash_entity(crm: Any, plural: str) -> Any:
+    """The entity whose trash the user may empty: privacy.manage and delete rights on it."""
+    from .trash import purgeable
+
+    records = crm.records(g.crm_access)
+    entity = records.entity(plural)  # 404 for unknown or disabled entities
+    if entity not in purgeable(crm, crm.session):
+        raise ValidationError({"entity": ["This trash cannot be emptied."]})
+    if not g.crm_access.can(entity, "delete"):
+        raise PermissionDenied("You may not empty this trash.")
+    return entity
 
 
 def make_web_blueprint() -> FlaskBlueprint:
@@ -123,5 +169,26 @@ def make_web_blueprint() -> FlaskBlueprint:
         if not contact.email:
             raise ValidationError({"email": ["This contact has no e-mail address."]})
         return _zip_response(crm, contact.email.lower(), f"contact-{record_id}.zip")
+
+    @bp.route("/trash/<plural>/empty", methods=["POST"])
+    def empty_trash(plural: str) -> Any:
+        from flask_babel import gettext as _
+
+        from .trash import purge_trash
+
+        _require_manage()
+        crm = current_crm()
+        entity = _trash_entity(crm, plural)
+        counts = purge_trash(crm, crm.session, entities=[entity], user=g.crm_user, action="empty")
+        flash(
+            _("%(count)d records deleted for good.", count=counts.get(entity.plural, 0)), "success"
+        )
+        return redirect(url_for("web_records.trash", plural=entity.plural), 303)
+
+    @bp.app_template_global()
+    def may_empty_trash(entity: Any) -> bool:
+        """Whether the trash page offers "Empty trash" to the reader."""
+        access = g.get("crm_access")
+        return bool(access and access.has(MANAGE) and access.can(entity, "delete"))
 
     return bp
