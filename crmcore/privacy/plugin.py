@@ -8,7 +8,7 @@ from flask import render_template, url_for
 from marshmallow import Schema, fields
 
 from ..actions import ActionResult, RecordAction
-from ..contributions import Panel, PeriodicJob, Permission
+from ..contributions import MenuItem, Panel, PeriodicJob, Permission
 from ..errors import ValidationError
 from ..plugins import Plugin, hookimpl
 from ..version import __version__
@@ -55,7 +55,15 @@ def erase_contact(records: Any, record: Any, data: dict[str, Any]) -> ActionResu
 
 @hookimpl
 def crm_permissions() -> list[Permission]:
-    return [Permission(MANAGE, "Export and erase a person's data, empty the trash")]
+    return [
+        Permission(MANAGE, "Export and erase a person's data, empty the trash"),
+        Permission("audit.read", "Read the whole audit trail: sign-ins, settings, erasures"),
+    ]
+
+
+@hookimpl
+def crm_menu_items() -> list[MenuItem]:
+    return [MenuItem("Audit trail", "/audit", order=900)]
 
 
 @hookimpl
@@ -99,9 +107,9 @@ def crm_person_data(person: Person) -> list[PersonData]:
 
 @hookimpl
 def crm_blueprints() -> list[Any]:
-    from .views import make_api_blueprint, make_web_blueprint
+    from .views import make_api_blueprint, make_audit_blueprint, make_web_blueprint
 
-    return [make_api_blueprint(), make_web_blueprint()]
+    return [make_api_blueprint(), make_web_blueprint(), make_audit_blueprint()]
 
 
 @hookimpl
