@@ -133,3 +133,34 @@ def test_audit_page(web, web_as, make_user, records):
     assert "Audit trail" in theirs
     older = web.get("/audit?limit=1").get_data(True)
     assert re.search(r'href="/audit\?[^"]*cursor=\d+', older)
+
+
+def test_privacy_pages_are_spanish(app, make_user, make_contact, records, client):
+    from test_spanish_pages import _Texts, english_messages
+
+    admin = make_user("admin", locale="es")
+    contact = make_contact(email="spanish.page@example.org")
+    records.delete("contacts", make_contact())
+    sign_in(client, admin)
+    english = english_messages(app)
+    leaks = {}
+    for url in (
+        "/audit",
+        "/audit?since=ayer",
+        "/contacts/trash",
+        "/admin/settings",
+        f"/contacts/{contact.id}",
+        f"/contacts/{contact.id}/actions/erase",
+    ):
+        response = client.get(url)
+        assert response.status_code in (200, 422), url
+        parser = _Texts()
+        parser.feed(response.get_data(as_text=True))
+        found = {t for t in parser.texts if t in english}
+        if found:
+            leaks[url] = found
+    assert not leaks, leaks
+    page = client.get("/audit").get_data(True)
+    assert "Registro de auditoría" in page and "Inicio de sesión" in page
+    assert "Vaciar la papelera" in client.get("/contacts/trash").get_data(True)
+    assert "Suprimir datos personales" in client.get(f"/contacts/{contact.id}").get_data(True)
