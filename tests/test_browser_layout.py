@@ -40,6 +40,8 @@ EXTRA_PAGES = (
     "/admin/plugins",
     "/admin/fields",
     "/admin/settings",
+    "/audit",
+    "/contacts/trash",
     "/import",
     "/help/",
 )
