@@ -30,7 +30,8 @@ MANAGE = "privacy.manage"
 class EraseInput(Schema):
     confirm = fields.String(
         required=True,
-        metadata={"label": "Type the contact's e-mail address to confirm"},
+        # secret: the action's audit row must not keep the address just erased
+        metadata={"label": "Type the contact's e-mail address to confirm", "secret": True},
     )
 
 
