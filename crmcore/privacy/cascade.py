@@ -30,7 +30,13 @@ CHUNK = 500
 
 
 def purge_records(
-    crm: CRM, session: Session, entity_name: str, ids: Sequence[int], *, forget_audit: bool
+    crm: CRM,
+    session: Session,
+    entity_name: str,
+    ids: Sequence[int],
+    *,
+    forget_audit: bool,
+    plugins: frozenset[str] | None = None,
 ) -> int:
     """Delete records of ``entity_name`` and their dependants for good; returns how many.
 
@@ -38,10 +44,14 @@ def purge_records(
         purge keeps the history of what was deleted.
     """
     entity = crm.registry.get(entity_name)
+    if plugins is None:  # plugins whose tables exist here: only they can hold dependants
+        from .service import participating_plugins
+
+        plugins = frozenset(participating_plugins(crm, session))
     total = 0
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
-        _purge_dependants(crm, session, entity.name, chunk, forget_audit)
+        _purge_dependants(crm, session, entity.name, chunk, forget_audit, plugins)
         if entity.name == "attachment":
             _remove_files_later(crm, session, chunk)
         session.execute(
@@ -60,11 +70,18 @@ def purge_records(
 
 
 def _purge_dependants(
-    crm: CRM, session: Session, entity_name: str, ids: list[int], forget_audit: bool
+    crm: CRM,
+    session: Session,
+    entity_name: str,
+    ids: list[int],
+    forget_audit: bool,
+    plugins: frozenset[str],
 ) -> None:
     for dependant in crm.registry:
         model = dependant.model
-        if not (hasattr(model, "record_type") and hasattr(model, "record_id")):
+        if dependant.plugin not in plugins or not (
+            hasattr(model, "record_type") and hasattr(model, "record_id")
+        ):
             continue
         found = list(
             session.scalars(
@@ -72,7 +89,9 @@ def _purge_dependants(
             )
         )
         if found:
-            purge_records(crm, session, dependant.name, found, forget_audit=forget_audit)
+            purge_records(
+                crm, session, dependant.name, found, forget_audit=forget_audit, plugins=plugins
+            )
 
 
 def _remove_files_later(crm: CRM, session: Session, attachment_ids: list[int]) -> None:
