@@ -134,6 +134,12 @@ def test_empty_trash_api(crm, records, api, api_as, make_user, make_contact):
         select(AuditEntry).where(AuditEntry.entity == "trash", AuditEntry.action == "empty")
     )
     assert entry is not None and entry.user_id is not None
+    # every entity's trash at once
+    more = trashed(records, crm, make_contact, 0)
+    r = api.post("/api/v1/trash/empty", json={})
+    assert r.status_code == 200 and r.get_json()["purged"] == {"contacts": 1}
+    crm.session.expire_all()
+    assert crm.session.get(Contact, more.id) is None
 
 
 def test_empty_trash_page(crm, records, web, web_as, make_user, make_contact):
