@@ -43,14 +43,15 @@ class ActionResult:
     :param data: the API's JSON body; ``None`` answers the record as it is after the action.
     :param status: the API's status code; ``None``: the action's ``status``.
     :param target: ``(plural, id)`` of the record the action made: the browser lands on it and
-        the API answers its URL in ``Location``. ``None`` stays on the record.
+        the API answers its URL in ``Location``. ``None`` stays on the record; ``(plural, None)``
+        lands on the list (the action deleted the record).
     :param message: what the page says on success (an English message id, translated on
         display; ``message_args`` fill its ``%(name)s`` placeholders).
     """
 
     data: Mapping[str, Any] | None = None
     status: int | None = None
-    target: tuple[str, int] | None = None
+    target: tuple[str, int | None] | None = None
     message: str = ""
     message_args: Mapping[str, Any] = field(default_factory=dict)
 

@@ -112,3 +112,18 @@ def record_audit(
     )
     session.add(entry)
     return entry
+
+
+def record_sign_in(
+    session: Session, user_id: int | None, email: str, *, ok: bool, via: str
+) -> AuditEntry:
+    """Audit a sign-in (``signin``) or a failed one (``signin_failed``) with the address given
+    and the door used (``web`` or ``api``); the caller commits."""
+    return record_audit(
+        session,
+        "session",
+        user_id or 0,
+        "signin" if ok else "signin_failed",
+        user_id if ok else None,
+        {"email": (None, (email or "")[:254]), "via": (None, via)},
+    )

@@ -17,6 +17,7 @@ consumer starts (a job of a disabled plugin is skipped when it is due).
 after-commit hooks and ``crm_contact_unsubscribed``) are
 called for enabled plugins only, in load order: a plugin's implementation runs after those of
 the plugins it ``requires``. ``tryfirst``/``trylast`` change that as in pluggy.
+``crm_person_data`` is called for enabled plugins and for disabled ones whose rows are kept.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         RoleGrant,
         Widget,
     )
+    from .privacy import Person, PersonData
     from .records import RecordEvent
     from .registry import Entity
     from .timeline import TimelineContext, TimelineItem
@@ -232,4 +234,24 @@ def crm_contact_unsubscribed(event: UnsubscribeEvent) -> None:
 
     :param event: the contact, the origin plugin and its ``ref`` of the message, whether it
         was an RFC 8058 one-click request, the contacts changed, and the record service.
+    """
+
+
+@hookspec
+def crm_person_data(person: Person) -> Iterable[PersonData]:
+    """Return what this plugin holds about one person: one ``PersonData`` per kind of row.
+
+    Called by ``crm people export|erase``, the contact page's export and erasure and
+    ``/api/v1/people/...``, for every plugin whose tables exist on the instance - enabled ones
+    and disabled ones whose rows are kept, so a disabled plugin's rows are erased too. Look the
+    person up by ``person.email`` and ``person.contact_ids`` (trashed rows included); put the
+    rows in ``rows`` (``person.row(record)``) and attached files in ``files``
+    (``person.files(entity, ids)``). ``erase`` is called inside the erasure's transaction, in
+    reverse load order (before the core deletes the contacts): delete the person's own rows for
+    good with ``person.purge(entity, ids)`` (registered entities: their notes, attachments,
+    search documents and audit values go too) or a ``DELETE``; for rows that aggregates need
+    (orders, sends), detach them and replace what names the person with ``person.scrub(value)``
+    or ``person.scrub_rows(Model, columns)``. Never commit.
+
+    :param person: the address, the matching contacts, the session and the helpers above.
     """

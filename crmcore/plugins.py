@@ -28,6 +28,7 @@ BUILTIN_MODULES = (
     "crmcore.users.plugin",
     "crmcore.contacts.plugin",
     "crmcore.activities.plugin",
+    "crmcore.privacy.plugin",
 )
 
 

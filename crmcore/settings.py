@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "holidays": [],
     "require_totp_for_admins": False,
     "webhook_allowed_hosts": [],
+    #: days a record stays in the trash before it is deleted for good (0: kept until emptied)
+    "trash_retention_days": 30,
 }
 
 

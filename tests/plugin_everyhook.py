@@ -208,3 +208,19 @@ def crm_contact_unsubscribed(event):
     store.append(("unsubscribed", event.origin, event.ref, event.one_click, changed))
     if event.origin == "fails":
         raise RuntimeError("a listener failed after the opt-out")
+
+
+@hookimpl
+def crm_person_data(person):
+    from crmcore.contacts.models import Contact
+    from crmcore.privacy import PersonData
+
+    store = person.crm.app.extensions.setdefault("everyhook", [])
+
+    def erase():
+        # erasers run before the core deletes the contacts: they are still there
+        still = [c for c in person.contact_ids if person.session.get(Contact, c) is not None]
+        store.append(("erased", person.email, still))
+
+    rows = [{"contact_id": c.id, "greeting": f"Hola {c.first_name}"} for c in person.contacts]
+    return [PersonData("everyhook.greetings", rows, erase=erase)]

@@ -43,6 +43,8 @@ EXTRA_PAGES = (
     "/admin/plugins",
     "/admin/fields",
     "/admin/settings",
+    "/audit",
+    "/contacts/trash",
     "/import",
     "/help/",
 )

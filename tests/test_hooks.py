@@ -350,6 +350,25 @@ def test_crm_contact_unsubscribed_failing_listener_keeps_the_opt_out(
     assert "crm_contact_unsubscribed" in caplog.text
 
 
+def test_crm_person_data(app, crm, records, cli, tmp_path):
+    import json
+    import zipfile
+
+    contact = records.create(
+        "contacts", {"first_name": "Rosa", "last_name": "Hook", "email": "rosa.hook@example.org"}
+    )
+    target = tmp_path / "rosa.zip"
+    assert cli("people", "export", "rosa.hook@example.org", "-o", str(target)).exit_code == 0
+    with zipfile.ZipFile(target) as archive:
+        section = json.loads(archive.read("data/everyhook.greetings.json"))
+    assert section == {
+        "plugin": "everyhook",
+        "rows": [{"contact_id": contact.id, "greeting": "Hola Rosa"}],
+    }
+    assert cli("people", "erase", "rosa.hook@example.org", "--yes").exit_code == 0
+    assert ("erased", "rosa.hook@example.org", [contact.id]) in events(app)
+
+
 def test_event_hooks_are_not_called_for_a_rolled_back_write(app, records):
     records.create("contacts", {"last_name": "Never"}, commit=False)
     records.rollback()

@@ -78,7 +78,7 @@ def test_load_order_puts_dependencies_first_and_is_stable():
 
 def test_builtins_load_before_everything():
     order = names(crmcore.plugins.PluginSet.build(discover_installed=False))
-    assert order == ["users", "contacts", "activities"]
+    assert order == ["users", "contacts", "activities", "privacy"]
 
 
 def test_dependency_cycle_is_reported_naming_the_plugins():

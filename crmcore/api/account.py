@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from ..app import current_crm
+from ..audit import record_sign_in
 from ..db import utcnow
 from ..errors import NotFound, PermissionDenied, Unauthorized, ValidationError
 from ..users.models import ApiToken, User
@@ -115,6 +116,9 @@ def make_blueprint(limiter: Limiter, rate: str) -> Blueprint:
         crm = current_crm()
         session = crm.session
         user = authenticate(session, data.get("email"), data.get("password"))
+        email = data.get("email") if isinstance(data.get("email"), str) else ""
+        record_sign_in(session, getattr(user, "id", None), email, ok=user is not None, via="api")
+        session.commit()
         if user is None:
             raise Unauthorized("Wrong e-mail or password.")
         if user.totp_secret:

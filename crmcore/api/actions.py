@@ -44,7 +44,7 @@ def _add(blp: Blueprint, entity: Entity, plugin: str, action: RecordAction) -> N
             response = crm.app.json.response(entity.dump_schema.dump(record))
             response.headers["ETag"] = f'"{record.version}"'
         response.status_code = result.status or action.status
-        if result.target is not None:
+        if result.target is not None and result.target[1] is not None:
             plural, target_id = result.target
             response.headers["Location"] = url_for(f"api_{plural}.Item", record_id=target_id)
         return response

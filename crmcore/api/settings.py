@@ -94,6 +94,14 @@ class SettingsSchema(Schema):
             '["127.0.0.1"]'
         },
     )
+    trash_retention_days = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=3650),
+        metadata={
+            "description": "Days a record stays in the trash before it is deleted for good; "
+            "0 keeps it until the trash is emptied"
+        },
+    )
 
     @validates("default_currency")
     def _currency(self, value: str, **_kw: Any) -> None:

@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "users": ("crmcore.cli.users:users", "Create and list users, change roles."),
     "tokens": ("crmcore.cli.users:tokens", "Personal API tokens."),
+    "people": (
+        "crmcore.cli.people:people",
+        "Export or erase everything held about one person (by e-mail address).",
+    ),
     "worker": (
         "crmcore.cli.ops:worker",
         "Run background jobs (Huey consumer) until stopped with Ctrl-C or SIGTERM.",

@@ -21,7 +21,9 @@ from ..plugins import PluginError
 from ..version import __version__
 
 #: Names a new plugin may not take: the built-ins, the core's own lineage and table prefix.
-RESERVED = frozenset({"core", "users", "contacts", "activities", "crm", "crmcore", "test"})
+RESERVED = frozenset(
+    {"core", "users", "contacts", "activities", "privacy", "crm", "crmcore", "test"}
+)
 
 #: The longest plugin name: it prefixes tables and the Alembic version table.
 MAX_NAME_LENGTH = 30

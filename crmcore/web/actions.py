@@ -191,7 +191,11 @@ def make_blueprint() -> Blueprint:
             flash(_("%(action)s: done.", action=_(action.label)), "success")
         if result.target is not None:
             target_plural, target_id = result.target
-            show = url_for("web_records.show", plural=target_plural, record_id=target_id)
+            show = (
+                url_for("web_records.index", plural=target_plural)
+                if target_id is None  # the record is gone (erased): its list
+                else url_for("web_records.show", plural=target_plural, record_id=target_id)
+            )
         return redirect(show, 303)
 
     @bp.route("/<plural>/actions/<name>/bulk", methods=["POST"])

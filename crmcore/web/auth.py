@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from ..api.auth import authenticate, issue_token
 from ..app import current_crm
+from ..audit import record_sign_in
 from ..db import utcnow
 from ..errors import ValidationError
 from ..permissions import Access
@@ -85,6 +86,10 @@ def make_blueprint(crm: Any) -> Blueprint:
             email = str(request.form.get("email", ""))[:254]
             crm_ = current_crm()
             user = authenticate(crm_.session, email, request.form.get("password", ""))
+            record_sign_in(
+                crm_.session, getattr(user, "id", None), email, ok=user is not None, via="web"
+            )
+            crm_.session.commit()
             if user is not None:
                 from .account import start_second_factor
 

@@ -259,7 +259,7 @@ def read_settings_form(form: Any) -> dict[str, Any]:
         date, _sep, name = line.strip().partition(" ")
         if date:
             holidays.append({"date": date, "name": name.strip()})
-    return {
+    values: dict[str, Any] = {
         "company_name": str(form.get("company_name", "")).strip(),
         "default_currency": str(form.get("default_currency", "")).strip().upper(),
         "default_country": str(form.get("default_country", "")).strip().upper(),
@@ -271,6 +271,16 @@ def read_settings_form(form: Any) -> dict[str, Any]:
         "holidays": holidays,
         "require_totp_for_admins": form.get("require_totp_for_admins") is not None,
     }
+    retention = str(form.get("trash_retention_days", "")).strip()
+    if retention:  # left blank: unchanged
+        values["trash_retention_days"] = _whole_number(retention)
+    return values
+
+
+def _whole_number(raw: Any) -> Any:
+    """A whole number typed in a form; anything else as typed, for the schema to refuse."""
+    text = str(raw or "").strip()
+    return int(text) if text.isdigit() and len(text) < 10 else text
 
 
 def country_names() -> list[tuple[str, str]]:

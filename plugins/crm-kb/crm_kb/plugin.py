@@ -150,3 +150,11 @@ def crm_demo_data(ctx: Any) -> None:
     from .demo import create_demo
 
     create_demo(ctx)
+
+
+@hookimpl
+def crm_person_data(person: Any) -> list[Any]:
+    """Help-centre searches that name the person (the knowledge base keeps no accounts)."""
+    from . import privacy
+
+    return privacy.person_data(person)

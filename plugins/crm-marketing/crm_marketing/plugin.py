@@ -183,3 +183,11 @@ def crm_timeline_items(ctx: Any) -> list[Any]:
     from . import timeline
 
     return timeline.items(ctx)
+
+
+@hookimpl
+def crm_person_data(person: Any) -> list[Any]:
+    """The person's campaign sends and their events, segment memberships and bounces."""
+    from . import privacy
+
+    return privacy.person_data(person)

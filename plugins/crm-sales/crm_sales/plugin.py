@@ -157,3 +157,10 @@ def crm_record_updated(event: Any) -> None:
     """A shipment marked shipped or delivered moves its order (partially shipped, shipped,
     delivered)."""
     _follow_shipment(event)
+@hookimpl
+def crm_person_data(person: Any) -> list[Any]:
+    """A person's deals, quotes, orders and shipments: exported, then kept for the figures
+    with the person pseudonymised when they are erased."""
+    from . import privacy
+
+    return privacy.person_data(person)

@@ -222,3 +222,11 @@ def crm_timeline_items(ctx: Any) -> list[Any]:
     from . import timeline
 
     return timeline.items(ctx)
+
+
+@hookimpl
+def crm_person_data(person: Any) -> list[Any]:
+    """The person's tickets, messages, feedback, portal account and web requests."""
+    from . import privacy
+
+    return privacy.person_data(person)

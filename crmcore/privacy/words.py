@@ -1,0 +1,52 @@
+"""Message ids of this package shown from data (action and menu labels, errors, the audit
+viewer's words), listed so that extraction finds them for the catalogue."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+WORDS = (
+    _l("Erase personal data"),
+    _l("Type the contact's e-mail address to confirm"),
+    _l("This contact has no e-mail address."),
+    _l("The address does not match the contact's."),
+    _l("The address does not match."),
+    _l("The person's data was erased."),
+    _l("Personal data"),
+    _l("Audit trail"),
+    _l("Export and erase a person's data, empty the trash"),
+    _l("Read the whole audit trail: sign-ins, settings, erasures"),
+    _l("Not a valid e-mail address."),
+    _l("Nothing is held about %(email)s."),
+    _l("You may not export or erase personal data."),
+    _l("This trash cannot be emptied."),
+    _l("You may not empty this trash."),
+    _l("Must be a whole number."),
+    _l("Not a date (YYYY-MM-DD) or date and time (ISO 8601)."),
+    _l("Longer than maximum length 64."),
+    _l("Created"),
+    _l("Changed"),
+    _l("Moved to the trash"),
+    _l("Restored"),
+    _l("Signed in"),
+    _l("Failed sign-in"),
+    _l("Exported"),
+    _l("Erased"),
+    _l("Trash purged"),
+    _l("Trash emptied"),
+    _l("Sign-ins"),
+    _l("Trash"),
+    _l("Settings"),
+    _l("System"),
+    _l("When"),
+    _l("User"),
+    _l("Record"),
+    _l("Changes"),
+    _l("Older"),
+    _l("From"),
+    _l("To"),
+    _l("All"),
+    _l("Apply"),
+    _l("Clear"),
+    _l("Export CSV"),
+)
