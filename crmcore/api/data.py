@@ -52,6 +52,17 @@ class ImportSchema(Schema):
     updated = fields.Integer()
     skipped = fields.Integer()
     rejected = fields.Integer()
+    possible_duplicates = fields.Integer(
+        metadata={"description": "Rows created that may duplicate an existing record."}
+    )
+    duplicates = fields.List(
+        fields.Dict(),
+        allow_none=True,
+        metadata={
+            "description": "The first 200 of them: line, record_id and duplicates "
+            "(id, title, score, reasons)."
+        },
+    )
     error = fields.String(allow_none=True)
     options = fields.Dict()
     created_at = fields.AwareDateTime()

@@ -30,6 +30,8 @@ from werkzeug.datastructures import MultiDict
 from .. import exporting, parsing
 from ..api import listing
 from ..app import current_crm
+from ..duplicates import check_input
+from ..duplicates.hints import reason_labels
 from ..errors import CRMError, NotFound, PermissionDenied, StaleRecord, ValidationError
 from ..records import RecordService
 from ..references import references
@@ -327,6 +329,7 @@ def render_form(
     conflict: list[dict[str, Any]] | None = None,
     messages: Any = None,
     prefilled: dict[str, list[dict[str, Any]]] | None = None,
+    duplicates: list[Any] | None = None,
 ) -> Any:
     known = {s.input_name for s in specs}
     general = [m for key, ms in errors.items() if key not in known for m in ms]
@@ -353,6 +356,8 @@ def render_form(
         errors=errors,
         general_errors=general,
         conflict=conflict,
+        duplicates=duplicates,
+        duplicate_reasons=reason_labels() if duplicates else {},
     ), status
 
 
@@ -509,6 +514,10 @@ def make_blueprint() -> Blueprint:
         if request.form.get(ROW_OP):  # a button of a sub-table, without JavaScript
             return render_form(entity, None, specs, dict(request.form), {})
         data = read_form(entity, specs, request.form, tz_name())
+        if not request.form.get("save_anyway"):
+            found = check_input(records, entity, data)
+            if found:  # shown with links; saving again creates the record anyway
+                return render_form(entity, None, specs, dict(request.form), {}, duplicates=found)
         try:
             record = records.create(entity, data)
         except ValidationError as exc:
