@@ -8,9 +8,18 @@ from typing import Any
 
 from flask import Response, request
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from ..registry import Entity
 from .matching import RULES, Candidate
+
+#: messages of errors raised in this package, translated when shown; listed for extraction
+RUNTIME_STRINGS = (
+    _l("limit must be a whole number from 1 to 200."),
+    _l("Not a cursor of this list; use the next_cursor of the previous page."),
+    _l("Duplicates are not looked for in %(name)s."),
+    _l("You may not look for duplicates here."),
+)
 
 #: the query parameter asking ``POST /api/v1/<plural>`` to refuse a likely duplicate (409)
 STRICT_PARAMETER = "strict"

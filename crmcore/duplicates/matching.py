@@ -27,10 +27,37 @@ PER_RECORD = 20
 SIMILAR = 0.88
 
 _LEGAL_FORMS = {
-    "ab", "ag", "bv", "co", "company", "corp", "corporation", "gmbh", "inc", "limited",
-    "llc", "ltd", "nv", "oy", "plc", "sa", "sac", "sarl", "sas", "sl", "slu", "sll", "spa",
-    "srl", "scp", "sc", "cb", "sociedad", "limitada", "anonima",
-}  # fmt: skip
+    "ab",
+    "ag",
+    "bv",
+    "co",
+    "company",
+    "corp",
+    "corporation",
+    "gmbh",
+    "inc",
+    "limited",
+    "llc",
+    "ltd",
+    "nv",
+    "oy",
+    "plc",
+    "sa",
+    "sac",
+    "sarl",
+    "sas",
+    "sl",
+    "slu",
+    "sll",
+    "spa",
+    "srl",
+    "scp",
+    "sc",
+    "cb",
+    "sociedad",
+    "limitada",
+    "anonima",
+}
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -51,11 +78,15 @@ class Candidate:
 
     def as_json(self) -> dict[str, Any]:
         """The shape of one entry of the API's ``duplicates`` hint."""
-        return {"id": self.id, "title": self.title, "score": self.score,
-                "reasons": list(self.reasons)}  # fmt: skip
+        return {
+            "id": self.id,
+            "title": self.title,
+            "score": self.score,
+            "reasons": list(self.reasons),
+        }
 
 
-def _fold(text: str | None) -> str:
+def fold(text: str | None) -> str:
     """Lower case without accents or punctuation, words separated by one space."""
     decomposed = unicodedata.normalize("NFKD", (text or "").casefold())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -64,28 +95,28 @@ def _fold(text: str | None) -> str:
 
 def person_key(first_name: str | None, last_name: str | None) -> str:
     """A person's name as compared: folded, first name then last name."""
-    return _fold(f"{first_name or ''} {last_name or ''}")
+    return fold(f"{first_name or ''} {last_name or ''}")
 
 
 def company_key(name: str | None) -> str:
     """A company name as compared: folded, without legal forms (S.L., Inc., GmbH...)."""
-    words = _fold((name or "").replace(".", "")).split()
+    words = fold((name or "").replace(".", "")).split()
     kept = [w for w in words if w not in _LEGAL_FORMS]
     return " ".join(kept or words)
 
 
-def _similar(a: str, b: str) -> bool:
+def similar(a: str, b: str) -> bool:
     return bool(a) and bool(b) and difflib.SequenceMatcher(None, a, b).ratio() >= SIMILAR
 
 
-def _first_names_match(a: str, b: str) -> bool:
+def first_names_match(a: str, b: str) -> bool:
     """``ana`` and ``ana maria``, ``j`` and ``juan``, ``jon`` and ``john`` match."""
-    a, b = _fold(a), _fold(b)
+    a, b = fold(a), fold(b)
     if not a or not b:
         return True  # only a last name on one side: the company and last name decide
     if a == b or a.startswith(b) or b.startswith(a):
         return True
-    return _similar(a, b)
+    return similar(a, b)
 
 
 def _domain(values: Mapping[str, Any]) -> str | None:
@@ -167,7 +198,7 @@ def _contact_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
         and values.get("company_id")
         and values.get("company_id") == other.company_id
         and last == (other.last_name or "").strip().lower()
-        and _first_names_match(values.get("first_name") or "", other.first_name or "")
+        and first_names_match(values.get("first_name") or "", other.first_name or "")
     ):
         reasons.append("name")
     return reasons
@@ -197,7 +228,7 @@ def _company_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
     mine, theirs = company_key(values.get("name")), company_key(other.name)
     if mine and mine == theirs:
         reasons.append("name")
-    elif _similar(mine, theirs):
+    elif similar(mine, theirs):
         reasons.append("similar_name")
     return reasons
 
@@ -216,7 +247,7 @@ RULES: dict[str, Rule] = {
 # look-ups -----------------------------------------------------------------------------------
 
 
-def _score(reasons: Iterable[str]) -> int:
+def score(reasons: Iterable[str]) -> int:
     scores = sorted((SCORES[r] for r in reasons), reverse=True)
     return min(100, scores[0] + 5 * (len(scores) - 1)) if scores else 0
 
@@ -261,7 +292,7 @@ def candidates_for(
             reasons = rule.reasons(values, other)
             if reasons:
                 matches.append(
-                    Candidate(other.id, entity.display(other), _score(reasons), tuple(reasons))
+                    Candidate(other.id, entity.display(other), score(reasons), tuple(reasons))
                 )
         matches.sort(key=lambda c: (-c.score, c.id))
         out[index] = matches[:PER_RECORD]
