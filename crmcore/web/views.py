@@ -113,13 +113,7 @@ def parse_list(
 
 def narrowed(entity: Entity, stmt: Select[Any], params: listing.ListParams) -> Select[Any]:
     """``stmt`` limited by the list's filters and search words (not sorted, not paged)."""
-    crm = current_crm()
-    stmt = listing.apply_filters(entity, stmt, params, crm.engine.dialect.name)
-    if params.q:
-        ids = crm.search.record_ids(entity, params.q)
-        if ids is not None:
-            stmt = stmt.where(entity.model.id.in_(ids))
-    return stmt
+    return listing.narrow(current_crm(), entity, stmt, params)
 
 
 def column_choices(entity: Entity) -> list[str]:
@@ -469,7 +463,11 @@ def make_blueprint() -> Blueprint:
         params, _args, error = parse_list(entity, list_args(False), False)
         if error:
             raise ValidationError({"query": [error]})
-        return export_response(entity, lambda stmt: narrowed(entity, stmt, params))
+        return export_response(
+            entity,
+            lambda stmt: narrowed(entity, stmt, params),
+            listing.export_order(entity, params),
+        )
 
     @bp.route("/<plural>/picker")
     def picker(plural: str) -> Any:
@@ -776,9 +774,12 @@ def run_bulk(entity: Entity, action: str, ids: list[int], back: str) -> Any:
     return redirect(back, 303)
 
 
-def export_response(entity: Entity, narrow: exporting.Narrow) -> Response:
-    """A CSV download of the records ``narrow`` selects within the user's read scope."""
-    chunks = exporting.export_chunks(service(), entity, "csv", narrow=narrow)
+def export_response(
+    entity: Entity, narrow: exporting.Narrow, order: exporting.Order | None = None
+) -> Response:
+    """A CSV download of the records ``narrow`` selects within the user's read scope, in
+    ``order`` (by id without it)."""
+    chunks = exporting.export_chunks(service(), entity, "csv", narrow=narrow, order=order)
     return Response(
         stream_with_context(chunks),
         mimetype="text/csv",
