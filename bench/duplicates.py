@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -70,7 +71,7 @@ def messy_rows(count: int, companies: int, seed: int = 11) -> Any:
         }
 
 
-def build(count: int) -> Any:
+def build(count: int) -> tuple[Any, Path]:
     from sqlalchemy import insert, text
 
     from crmcore.app import create_app
@@ -106,13 +107,13 @@ def build(count: int) -> Any:
         else:
             crm.session.execute(text("ANALYZE core_contact"))
         crm.session.commit()
-    return app
+    return app, path
 
 
 def main() -> None:
     count = size()
     started = time.perf_counter()
-    app = build(count)
+    app, path = build(count)
     print(f"{count:,} messy contacts built in {time.perf_counter() - started:.0f} s")
     from sqlalchemy import select
 
@@ -148,6 +149,7 @@ def main() -> None:
         f"  baseline, one pass reading the compared columns of {rows:,} rows: "
         f"{baseline:.1f} s; scan/baseline {result.seconds / baseline:.1f}"
     )
+    shutil.rmtree(path, ignore_errors=True)
     if result.pairs < planted:
         raise SystemExit(f"the scan missed planted pairs: {result.pairs} < {planted}")
 
