@@ -30,6 +30,10 @@ BATCH = 1000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Narrows the export to some records: gets and returns the scoped SELECT (``.where(...)``).
 Narrow = Callable[[Select[Any]], Select[Any]]
+#: The order of an export: ``(field, apply)`` - the field records are sorted by and
+#: ``apply(stmt, after)``, which orders ``stmt`` (ties broken by id) and, with ``after`` a
+#: ``(value, id)`` pair, keeps the rows after it (the list's keyset: ``listing.apply_sort``).
+Order = tuple[str, Callable[[Select[Any], "tuple[Any, int] | None"], Select[Any]]]
 _SKIPPED = frozenset({"custom_fields", "version", "deleted_at"})
 
 
@@ -95,8 +99,10 @@ def iter_records(
     columns: Columns,
     batch: int = BATCH,
     narrow: Narrow | None = None,
+    order: Order | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Each readable record as a dict of column values, in id order, ``batch`` rows per query.
+    """Each readable record as a dict of column values, in id order (or ``order``'s),
+    ``batch`` rows per query.
 
     ``narrow`` limits the records further (a selection, a list's filters).
     """
@@ -104,25 +110,33 @@ def iter_records(
     attrs = [entity.attribute(name) for name in columns.fields]
     if columns.custom:
         attrs.append(entity.attribute("custom_fields"))
+    sort_field, apply_order = order if order is not None else ("id", None)
+    if sort_field not in columns.fields:
+        attrs.append(entity.attribute(sort_field))  # read for the keyset, not exported
+    sort_at = columns.fields.index(sort_field) if sort_field in columns.fields else -1
     scoped = service.query(entity, "read")
     if narrow is not None:
         scoped = narrow(scoped)
-    base = scoped.with_only_columns(*attrs).order_by(None).order_by(model.id)
-    last = None
+    base = scoped.with_only_columns(*attrs).order_by(None)
+    last: Any = None
     while True:
-        stmt = base if last is None else base.where(model.id > last)
+        if apply_order is not None:
+            stmt = apply_order(base, last)
+        else:
+            stmt = base if last is None else base.where(model.id > last)
+            stmt = stmt.order_by(model.id)
         rows = service.session.execute(stmt.limit(batch)).all()
         batch_values = []
         for row in rows:
             values = dict(zip(columns.fields, row, strict=False))
             if columns.custom:
-                values["custom_fields"] = row[-1] or {}
+                values["custom_fields"] = row[len(columns.fields)] or {}
             batch_values.append(values)
         _add_names(service, columns, batch_values)
         yield from batch_values
         if len(rows) < batch:
             return
-        last = rows[-1][0]
+        last = rows[-1][0] if apply_order is None else (rows[-1][sort_at], rows[-1][0])
 
 
 def _add_names(service: RecordService, columns: Columns, rows: list[dict[str, Any]]) -> None:
@@ -168,7 +182,11 @@ def csv_cell(value: Any, name: str = "") -> str:
 
 
 def csv_chunks(
-    service: RecordService, entity: Entity, batch: int = BATCH, narrow: Narrow | None = None
+    service: RecordService,
+    entity: Entity,
+    batch: int = BATCH,
+    narrow: Narrow | None = None,
+    order: Order | None = None,
 ) -> Iterator[bytes]:
     """The export as UTF-8 CSV (with a BOM, so spreadsheets read accents right), in chunks."""
     columns = columns_of(service, entity)
@@ -177,7 +195,7 @@ def csv_chunks(
     buffer.write("\ufeff")
     writer.writerow(columns.header)
     pending = 0
-    for values in iter_records(service, entity, columns, batch, narrow):
+    for values in iter_records(service, entity, columns, batch, narrow, order):
         custom = values.get("custom_fields", {})
         writer.writerow(
             [
@@ -193,7 +211,11 @@ def csv_chunks(
 
 
 def json_chunks(
-    service: RecordService, entity: Entity, batch: int = BATCH, narrow: Narrow | None = None
+    service: RecordService,
+    entity: Entity,
+    batch: int = BATCH,
+    narrow: Narrow | None = None,
+    order: Order | None = None,
 ) -> Iterator[bytes]:
     """The export as one JSON array of objects (custom fields under ``custom_fields``)."""
     columns = columns_of(service, entity)
@@ -201,7 +223,7 @@ def json_chunks(
     buffer.write("[")
     pending = 0
     first = True
-    for values in iter_records(service, entity, columns, batch, narrow):
+    for values in iter_records(service, entity, columns, batch, narrow, order):
         custom = values.get("custom_fields", {})
         values = {n: values[n] for n in columns.cells}
         if columns.custom:
@@ -223,12 +245,14 @@ def export_chunks(
     fmt: str,
     batch: int = BATCH,
     narrow: Narrow | None = None,
+    order: Order | None = None,
 ) -> Iterator[bytes]:
-    """Check permissions now, then stream ``fmt`` (``csv`` or ``json``)."""
+    """Check permissions now, then stream ``fmt`` (``csv`` or ``json``); ``narrow`` and
+    ``order`` apply a list's filters, search and sort."""
     check_allowed(service, entity)
     if fmt not in FORMATS:
         raise ValueError(fmt)
-    return (csv_chunks if fmt == "csv" else json_chunks)(service, entity, batch, narrow)
+    return (csv_chunks if fmt == "csv" else json_chunks)(service, entity, batch, narrow, order)
 
 
 def _drain(buffer: io.StringIO) -> bytes:

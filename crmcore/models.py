@@ -5,6 +5,7 @@ from .activities.models import Activity, Attachment, Note, Task
 from .audit import AuditEntry
 from .contacts.models import Company, Contact
 from .customfields import CustomField
+from .duplicates.models import DuplicatePair
 from .idempotency import IdempotencyKey
 from .importing.models import ImportedRow, ImportJob
 from .notifications import Notification
@@ -21,6 +22,7 @@ __all__ = [
     "Company",
     "Contact",
     "CustomField",
+    "DuplicatePair",
     "IdempotencyKey",
     "ImportJob",
     "ImportedRow",

@@ -33,6 +33,8 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 EXTRA_PAGES = (
     "/",
     "/search?q=a",
+    "/contacts/duplicates",
+    "/companies/duplicates",
     "/sales/board",
     "/support/queue",
     "/notifications",

@@ -18,6 +18,7 @@ from flask import Response, g, request, send_file, stream_with_context, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from werkzeug.datastructures import MultiDict
 from werkzeug.utils import secure_filename
 
 from ..app import current_crm
@@ -33,6 +34,7 @@ from ..importing import (
     parse_mapping,
 )
 from ..permissions import Access
+from . import listing
 from .openapi import error_responses
 from .resources import ERROR_RESPONSES, records
 
@@ -52,6 +54,17 @@ class ImportSchema(Schema):
     updated = fields.Integer()
     skipped = fields.Integer()
     rejected = fields.Integer()
+    possible_duplicates = fields.Integer(
+        metadata={"description": "Rows created that may duplicate an existing record."}
+    )
+    duplicates = fields.List(
+        fields.Dict(),
+        allow_none=True,
+        metadata={
+            "description": "The first 200 of them: line, record_id and duplicates "
+            "(id, title, score, reasons)."
+        },
+    )
     error = fields.String(allow_none=True)
     options = fields.Dict()
     created_at = fields.AwareDateTime()
@@ -229,9 +242,12 @@ def make_export_blueprint() -> Blueprint:
 
     @blp.route("/<plural>/export")
     @blp.doc(
-        summary="Export every record you may read (needs data.export)",
+        summary="Export the records you may read (needs data.export); the list's filters, "
+        "q and sort apply",
         parameters=[
-            {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}
+            {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}},
+            {"in": "query", "name": "sort", "schema": {"type": "string"}},
+            {"in": "query", "name": "q", "schema": {"type": "string"}},
         ],
         responses={
             **ERROR_RESPONSES,
@@ -252,7 +268,25 @@ def make_export_blueprint() -> Blueprint:
         fmt = request.args.get("format", "csv")
         if fmt not in FORMATS:
             raise ValidationError({"format": [f"Must be one of: {', '.join(FORMATS)}."]})
-        chunks = export_chunks(service, entity, fmt)
+        # the list's filters, search and sort (the list language of GET /api/v1/<plural>)
+        crm = current_crm()
+        args = MultiDict(
+            (k, v) for k, v in request.args.items(multi=True) if k not in listing.NOT_FOR_EXPORT
+        )
+        params = listing.parse(
+            entity,
+            args,
+            crm.settings.secret_key,
+            lambda: crm.custom_field_defs(service.session, entity),
+        )
+        chunks = export_chunks(
+            service,
+            entity,
+            fmt,
+            narrow=lambda stmt: listing.narrow(crm, entity, stmt, params),
+            # no sort asked for: by id, as always (the list's default is -updated_at)
+            order=listing.export_order(entity, params) if "sort" in args else None,
+        )
         mimetype = "text/csv" if fmt == "csv" else "application/json"
         name = f"{entity.plural}.{fmt}"
         return Response(

@@ -13,7 +13,7 @@ import datetime as dt
 import decimal
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -341,6 +341,29 @@ def apply_sort(entity: Entity, stmt: Select[Any], params: ListParams) -> Select[
     else:
         order = [column.asc().nulls_first() if nullable else column.asc(), pk.asc()]
     return stmt.order_by(*order)
+
+
+def narrow(crm: Any, entity: Entity, stmt: Select[Any], params: ListParams) -> Select[Any]:
+    """``stmt`` limited by a list's filters and search words (not sorted, not paged)."""
+    stmt = apply_filters(entity, stmt, params, crm.engine.dialect.name)
+    if params.q:
+        ids = crm.search.record_ids(entity, params.q)
+        if ids is not None:
+            stmt = stmt.where(entity.model.id.in_(ids))
+    return stmt
+
+
+def export_order(entity: Entity, params: ListParams) -> tuple[str, Any]:
+    """The ``crmcore.exporting.Order`` of a list: its sort, walked by keyset like its pages."""
+
+    def apply(stmt: Select[Any], after: tuple[Any, int] | None) -> Select[Any]:
+        return apply_sort(entity, stmt, replace(params, cursor=after))
+
+    return params.sort_field, apply
+
+
+#: query parameters of a list that an export of it ignores (it has every matching record)
+NOT_FOR_EXPORT = ("limit", "cursor", "format", "trashed")
 
 
 def _after(column: Any, pk: Any, value: Any, last_id: int, descending: bool, nullable: bool) -> Any:

@@ -11,8 +11,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
+from .. import duplicates
 from ..app import CRM, current_crm
 from ..audit import AuditEntry
+from ..duplicates import hints
 from ..errors import StaleRecord, ValidationError
 from ..parsing import whole_number
 from ..records import RecordService
@@ -195,12 +197,24 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
                 requestBody=body_doc,
                 responses=ERROR_RESPONSES,
                 summary=f"Create a {entity.title.lower()}",
+                parameters=hints.strict_parameter_doc(entity),
             )
             @blp.response(201, schema)
             def post(self) -> Any:
                 data = jsontypes.check(entity.create_schema, json_body())
-                record = records().create(entity, data)
-                response = current_crm().app.json.response(entity.dump_schema.dump(record))
+                service = records()
+                found = (
+                    duplicates.check_input(service, entity, data)
+                    if service.access.can(entity, "create")
+                    else []
+                )
+                if found and hints.strict_requested():
+                    return hints.conflict(entity, found)
+                record = service.create(entity, data)
+                body = entity.dump_schema.dump(record)
+                if found:
+                    body["duplicates"] = hints.as_json(found)
+                response = current_crm().app.json.response(body)
                 response.status_code = 201
                 response.headers["Location"] = url_for(
                     f"api_{entity.plural}.Item", record_id=record.id, _external=False

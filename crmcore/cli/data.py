@@ -155,6 +155,14 @@ def import_(
     )
     if result.report_path:
         click.echo(f"rejected rows: {result.report_path}")
+    if result.possible_duplicates:
+        click.echo(f"possible duplicates: {result.possible_duplicates:,}")
+        for item in result.duplicates:
+            others = ", ".join(
+                f"#{d['id']} {d['title']} ({'+'.join(d['reasons'])}, {d['score']})"
+                for d in item["duplicates"]
+            )
+            click.echo(f"  line {item['line']}: #{item['record_id']} may duplicate {others}")
 
 
 @click.command("export")

@@ -29,6 +29,8 @@ class AddressMixin:
 
 class Company(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixin, Base):
     __tablename__ = "core_company"
+    #: duplicate detection reads companies by a range of lower-cased names
+    __table_args__ = (Index("ix_core_company_name_lower", text("lower(name)")),)
 
     name: Mapped[str] = mapped_column(String(200), index=True)
     domain: Mapped[str | None] = mapped_column(String(253), index=True)
@@ -51,6 +53,9 @@ class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
         Index("ix_core_contact_email_lower", text("lower(email)")),
         Index("ix_core_contact_owner_id_id", "owner_id", "id"),
         Index("ix_core_contact_updated_at_id", "updated_at", "id"),
+        # duplicate detection looks contacts up by phone and mobile (crmcore.duplicates)
+        Index("ix_core_contact_phone", "phone"),
+        Index("ix_core_contact_mobile", "mobile"),
     )
 
     first_name: Mapped[str] = mapped_column(String(100), default="")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..contributions import DemoContext, MenuItem
+from ..contributions import DemoContext, MenuItem, PeriodicJob
 from ..db import utcnow
 from ..plugins import Plugin, hookimpl
 from ..registry import Entity
@@ -68,6 +68,21 @@ def crm_menu_items() -> list[MenuItem]:
         MenuItem("Contacts", "/contacts", permission="contacts.read", order=10),
         MenuItem("Companies", "/companies", permission="companies.read", order=20),
     ]
+
+
+@hookimpl
+def crm_blueprints() -> list[Any]:
+    from ..duplicates import api, pages
+
+    return [api.make_blueprint(), pages.make_blueprint()]
+
+
+@hookimpl
+def crm_periodic_jobs() -> list[PeriodicJob]:
+    from ..duplicates.scan import scan_all
+
+    # nightly: the Duplicates pages list what this found ("Find duplicates now" runs it too)
+    return [PeriodicJob("duplicate_scan", scan_all, {"hour": "2", "minute": "30"})]
 
 
 @hookimpl

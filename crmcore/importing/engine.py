@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from ..db import utcnow
+from ..duplicates import check_records
 from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
 from ..exporting import csv_cell
 from ..records import RecordService
@@ -37,6 +38,8 @@ DEDUPE_FIELDS = {"contact": "email"}
 ON_DUPLICATE = ("skip", "update")
 DEFAULT_BATCH = 500
 DEFAULT_MAX_MB = 200.0
+#: likely duplicates an import keeps the details of (all are counted)
+MAX_DUPLICATES_LISTED = 200
 
 
 @dataclass
@@ -69,6 +72,10 @@ class ImportResult:
     companies_created: int = 0
     report_path: Path | None = None
     seconds: float = 0.0
+    #: rows created that may duplicate a record, and the first ``MAX_DUPLICATES_LISTED`` of
+    #: them: ``{"line", "record_id", "duplicates": [{"id", "title", "score", "reasons"}]}``
+    possible_duplicates: int = 0
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:
@@ -99,6 +106,7 @@ class _Counts:
     companies: int = 0
     done: list[tuple[str, int]] = field(default_factory=list)  # fingerprint, record id
     rejected: list[Row] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
 
 
 def import_limit(crm: Any) -> int:
@@ -181,6 +189,9 @@ class Importer:
                 result.skipped += counts.skipped
                 result.rejected += len(counts.rejected)
                 result.companies_created += counts.companies
+                result.possible_duplicates += len(counts.duplicates)
+                room = MAX_DUPLICATES_LISTED - len(result.duplicates)
+                result.duplicates.extend(counts.duplicates[: max(room, 0)])
                 self._write_rejected(counts.rejected)
                 if self.progress:
                     self.progress(len(batch))
@@ -294,6 +305,9 @@ class Importer:
             results = self.service.create_many(
                 self.entity, [data for _, _, data in queued], commit=False
             )
+        created = [r for r in results if not isinstance(r, CRMError)]
+        # one look-up for the whole batch; a pair within it is reported on its later row
+        hints = iter(check_records(self.service, self.entity, created))
         for (_index, row, _data), result in zip(queued, results, strict=True):
             key = self._key(row)
             if isinstance(result, CRMError):
@@ -302,6 +316,15 @@ class Importer:
                 row.errors = _errors_of(result)
                 counts.rejected.append(row)
                 continue
+            found = next(hints)
+            if found:
+                counts.duplicates.append(
+                    {
+                        "line": row.line,
+                        "record_id": result.id,
+                        "duplicates": [c.as_json() for c in found],
+                    }
+                )
             counts.created += 1
             counts.done.append((row.fingerprint, result.id))
             if key is not None:
@@ -444,6 +467,11 @@ class Importer:
             job.updated += counts.updated
             job.skipped += counts.skipped
             job.rejected += len(counts.rejected)
+            if counts.duplicates:
+                job.possible_duplicates = (job.possible_duplicates or 0) + len(counts.duplicates)
+                listed = list(job.duplicates or [])
+                room = max(MAX_DUPLICATES_LISTED - len(listed), 0)
+                job.duplicates = listed + counts.duplicates[:room]
         if self.options.dry_run:
             self.session.commit()
         else:
@@ -458,7 +486,8 @@ class Importer:
         self.job.started_at = utcnow()
         self.job.total_rows = self.format.rows
         self.job.processed_rows = self.job.created = self.job.updated = 0
-        self.job.skipped = self.job.rejected = 0
+        self.job.skipped = self.job.rejected = self.job.possible_duplicates = 0
+        self.job.duplicates = None
         self.session.commit()
 
     def _finish_job(self, result: ImportResult) -> None:

@@ -36,6 +36,10 @@ class ImportJob(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     report_path: Mapped[str | None] = mapped_column(Text)
+    #: rows created that may duplicate a record (``crmcore.duplicates``), and the first of them:
+    #: ``[{"line": 7, "record_id": 31, "duplicates": [{"id", "title", "score", "reasons"}]}]``
+    possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[list[Any] | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)

@@ -30,6 +30,8 @@ from werkzeug.datastructures import MultiDict
 from .. import exporting, parsing
 from ..api import listing
 from ..app import current_crm
+from ..duplicates import check_input
+from ..duplicates.hints import reason_labels
 from ..errors import CRMError, NotFound, PermissionDenied, StaleRecord, ValidationError
 from ..records import RecordService
 from ..references import references
@@ -112,13 +114,7 @@ def parse_list(
 
 def narrowed(entity: Entity, stmt: Select[Any], params: listing.ListParams) -> Select[Any]:
     """``stmt`` limited by the list's filters and search words (not sorted, not paged)."""
-    crm = current_crm()
-    stmt = listing.apply_filters(entity, stmt, params, crm.engine.dialect.name)
-    if params.q:
-        ids = crm.search.record_ids(entity, params.q)
-        if ids is not None:
-            stmt = stmt.where(entity.model.id.in_(ids))
-    return stmt
+    return listing.narrow(current_crm(), entity, stmt, params)
 
 
 def column_choices(entity: Entity) -> list[str]:
@@ -328,6 +324,7 @@ def render_form(
     conflict: list[dict[str, Any]] | None = None,
     messages: Any = None,
     prefilled: dict[str, list[dict[str, Any]]] | None = None,
+    duplicates: list[Any] | None = None,
 ) -> Any:
     known = {s.input_name for s in specs}
     general = [m for key, ms in errors.items() if key not in known for m in ms]
@@ -356,6 +353,8 @@ def render_form(
         errors=errors,
         general_errors=general,
         conflict=conflict,
+        duplicates=duplicates,
+        duplicate_reasons=reason_labels() if duplicates else {},
     ), status
 
 
@@ -467,7 +466,11 @@ def make_blueprint() -> Blueprint:
         params, _args, error = parse_list(entity, list_args(False), False)
         if error:
             raise ValidationError({"query": [error]})
-        return export_response(entity, lambda stmt: narrowed(entity, stmt, params))
+        return export_response(
+            entity,
+            lambda stmt: narrowed(entity, stmt, params),
+            listing.export_order(entity, params),
+        )
 
     @bp.route("/<plural>/picker")
     def picker(plural: str) -> Any:
@@ -516,6 +519,10 @@ def make_blueprint() -> Blueprint:
         if request.form.get(ROW_OP) or request.form.get(PREVIEW_OP):
             return render_form(entity, None, specs, dict(request.form), {})
         data = read_form(entity, specs, request.form, tz_name())
+        if not request.form.get("save_anyway"):
+            found = check_input(records, entity, data)
+            if found:  # shown with links; saving again creates the record anyway
+                return render_form(entity, None, specs, dict(request.form), {}, duplicates=found)
         try:
             record = records.create(entity, data)
         except ValidationError as exc:
@@ -777,9 +784,12 @@ def run_bulk(entity: Entity, action: str, ids: list[int], back: str) -> Any:
     return redirect(back, 303)
 
 
-def export_response(entity: Entity, narrow: exporting.Narrow) -> Response:
-    """A CSV download of the records ``narrow`` selects within the user's read scope."""
-    chunks = exporting.export_chunks(service(), entity, "csv", narrow=narrow)
+def export_response(
+    entity: Entity, narrow: exporting.Narrow, order: exporting.Order | None = None
+) -> Response:
+    """A CSV download of the records ``narrow`` selects within the user's read scope, in
+    ``order`` (by id without it)."""
+    chunks = exporting.export_chunks(service(), entity, "csv", narrow=narrow, order=order)
     return Response(
         stream_with_context(chunks),
         mimetype="text/csv",

@@ -1,0 +1,332 @@
+"""The rules that call two records likely duplicates, and the batched look-ups applying them."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import marshmallow
+from sqlalchemy import ColumnElement, and_, func, or_
+
+from ..errors import CRMError
+
+if TYPE_CHECKING:
+    from ..records import RecordService
+    from ..registry import Entity
+
+#: score of each reason; a pair matching on several reasons scores the best plus 5 per extra
+SCORES = {"email": 95, "phone": 85, "domain": 90, "name": 80, "similar_name": 70}
+#: candidates read per checked record at most (a switchboard number shared by hundreds)
+PER_RECORD = 20
+#: names at least this similar (difflib ratio of their keys) count as "similar"
+SIMILAR = 0.88
+
+_LEGAL_FORMS = {
+    "ab",
+    "ag",
+    "bv",
+    "co",
+    "company",
+    "corp",
+    "corporation",
+    "gmbh",
+    "inc",
+    "limited",
+    "llc",
+    "ltd",
+    "nv",
+    "oy",
+    "plc",
+    "sa",
+    "sac",
+    "sarl",
+    "sas",
+    "sl",
+    "slu",
+    "sll",
+    "spa",
+    "srl",
+    "scp",
+    "sc",
+    "cb",
+    "sociedad",
+    "limitada",
+    "anonima",
+}
+_WORD = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An existing record that a new (or given) record may duplicate.
+
+    :ivar id: the existing record's id.
+    :ivar title: its display title.
+    :ivar score: 0-100, how likely the two are the same.
+    :ivar reasons: why: ``email``, ``phone``, ``name``, ``similar_name``, ``domain``.
+    """
+
+    id: int
+    title: str
+    score: int
+    reasons: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The shape of one entry of the API's ``duplicates`` hint."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "score": self.score,
+            "reasons": list(self.reasons),
+        }
+
+
+def fold(text: str | None) -> str:
+    """Lower case without accents or punctuation, words separated by one space."""
+    decomposed = unicodedata.normalize("NFKD", (text or "").casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_WORD.findall(plain))
+
+
+def person_key(first_name: str | None, last_name: str | None) -> str:
+    """A person's name as compared: folded, first name then last name."""
+    return fold(f"{first_name or ''} {last_name or ''}")
+
+
+def company_key(name: str | None) -> str:
+    """A company name as compared: folded, without legal forms (S.L., Inc., GmbH...)."""
+    words = fold((name or "").replace(".", "")).split()
+    kept = [w for w in words if w not in _LEGAL_FORMS]
+    return " ".join(kept or words)
+
+
+def similar(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and difflib.SequenceMatcher(None, a, b).ratio() >= SIMILAR
+
+
+def first_names_match(a: str, b: str) -> bool:
+    """``ana`` and ``ana maria``, ``j`` and ``juan``, ``jon`` and ``john`` match."""
+    a, b = fold(a), fold(b)
+    if not a or not b:
+        return True  # only a last name on one side: the company and last name decide
+    if a == b or a.startswith(b) or b.startswith(a):
+        return True
+    return similar(a, b)
+
+
+def _domain(values: Mapping[str, Any]) -> str | None:
+    domain = values.get("domain")
+    if not domain and values.get("website"):
+        domain = urlsplit(str(values["website"])).hostname
+    if not domain:
+        return None
+    domain = str(domain).strip().lower().rstrip(".")
+    return domain.removeprefix("www.") or None
+
+
+def _prefix(name: str | None) -> str | None:
+    """The first word of a lowered name: companies whose lowered name starts with it are read."""
+    lowered = (name or "").strip().lower()
+    match = _WORD.match(lowered)
+    return match.group(0) if match else None
+
+
+# rules --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one entity's duplicates are found.
+
+    :ivar columns: columns read of each candidate (besides ``id`` and the title fields).
+    :ivar condition: ``condition(entity, rows)`` - the SQL condition matching every candidate
+        of any of ``rows`` (their validated values), or ``None`` when nothing can match.
+    :ivar reasons: ``reasons(values, candidate)`` - why ``candidate`` matches ``values``.
+    """
+
+    columns: tuple[str, ...]
+    condition: Callable[[Any, Sequence[Mapping[str, Any]]], ColumnElement[bool] | None]
+    reasons: Callable[[Mapping[str, Any], Any], list[str]]
+
+
+def _phones(values: Mapping[str, Any]) -> set[str]:
+    return {str(p) for p in (values.get("phone"), values.get("mobile")) if p}
+
+
+def _contact_condition(
+    entity: Any, rows: Sequence[Mapping[str, Any]]
+) -> ColumnElement[bool] | None:
+    model = entity.model
+    emails = {str(r["email"]).lower() for r in rows if r.get("email")}
+    phones = set().union(*(_phones(r) for r in rows))
+    named = [
+        (r["company_id"], str(r.get("last_name") or "").strip().lower())
+        for r in rows
+        if r.get("company_id") and (r.get("last_name") or "").strip()
+    ]
+    parts: list[ColumnElement[bool]] = []
+    if emails:
+        parts.append(func.lower(model.email).in_(sorted(emails)))
+    if phones:
+        parts.append(model.phone.in_(sorted(phones)))
+        parts.append(model.mobile.in_(sorted(phones)))
+    if named:
+        parts.append(
+            and_(
+                model.company_id.in_(sorted({c for c, _ in named})),
+                func.lower(model.last_name).in_(sorted({n for _, n in named})),
+            )
+        )
+    return or_(*parts) if parts else None
+
+
+def _contact_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
+    reasons = []
+    email = values.get("email")
+    if email and other.email and str(email).lower() == other.email.lower():
+        reasons.append("email")
+    if _phones(values) & {p for p in (other.phone, other.mobile) if p}:
+        reasons.append("phone")
+    last = str(values.get("last_name") or "").strip().lower()
+    if (
+        last
+        and values.get("company_id")
+        and values.get("company_id") == other.company_id
+        and last == (other.last_name or "").strip().lower()
+        and first_names_match(values.get("first_name") or "", other.first_name or "")
+    ):
+        reasons.append("name")
+    return reasons
+
+
+def _company_condition(
+    entity: Any, rows: Sequence[Mapping[str, Any]]
+) -> ColumnElement[bool] | None:
+    model = entity.model
+    domains = {d for d in (_domain(r) for r in rows) if d}
+    prefixes = {p for p in (_prefix(r.get("name")) for r in rows) if p}
+    parts: list[ColumnElement[bool]] = []
+    if domains:
+        parts.append(model.domain.in_(sorted(domains)))
+    for prefix in sorted(prefixes):
+        # a range on ``lower(name)``: the expression index serves it on SQLite and PostgreSQL
+        lowered = func.lower(model.name)
+        parts.append(and_(lowered >= prefix, lowered < prefix + "\uffff"))
+    return or_(*parts) if parts else None
+
+
+def _company_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
+    reasons = []
+    domain = _domain(values)
+    if domain and domain == _domain({"domain": other.domain, "website": other.website}):
+        reasons.append("domain")
+    mine, theirs = company_key(values.get("name")), company_key(other.name)
+    if mine and mine == theirs:
+        reasons.append("name")
+    elif similar(mine, theirs):
+        reasons.append("similar_name")
+    return reasons
+
+
+#: the duplicate rules by entity name; entities without a rule are never checked
+RULES: dict[str, Rule] = {
+    "contact": Rule(
+        ("email", "phone", "mobile", "company_id", "first_name", "last_name"),
+        _contact_condition,
+        _contact_reasons,
+    ),
+    "company": Rule(("name", "domain", "website"), _company_condition, _company_reasons),
+}
+
+
+# look-ups -----------------------------------------------------------------------------------
+
+
+def score(reasons: Iterable[str]) -> int:
+    scores = sorted((SCORES[r] for r in reasons), reverse=True)
+    return min(100, scores[0] + 5 * (len(scores) - 1)) if scores else 0
+
+
+def candidates_for(
+    service: RecordService,
+    entity: Entity,
+    rows: Sequence[Mapping[str, Any]],
+    exclude: Callable[[int, int], bool] | None = None,
+) -> list[list[Candidate]]:
+    """The likely duplicates of each of ``rows`` (validated values), best first, among the
+    records the user of ``service`` may read; one query for the whole batch.
+
+    ``exclude(index, candidate_id)`` drops a candidate of the row at ``index`` (the record
+    itself, a later record of the same batch).
+    """
+    rule = RULES.get(entity.name)
+    out: list[list[Candidate]] = [[] for _ in rows]
+    if rule is None or not rows:
+        return out
+    condition = rule.condition(entity, rows)
+    if condition is None:
+        return out
+    try:
+        stmt = service.query(entity, "read")
+    except CRMError:  # the user may create but not read: nothing to point at
+        return out
+    model = entity.model
+    names = dict.fromkeys(("id", *entity.title_fields, *rule.columns))
+    stmt = (
+        stmt.with_only_columns(*(getattr(model, n) for n in names))
+        .where(condition)
+        .order_by(model.id)
+        .limit(PER_RECORD * len(rows))
+    )
+    found = list(service.session.execute(stmt))
+    for index, values in enumerate(rows):
+        matches = []
+        for other in found:
+            if exclude is not None and exclude(index, other.id):
+                continue
+            reasons = rule.reasons(values, other)
+            if reasons:
+                matches.append(
+                    Candidate(other.id, entity.display(other), score(reasons), tuple(reasons))
+                )
+        matches.sort(key=lambda c: (-c.score, c.id))
+        out[index] = matches[:PER_RECORD]
+    return out
+
+
+def check_input(service: RecordService, entity: Entity, data: Mapping[str, Any]) -> list[Candidate]:
+    """The likely duplicates of a record about to be created from untrusted ``data``.
+
+    Input the schema refuses has none (the create will say what is wrong with it).
+    """
+    if entity.name not in RULES:
+        return []
+    try:
+        values = entity.create_schema.load(dict(data))
+    except (marshmallow.ValidationError, TypeError, ValueError):
+        return []
+    return candidates_for(service, entity, [values])[0]
+
+
+def check_records(
+    service: RecordService, entity: Entity, records: Sequence[Any]
+) -> list[list[Candidate]]:
+    """The likely duplicates of records just written (an import batch, flushed), one list per
+    record: a pair within the batch is reported once, on the later record."""
+    rule = RULES.get(entity.name)
+    if rule is None or not records:
+        return [[] for _ in records]
+    rows = [{n: getattr(r, n, None) for n in rule.columns} for r in records]
+    ids = [r.id for r in records]
+    members = set(ids)
+    return candidates_for(
+        service,
+        entity,
+        rows,
+        lambda index, other: other == ids[index] or (other > ids[index] and other in members),
+    )
