@@ -22,6 +22,7 @@ from . import jsontypes, listing
 from .bodies import request_json
 from .listing import BadQuery
 from .problems import PROBLEM_JSON
+from .serializing import dumper
 
 #: the usual error answers; the document lists, per operation, those it can really answer
 #: (``openapi.document_errors``): declare any other with ``openapi.error_responses``
@@ -187,7 +188,10 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
                 next_cursor = listing.encode_cursor(
                     entity, rows[-1], params, crm.settings.secret_key
                 )
-            return {"data": rows, "next_cursor": next_cursor}
+            dump = dumper(entity.dump_schema)  # what the envelope's schema gives, compiled
+            return crm.app.json.response(
+                {"data": [dump(row) for row in rows], "next_cursor": next_cursor}
+            )
 
         if entity.api_create:
 
@@ -200,7 +204,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
             def post(self) -> Any:
                 data = jsontypes.check(entity.create_schema, json_body())
                 record = records().create(entity, data)
-                response = current_crm().app.json.response(entity.dump_schema.dump(record))
+                response = current_crm().app.json.response(dumper(entity.dump_schema)(record))
                 response.status_code = 201
                 response.headers["Location"] = url_for(
                     f"api_{entity.plural}.Item", record_id=record.id, _external=False
@@ -214,7 +218,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
         def get(self, record_id: int) -> Any:
             record = records().get(entity, record_id)
             return with_etag(
-                current_crm().app.json.response(entity.dump_schema.dump(record)), record
+                current_crm().app.json.response(dumper(entity.dump_schema)(record)), record
             )
 
         @blp.doc(
@@ -242,7 +246,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
                 )
             record = service.update(entity, record, data, expected_version=record.version)
             return with_etag(
-                current_crm().app.json.response(entity.dump_schema.dump(record)), record
+                current_crm().app.json.response(dumper(entity.dump_schema)(record)), record
             )
 
         @blp.doc(responses=ERROR_RESPONSES, summary=f"Move a {entity.title.lower()} to the trash")
@@ -258,7 +262,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
         def post(self, record_id: int) -> Any:
             record = records().restore(entity, record_id)
             return with_etag(
-                current_crm().app.json.response(entity.dump_schema.dump(record)), record
+                current_crm().app.json.response(dumper(entity.dump_schema)(record)), record
             )
 
     @blp.route("/<int:record_id>/history")
