@@ -44,8 +44,15 @@ def main() -> None:
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)
 
+    def cpu_timed(into: list[float], client: Any, url: str) -> None:
+        """The request, adding its CPU time (immune to other processes' load) to ``into``."""
+        start = time.process_time()
+        page(client, url)
+        into.append(time.process_time() - start)
+
     cases = {
         "contact list, first page (admin)": (admin, "/contacts"),
+        "contact list, 100 rows (admin)": (admin, "/contacts?limit=100"),
         "contact list, first page (sales rep)": (rep, "/contacts"),
         "contact list, city=Sevilla by last name": (admin, "/contacts?city=Sevilla&sort=last_name"),
         "contact detail (admin)": (admin, f"/contacts/{count // 3}"),
@@ -53,10 +60,16 @@ def main() -> None:
     }
     sql = "SELECT * FROM core_contact WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 26"
     _p50, sql_p95 = percentiles(timed(lambda: db.execute(sql).fetchall(), 60))
-    print(f"{'HTML page (server time)':<44} {'p50 ms':>8} {'p95 ms':>8}  goal p95 <= 100 ms")
+    print(f"{'HTML page (server time)':<44} {'p50 ms':>8} {'p95 ms':>8}  goal p95")
     for name, (client, url) in cases.items():
-        p50, p95 = percentiles(timed(lambda c=client, u=url: page(c, u), 40))
-        print(f"{name:<44} {p50:8.1f} {p95:8.1f}  {'met' if p95 <= 100 else 'MISSED'}")
+        cpu: list[float] = []
+        p50, p95 = percentiles(timed(lambda c=client, u=url, k=cpu: cpu_timed(k, c, u), 40))
+        _c50, c95 = percentiles(cpu[1:])
+        goal = 50 if "100 rows" in name else 100  # issue 19 for 100 rows, issue 4 otherwise
+        print(
+            f"{name:<44} {p50:8.1f} {p95:8.1f}  <= {goal} ms: {'PASS' if p95 < goal else 'MISS'}"
+            f" (CPU p95 {c95:.1f} ms: {'PASS' if c95 < goal else 'MISS'})"
+        )
     print(f"bare SQL of the first page: p95 {sql_p95:.2f} ms")
 
 

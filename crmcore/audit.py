@@ -83,7 +83,7 @@ def record_audit_many(
         return
     now = utcnow()
     session.execute(
-        insert(AuditEntry),
+        insert(AuditEntry.__table__),  # Core: no ORM bulk bookkeeping
         [
             {
                 "entity": entity,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import marshmallow
-from sqlalchemy import BigInteger, Integer, Select, SmallInteger, String, func, select
+from sqlalchemy import BigInteger, Integer, Select, SmallInteger, String, func, insert, select
 from sqlalchemy import types as satypes
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -251,16 +251,15 @@ class RecordService:
             except CRMError as exc:
                 results.append(exc)
                 continue
-            results.append(event.record)
+            results.append(event)
             events.append(event)
         if not events:
             return results
-        self.session.add_all([event.record for event in events])
-        self._flush()
+        self._insert_many(entity, events)
         self._after_write_many(entity, events)
         if commit:
             self.commit()
-        return results
+        return [r.record if isinstance(r, RecordEvent) else r for r in results]
 
     def _new_record(
         self,
@@ -451,15 +450,15 @@ class RecordService:
         if not isinstance(data, Mapping):
             raise ValidationError("Expected an object of fields.")
         try:
-            values: dict[str, Any] = schema.load(dict(data))
+            values: dict[str, Any] = entity.loader(schema, data).load(dict(data))
         except marshmallow.ValidationError as exc:
             raise ValidationError(_messages(exc)) from None
         for name in SYSTEM_FIELDS:
             values.pop(name, None)
         errors: dict[str, list[str]] = {}
+        types = entity.column_types
         for name, value in values.items():
-            column = entity.columns.get(name)
-            problem = value_problem(column.type if column is not None else None, value)
+            problem = value_problem(types.get(name), value)
             if problem is not None:
                 errors[name] = [problem]
             elif isinstance(value, dt.datetime) and value.tzinfo is not None:
@@ -542,6 +541,40 @@ class RecordService:
         except DataError:  # a backstop: values are checked against their columns in _load
             self.session.rollback()
             raise ValidationError("A value is out of range or too long for its field.") from None
+
+    def _insert_many(self, entity: Entity, events: list[RecordEvent]) -> None:
+        """Insert the events' new records with multi-row ``INSERT ... RETURNING`` statements.
+
+        An ORM bulk INSERT, without the unit of work's bookkeeping per object: the values of
+        each record (as ``prepare`` and the veto hook left them) go into the statement, and
+        the persistent records it returns, with their ids and defaults, replace the transient
+        ones in the events. A record with a related object set (a relationship rather than
+        a column) takes the unit of work instead, for all of the batch.
+        """
+        columns = entity.columns
+        rows: list[dict[str, Any]] = []
+        for event in events:
+            values = {k: v for k, v in vars(event.record).items() if not k.startswith("_sa_")}
+            if not values.keys() <= columns.keys():
+                self.session.add_all([e.record for e in events])
+                self._flush()
+                return
+            rows.append(values)
+        model = entity.model
+        try:
+            created = list(
+                self.session.scalars(
+                    insert(model).returning(model, sort_by_parameter_order=True), rows
+                )
+            )
+        except IntegrityError as exc:
+            self.session.rollback()
+            raise Conflict(_integrity_message(exc)) from None
+        except DataError:  # a backstop, as in _flush
+            self.session.rollback()
+            raise ValidationError("A value is out of range or too long for its field.") from None
+        for event, record in zip(events, created, strict=True):
+            event.record = record
 
     def _after_write(self, event: RecordEvent) -> None:
         entity, record = event.entity, event.record

@@ -459,3 +459,19 @@ def test_xss_in_names_is_escaped_on_the_new_pages(
         html = page(admin_client, url)
         assert XSS not in html, url
         assert "&lt;script&gt;" in html, url
+
+
+def test_list_cells_computed_in_the_view(admin_client, make_contact, make_company, records):
+    """Cells come from crmcore.web.display.table_rows: the first column links the record, a
+    reference shows its linked title, values are escaped and formatted, labels on each cell."""
+    company = make_company(name=f"Acme {XSS}")
+    contact = make_contact(
+        first_name="Cell", last_name=XSS, company_id=company.id, email_opt_out=True
+    )
+    html = page(admin_client, "/contacts?columns=last_name,company_id,email_opt_out,tags&view=none")
+    assert XSS not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert f'<a href="/contacts/{contact.id}">&lt;script&gt;' in html
+    assert f'<a href="/companies/{company.id}">Acme &lt;script&gt;' in html
+    assert 'data-label="Company"' in html and 'data-label="Email opt out"' in html
+    row = html[html.index(f'href="/contacts/{contact.id}"') :]
+    assert "Yes" in row[: row.index("</tr>")]

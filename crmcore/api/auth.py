@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from typing import Any
 
 from flask import request
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -64,19 +65,28 @@ def token_and_user(session: Session, secret: str) -> tuple[ApiToken, User] | Non
     """The live token with this secret and its active user, in one query."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
-    # this runs on every API request: one query for both rows
+    # this runs on every API request: one query for both rows, with a statement built (and
+    # its cache key computed) once; it still reads the database each time, so a revoked or
+    # expired token, or a deactivated user, is refused at once
     row = session.execute(
+        _token_statement(), {"token_hash": hash_token(secret), "now": utcnow()}
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+@functools.cache
+def _token_statement() -> Select[tuple[ApiToken, User]]:
+    return (
         select(ApiToken, User)
         .join(User, ApiToken.user_id == User.id)
         .where(
-            ApiToken.token_hash == hash_token(secret),
+            ApiToken.token_hash == bindparam("token_hash"),
             ApiToken.revoked_at.is_(None),
-            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
             User.active.is_(True),
             User.deleted_at.is_(None),
         )
-    ).first()
-    return (row[0], row[1]) if row is not None else None
+    )
 
 
 def user_for_token(session: Session, secret: str) -> User | None:

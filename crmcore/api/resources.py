@@ -24,6 +24,7 @@ from . import jsontypes, listing
 from .bodies import request_json
 from .listing import BadQuery
 from .problems import PROBLEM_JSON
+from .serializing import dumper
 
 #: the usual error answers; the document lists, per operation, those it can really answer
 #: (``openapi.document_errors``): declare any other with ``openapi.error_responses``
@@ -189,7 +190,10 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
                 next_cursor = listing.encode_cursor(
                     entity, rows[-1], params, crm.settings.secret_key
                 )
-            return {"data": rows, "next_cursor": next_cursor}
+            dump = dumper(entity.dump_schema)  # what the envelope's schema gives, compiled
+            return crm.app.json.response(
+                {"data": [dump(row) for row in rows], "next_cursor": next_cursor}
+            )
 
         if entity.api_create:
 
@@ -211,7 +215,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
                 if found and hints.strict_requested():
                     return hints.conflict(entity, found)
                 record = service.create(entity, data)
-                body = entity.dump_schema.dump(record)
+                body = dumper(entity.dump_schema)(record)
                 if found:
                     body["duplicates"] = hints.as_json(found)
                 response = current_crm().app.json.response(body)
@@ -228,7 +232,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
         def get(self, record_id: int) -> Any:
             record = records().get(entity, record_id)
             return with_etag(
-                current_crm().app.json.response(entity.dump_schema.dump(record)), record
+                current_crm().app.json.response(dumper(entity.dump_schema)(record)), record
             )
 
         @blp.doc(
@@ -256,7 +260,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
                 )
             record = service.update(entity, record, data, expected_version=record.version)
             return with_etag(
-                current_crm().app.json.response(entity.dump_schema.dump(record)), record
+                current_crm().app.json.response(dumper(entity.dump_schema)(record)), record
             )
 
         @blp.doc(responses=ERROR_RESPONSES, summary=f"Move a {entity.title.lower()} to the trash")
@@ -272,7 +276,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
         def post(self, record_id: int) -> Any:
             record = records().restore(entity, record_id)
             return with_etag(
-                current_crm().app.json.response(entity.dump_schema.dump(record)), record
+                current_crm().app.json.response(dumper(entity.dump_schema)(record)), record
             )
 
     @blp.route("/<int:record_id>/history")

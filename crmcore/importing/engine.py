@@ -252,6 +252,10 @@ class Importer:
         existing = self._existing_keys(batch)
         batch_keys: dict[str, int | None] = {}
         pending: list[tuple[int, Row, dict[str, Any]]] = []
+        self._prefetch_companies(
+            [r for i, r in enumerate(batch) if r.fingerprint not in known and i not in excluded],
+            counts,
+        )
         for index, row in enumerate(batch):
             if row.fingerprint in known:
                 counts.skipped += 1
@@ -394,6 +398,60 @@ class Importer:
         value = row.data.get(self.dedupe)
         return value.strip().lower() if isinstance(value, str) and value.strip() else None
 
+    def _prefetch_companies(self, rows: list[Row], counts: _Counts) -> None:
+        """The companies a batch names, found with one query and the missing ones created with
+        one ``create_many``; ``_company_id`` then answers from the cache. A company is only
+        created for a row that would be valid with it (as ``_company_id`` does)."""
+        wanted: dict[str, tuple[str, Row]] = {}
+        for row in rows:
+            if row.company is not None and not row.errors:
+                key = row.company.casefold()
+                if key not in self._companies:
+                    wanted.setdefault(key, (row.company, row))
+        if not wanted:
+            return
+        from ..contacts.models import Company
+
+        try:
+            query = self.service.query("companies").with_only_columns(
+                func.lower(Company.name), Company.id
+            )
+        except CRMError:
+            return  # each row gets the refusal from _company_id
+        found: dict[str, int] = {}
+        lowered = sorted({name.lower() for name, _row in wanted.values()})
+        for start in range(0, len(lowered), 500):
+            chunk = lowered[start : start + 500]
+            for value, company_id in self.session.execute(
+                query.where(func.lower(Company.name).in_(chunk)).order_by(Company.id)
+            ):
+                found.setdefault(value, company_id)
+        missing: list[tuple[str, str]] = []
+        for key, (name, row) in wanted.items():
+            if name.lower() in found:
+                self._companies[key] = found[name.lower()]
+                continue
+            try:  # never leave a new company behind for a row that will be rejected anyway
+                data = {**row.data, "company_id": None}
+                self.entity.loader(self.entity.create_schema, data).load(data)
+            except marshmallow.ValidationError:
+                continue
+            missing.append((key, name))
+        if not missing or not self.service.access.can("companies", "create"):
+            return
+        try:
+            created = self.service.create_many(
+                "companies", [{"name": name} for _key, name in missing], commit=False
+            )
+        except (Conflict, DBAPIError):
+            self.service.rollback()  # nothing of the batch was written yet
+            self._companies.clear()
+            return  # _company_id creates them one by one and names the row
+        for (key, _name), result in zip(missing, created, strict=True):
+            if not isinstance(result, CRMError):
+                self._companies[key] = result.id
+                counts.companies += 1
+
     def _company_id(self, name: str, row_data: dict[str, Any], counts: _Counts) -> int:
         key = name.casefold()
         if key in self._companies:
@@ -449,7 +507,7 @@ class Importer:
             if counts.done:
                 now = utcnow()
                 self.session.execute(
-                    insert(ImportedRow),
+                    insert(ImportedRow.__table__),
                     [
                         {
                             "fingerprint": fp,

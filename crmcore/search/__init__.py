@@ -51,6 +51,8 @@ class SearchDoc(Base):
 
 def normalise(value: str) -> str:
     """Lower case without accents: the form both stored text and queries are compared in."""
+    if value.isascii():  # no accents to strip; ASCII casefold is lower
+        return value.lower()
     decomposed = unicodedata.normalize("NFKD", value)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -93,7 +95,7 @@ class SearchIndex:
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-        stmt = dialect_insert(SearchDoc)
+        stmt = dialect_insert(SearchDoc.__table__)  # Core: no ORM bulk bookkeeping
         stmt = stmt.on_conflict_do_update(
             index_elements=["entity", "record_id"],
             set_={

@@ -25,10 +25,12 @@ __all__ = [
     "USER_FIELDS",
     "Link",
     "Links",
+    "TableRow",
     "choice_of",
     "format_value",
     "referenced_entity",
     "resolve",
+    "table_rows",
 ]
 
 
@@ -123,6 +125,49 @@ def choice_of(entity: Entity, name: str, value: Any) -> Any:
     if isinstance(value, list):
         return [choice_text(v, name) for v in value]
     return choice_text(value, name)
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One record of a list page as the table shows it, computed once in the view.
+
+    :ivar record: the record.
+    :ivar title: its display title.
+    :ivar cells: per column, ``(text, link)``: the value as shown and, for a reference, its
+        resolved link (``None`` otherwise or when unresolved).
+    """
+
+    record: Any
+    title: str
+    cells: list[tuple[str, Link | None]]
+
+
+def table_rows(
+    entity: Entity, rows: Iterable[Any], columns: list[str], links: Links
+) -> list[TableRow]:
+    """The cells of a list page: values translated and formatted in Python, once per cell,
+    so the template only places (and escapes) text."""
+    translated = {
+        col
+        for col in columns
+        if (entity.translated_titles and col in entity.title_fields)
+        or _is_enum(entity.full_schema._declared_fields.get(col))
+    }
+    out: list[TableRow] = []
+    for row in rows:
+        currency = getattr(row, "currency", None)
+        cells: list[tuple[str, Link | None]] = []
+        for col in columns:
+            value = getattr(row, col, None)
+            if col in translated:
+                value = choice_of(entity, col, value)
+            cells.append((format_value(value, currency), links.of(col, row)))
+        out.append(TableRow(row, entity.display(row), cells))
+    return out
+
+
+def _is_enum(schema_field: Any) -> bool:
+    return schema_field is not None and enum_choices(schema_field) is not None
 
 
 def format_value(value: Any, currency: Any = None) -> str:

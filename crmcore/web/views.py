@@ -39,7 +39,7 @@ from ..registry import Entity
 from ..settings import SavedView
 from . import detail
 from .defaults import initial_values
-from .display import choice_of, referenced_entity, resolve
+from .display import choice_of, referenced_entity, resolve, table_rows
 from .forms import FormField, field_errors, form_fields, form_values, read_form
 from .i18n import label
 from .line_editor import tables as line_tables
@@ -167,13 +167,16 @@ def run_list(entity: Entity, trashed: bool) -> dict[str, Any]:
             next_args["columns"] = columns_param
         next_url = "?" + _urlencode(next_args)
     access = records.access
+    links = resolve(records, entity, rows, columns)
     return {
         "entity": entity,
         "rows": rows,
+        "table": table_rows(entity, rows, columns, links),
+        "labels": {col: label(col, entity=entity) for col in columns},
         "columns": columns,
         "params": params,
         "error": error,
-        "links": resolve(records, entity, rows, columns),
+        "links": links,
         "next_url": next_url,
         "first_url": "?"
         + _urlencode(
