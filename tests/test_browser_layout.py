@@ -26,7 +26,7 @@ from crmcore.testing.browser import CRM, chromium, free_port, instance_env, run_
 # layout, translations, docs and the scaffold do not depend on the database engine: run once
 pytestmark = pytest.mark.crm_sqlite_only
 
-PLUGINS = ("sales", "marketing", "support", "kb", "automation")
+PLUGINS = ("sales", "marketing", "support", "kb", "automation", "insights")
 WIDTHS = (375, 1280)
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 #: Pages that are not an entity's list, record or form.

@@ -15,7 +15,7 @@ from crmcore.api import jsontypes
 from crmcore.api.openapi import METHODS, public_operations
 
 PROBLEM = "application/problem+json"
-FIRST_PARTY = ("sales", "marketing", "support", "kb", "automation")
+FIRST_PARTY = ("sales", "marketing", "support", "kb", "automation", "insights")
 every_plugin = pytest.mark.crm_plugins(*FIRST_PARTY)
 
 

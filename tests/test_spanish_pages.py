@@ -14,7 +14,7 @@ from flask_babel import force_locale
 
 from crmcore.web.i18n import TRANSLATIONS, choice_text, humanise, label, plugin_translation_dirs
 
-FIRST_PARTY = ("sales", "marketing", "support", "kb", "automation")
+FIRST_PARTY = ("sales", "marketing", "support", "kb", "automation", "insights")
 
 # layout, translations, docs and the scaffold do not depend on the database engine: run once
 pytestmark = [pytest.mark.crm_plugins(*FIRST_PARTY), pytest.mark.crm_sqlite_only]

@@ -13,9 +13,9 @@ import pytest
 
 from crmcore.testing.forms import form_data
 
-pytestmark = pytest.mark.crm_plugins("sales", "marketing", "support", "kb", "automation")
+pytestmark = pytest.mark.crm_plugins("sales", "marketing", "support", "kb", "automation", "insights")
 
-FIRST_PARTY = {"sales", "marketing", "support", "kb", "automation"}
+FIRST_PARTY = {"sales", "marketing", "support", "kb", "automation", "insights"}
 _n = itertools.count(1)
 
 

@@ -11,7 +11,7 @@ from test_web import page
 from crmcore.menu import menu_groups
 from crmcore.permissions import Access
 
-ALL = pytest.mark.crm_plugins("sales", "marketing", "support", "kb", "automation")
+ALL = pytest.mark.crm_plugins("sales", "marketing", "support", "kb", "automation", "insights")
 
 
 def nav_links(html: str) -> list[str]:
