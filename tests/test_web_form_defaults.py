@@ -13,9 +13,8 @@ import pytest
 
 from crmcore.testing.forms import form_data
 
-pytestmark = pytest.mark.crm_plugins("sales", "marketing", "support", "kb", "automation", "insights")
-
 FIRST_PARTY = {"sales", "marketing", "support", "kb", "automation", "insights"}
+pytestmark = pytest.mark.crm_plugins(*sorted(FIRST_PARTY))
 _n = itertools.count(1)
 
 

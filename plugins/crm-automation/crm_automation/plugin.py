@@ -193,3 +193,12 @@ def crm_validate_record(event: RecordEvent) -> Generator[None, None, None]:
 
     written(event)
     return result
+
+
+@hookimpl
+def crm_person_data(person: Any) -> list[Any]:
+    """A person's webhook deliveries (deleted, pending ones included, when they are erased) and
+    the run history naming them (pseudonymised)."""
+    from .privacy import person_data
+
+    return person_data(person)

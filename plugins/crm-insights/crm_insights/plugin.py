@@ -129,3 +129,11 @@ def crm_periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob("insights_scheduled_reports", scheduled_reports_job, {"minute": "0"}),
         *periodic_jobs(),
     ]
+
+
+@hookimpl
+def crm_person_data(person: Any) -> list[Any]:
+    """The scores and calling hours of a person's contacts (deleted when they are erased)."""
+    from .analysis.privacy import person_data
+
+    return person_data(person)

@@ -1,0 +1,36 @@
+"""The insights plugin's part of a person's data (``crm_person_data``): the scores computed for
+their contacts and their per-contact calling hours. Both are derived figures: exported, then
+deleted when the person is erased (country and instance-wide figures keep their counts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, delete, select
+
+from .models import CallHour, CustomerScore
+
+
+def person_data(person: Any) -> list[Any]:
+    from crmcore.privacy import PersonData
+
+    ids = person.contact_ids
+    if not ids:
+        return []
+    session = person.session
+    scores = list(session.scalars(select(CustomerScore).where(CustomerScore.contact_id.in_(ids))))
+    keys = [str(i) for i in ids]
+    own_hours = and_(CallHour.kind == "contact", CallHour.key.in_(keys))
+    hours = list(session.scalars(select(CallHour).where(own_hours)))
+
+    def erase() -> None:
+        session.execute(delete(CustomerScore).where(CustomerScore.contact_id.in_(ids)))
+        session.execute(delete(CallHour).where(own_hours))
+
+    return [
+        PersonData(
+            "insights.customer_scores",
+            rows=[person.row(s) for s in scores] + [person.row(h) for h in hours],
+            erase=erase,
+        )
+    ]
