@@ -9,6 +9,8 @@ enabled at ``/api/v1/openapi.json``.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,24 +33,35 @@ All endpoints but the token request need `Authorization: Bearer <token>`. Errors
 """
 
 
-def spec() -> dict[str, Any]:
-    """The OpenAPI document of a fresh, migrated app with the core alone."""
+@contextmanager
+def core_app(*, migrated: bool = False) -> Iterator[Any]:
+    """A fresh app with the core alone (no installed plugin) on a temporary SQLite file, for
+    the generated references; ``migrated``: with its tables created."""
     from .app import create_app
     from .instance import init_instance
 
-    with tempfile.TemporaryDirectory(prefix="crm-api-docs-") as folder:
+    with tempfile.TemporaryDirectory(prefix="crm-docs-") as folder:
         app = create_app(
             Path(folder) / "instance",
             config={
                 "database_url": f"sqlite:///{Path(folder) / 'crm.db'}",
-                "secret_key": "api-docs-" + "x" * 32,
+                "secret_key": "generated-docs-" + "x" * 32,
             },
             discover=False,
         )
-        with app.app_context():
-            init_instance(app.extensions["crm"])
+        try:
+            if migrated:
+                with app.app_context():
+                    init_instance(app.extensions["crm"])
+            yield app
+        finally:
+            app.extensions["crm"].engine.dispose()
+
+
+def spec() -> dict[str, Any]:
+    """The OpenAPI document of a fresh, migrated app with the core alone."""
+    with core_app(migrated=True) as app:
         document: dict[str, Any] = app.test_client().get("/api/v1/openapi.json").get_json()
-        app.extensions["crm"].engine.dispose()
     return document
 
 

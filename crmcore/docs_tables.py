@@ -7,7 +7,6 @@ Generated from the models of a fresh app with the core alone; ``scripts/gen-api-
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,21 +60,10 @@ def render(registry: Any) -> str:
 
 def core_registry() -> Any:
     """The registry of a fresh app with the core alone (no installed plugin)."""
-    from .app import create_app
+    from .docs_api import core_app
 
-    with tempfile.TemporaryDirectory(prefix="crm-tables-docs-") as folder:
-        app = create_app(
-            Path(folder) / "instance",
-            config={
-                "database_url": f"sqlite:///{Path(folder) / 'crm.db'}",
-                "secret_key": "tables-docs-" + "x" * 32,
-            },
-            discover=False,
-        )
-        crm = app.extensions["crm"]
-        registry = list(crm.registry)
-        crm.engine.dispose()
-    return registry
+    with core_app() as app:
+        return list(app.extensions["crm"].registry)
 
 
 def write(path: str | Path) -> bool:
