@@ -52,4 +52,4 @@ def missing_plugin(crm: Any, name: str) -> str | None:
     kind = _gather(crm, "crm_automation_actions", ActionType).get(name)
     if kind is None or kind.requires is None or kind.requires in crm.enabled_plugins():
         return None
-    return kind.requires
+    return str(kind.requires)
