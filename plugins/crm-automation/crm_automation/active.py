@@ -2,11 +2,13 @@
 compile them again.
 
 The cache is checked against a stamp of the rules table (count, sum of versions, latest
-change) - one cheap aggregate query per record event - so a rule saved, switched off or removed
-by any process (another web node, a worker, the CLI) is seen by the next write. The rules'
-conditions are compiled once per stamp; whether they hold for the record that fired is then
-asked of the database in one query for all the entity's rules (see :func:`holding`), each in
-its own acting scope, exactly as :func:`crm_automation.conditions.record_matches` would.
+change) - one cheap aggregate query per request, job or command - so a rule saved, switched
+off or removed by any process (another web node, a worker, the CLI) is seen by the next
+request, and at once in the process that saved it. The rules' conditions are compiled once per
+stamp; whether they hold for the record that fired is judged on the record when that is exact
+(:func:`cannot_hold`, only ever to leave a rule out), else asked of the database in one query
+for all the entity's rules (:func:`holding`), each in its own acting scope, exactly as
+:func:`crm_automation.conditions.record_matches` would.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import g
 from sqlalchemy import Boolean, String, func, select
 
 from . import catalog
@@ -25,6 +28,8 @@ from .triggers import TriggerType
 log = logging.getLogger(__name__)
 
 KEY = "automation_active_rules"
+#: set on ``g`` once the stamp was read in this request, job or command
+CHECKED = "automation_rules_checked"
 
 
 @dataclass(frozen=True)
@@ -61,15 +66,21 @@ def _stamp(crm: Any) -> tuple[Any, ...]:
 def forget(crm: Any) -> None:
     """Drop the cached rules (a rule was saved in this process)."""
     crm.app.extensions.pop(KEY, None)
+    g.pop(CHECKED, None)
 
 
 def rules_of(crm: Any, entity: Any) -> list[ActiveRule]:
-    """The active rules on ``entity``, from the cache when no rule changed since it was made."""
-    stamp = _stamp(crm)
+    """The active rules on ``entity``, from the cache when no rule changed since it was made.
+
+    The stamp is read once per request, job or command (like the enabled plugins), so a bulk
+    write pays for it once; a rule saved in the same one drops the cache at once."""
     cache = crm.app.extensions.get(KEY)
-    if cache is None or cache.stamp != stamp:
-        cache = _Cache(stamp, _load(crm))
-        crm.app.extensions[KEY] = cache
+    if cache is None or not g.get(CHECKED):
+        stamp = _stamp(crm)
+        if cache is None or cache.stamp != stamp:
+            cache = _Cache(stamp, _load(crm))
+            crm.app.extensions[KEY] = cache
+        g.setdefault(CHECKED, True)
     return list(cache.by_entity.get(entity.name, ()))
 
 
