@@ -62,6 +62,8 @@ class ActionType:
         ``actions`` naming ``where`` (``"Action 2 (update_fields)"``) and the bad setting.
     :param describe: ``describe(config, entity)``: what a dry run says it would do.
     :param fields: names of the settings the rule builder asks for.
+    :param requires: a plugin the kind works with; while it is disabled the kind is not
+        offered and a rule using it is refused when saved.
     """
 
     name: str
@@ -70,6 +72,7 @@ class ActionType:
     validate: Callable[[Mapping[str, Any], Any, Any, str], None] | None = None
     describe: Callable[[Mapping[str, Any], Any], str] | None = None
     fields: tuple[str, ...] = ()
+    requires: str | None = None
 
 
 def _refuse(where: str, message: str) -> ValidationError:
@@ -343,10 +346,28 @@ def _send_email(ctx: ActionContext, config: Mapping[str, Any]) -> str:
     if not to:
         return "Not sent: no address, or the contact opted out"
     context = templating.context_of(ctx.entity, ctx.record)
+    unsubscribe = None
+    if (
+        ctx.workflow.sequence
+        and ctx.entity.name == "contact"
+        and config.get("to", "record") == "record"
+    ):
+        # a sequence's messages are marketing mail: the core's opt-out link goes with each
+        from crmcore.consent import unsubscribe_url
+
+        unsubscribe = unsubscribe_url(ctx.crm, ctx.record.id, "automation", ctx.workflow.id,
+                                      f"sequence:{ctx.workflow.id}")  # fmt: skip
+        context["unsubscribe_url"] = unsubscribe
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = " ".join(templating.render(config["subject"], context).split())[:200]
-    message.set_content(templating.render(config.get("body", ""), context))
+    body = templating.render(config.get("body", ""), context)
+    if unsubscribe is not None:
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if unsubscribe not in body:
+            body = f"{body}\n\n-- \n{unsubscribe}\n"
+    message.set_content(body)
     send_or_queue(ctx.crm.app, message)
     return "E-mail sent"
 
@@ -367,6 +388,67 @@ def _check_record_action(config: Mapping[str, Any], entity: Any, crm: Any, where
 def _run_record_action(ctx: ActionContext, config: Mapping[str, Any]) -> str:
     run_action(ctx.records, ctx.entity, ctx.record, config["action"], config.get("data") or {})
     return f"Action {config['action']} performed"
+
+
+# wait -----------------------------------------------------------------------------------------
+
+#: the longest wait one action may hold
+MAX_WAIT = dt.timedelta(days=365)
+
+
+def wait_of(config: Mapping[str, Any]) -> dt.timedelta:
+    """The delay a ``wait`` action holds (``days``, ``hours``, ``minutes``)."""
+    return dt.timedelta(
+        days=int(config.get("days", 0) or 0),
+        hours=int(config.get("hours", 0) or 0),
+        minutes=int(config.get("minutes", 0) or 0),
+    )
+
+
+def _check_wait(config: Mapping[str, Any], _entity: Any, _crm: Any, where: str) -> None:
+    for unit in ("days", "hours", "minutes"):
+        value = config.get(unit, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
+            raise _refuse(where, f"{unit} is a whole number from 0.")
+    delay = wait_of(config)
+    if delay <= dt.timedelta(0) or delay > MAX_WAIT:
+        raise _refuse(where, "wait from one minute to 365 days.")
+
+
+def _wait(_ctx: ActionContext, config: Mapping[str, Any]) -> str:
+    # the engine holds the next action back; this only reports the wait
+    return f"Waited {wait_of(config)}"
+
+
+def _describe_wait(config: Mapping[str, Any], _entity: Any) -> str:
+    return f"Wait {wait_of(config)}, then go on"
+
+
+# static lists (the marketing plugin's static segments) --------------------------------------
+
+
+def _check_static_list(config: Mapping[str, Any], entity: Any, crm: Any, where: str) -> None:
+    from crm_marketing.models import Segment
+
+    if entity.name != "contact":
+        raise _refuse(where, "only contacts join a static list.")
+    segment_id = config.get("segment_id")
+    segment = crm.session.get(Segment, segment_id) if _is_id(segment_id) else None
+    if segment is None or segment.deleted_at is not None:
+        raise _refuse(where, "choose the static list (segment_id) to add the contact to.")
+    if segment.kind != "static":
+        raise _refuse(where, f"segment {segment.name!r} is dynamic, not a static list.")
+
+
+def _add_to_static_list(ctx: ActionContext, config: Mapping[str, Any]) -> str:
+    from crm_marketing.segments import add_members
+
+    # read through the record service: a rule may only fill a list its owner may read
+    segment = ctx.records.get("segments", int(config["segment_id"]))
+    added, _listed = add_members(
+        ctx.records, segment, [ctx.record.id], source=f"automation:{ctx.workflow.id}"
+    )
+    return f"Added to list #{segment.id}" if added else f"Already on list #{segment.id}"
 
 
 # catalogue ------------------------------------------------------------------------------------
@@ -400,4 +482,9 @@ def builtin_actions() -> list[ActionType]:
                    _says("Send an e-mail"), ("to", "subject", "body")),
         ActionType("run_action", "Run a record action", _run_record_action,
                    _check_record_action, _says("Run a record action"), ("action", "data")),
+        ActionType("wait", "Wait", _wait, _check_wait, _describe_wait,
+                   ("days", "hours", "minutes")),
+        ActionType("add_to_static_list", "Add to a static list", _add_to_static_list,
+                   _check_static_list, _says("Add to a static list"), ("segment_id",),
+                   requires="marketing"),
     ]  # fmt: skip

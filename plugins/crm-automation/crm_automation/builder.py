@@ -16,7 +16,7 @@ from crmcore.api.listing import OPERATORS
 CONDITION_ROWS = 4
 MIN_ACTION_SLOTS = 3
 ACTION_KINDS = ("update_fields", "add_tags", "remove_tags", "create_task", "assign_owner",
-                "notify", "send_email", "run_action")  # fmt: skip
+                "notify", "send_email", "run_action", "wait", "add_to_static_list")  # fmt: skip
 TRIGGER_KINDS = ("created", "updated", "deleted", "restored", "field_changed", "action", "date",
                  "schedule")  # fmt: skip
 
@@ -113,6 +113,12 @@ def action_from_form(form: Mapping[str, str], n: int, users: list[str]) -> dict[
         action.update(to=get("to") or "record", subject=get("title"), body=get("body"))
     elif kind == "run_action":
         action["action"] = get("action")
+    elif kind == "wait":
+        for unit in ("days", "hours"):
+            number = _int(get(unit) or "0")
+            action[unit] = number if number is not None else get(unit)
+    elif kind == "add_to_static_list":
+        action["segment_id"] = _int(get("segment"))
     return action
 
 
@@ -147,6 +153,10 @@ def action_slots(actions: list[Any]) -> list[dict[str, Any]]:
                         body=action.get("body", ""))  # fmt: skip
         elif kind == "run_action":
             slot["action"] = action.get("action", "")
+        elif kind == "wait" and not action.get("minutes"):
+            slot.update(days=action.get("days", 0), hours=action.get("hours", 0))
+        elif kind == "add_to_static_list":
+            slot["segment"] = action.get("segment_id")
         else:
             slot["unsupported"] = True  # a plugin's kind: kept as it is
             slot["raw"] = action
@@ -175,6 +185,8 @@ def rule_from_form(form: Any, stored_actions: list[Any] | None = None) -> dict[s
         "conditions": conditions_from_form(form),
         "actions": actions,
         "active": form.get("active") == "on",
+        "sequence": form.get("sequence") == "on",
+        "exit_conditions": form.get("exit_conditions", "").strip(),
     }
 
 

@@ -40,5 +40,16 @@ def triggers(crm: Any) -> dict[str, TriggerType]:
 
 
 def actions(crm: Any) -> dict[str, ActionType]:
-    """Action kinds by name, from every enabled plugin."""
-    return _gather(crm, "crm_automation_actions", ActionType)
+    """Action kinds by name, from every enabled plugin; a kind that works with a plugin
+    (``requires``) only while that plugin is enabled."""
+    found = _gather(crm, "crm_automation_actions", ActionType)
+    enabled = set(crm.enabled_plugins())
+    return {n: k for n, k in found.items() if k.requires is None or k.requires in enabled}
+
+
+def missing_plugin(crm: Any, name: str) -> str | None:
+    """The disabled plugin the action kind ``name`` works with, if that keeps it out."""
+    kind = _gather(crm, "crm_automation_actions", ActionType).get(name)
+    if kind is None or kind.requires is None or kind.requires in crm.enabled_plugins():
+        return None
+    return str(kind.requires)

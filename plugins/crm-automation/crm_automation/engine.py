@@ -30,8 +30,8 @@ from jinja2 import TemplateError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from . import catalog
-from .actions_catalog import ActionContext
+from . import active, catalog
+from .actions_catalog import ActionContext, wait_of
 from .conditions import compile_conditions, matching, record_matches
 from .models import AutomationRun, AutomationWorkflow
 from .triggers import occurrence
@@ -78,7 +78,7 @@ def running(links: list[int]) -> Iterator[None]:
         g.automation_chain = before
 
 
-def acting_records(crm: Any, rule: AutomationWorkflow, session: Any = None) -> Any:
+def acting_records(crm: Any, rule: Any, session: Any = None) -> Any:
     """The record service a rule acts with: the system's for a system rule, else its owner's.
 
     ``NotFound`` when the owner is gone or deactivated (the rule can no longer act).
@@ -95,41 +95,52 @@ def acting_records(crm: Any, rule: AutomationWorkflow, session: Any = None) -> A
 
 
 def on_event(event: Any) -> None:
-    """Fire the rules of ``event``'s entity that its trigger and their conditions match."""
+    """Fire the rules of ``event``'s entity that its trigger and their conditions match.
+
+    The active rules come from the app's cache (:mod:`crm_automation.active`); the conditions
+    of every rule whose trigger matches are checked in one query."""
     entity = event.entity
-    if entity.name == "workflow":
-        return
     crm = event.records.crm
+    if entity.name == "workflow":
+        active.forget(crm)
+        return
     session = crm.session
-    rules = list(
-        session.scalars(
-            select(AutomationWorkflow).where(
-                AutomationWorkflow.entity == entity.name,
-                AutomationWorkflow.active.is_(True),
-                AutomationWorkflow.deleted_at.is_(None),
-            )
-        )
-    )
+    rules = [
+        rule
+        for rule in active.rules_of(crm, entity)
+        if rule.kind is not None and rule.kind.matches(rule.trigger, event)
+    ]
     if not rules:
         return
-    kinds = catalog.triggers(crm)
+    trashed = event.action == "delete"
     links = chain()
     key = getattr(event, "key", "") or occurrence(event)
+    acting: list[tuple[active.ActiveRule, Any]] = []
     for rule in rules:
-        kind = kinds.get(str((rule.trigger or {}).get("type")))
-        if kind is None or not kind.matches(rule.trigger, event):
+        try:
+            if rule.params is None:
+                raise ValueError("its conditions no longer compile")
+            if active.cannot_hold(entity, rule.params, event.record):
+                continue
+            acting.append((rule, acting_records(crm, rule)))
+        except Exception:
+            log.exception("automation rule %s cannot fire", rule.id)
+    try:
+        held = active.holding(crm, entity, acting, event.record.id, trashed)
+    except Exception:
+        session.rollback()
+        log.exception("automation rules on %s could not be checked", entity.name)
+        return
+    for (rule, _records), holds in zip(acting, held, strict=True):
+        if not holds:
             continue
         try:
-            fire(
-                crm,
-                rule,
-                entity,
-                event.record.id,
-                key,
-                kind.name,
-                links,
-                trashed=event.action == "delete",
-            )
+            stored = session.get(AutomationWorkflow, rule.id)
+            if stored is None:
+                continue
+            trigger = rule.kind.name if rule.kind is not None else ""
+            fire(crm, stored, entity, event.record.id, key, trigger, links,
+                 trashed=trashed, checked=True)  # fmt: skip
         except Exception:  # one broken rule must not keep the others from firing
             session.rollback()
             log.exception("automation rule %s failed to fire", rule.id)
@@ -151,6 +162,8 @@ def fire(
     actions. ``None`` when the conditions do not hold or the occurrence already ran.
     ``checked``: the caller selected the record with the conditions already."""
     session = crm.session
+    if rule.sequence:
+        key = ENROLMENT  # one enrolment per record, whatever fired it
     if not checked:
         records = acting_records(crm, rule)
         params = compile_conditions(crm, entity, rule.conditions)
@@ -215,8 +228,18 @@ def attempt_action(app: Any, run_id: int, index: int) -> str:
     if run is None or run.status == "skipped" or index >= len(run.results or []):
         return "gone"
     step = dict(run.results[index])
-    if step["status"] in ("done", "failed", "started"):
+    if step["status"] in ("done", "failed", "started", "skipped"):
         return str(step["status"])  # a duplicate delivery of the job, or one running now
+    held = _held_until(run, index)
+    if held is not None:  # queued again by the recovery job before the wait ended
+        crm.jobs.enqueue(JOB, run_id, index, eta=held)
+        return "waiting"
+    rule = session.get(AutomationWorkflow, run.workflow_id)
+    if rule is not None and rule.sequence:
+        reason = _exit_reason(crm, rule, run)
+        if reason:
+            _leave(session, run_id, index, reason)
+            return "exited"
     first = int(step.get("attempts", 0)) == 0
     step["attempts"] = int(step.get("attempts", 0)) + 1
     step["status"], step["started_at"] = "started", utcnow().isoformat()
@@ -239,13 +262,74 @@ def attempt_action(app: Any, run_id: int, index: int) -> str:
         step["status"] = "retrying" if retry else "failed"
         if not lasting:
             log.warning("automation run %s action %s failed: %s", run_id, index, exc)
+    until = None
+    if step["status"] == "done" and config is not None and config.get("type") == "wait":
+        until = utcnow() + wait_of(config)
+        step["until"] = until.isoformat()
+        step["result"] = f"Waiting until {until.isoformat(timespec='minutes')}"
     count = _store(session, run_id, index, step)
     if retry:
         delay = BACKOFF_SECONDS * 2 ** (step["attempts"] - 1)
         crm.jobs.enqueue(JOB, run_id, index, delay=delay)
     if first and index + 1 < count:
-        crm.jobs.enqueue(JOB, run_id, index + 1)
+        crm.jobs.enqueue(JOB, run_id, index + 1, eta=until)
     return str(step["status"])
+
+
+#: the occurrence key of a sequence's run: one enrolment per (rule, record)
+ENROLMENT = "enrolment"
+LEFT = "Left the sequence: "
+
+
+def _exit_reason(crm: Any, rule: AutomationWorkflow, run: AutomationRun) -> str:
+    """Why the record leaves the sequence before its next step, or ``""`` to go on: its exit
+    conditions hold, it opted out of e-mail (core consent), or it is gone or out of reach."""
+    from crmcore.consent import is_opted_out
+    from crmcore.contacts.models import Contact
+
+    try:
+        records = acting_records(crm, rule)
+        entity = records.entity(run.entity)
+        record = records.get(entity, run.record_id)
+    except NotFound:
+        return "the record is gone or out of the rule's reach."
+    if isinstance(record, Contact) and is_opted_out(record):
+        return "the contact opted out of e-mail."
+    if rule.exit_conditions:
+        try:
+            params = compile_conditions(crm, entity, rule.exit_conditions)
+        except CRMError:
+            return "its exit conditions no longer compile."
+        if record_matches(records, entity, params, run.record_id):
+            return f"its exit conditions hold ({rule.exit_conditions})."
+    return ""
+
+
+def _leave(session: Any, run_id: int, index: int, reason: str) -> None:
+    """End a sequence's run before step ``index``: that step and those after are skipped."""
+    session.expire_all()
+    run = session.scalar(select(AutomationRun).where(AutomationRun.id == run_id).with_for_update())
+    results = [dict(r) for r in run.results]
+    for step in results[index:]:
+        if step["status"] in ("pending", "retrying"):
+            step.update(status="skipped", result=LEFT + reason, error="")
+    run.results = results
+    run.note = (LEFT + reason)[:200]
+    run.status = _status(results)
+    run.finished_at = utcnow() if run.status in ("done", "failed") else None
+    session.commit()
+
+
+def _held_until(run: AutomationRun, index: int) -> dt.datetime | None:
+    """When the wait before step ``index`` ends, if it has not ended yet."""
+    if index == 0:
+        return None
+    before = run.results[index - 1]
+    until = before.get("until") if before.get("type") == "wait" else None
+    if not until:
+        return None
+    moment = dt.datetime.fromisoformat(until)
+    return moment if moment > utcnow() else None
 
 
 def _store(session: Any, run_id: int, index: int, step: dict[str, Any]) -> int:
@@ -305,6 +389,8 @@ def recover_runs(app: Any, now: dt.datetime | None = None) -> int:
                     crm.jobs.enqueue(JOB, run_id, index + 1)
                 break
             if step["status"] == "pending":
+                if _held_until(run, index) is not None:
+                    break  # waiting: its job is queued for when the wait ends
                 crm.jobs.enqueue(JOB, run_id, index)
                 settled += 1
                 break

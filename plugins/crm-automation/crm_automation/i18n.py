@@ -14,6 +14,8 @@ LABELS = (
     _l("Actions"),
     _l("Active"),
     _l("System"),
+    _l("Sequence"),
+    _l("Exit conditions"),
     _l("Create and change system workflow rules"),
     _l("Rule builder"),
     _l("Monday"),

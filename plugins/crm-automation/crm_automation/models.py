@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from crmcore.db import AwareDateTime, Base, JSONType, OwnedMixin, RecordMixin, utcnow
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 #: a run's states: queued, running its actions, all done, some failed, refused before running
@@ -32,6 +32,10 @@ class AutomationWorkflow(RecordMixin, OwnedMixin, Base):
     actions: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     system: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: a sequence enrols each record once (one run per record, ever) and leaves it early
+    #: when ``exit_conditions`` hold before a step, or the contact opted out of e-mail
+    sequence: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    exit_conditions: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class AutomationRun(Base):

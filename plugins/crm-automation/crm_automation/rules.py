@@ -52,6 +52,20 @@ class WorkflowSchema(RecordSchema):
         metadata={"description": 'Ordered actions: [{"type": "add_tags", "tags": ["vip"]}].'},
     )
     active = fields.Boolean(load_default=True)
+    sequence = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Enrol each record once; leave early on exit conditions or an opt-out."
+        },
+    )
+    exit_conditions = fields.String(
+        load_default="",
+        validate=validate.Length(max=2000),
+        metadata={
+            "description": "A sequence ends for a record meeting these (checked before "
+            "each step): replied=true."
+        },
+    )
     system = fields.Boolean(
         load_default=False,
         metadata={"description": "Runs with the system's rights; administrators only."},
@@ -63,7 +77,16 @@ def prepare_workflow(values: dict[str, Any], record: Any, service: Any) -> None:
     current = (
         {
             name: getattr(record, name)
-            for name in ("entity", "trigger", "conditions", "actions", "system", "owner_id")
+            for name in (
+                "entity",
+                "trigger",
+                "conditions",
+                "actions",
+                "system",
+                "owner_id",
+                "sequence",
+                "exit_conditions",
+            )
         }
         if record is not None
         else {}
@@ -85,6 +108,13 @@ def prepare_workflow(values: dict[str, Any], record: Any, service: Any) -> None:
         _check_owner_reads(service, entity, owner_id)
     _check_trigger(crm, entity, merged.get("trigger"))
     compile_conditions(crm, entity, merged.get("conditions") or "")
+    if merged.get("exit_conditions"):
+        if not merged.get("sequence"):
+            raise ValidationError({"exit_conditions": ["Exit conditions are for sequences."]})
+        try:
+            compile_conditions(crm, entity, merged["exit_conditions"])
+        except ValidationError as exc:
+            raise ValidationError({"exit_conditions": exc.messages["conditions"]}) from None
     check_actions(crm, entity, merged.get("actions"))
 
 
@@ -137,6 +167,17 @@ def check_actions(crm: Any, entity: Any, actions: Any) -> None:
     kinds = catalog.actions(crm)
     for number, action in enumerate(actions, start=1):
         kind = kinds.get(str(action.get("type"))) if isinstance(action, Mapping) else None
+        if kind is None and isinstance(action, Mapping):
+            plugin = catalog.missing_plugin(crm, str(action.get("type")))
+            if plugin is not None:
+                raise ValidationError(
+                    {
+                        "actions": [
+                            f"Action {number}: {action.get('type')!r} needs the {plugin} "
+                            "plugin, which is not enabled."
+                        ]
+                    }
+                )
         if kind is None:
             shown = action.get("type") if isinstance(action, Mapping) else action
             raise ValidationError(

@@ -224,7 +224,8 @@ def fire_due(app: Any, now: dt.datetime | None = None) -> int:
             ran = exists().where(
                 AutomationRun.workflow_id == rule.id,
                 AutomationRun.record_id == model.id,
-                AutomationRun.created_at >= due.since,
+                # a sequence enrols a record once, ever
+                true() if rule.sequence else AutomationRun.created_at >= due.since,
             )
             value = due.value if due.value is not None else literal(None)
             stmt = (

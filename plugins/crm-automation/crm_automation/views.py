@@ -13,7 +13,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from . import builder
+from . import builder, catalog
 from .history import STATUS_LABELS, runs_of_rule, summary
 from .rules import SYSTEM_PERMISSION
 from .schedules import _date_kind
@@ -38,6 +38,8 @@ ACTION_LABELS = {
     "notify": _l("Notify users"),
     "send_email": _l("Send an e-mail"),
     "run_action": _l("Run a record action"),
+    "wait": _l("Wait"),
+    "add_to_static_list": _l("Add to a static list"),
 }
 OPERATOR_LABELS = {
     "eq": _l("is"),
@@ -80,6 +82,16 @@ def _entities(records: Any) -> list[Any]:
         (e for e in crm.entities() if e.name != "workflow" and records.access.can(e, "read")),
         key=lambda e: e.plural,
     )
+
+
+def _static_lists(records: Any) -> list[tuple[int, str]] | None:
+    """The static lists (marketing segments) the user may read; ``None`` without marketing."""
+    if "marketing" not in records.crm.enabled_plugins():
+        return None
+    from crm_marketing.models import Segment
+
+    query = records.query("segments").where(Segment.kind == "static").order_by(Segment.name)
+    return [(s.id, s.name) for s in records.session.scalars(query.limit(500))]
 
 
 def _people(records: Any) -> tuple[list[Any], list[Any]]:
@@ -157,7 +169,8 @@ def make_blueprint() -> Blueprint:
             slots=builder.action_slots(values.get("actions", [])),
             trigger=values.get("trigger") or {"type": "created"},
             triggers=builder.TRIGGER_KINDS,
-            kinds=builder.ACTION_KINDS,
+            kinds=[k for k in builder.ACTION_KINDS if k in catalog.actions(crm)],
+            static_lists=_static_lists(records),
             operators=builder.OPERATORS,
             weekdays=WEEKDAYS,
             users=users,

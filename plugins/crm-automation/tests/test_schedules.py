@@ -151,3 +151,19 @@ def test_the_dry_run_of_a_time_based_rule_lists_the_records_due_now(crm, make_ru
     plan = dry_run(crm, rule)
     assert plan["total"] == 1 and plan["records"][0]["id"] == due.id
     assert logged(crm) == []
+
+
+def test_a_scheduled_sequence_enrols_each_record_once(crm, make_rule, make_contact, runs,
+                                                      monkeypatch):  # fmt: skip
+    from crm_automation import schedules
+    from crm_automation.schedules import fire_due
+
+    monkeypatch.setattr(schedules, "BATCH", 2)  # enrolled records must not fill the batch
+    contacts = [make_contact() for _ in range(3)]
+    rule = make_rule({"type": "schedule", "time": "06:00", "weekdays": [0, 1, 2, 3, 4, 5, 6]},
+                     LOG, sequence=True)  # fmt: skip
+    assert fire_due(crm.app, NOW) == 2
+    assert fire_due(crm.app, NOW + dt.timedelta(days=1)) == 1  # the next day: the third only
+    assert fire_due(crm.app, NOW + dt.timedelta(days=2)) == 0
+    assert sorted(r.record_id for r in runs(rule)) == [c.id for c in contacts]
+    assert {r.occurrence for r in runs(rule)} == {"enrolment"}

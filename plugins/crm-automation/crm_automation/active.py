@@ -1,0 +1,157 @@
+"""The active rules of each entity, kept on the app so that a record write does not load and
+compile them again.
+
+The cache is checked against a stamp of the rules table (count, sum of versions, latest
+change) - one cheap aggregate query per request, job or command - so a rule saved, switched
+off or removed by any process (another web node, a worker, the CLI) is seen by the next
+request, and at once in the process that saved it. The rules' conditions are compiled once per
+stamp; whether they hold for the record that fired is judged on the record when that is exact
+(:func:`cannot_hold`, only ever to leave a rule out), else asked of the database in one query
+for all the entity's rules (:func:`holding`), each in its own acting scope, exactly as
+:func:`crm_automation.conditions.record_matches` would.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import g
+from sqlalchemy import Boolean, String, func, select
+
+from . import catalog
+from .conditions import compile_conditions, matching
+from .models import AutomationWorkflow
+from .triggers import TriggerType
+
+log = logging.getLogger(__name__)
+
+KEY = "automation_active_rules"
+#: set on ``g`` once the stamp was read in this request, job or command
+CHECKED = "automation_rules_checked"
+
+
+@dataclass(frozen=True)
+class ActiveRule:
+    """What the engine needs of an active rule to decide whether it fires."""
+
+    id: int
+    entity: str
+    trigger: dict[str, Any]
+    system: bool
+    owner_id: int | None
+    kind: TriggerType | None
+    #: compiled conditions; ``None`` when they no longer compile (the rule then fails loudly)
+    params: Any
+
+
+@dataclass
+class _Cache:
+    stamp: tuple[Any, ...] = ()
+    by_entity: dict[str, list[ActiveRule]] = field(default_factory=dict)
+
+
+def _stamp(crm: Any) -> tuple[Any, ...]:
+    row = crm.session.execute(
+        select(
+            func.count(AutomationWorkflow.id),
+            func.coalesce(func.sum(AutomationWorkflow.version), 0),
+            func.max(AutomationWorkflow.updated_at),
+        )
+    ).one()
+    return (*tuple(row), frozenset(crm.enabled_plugins()))
+
+
+def forget(crm: Any) -> None:
+    """Drop the cached rules (a rule was saved in this process)."""
+    crm.app.extensions.pop(KEY, None)
+    g.pop(CHECKED, None)
+
+
+def rules_of(crm: Any, entity: Any) -> list[ActiveRule]:
+    """The active rules on ``entity``, from the cache when no rule changed since it was made.
+
+    The stamp is read once per request, job or command (like the enabled plugins), so a bulk
+    write pays for it once; a rule saved in the same one drops the cache at once."""
+    cache = crm.app.extensions.get(KEY)
+    if cache is None or not g.get(CHECKED):
+        stamp = _stamp(crm)
+        if cache is None or cache.stamp != stamp:
+            cache = _Cache(stamp, _load(crm))
+            crm.app.extensions[KEY] = cache
+        g.setdefault(CHECKED, True)
+    return list(cache.by_entity.get(entity.name, ()))
+
+
+def _load(crm: Any) -> dict[str, list[ActiveRule]]:
+    kinds = catalog.triggers(crm)
+    found: dict[str, list[ActiveRule]] = {}
+    rows = crm.session.scalars(
+        select(AutomationWorkflow)
+        .where(AutomationWorkflow.active.is_(True), AutomationWorkflow.deleted_at.is_(None))
+        .order_by(AutomationWorkflow.id)
+    )
+    for rule in rows:
+        kind = kinds.get(str((rule.trigger or {}).get("type")))
+        params = None
+        try:
+            entity = crm.registry.get(rule.entity)
+            params = compile_conditions(crm, entity, rule.conditions)
+        except Exception:  # the rule fails when it fires, with its error in the log
+            log.warning("automation rule %s: conditions no longer compile", rule.id, exc_info=True)
+        found.setdefault(rule.entity, []).append(
+            ActiveRule(
+                rule.id,
+                rule.entity,
+                dict(rule.trigger or {}),
+                bool(rule.system),
+                rule.owner_id,
+                kind,
+                params,
+            )
+        )
+    return found
+
+
+def cannot_hold(entity: Any, params: Any, record: Any) -> bool:
+    """Whether the record in memory already fails one of the conditions, so that the query is
+    not needed. Only used to leave rules out, never to let one fire: a condition it cannot
+    judge exactly counts as "may hold" and the database decides (scope included).
+
+    Judged here: ``field=text`` on a text column (the database compares lower-cased; text that
+    differs even case-folded differs there too), ``field=true/false`` on a boolean column, and
+    ``tags=x`` (the list lacks the tag)."""
+    for name, op, value in params.filters:
+        if op != "eq" or name.startswith("custom.") or name not in entity.columns:
+            continue
+        current = getattr(record, name, None)
+        if name == "tags":
+            if isinstance(value, str) and isinstance(current, list) and value not in current:
+                return True
+            continue
+        kind = entity.columns[name].type
+        if isinstance(value, bool) and isinstance(kind, Boolean):
+            if current is None or (isinstance(current, bool) and current != value):
+                return True
+        elif isinstance(value, str) and isinstance(kind, String):
+            if current is None:
+                return True
+            if isinstance(current, str) and current.casefold() != value.casefold():
+                return True
+    return False
+
+
+def holding(
+    crm: Any, entity: Any, rules: list[tuple[ActiveRule, Any]], record_id: int, trashed: bool
+) -> list[bool]:
+    """For each (rule, its acting record service): whether the record is readable by that
+    service and meets the rule's conditions - all asked in one query."""
+    if not rules:
+        return []
+    checks = [
+        matching(records, entity, rule.params, trashed).where(entity.model.id == record_id).exists()
+        for rule, records in rules
+    ]
+    row = crm.session.execute(select(*checks)).one()
+    return [bool(value) for value in row]
