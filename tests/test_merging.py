@@ -215,3 +215,55 @@ def test_merge_records_refuses_mixed_or_unmergeable_records(records, make_compan
     two = records.create("pledges", {"title": "b"})
     with pytest.raises(ValidationError):
         merge_records(records, "pledges", one, two, {})
+
+
+def test_merge_page_from_the_duplicates_page(crm, app, admin, make_user, records):
+    from test_web import csrf_of, page, sign_in
+
+    from crmcore.duplicates.scan import scan
+
+    keep = records.create(
+        "contacts", {"first_name": "Eva", "last_name": "Ruiz", "email": "eva@example.com"}
+    )
+    gone = records.create(
+        "contacts",
+        {"first_name": "Eva <b>", "last_name": "Ruiz", "email": "EVA@example.com", "city": "Vigo"},
+    )
+    pledge = records.create("pledges", {"title": "P", "contact_id": gone.id})
+    scan(crm, "contact")
+    client = app.test_client()
+    sign_in(client, admin)
+    url = f"/contacts/duplicates/merge/{keep.id}/{gone.id}"
+    assert f'href="{url}"' in page(client, "/contacts/duplicates")
+    html = page(client, url)
+    assert 'name="choice_city" value="winner" checked' in html
+    assert "Vigo" in html and "Eva &lt;b&gt;" in html and "Eva <b>" not in html
+    assert f'href="/contacts/duplicates/merge/{gone.id}/{keep.id}"' in html  # keep the other
+    # no CSRF token: refused, nothing merged
+    assert client.post(url, data={"choice_city": "loser"}).status_code == 400
+    # a tampered choice: the page says so and nothing changes
+    r = client.post(url, data={"csrf_token": csrf_of(html), "choice_city": "both"})
+    assert r.status_code == 422
+    assert "Must be one of" in r.get_data(as_text=True)
+    crm.session.expire_all()
+    assert crm.session.get(Contact, gone.id).deleted_at is None
+    r = client.post(url, data={"csrf_token": csrf_of(html), "choice_city": "loser"})
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/contacts/{keep.id}")
+    crm.session.expire_all()
+    assert crm.session.get(Contact, keep.id).city == "Vigo"
+    assert crm.session.get(Contact, keep.id).first_name == "Eva"
+    assert crm.session.get(Contact, gone.id).deleted_at is not None
+    assert crm.session.get(Pledge, pledge.id).contact_id == keep.id
+    # a reader who may not update: the merge is refused
+    reader = make_user("read_only", locale="es")
+    other = records.create("contacts", {"last_name": "Otro"})
+    client = app.test_client()
+    sign_in(client, reader)
+    html = page(client, f"/contacts/duplicates/merge/{keep.id}/{other.id}")
+    assert "Fusionar registros" in html and "Conservar el otro registro" in html
+    r = client.post(
+        f"/contacts/duplicates/merge/{keep.id}/{other.id}", data={"csrf_token": csrf_of(html)}
+    )
+    assert r.status_code == 403
+    crm.session.expire_all()
+    assert crm.session.get(Contact, other.id).deleted_at is None
