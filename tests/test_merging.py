@@ -267,3 +267,24 @@ def test_merge_page_from_the_duplicates_page(crm, app, admin, make_user, records
     assert r.status_code == 403
     crm.session.expire_all()
     assert crm.session.get(Contact, other.id).deleted_at is None
+
+
+def test_merge_dialog_on_the_record_page(crm, app, admin, records):
+    from test_web import csrf_of, page, sign_in
+
+    keep = records.create("contacts", {"last_name": "Keep"})
+    gone = records.create("contacts", {"last_name": "Gone", "tags": ["x"]})
+    client = app.test_client()
+    sign_in(client, admin)
+    assert f"/contacts/{keep.id}/actions/merge" in page(client, f"/contacts/{keep.id}")
+    html = page(client, f"/contacts/{keep.id}/actions/merge")
+    assert 'name="other_id"' in html and f'value="{gone.id}"' in html
+    assert 'name="other_entity"' not in html and 'name="choices"' not in html
+    r = client.post(
+        f"/contacts/{keep.id}/actions/merge",
+        data={"csrf_token": csrf_of(html), "other_id": str(gone.id)},
+    )
+    assert r.status_code == 303, r.get_data(as_text=True)[:500]
+    crm.session.expire_all()
+    assert crm.session.get(Contact, gone.id).deleted_at is not None
+    assert crm.session.get(Contact, keep.id).tags == ["x"]

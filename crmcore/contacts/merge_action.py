@@ -35,7 +35,6 @@ def _input_schema(plural: str) -> type[Schema]:
     class MergeInput(Schema):
         other_id = fields.Integer(
             required=True,
-            strict=True,
             metadata={"reference": plural, "label": "Duplicate to merge into this record"},
         )
         # Raw: the API's check only, not an input of the page's dialog
