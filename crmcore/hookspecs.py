@@ -17,19 +17,21 @@ consumer starts (a job of a disabled plugin is skipped when it is due).
 after-commit hooks and ``crm_contact_unsubscribed``) are
 called for enabled plugins only, in load order: a plugin's implementation runs after those of
 the plugins it ``requires``. ``tryfirst``/``trylast`` change that as in pluggy.
-``crm_person_data`` is called for enabled plugins and for disabled ones whose rows are kept.
+``crm_person_data`` and ``crm_merge_records`` are called for enabled plugins and for disabled
+ones whose rows are kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     import click
     from flask import Blueprint
+    from sqlalchemy.orm import Session
 
     from .actions import RecordAction
     from .consent import UnsubscribeEvent
@@ -254,4 +256,23 @@ def crm_person_data(person: Person) -> Iterable[PersonData]:
     or ``person.scrub_rows(Model, columns)``. Never commit.
 
     :param person: the address, the matching contacts, the session and the helpers above.
+    """
+
+
+@hookspec
+def crm_merge_records(entity: Entity, winner: Any, loser: Any, session: Session) -> None:
+    """Re-point this plugin's own rows from ``loser`` to ``winner`` when two records merge.
+
+    Called by ``crmcore.merging.merge_records`` (the ``merge`` action of contacts and
+    companies) after the core re-pointed every registered entity's reference fields and
+    polymorphic links - so only rows the registry cannot see need this hook: a plugin's tables
+    that are not entities (a link table, a cache keyed by contact id). Called for every plugin
+    whose tables exist on the instance, enabled or disabled, inside the merge's transaction,
+    before the loser goes to the trash. Write with ``session`` (an ``UPDATE`` is fine); never
+    commit; raise ``crmcore.ValidationError`` to refuse the merge.
+
+    :param entity: the merged entity (``contact`` or ``company``).
+    :param winner: the record kept.
+    :param loser: the record about to be trashed.
+    :param session: the merge's session.
     """

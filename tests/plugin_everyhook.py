@@ -224,3 +224,11 @@ def crm_person_data(person):
 
     rows = [{"contact_id": c.id, "greeting": f"Hola {c.first_name}"} for c in person.contacts]
     return [PersonData("everyhook.greetings", rows, erase=erase)]
+
+
+@hookimpl
+def crm_merge_records(entity, winner, loser, session):
+    from flask import current_app
+
+    store = current_app.extensions.setdefault("everyhook", [])
+    store.append(("merged", entity.name, winner.id, loser.id, session is not None))

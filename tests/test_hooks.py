@@ -369,6 +369,14 @@ def test_crm_person_data(app, crm, records, cli, tmp_path):
     assert ("erased", "rosa.hook@example.org", [contact.id]) in events(app)
 
 
+def test_crm_merge_records(app, api, records):
+    keep = records.create("contacts", {"last_name": "Kept"})
+    gone = records.create("contacts", {"last_name": "Gone"})
+    r = api.post(f"/api/v1/contacts/{keep.id}/merge", json={"other_id": gone.id})
+    assert r.status_code == 200, r.get_json()
+    assert ("merged", "contact", keep.id, gone.id, True) in events(app)
+
+
 def test_event_hooks_are_not_called_for_a_rolled_back_write(app, records):
     records.create("contacts", {"last_name": "Never"}, commit=False)
     records.rollback()

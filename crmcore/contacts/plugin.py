@@ -10,6 +10,7 @@ from ..plugins import Plugin, hookimpl
 from ..registry import Entity
 from ..version import __version__
 from . import demo
+from .merge_action import merge_action
 from .models import Company, Contact
 from .schemas import CompanySchema, ContactSchema
 
@@ -45,6 +46,7 @@ def crm_entities() -> list[Entity]:
             list_columns=("name", "domain", "city", "country", "owner_id"),
             filter_fields=("industry",),
             sort_fields=("industry",),
+            actions=[merge_action("company", "companies")],
         ),
         Entity(
             name="contact",
@@ -58,6 +60,7 @@ def crm_entities() -> list[Entity]:
             filter_fields=("city", "country", "tags", "email_opt_out", "source", "title"),
             sort_fields=("city", "country"),
             prepare=prepare_contact,
+            actions=[merge_action("contact", "contacts")],
         ),
     ]
 

@@ -13,6 +13,7 @@ from ..errors import PermissionDenied
 from ..records import RecordService
 from .api import PLURALS
 from .hints import reason_labels
+from .merge_page import merge_view
 from .pairs import entity_with_rules, page, parse_cursor, parse_limit
 
 
@@ -53,6 +54,10 @@ def make_blueprint() -> Blueprint:
         current_crm().jobs.enqueue("crmcore.duplicates.scan:scan_job", entity.name)
         flash(_("Looking for duplicates; reload this page in a moment."), "success")
         return redirect(url_for("web_duplicates.index", plural=entity.plural), 303)
+
+    @bp.route("/<plural>/duplicates/merge/<int:keep_id>/<int:other_id>", methods=["GET", "POST"])
+    def merge(plural: str, keep_id: int, other_id: int) -> Any:
+        return merge_view(_service(), _entity(plural), keep_id, other_id)
 
     @bp.app_context_processor
     def duplicates_link() -> dict[str, Any]:

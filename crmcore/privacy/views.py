@@ -287,6 +287,7 @@ ACTION_LABELS = {
     "erase": "Erased",
     "purge": "Trash purged",
     "empty": "Trash emptied",
+    "merge": "Merged",
 }
 #: entries of the trail that are not records (English message ids)
 OTHER_KINDS = {

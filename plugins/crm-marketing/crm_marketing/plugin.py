@@ -186,6 +186,15 @@ def crm_timeline_items(ctx: Any) -> list[Any]:
 
 
 @hookimpl
+def crm_merge_records(entity: Any, winner: Any, loser: Any, session: Any) -> None:
+    """Two contacts merged: the loser's segment memberships and campaign sends move over."""
+    from .merging import merge_contacts
+
+    if entity.name == "contact":
+        merge_contacts(session, winner.id, loser.id)
+
+
+@hookimpl
 def crm_person_data(person: Any) -> list[Any]:
     """The person's campaign sends and their events, segment memberships and bounces."""
     from . import privacy

@@ -225,6 +225,15 @@ def crm_timeline_items(ctx: Any) -> list[Any]:
 
 
 @hookimpl
+def crm_merge_records(entity: Any, winner: Any, loser: Any, session: Any) -> None:
+    """Two contacts merged: the loser's messages and portal account move over."""
+    from .merging import merge_contacts
+
+    if entity.name == "contact":
+        merge_contacts(session, winner.id, loser.id)
+
+
+@hookimpl
 def crm_person_data(person: Any) -> list[Any]:
     """The person's tickets, messages, feedback, portal account and web requests."""
     from . import privacy
