@@ -85,6 +85,7 @@ LABELS = (
     # fields (labels the core derives from the field names)
     _l("Query"),
     _l("Company query"),
+    _l("Or groups"),
     _l("Conditions"),
     _l("Member count"),
     _l("Body html"),
