@@ -56,6 +56,8 @@ def fill(entity: Any, data: dict[str, Any], html: str, parents: dict[str, int]) 
         "lead": {"last_name": f"Lead {n}"},
         "sla_policy": {"priority": "high", "first_response_minutes": "60"},
         "quota": {"period": "2026-Q1", "amount": "1000"},
+        # a public address written as digits: the webhook's guard needs no DNS to accept it
+        "webhook": {"url": "https://93.184.216.34/hook", "entities": "contacts"},
     }
     data.update(special.get(entity.name, {}))
 

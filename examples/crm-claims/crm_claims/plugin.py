@@ -7,7 +7,12 @@ that permission allows.
 
 from __future__ import annotations
 
-from crmcore import Entity, MenuItem, Permission, Plugin, RoleGrant, hookimpl
+from typing import TYPE_CHECKING
+
+from crmcore import MenuItem, Permission, Plugin, RoleGrant, hookimpl
+
+if TYPE_CHECKING:  # `crm --help` imports this module: keep SQLAlchemy and marshmallow out
+    from crmcore import Entity
 
 PLUGIN = Plugin(
     name="claims",
@@ -22,6 +27,8 @@ PLUGIN = Plugin(
 @hookimpl
 def crm_entities() -> list[Entity]:
     """The claim: the core derives its API, pages, permissions, audit, search and trash."""
+    from crmcore import Entity
+
     from .actions import actions, prepare_claim
     from .models import Claim
     from .schemas import ClaimSchema

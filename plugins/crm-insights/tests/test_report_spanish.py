@@ -74,7 +74,7 @@ def test_report_pages_are_spanish(
     ]
     words = english()
     for url in urls:
-        response = client.get(url)
+        response = client.get(url, follow_redirects=True)  # /reports/new goes to the builder
         assert response.status_code == 200, url
         parser = _Texts()
         parser.feed(response.get_data(as_text=True))

@@ -24,4 +24,5 @@ def report_entity() -> Any:
         list_columns=("name", "chart", "visibility", "owner_id"),
         filter_fields=("team_id", "role_id"),
         prepare=prepare_report,
+        editor_url="/insights/reports",  # the report builder: the generated form cannot be
     )
