@@ -264,3 +264,13 @@ def test_dry_run_reports_duplicates_and_writes_nothing(crm, tmp_path, make_compa
     )
     assert result.possible_duplicates == 1
     assert crm.session.scalar(select(func.count()).select_from(Company)) == before
+
+
+def test_names_with_other_numbers_are_not_similar():
+    from crmcore.duplicates.matching import company_key, similar
+
+    assert similar(company_key("Ferretería García"), company_key("Ferreteria Garcia S.L."))
+    assert similar(company_key("Tienda Sol 12"), company_key("Tiendas Sol 12"))
+    # branches and numbered firms are different companies, however alike their names
+    assert not similar(company_key("Tienda Sol 1"), company_key("Tienda Sol 2"))
+    assert not similar(company_key("Firma 11"), company_key("Firma 1"))
