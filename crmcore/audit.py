@@ -114,6 +114,24 @@ def record_audit(
     return entry
 
 
+def record_export(
+    session: Session, entity: str, user_id: int | None, *, fmt: str, query: str, via: str
+) -> AuditEntry:
+    """Audit a list export (``export`` on record 0 of ``entity``): who, the format, the list's
+    query string and the door (``web`` or ``api``); committed at once, before the download
+    streams."""
+    entry = record_audit(
+        session,
+        entity,
+        0,
+        "export",
+        user_id,
+        {"format": (None, fmt), "query": (None, query[:2000]), "via": (None, via)},
+    )
+    session.commit()
+    return entry
+
+
 def record_sign_in(
     session: Session, user_id: int | None, email: str, *, ok: bool, via: str
 ) -> AuditEntry:

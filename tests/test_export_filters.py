@@ -86,3 +86,23 @@ def test_api_export_without_sort_stays_in_id_order(api, records, people) -> None
     records.update("contacts", people["bea"].id, {"title": "Boss"})  # now the latest changed
     got = rows(api.get(f"{EXPORT}?city=Madrid"))
     assert [r["first_name"] for r in got] == ["Ana", "Bea"]
+
+
+def test_exports_are_audited_and_shown_in_the_audit_viewer(app, api, admin, people, crm) -> None:
+    from sqlalchemy import select
+
+    from crmcore.audit import AuditEntry
+
+    assert api.get(f"{EXPORT}?city=Madrid").status_code == 200
+    client = app.test_client()
+    sign_in(client, admin)
+    assert client.get("/contacts/export?q=moreno").status_code == 200
+    crm.session.expire_all()
+    entries = crm.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "export").order_by(AuditEntry.id)
+    ).all()
+    assert [(e.entity, e.changes["via"][1]) for e in entries] == [("contact", "api"),
+                                                                  ("contact", "web")]  # fmt: skip
+    assert entries[0].changes["query"][1] == "city=Madrid" and entries[0].user_id is not None
+    listed = api.get("/api/v1/audit?action=export").get_json()
+    assert len(listed["data"]) == 2

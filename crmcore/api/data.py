@@ -22,6 +22,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.utils import secure_filename
 
 from ..app import current_crm
+from ..audit import record_export
 from ..errors import NotFound, ValidationError
 from ..exporting import FORMATS, export_chunks
 from ..importing import (
@@ -287,6 +288,8 @@ def make_export_blueprint() -> Blueprint:
             # no sort asked for: by id, as always (the list's default is -updated_at)
             order=listing.export_order(entity, params) if "sort" in args else None,
         )
+        record_export(service.session, entity.name, service.access.user_id, fmt=fmt,
+                      query=request.query_string.decode("utf-8", "replace"), via="api")  # fmt: skip
         mimetype = "text/csv" if fmt == "csv" else "application/json"
         name = f"{entity.plural}.{fmt}"
         return Response(

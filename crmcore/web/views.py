@@ -30,6 +30,7 @@ from werkzeug.datastructures import MultiDict
 from .. import exporting, parsing
 from ..api import listing
 from ..app import current_crm
+from ..audit import record_export
 from ..duplicates import check_input
 from ..duplicates.hints import reason_labels
 from ..errors import CRMError, NotFound, PermissionDenied, StaleRecord, ValidationError
@@ -792,7 +793,10 @@ def export_response(
 ) -> Response:
     """A CSV download of the records ``narrow`` selects within the user's read scope, in
     ``order`` (by id without it)."""
-    chunks = exporting.export_chunks(service(), entity, "csv", narrow=narrow, order=order)
+    records = service()
+    record_export(records.session, entity.name, records.access.user_id, fmt="csv",
+                  query=request.query_string.decode("utf-8", "replace"), via="web")  # fmt: skip
+    chunks = exporting.export_chunks(records, entity, "csv", narrow=narrow, order=order)
     return Response(
         stream_with_context(chunks),
         mimetype="text/csv",
