@@ -17,9 +17,10 @@ Disabled plugins take part: their reference fields are re-pointed and their
 ``crm_merge_records`` is called when their tables exist (they were enabled once), as for
 erasure, so nothing points at the trashed loser when the plugin is enabled again.
 
-Undo: the loser can be restored from the trash within the retention period; the references
-stay on the winner (the loser's audit row lists every re-pointed record, ``repointed``, so they
-can be found), and the values copied onto the winner stay too.
+Undo: restoring the loser from the trash (within the retention period) moves back the
+references the merge re-pointed - those listed in the loser's ``merge`` audit row
+(``repointed``) that still point at the winner (:func:`unmerge`, an ``unmerge`` audit row).
+The values copied onto the winner and the rows plugins moved in ``crm_merge_records`` stay.
 """
 
 from __future__ import annotations
@@ -232,3 +233,64 @@ def _forget_pairs(records: RecordService, entity: Entity, loser_id: int) -> None
             or_(DuplicatePair.record_a == loser_id, DuplicatePair.record_b == loser_id),
         )
     )
+
+
+def unmerge(records: RecordService, entity: Entity | str, loser_id: int) -> dict[str, list[int]]:
+    """Point back at the restored ``loser_id`` the records its last merge re-pointed that still
+    point at the winner; nothing when it was not merged or was unmerged since. Never commits.
+    Returns ``"<entity>.<field>" -> ids`` moved back."""
+    from .audit import AuditEntry
+
+    entity = records.entity(entity)
+    session = records.session
+    last = session.scalar(
+        select(AuditEntry)
+        .where(
+            AuditEntry.entity == entity.name,
+            AuditEntry.record_id == loser_id,
+            AuditEntry.action.in_(("merge", "unmerge")),
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
+    if last is None or last.action != "merge" or "merged_into" not in (last.changes or {}):
+        return {}
+    winner_id = last.changes["merged_into"][1]
+    repointed = (last.changes.get("repointed") or [None, {}])[1] or {}
+    moved: dict[str, list[int]] = {}
+    audit: list[tuple[str, int, str, int | None, dict[str, tuple[Any, Any]]]] = []
+    for key, ids in repointed.items():
+        name, _, field_name = key.partition(".")
+        try:
+            other = records.crm.registry.get(name)
+        except KeyError:  # its plugin is no longer installed
+            continue
+        model = other.model
+        column = getattr(model, field_name, None)
+        if column is None:
+            continue
+        still = list(
+            session.scalars(
+                select(model.id).where(model.id.in_(ids), column == winner_id).order_by(model.id)
+            )
+        )
+        if not still:
+            continue
+        session.execute(
+            update(model)
+            .where(model.id.in_(still))
+            .values({field_name: loser_id, "version": model.version + 1, "updated_at": utcnow()})
+            .execution_options(synchronize_session=False)
+        )
+        moved[key] = still
+        audit.extend(
+            (other.name, i, "update", records.access.user_id, {field_name: (winner_id, loser_id)})
+            for i in still
+        )
+    record_audit_many(session, audit)
+    record_audit(
+        session, entity.name, loser_id, "unmerge", records.access.user_id,
+        {"merged_into": (winner_id, None), "repointed": (None, moved)},
+    )  # fmt: skip
+    session.flush()
+    return moved

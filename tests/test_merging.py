@@ -116,18 +116,38 @@ def test_merge_repoints_every_reference_and_trashes_the_loser(crm, api, records,
     assert s.get(Pledge, pledge.id).version == 2
 
 
-def test_restoring_the_loser_leaves_references_on_the_winner(crm, api, records):
+def test_restoring_the_loser_moves_its_references_back(crm, api, records):
     keep = records.create("contacts", {"last_name": "Keep"})
     gone = records.create("contacts", {"last_name": "Gone"})
     pledge = records.create("pledges", {"title": "P", "contact_id": gone.id})
+    later = records.create("pledges", {"title": "Q", "contact_id": gone.id})
+    note = records.create("notes", {"body": "n", "record_type": "contact", "record_id": gone.id})
     assert (
         api.post(f"/api/v1/contacts/{keep.id}/merge", json={"other_id": gone.id}).status_code == 200
     )
+    crm.session.expire_all()
+    assert crm.session.get(Pledge, pledge.id).contact_id == keep.id
+    # changed since the merge: someone pointed it at another contact - it stays where it is
+    third = records.create("contacts", {"last_name": "Third"})
+    records.update("pledges", crm.session.get(Pledge, later.id), {"contact_id": third.id})
     r = api.post(f"/api/v1/contacts/{gone.id}/restore")
     assert r.status_code == 200, r.get_json()
     crm.session.expire_all()
     assert crm.session.get(Contact, gone.id).deleted_at is None
-    assert crm.session.get(Pledge, pledge.id).contact_id == keep.id
+    assert crm.session.get(Pledge, pledge.id).contact_id == gone.id
+    assert crm.session.get(Pledge, later.id).contact_id == third.id
+    assert crm.session.get(Note, note.id).record_id == gone.id
+    actions = crm.session.scalars(
+        select(AuditEntry.action)
+        .where(AuditEntry.entity == "contact", AuditEntry.record_id == gone.id)
+        .order_by(AuditEntry.id)
+    ).all()
+    assert actions[-2:] in (["restore", "unmerge"], ["unmerge", "restore"])
+    # a second restore after another trash does nothing more
+    records.delete("contacts", crm.session.get(Contact, gone.id))
+    assert api.post(f"/api/v1/contacts/{gone.id}/restore").status_code == 200
+    crm.session.expire_all()
+    assert crm.session.get(Pledge, pledge.id).contact_id == gone.id
 
 
 def test_companies_merge_repoints_contacts_and_plugin_records(crm, api, records, make_company):

@@ -89,5 +89,20 @@ def crm_periodic_jobs() -> list[PeriodicJob]:
 
 
 @hookimpl
+def crm_record_updated(event: Any) -> None:
+    """A merged contact or company restored from the trash gets back the references its merge
+    moved to the other record (``crmcore.merging.unmerge``)."""
+    if event.action != "restore" or event.entity.name not in ("contact", "company"):
+        return
+    from ..merging import unmerge
+
+    records = event.records.crm.records(session=event.session)  # the system: every record
+    if unmerge(records, event.entity, event.record.id):
+        records.commit()
+    else:
+        records.rollback()
+
+
+@hookimpl
 def crm_demo_data(ctx: DemoContext) -> None:
     demo.create(ctx)
