@@ -163,3 +163,15 @@ def test_a_disabled_plugin_rows_are_erased_too(crm, records, cli):
     result = cli("people", "erase", "quiet@example.org", "--yes")
     assert result.exit_code == 0, result.output
     assert crm.session.scalar(select(func.count()).select_from(WebRequest)) == 0
+
+
+def test_a_reimport_of_an_erased_person_is_flagged(crm, records, cli, make_contact, tmp_path):
+    make_contact(first_name="Olga", email="olga@example.org")
+    assert cli("people", "erase", "OLGA@example.org", "--yes").exit_code == 0
+    csv = tmp_path / "people.csv"
+    csv.write_text("first_name,email\nOlga,olga@example.org\nPere,pere@example.org\n")
+    result = cli("import", "contacts", str(csv))
+    assert result.exit_code == 0, result.output
+    assert "possible duplicates: 1" in result.output
+    assert "line 2:" in result.output and "whose data was erased" in result.output
+    assert "line 3:" not in result.output  # nobody erased Pere

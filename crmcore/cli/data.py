@@ -162,7 +162,13 @@ def import_(
                 f"#{d['id']} {d['title']} ({'+'.join(d['reasons'])}, {d['score']})"
                 for d in item["duplicates"]
             )
-            click.echo(f"  line {item['line']}: #{item['record_id']} may duplicate {others}")
+            if others:
+                click.echo(f"  line {item['line']}: #{item['record_id']} may duplicate {others}")
+            if item.get("erased"):
+                click.echo(
+                    f"  line {item['line']}: #{item['record_id']} has the address of a person "
+                    "whose data was erased: keep it only with a new reason (consent or contract)"
+                )
 
 
 @click.command("export")

@@ -147,6 +147,7 @@ class Importer:
         self.service = service
         self.session = service.session
         self.path = Path(path)
+        self._erased: set[str] | None = None  # hashes of erased addresses, read once
         self.options = options
         self.job = job
         self.progress = progress
@@ -321,12 +322,14 @@ class Importer:
                 counts.rejected.append(row)
                 continue
             found = next(hints)
-            if found:
+            erased = self._was_erased(result)
+            if found or erased:
                 counts.duplicates.append(
                     {
                         "line": row.line,
                         "record_id": result.id,
                         "duplicates": [c.as_json() for c in found],
+                        **({"erased": True} if erased else {}),
                     }
                 )
             counts.created += 1
@@ -335,6 +338,22 @@ class Importer:
                 batch_keys[key] = result.id
                 if self.options.dry_run:
                     self._dry_keys.add(key)
+
+    def _was_erased(self, record: Any) -> bool:
+        """Whether a contact has the address of a person erased before (GDPR article 17): the
+        import flags it, so that someone checks there is a new reason to keep it."""
+        email = getattr(record, "email", None) if self.entity.name == "contact" else None
+        if not email:
+            return False
+        if self._erased is None:
+            from ..privacy.service import erased_digests
+
+            self._erased = erased_digests(self.session)
+        if not self._erased:
+            return False
+        from ..privacy import email_hash
+
+        return email_hash(self.service.crm, email) in self._erased
 
     def _import_row(
         self,

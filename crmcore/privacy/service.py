@@ -188,10 +188,16 @@ def _audit(session: Session, action: str, found: Gathered, user: Any) -> None:
 
 def was_erased(crm: CRM, session: Session, email: str) -> bool:
     """Whether a person with this address was erased (to flag a re-import or a new contact)."""
-    digest = email_hash(crm, email)
+    return email_hash(crm, email) in erased_digests(session)
+
+
+def erased_digests(session: Session) -> set[str]:
+    """The keyed hashes of every erased address (one query; compare ``email_hash``)."""
     rows = session.scalars(
         select(AuditEntry.changes).where(
             AuditEntry.entity == AUDIT_ENTITY, AuditEntry.action == "erase"
         )
     )
-    return any((row or {}).get("email_hash", [None, None])[1] == digest for row in rows)
+    return {
+        str(digest) for row in rows if (digest := (row or {}).get("email_hash", [None, None])[1])
+    }
