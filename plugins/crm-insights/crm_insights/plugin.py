@@ -132,6 +132,14 @@ def crm_periodic_jobs() -> list[PeriodicJob]:
 
 
 @hookimpl
+def crm_cli_commands() -> list[Any]:
+    """``crm insights export``: the analytics export for a data warehouse."""
+    from .cli import insights
+
+    return [insights]
+
+
+@hookimpl
 def crm_person_data(person: Any) -> list[Any]:
     """The scores and calling hours of a person's contacts (deleted when they are erased)."""
     from .analysis.privacy import person_data
