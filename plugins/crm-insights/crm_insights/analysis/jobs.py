@@ -34,12 +34,12 @@ def call_hours(app: Any) -> None:
 
 
 def train_models(app: Any) -> None:
-    """Train the deal win and lead conversion models (nightly)."""
-    from .predict import train_all
+    """Train the deal win and lead conversion models and store their scores on the open deals
+    and leads (nightly)."""
+    from .prediction_fields import train_and_store
 
     crm = app.extensions["crm"]
-    train_all(crm, crm.session)
-    crm.session.commit()
+    train_and_store(crm, crm.session)
 
 
 def periodic_jobs() -> list[PeriodicJob]:
