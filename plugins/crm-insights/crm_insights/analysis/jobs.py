@@ -8,11 +8,13 @@ from crmcore import PeriodicJob
 
 
 def score_customers(app: Any) -> None:
-    """Recompute RFM scores and lifetime values (nightly)."""
+    """Recompute RFM scores, lifetime values and churn risks (nightly)."""
+    from . import churn
     from .rfm import run
 
     crm = app.extensions["crm"]
     run(crm, crm.session)
+    churn.run(crm, crm.session)
 
 
 def product_rules(app: Any) -> None:
