@@ -279,3 +279,26 @@ def test_nightly_customer_job_stores_churn_risk(
         _order(records, contact, day)
     score_customers(app)
     assert isinstance(_field(crm.session, contact, churn.FIELD), int)
+
+
+def test_a_refused_record_is_skipped_not_the_run(
+    crm: Any, session: Any, records: Any, make_contact: Any, pipeline: dict[str, Any]
+) -> None:
+    """An instance field made required after the records existed: those records are refused
+    by the record service; the run goes on with the others."""
+    from crmcore.customfields import CustomField
+
+    contact = make_contact(first_name="Y")
+    for day in ("2026-01-01", "2026-02-01"):
+        _order(records, contact, day)
+    for entity in ("deals", "contacts"):
+        session.add(CustomField(entity=entity, name="region", label="Region", type="text",
+                                required=True))  # fmt: skip
+    session.commit()
+    records.update("deals", pipeline["hot"], {"custom_fields": {"region": "North"}})
+    assert train_and_store(crm, session)[DEAL.name] == 1
+    assert _field(session, pipeline["hot"]) >= 70
+    assert _field(session, pipeline["cold"]) is None
+    assert churn.run(crm, session, TODAY) == 0
+    records.update("contacts", contact, {"custom_fields": {"region": "South"}})
+    assert churn.run(crm, session, TODAY) == 1

@@ -7,16 +7,19 @@ days since the last order and ``i`` the usual interval, the risk is ``100 x d / 
 rounded: 0 on the day of an order, 50 when one usual interval has gone by, 75 after three.
 
 The values are copied through the record service (as the system) only to contacts whose value
-changed; contacts no longer scored have the field emptied.
+changed; contacts no longer scored have the field emptied. A contact the record service refuses
+(an instance's required field left empty) is logged and skipped, not the whole run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from itertools import pairwise
 from statistics import median
 from typing import Any
 
+from crmcore import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +27,7 @@ from .rfm import _date, counted, instance_today, orders_entity
 
 FIELD = "churn_risk"
 BATCH = 500
+log = logging.getLogger(__name__)
 
 
 def risk(days_since: int, interval: float) -> int:
@@ -93,7 +97,11 @@ def run(crm: Any, session: Session, today: dt.date | None = None) -> int:
             value = wanted[contact.id]
             if (contact.custom_fields or {}).get(FIELD) == value:
                 continue
-            records.update(contacts, contact, {"custom_fields": {FIELD: value}}, commit=False)
+            try:
+                records.update(contacts, contact, {"custom_fields": {FIELD: value}}, commit=False)
+            except ValidationError as exc:  # e.g. a required custom field left empty
+                log.warning("contact %s: churn risk not stored: %s", contact.id, exc)
+                continue
             written += 1
         records.commit()
     return written

@@ -5,7 +5,8 @@ After each training the open records (not in the trash) are scored in batches an
 copied through the record service (as the system), writing only records whose value changed,
 so the list filter language, segments, automation conditions and reports can use them
 (``custom.win_probability__gte=70``). Closed records, and every record while the model has too
-little data, have the field emptied.
+little data, have the field emptied. A record the record service refuses (an instance's
+required field left empty) is logged and skipped, not the whole run.
 """
 
 from __future__ import annotations
