@@ -18,6 +18,7 @@ LABELS = (
     _l("RFM segment"),
     _l("RFM score"),
     _l("Lifetime value"),
+    _l("Churn risk"),
     _l("Champions"),
     _l("Loyal"),
     _l("New"),

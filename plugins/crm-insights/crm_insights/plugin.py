@@ -52,13 +52,17 @@ def crm_role_grants() -> list[RoleGrant]:
 
 @hookimpl
 def crm_entity_fields() -> list[ExtraField]:
-    """RFM segment, score code and lifetime value on contacts, for filters and segments."""
+    """RFM segment, score code, lifetime value and churn risk on contacts, win probability on
+    deals and conversion probability on leads, for filters, segments, automation and reports."""
     from .analysis.rfm import SEGMENTS
 
     return [
         ExtraField("contacts", "rfm_segment", "RFM segment", "choice", SEGMENTS),
         ExtraField("contacts", "rfm_score", "RFM score", "text"),
         ExtraField("contacts", "lifetime_value", "Lifetime value", "number"),
+        ExtraField("contacts", "churn_risk", "Churn risk", "number"),
+        ExtraField("deals", "win_probability", "Win probability", "number"),
+        ExtraField("leads", "conversion_probability", "Conversion probability", "number"),
     ]
 
 

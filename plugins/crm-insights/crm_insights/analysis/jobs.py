@@ -8,11 +8,13 @@ from crmcore import PeriodicJob
 
 
 def score_customers(app: Any) -> None:
-    """Recompute RFM scores and lifetime values (nightly)."""
+    """Recompute RFM scores, lifetime values and churn risks (nightly)."""
+    from . import churn
     from .rfm import run
 
     crm = app.extensions["crm"]
     run(crm, crm.session)
+    churn.run(crm, crm.session)
 
 
 def product_rules(app: Any) -> None:
@@ -34,12 +36,12 @@ def call_hours(app: Any) -> None:
 
 
 def train_models(app: Any) -> None:
-    """Train the deal win and lead conversion models (nightly)."""
-    from .predict import train_all
+    """Train the deal win and lead conversion models and store their scores on the open deals
+    and leads (nightly)."""
+    from .prediction_fields import train_and_store
 
     crm = app.extensions["crm"]
-    train_all(crm, crm.session)
-    crm.session.commit()
+    train_and_store(crm, crm.session)
 
 
 def periodic_jobs() -> list[PeriodicJob]:

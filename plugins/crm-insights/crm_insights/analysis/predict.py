@@ -39,7 +39,8 @@ class Spec:
     """What one model predicts: the entity, its own features and how its examples are labelled.
 
     ``closed(crm)`` gives the conditions and the label expression (true = positive) of the
-    records that are examples; ``is_open(crm, session, record)`` whether a record is scored.
+    records that are examples; ``is_open(crm, session, record)`` whether a record is scored;
+    ``field`` the extra field holding an open record's score (0-100).
     """
 
     name: str
@@ -49,6 +50,7 @@ class Spec:
     values: Callable[[Any], list[float]]
     closed: Callable[[Any], tuple[list[Any], Any]]
     is_open: Callable[[Any, Session, Any], bool]
+    field: str = ""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -85,6 +87,7 @@ DEAL = Spec(
     ],
     _deal_closed,
     _deal_open,
+    field="win_probability",
 )
 LEAD = Spec(
     "lead_conversion",
@@ -94,6 +97,7 @@ LEAD = Spec(
     lambda r: [float(bool(v)) for v in (r.email, r.phone, r.company_name, r.website, r.title)],
     _lead_closed,
     lambda _crm, _session, lead: lead.status not in ("converted", "unqualified"),
+    field="conversion_probability",
 )
 SPECS = {spec.name: spec for spec in (DEAL, LEAD)}
 #: kept for the deal model's callers
