@@ -7,7 +7,7 @@ import hashlib
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from crmcore.audit import AuditEntry
 from crmcore.db import Base, utcnow
@@ -163,8 +163,12 @@ def test_tokens_are_stored_hashed(client: Any, make_user: Any, session: Any) -> 
     for row in rows:
         assert secret not in (row.token_hash, row.prefix, row.name)
         assert len(row.prefix) < len(secret) // 2
-    # the secret is nowhere in the database
+    # the secret is nowhere in the database (in the tables it has: test modules may have
+    # imported the models of test plugins that are not enabled here)
+    present = set(inspect(session.connection()).get_table_names())
     for table in Base.metadata.sorted_tables:
+        if table.name not in present:
+            continue
         for values in session.execute(select(table)).all():
             assert secret not in repr(tuple(values)), table.name
 

@@ -322,6 +322,9 @@ def _openapi_json() -> Response:
             if required:
                 custom["required"] = required
             component["properties"]["custom_fields"] = custom
+    from ..duplicates.hints import document_hints
+
+    document_hints(spec, list(crm.entities()), _component_name)
     return crm.app.json.response(spec)
 
 

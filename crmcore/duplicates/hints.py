@@ -11,7 +11,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from ..registry import Entity
-from .matching import RULES, Candidate
+from .matching import RULES, SCORES, Candidate
 
 #: messages of errors raised in this package, translated when shown; listed for extraction
 RUNTIME_STRINGS = (
@@ -79,3 +79,48 @@ def strict_parameter_doc(entity: Entity) -> list[dict[str, Any]]:
             "carries the `duplicates` hint.",
         }
     ]
+
+
+#: the ``duplicates`` hint of a create's answer, as the OpenAPI document declares it
+HINT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "title", "score", "reasons"],
+    "properties": {
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "score": {"type": "integer", "minimum": 0, "maximum": 100},
+        "reasons": {
+            "type": "array",
+            "items": {
+                "type": "string",
+                "enum": sorted(SCORES),
+            },
+        },
+    },
+}
+
+
+def document_hints(spec: dict[str, Any], entities: Sequence[Entity], component: Any) -> None:
+    """Declare, in the OpenAPI document ``spec``, the ``duplicates`` member that a create of an
+    entity with duplicate rules may answer: a ``<Name>Created`` schema (the record plus the
+    hint) for the ``201`` of ``POST /api/v1/<plural>``."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for entity in entities:
+        name = component(entity)
+        if entity.name not in RULES or name not in schemas:
+            continue
+        operation = spec.get("paths", {}).get(f"/api/v1/{entity.plural}", {}).get("post")
+        content = (operation or {}).get("responses", {}).get("201", {}).get("content", {})
+        if "application/json" not in content:
+            continue
+        schemas.setdefault("DuplicateHint", HINT_SCHEMA)
+        created = json.loads(json.dumps(schemas[name]))
+        created.setdefault("properties", {})["duplicates"] = {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/DuplicateHint"},
+            "description": "Likely duplicates among the records the caller may read; present "
+            "only when there are some (?strict=1 answers 409 instead)",
+        }
+        schemas[f"{name}Created"] = created
+        content["application/json"]["schema"] = {"$ref": f"#/components/schemas/{name}Created"}
