@@ -15,6 +15,7 @@ import marshmallow
 from sqlalchemy import ColumnElement, and_, func, or_
 
 from ..errors import CRMError
+from ..parsing import MAX_ID
 
 if TYPE_CHECKING:
     from ..records import RecordService
@@ -181,7 +182,11 @@ def _contact_condition(
     named = [
         (r["company_id"], str(r.get("last_name") or "").strip().lower())
         for r in rows
-        if r.get("company_id") and (r.get("last_name") or "").strip()
+        # an id no record can have (the reference check refuses it later) is never looked up:
+        # PostgreSQL would fail the whole statement on an integer out of range
+        if isinstance(r.get("company_id"), int)
+        and 1 <= r["company_id"] <= MAX_ID
+        and (r.get("last_name") or "").strip()
     ]
     parts: list[ColumnElement[bool]] = []
     if emails:
