@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from crmcore.testing.browser import (
+    WIDTHS,
     api,
     chromium,
     free_port,
@@ -53,7 +54,7 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-@pytest.mark.parametrize("width", [1280, 375])
+@pytest.mark.parametrize("width", WIDTHS)
 def test_build_a_report(browser: Any, server: dict[str, Any], width: int) -> None:
     with signed_in_page(browser, server["base"], REP, PASSWORD, width) as page:
         page.goto("/insights/reports/new")
@@ -72,6 +73,7 @@ def test_build_a_report(browser: Any, server: dict[str, Any], width: int) -> Non
         page.wait_for_function("document.querySelector('canvas[data-chart]').dataset.drawn")
         assert page.evaluate(SIDEWAYS) <= 0
         page.get_by_role("link", name="Table").click()
+        page.wait_for_load_state()  # the click navigates: measure the new page, not none
         assert page.evaluate(SIDEWAYS) <= 0
         page.get_by_role("link", name="2").first.click()  # drill down: January's two deals
         page.wait_for_url(re.compile(r".*/deals\?.*close_date__gte=2026-01-01.*"))
