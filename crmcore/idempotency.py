@@ -7,8 +7,15 @@ row. A later request with the same key and the same method, path and body gets t
 replayed (``Idempotent-Replayed: true``); with anything else it gets 422. A request arriving
 while the first is still running waits for its answer for a few seconds, then gets 409 with
 ``Retry-After``. Answers of 5xx and 429 are not kept (the client should retry). Keys live 24
-hours. A claim whose request never finished (its process was killed) is given up after
-:data:`ABANDONED_AFTER`, so the key can be used again.
+hours.
+
+A request whose process dies after its write was committed but before its answer was stored
+must not be carried out twice: the commit that writes the request's changes also marks the
+key's row (``committed_at``, and for a record creation the new record), in the same
+transaction. A claim whose request never finished is given up after :data:`ABANDONED_AFTER`
+only when nothing was committed for it; otherwise a creation is answered with the record as
+it now is (201, ``Idempotent-Replayed``), and any other request with 409 saying it was
+carried out.
 """
 
 from __future__ import annotations
@@ -19,7 +26,17 @@ import time
 from typing import Any
 
 from flask import Response, g, request
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    delete,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,6 +71,10 @@ class IdempotencyKey(Base):
     headers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow, index=True)
+    #: set in the transaction that committed the request's writes
+    committed_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
+    #: ``plural:id`` of the record a creation committed
+    record: Mapped[str | None] = mapped_column(String(200))
 
 
 def _request_hash() -> str:
@@ -91,6 +112,7 @@ def begin(crm: Any) -> Response | None:
         row_id = _claim(session, user.id, key, fingerprint)
         if row_id is not None:
             g.crm_idempotency_id = row_id
+            _watch_commits(crm, session, row_id)
             return None
         while True:
             found = _read(session, user.id, key)
@@ -109,6 +131,8 @@ def begin(crm: Any) -> Response | None:
                 response.headers["Idempotent-Replayed"] = "true"
                 return response
             if found.created_at < utcnow() - ABANDONED_AFTER:
+                if found.committed_at is not None:
+                    return _answer_committed(crm, session, found.id, found.record)
                 session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == found.id))
                 session.commit()
                 break
@@ -136,6 +160,80 @@ def _claim(session: Any, user_id: int, key: str, fingerprint: str) -> int | None
     return row.id
 
 
+def _watch_commits(crm: Any, session: Any, row_id: int) -> None:
+    """Mark the claimed row in the same transaction as the first commit that writes."""
+    info = session.info
+    info["crm_idempotency_id"] = row_id
+    created_model = None
+    plural = request.path.removeprefix("/api/v1/").strip("/")
+    if plural and "/" not in plural:
+        try:
+            created_model = crm.registry.get(plural).model
+        except KeyError:
+            pass  # not a collection of records
+
+    def after_flush(session: Any, _context: Any) -> None:
+        if info.get("crm_idempotency_id") is None:
+            return
+        info["crm_idempotency_wrote"] = True
+        if created_model is not None and "crm_idempotency_record" not in info:
+            for obj in session.new:
+                if type(obj) is created_model:
+                    info["crm_idempotency_record"] = f"{plural}:{obj.id}"
+                    break
+
+    def before_commit(session: Any) -> None:
+        row = info.get("crm_idempotency_id")
+        if row is None or not info.pop("crm_idempotency_wrote", False):
+            return
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == row)
+            .values(committed_at=utcnow(), record=info.get("crm_idempotency_record"))
+            .execution_options(synchronize_session=False)
+        )
+
+    event.listen(session, "after_flush", after_flush)
+    event.listen(session, "before_commit", before_commit)
+
+
+def _answer_committed(crm: Any, session: Any, row_id: int, record: str | None) -> Response:
+    """The answer for a key whose request committed its writes and died before answering."""
+    from .api.resources import with_etag
+    from .api.serializing import dumper
+    from .errors import CRMError
+
+    response: Response | None = None
+    if record:
+        plural, _, record_id = record.partition(":")
+        try:
+            entity = crm.registry.get(plural)
+            found = crm.records(g.crm_access).get(entity, int(record_id))
+        except (KeyError, ValueError, CRMError):
+            found = None
+        if found is not None:
+            response = crm.app.json.response(dumper(entity.dump_schema)(found))
+            response.status_code = 201
+            response.headers["Location"] = f"/api/v1/{plural}/{found.id}"
+            with_etag(response, found)
+    if response is None:
+        response = _problem(
+            409,
+            "Conflict",
+            f"The request with this {HEADER} was carried out, but its answer was lost; "
+            "read the resource to see its result.",
+        )
+    session.rollback()
+    row = session.get(IdempotencyKey, row_id)
+    if row is not None and row.status is None:
+        row.status = response.status_code
+        row.body = response.get_data()
+        row.headers = {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers}
+        session.commit()
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 def _read(session: Any, user_id: int, key: str) -> IdempotencyKey | None:
     """The row of a key, read without taking SQLite's write lock."""
     token = sqlite_write_intent.set(False)
@@ -157,6 +255,7 @@ def finish(crm: Any, response: Response) -> Response:
     if row_id is None:
         return response
     session = crm.session
+    session.info.pop("crm_idempotency_id", None)  # its own commit below marks nothing
     keep = (
         response.status_code < 500
         and response.status_code != 429
@@ -173,8 +272,9 @@ def finish(crm: Any, response: Response) -> Response:
                 row.headers = {
                     h: response.headers[h] for h in KEPT_HEADERS if h in response.headers
                 }
-            else:
+            elif row.committed_at is None:
                 session.delete(row)
+            # else: its writes were committed - keep the claim, so a retry never repeats them
         session.commit()
     except OperationalError:
         session.rollback()  # the claim is given up after ABANDONED_AFTER

@@ -104,3 +104,79 @@ def test_bad_keys_are_refused(api: Any, crm: Any) -> None:
         assert answer.status_code == 400, key
         assert answer.mimetype == "application/problem+json"
     assert contacts_named(crm, "Keyless") == 0
+
+
+def _die_before_answering(monkeypatch: Any) -> None:
+    """The process dies after the view (its commits done) and before the answer is stored."""
+    from crmcore import idempotency
+
+    monkeypatch.setattr(idempotency, "finish", lambda crm, response: response)
+
+
+def _age(crm: Any, key: str) -> None:
+    crm.session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.key == key)
+        .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=61))
+    )
+    crm.session.commit()
+
+
+def test_a_creation_committed_before_its_process_died_is_not_repeated(
+    api: Any, crm: Any, monkeypatch: Any
+) -> None:
+    headers = {"Idempotency-Key": "died-after-commit"}
+    body = {"last_name": "Orphaned", "email": "orphaned@example.com"}
+    with monkeypatch.context() as patch:
+        _die_before_answering(patch)
+        first = api.post("/api/v1/contacts", json=body, headers=headers)
+    assert first.status_code == 201
+    key = headers["Idempotency-Key"]
+    row = crm.session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == key))
+    assert row.status is None and row.committed_at is not None
+    assert row.record == f"contacts:{first.json['id']}"
+    _age(crm, headers["Idempotency-Key"])
+    again = api.post("/api/v1/contacts", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json["id"] == first.json["id"]
+    assert again.headers["Location"].endswith(f"/api/v1/contacts/{first.json['id']}")
+    assert contacts_named(crm, "Orphaned") == 1
+    # the answer is kept from then on
+    third = api.post("/api/v1/contacts", json=body, headers=headers)
+    assert third.json == again.json and contacts_named(crm, "Orphaned") == 1
+
+
+def test_an_action_committed_before_its_process_died_is_not_repeated(
+    api: Any, crm: Any, records: Any, monkeypatch: Any
+) -> None:
+    contact = records.create("contacts", {"last_name": "Restored once"})
+    records.delete("contacts", contact)
+    headers = {"Idempotency-Key": "restore-died"}
+    with monkeypatch.context() as patch:
+        _die_before_answering(patch)
+        assert (
+            api.post(f"/api/v1/contacts/{contact.id}/restore", headers=headers).status_code == 200
+        )
+    records.delete("contacts", records.get("contacts", contact.id))
+    _age(crm, headers["Idempotency-Key"])
+    again = api.post(f"/api/v1/contacts/{contact.id}/restore", headers=headers)
+    assert again.status_code == 409
+    assert "carried out" in again.json["detail"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    crm.session.rollback()
+    assert crm.session.get(Contact, contact.id).deleted_at is not None
+
+
+def test_a_request_that_died_before_committing_is_run_again(
+    api: Any, crm: Any, monkeypatch: Any
+) -> None:
+    headers = {"Idempotency-Key": "died-before-commit"}
+    body = {"last_name": "Refused", "email": "not an address"}
+    with monkeypatch.context() as patch:
+        _die_before_answering(patch)
+        assert api.post("/api/v1/contacts", json=body, headers=headers).status_code == 422
+    _age(crm, headers["Idempotency-Key"])
+    again = api.post("/api/v1/contacts", json=body, headers=headers)
+    assert again.status_code == 422
+    assert "Idempotent-Replayed" not in again.headers
