@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from crmcore.db import utcnow
+from flask import has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
@@ -160,7 +161,10 @@ _TEXTS = [
 
 
 def translated(text: str) -> str:
-    """A stored result or note in the reader's language, when it is one the plugin writes."""
+    """A stored result or note in the reader's language, when it is one the plugin writes (as
+    written outside a request: the command line speaks English)."""
+    if not has_request_context():
+        return text
     for pattern, message in _TEXTS:
         found = pattern.fullmatch(text)
         if found:
@@ -173,6 +177,8 @@ def summary(run: AutomationRun) -> str:
     language where the texts are the plugin's own)."""
     from .views import ACTION_LABELS
 
+    if not has_request_context():
+        return _plain_summary(run)
     lines = []
     for number, step in enumerate(run.results or [], start=1):
         detail = translated(step.get("error") or step.get("result") or "")
@@ -181,6 +187,16 @@ def summary(run: AutomationRun) -> str:
         lines.append(f"{number}. {kind}: {status} {detail}".rstrip())
     if run.note:
         lines.insert(0, translated(run.note))
+    return "\n".join(lines)
+
+
+def _plain_summary(run: AutomationRun) -> str:
+    lines = []
+    for number, step in enumerate(run.results or [], start=1):
+        detail = step.get("error") or step.get("result") or ""
+        lines.append(f"{number}. {step.get('type')}: {step.get('status')} {detail}".rstrip())
+    if run.note:
+        lines.insert(0, run.note)
     return "\n".join(lines)
 
 

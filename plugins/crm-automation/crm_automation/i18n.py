@@ -28,6 +28,17 @@ LABELS = (
     _l("low"),
     _l("normal"),
     _l("high"),
+    # incoming webhooks and the call-webhook action (labels of the kinds, answers of the URL)
+    _l("Incoming webhook"),
+    _l("Call a webhook"),
+    _l("The rule cannot act: its owner is gone or deactivated."),
+    _l("Hook url"),
+    _l("Rotate hook url"),
+    _l("Rotate signing secret"),
+    _l("Make a new incoming-webhook URL (the old one stops working)."),
+    _l("Make a new signing secret for the call-webhook actions."),
+    _l("The incoming-webhook URL: only in the answer that made it."),
+    _l("The call-webhook signing secret: only in the answer that made it."),
     # webhooks
     _l("Webhook"),
     _l("Webhooks"),

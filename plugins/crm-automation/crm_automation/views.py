@@ -272,6 +272,7 @@ def make_blueprint() -> Blueprint:
         if request.method == "POST":  # the dry run: reads only
             try:
                 plan = dry_run(records.crm, rule)
+                plan["actions"] = plan_in_words(rule.actions)
             except CRMError as exc:
                 flash(exc.translated(), "error")
         return render_history(rule, plan)
@@ -301,6 +302,20 @@ def make_blueprint() -> Blueprint:
                       _("New signing secret made; the old one no longer signs."))  # fmt: skip
 
     return bp
+
+
+def plan_in_words(actions: list[Any]) -> list[str]:
+    """What each action of a dry run would do, in the reader's language: its kind and its
+    settings as the rule holds them."""
+    import json
+
+    out = []
+    for action in actions:
+        kind = str(action.get("type"))
+        shown = {k: v for k, v in action.items() if k != "type"}
+        text = str(ACTION_LABELS.get(kind, kind))
+        out.append(f"{text}: {json.dumps(shown, ensure_ascii=False)}" if shown else text)
+    return out
 
 
 def _int(raw: Any) -> int | None:

@@ -196,3 +196,35 @@ def test_the_rule_page_shows_the_secret_and_the_delivery_log(api, web, allow_hos
     assert made["signing_secret"] in page  # on demand, for those who may change the rule
     assert receiver.url in page and "Delivered" in page
     assert "Rotate the signing secret" in page
+
+
+def test_the_sample_receiver_verifies_the_call(api, allow_hosts, make_contact, crm):
+    """``examples/webhook-receiver`` refuses the call while it holds another secret (401: the
+    delivery is retried) and accepts the retry once it holds the rule's secret."""
+    import importlib.util
+    import threading
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "examples" / "webhook-receiver" / "receiver.py"
+    spec = importlib.util.spec_from_file_location("receiver_example_for_calls", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    server = example.Receiver(("127.0.0.1", 0), "whsec_another", on_event=lambda e: None)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        allow_hosts("127.0.0.1")
+        made = rule_via_api(api, f"http://127.0.0.1:{server.server_address[1]}/crm",
+                            text="Hello {{ record.first_name }}")  # fmt: skip
+        make_contact(first_name="Lia")
+        assert server.refused == 1 and server.accepted == []
+        [delivery] = deliveries(crm)
+        assert delivery.state == "pending"
+        server.secret = made["signing_secret"]
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        assert delivery_mod.deliver(crm, crm.session, delivery.id, now=later) == "delivered"
+        assert [e["fields"]["text"] for e in server.accepted] == ["Hello Lia"]
+    finally:
+        server.shutdown()
+        server.server_close()
