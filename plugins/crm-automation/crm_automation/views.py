@@ -149,6 +149,7 @@ def make_blueprint() -> Blueprint:
             "automation/rules.html",
             rules=list(found),
             can_create=records.access.can("workflows", "create"),
+            trigger_labels=TRIGGER_LABELS,
         )
 
     def render_builder(rule: Any, values: dict[str, Any], errors: dict[str, Any],

@@ -107,6 +107,9 @@ def test_the_builder_and_the_webhook_parts_are_spanish(web_as, make_user, allow_
     assert "URL del webhook entrante" in page and "Cópiela ahora" in page
     assert "Secreto de firma (X-CRM-Signature)" in page
     assert leaks(page) == set()
+    listing = web.get("/automation/rules").get_data(as_text=True)
+    assert "Se recibe un webhook entrante" in listing and "incoming_webhook" not in listing
+    assert leaks(listing) == set()
 
 
 def test_the_endpoint_answers_in_the_sender_s_language(api, client):
