@@ -294,3 +294,11 @@ def test_the_page_shows_a_new_url_once_and_rotation_works(api, web, client, crm)
     assert post(client, old, {"email": "a@example.com"}).status_code == 404
     assert post(client, new, {"email": "a@example.com"}).status_code == 202
     assert crm.session.scalar(select(AutomationRun.id).limit(1)) is not None
+
+
+def test_a_rule_whose_owner_is_deactivated_answers_409(api_as, client, crm, make_user):
+    rep = make_user("sales_rep")
+    _made, path = make_hook_rule(api_as(rep))
+    crm.records().update("users", rep, {"active": False})
+    r = post(client, path, {"email": "a@example.com"})
+    assert r.status_code == 409 and "owner" in r.get_json()["detail"]
