@@ -1,7 +1,20 @@
 """Labels the core translates at run time (menus, panels, widgets, entity and field names),
 listed so that message extraction finds them for the plugin's catalogue."""
 
+from typing import Any
+
+from flask import has_request_context
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+
+
+def text(message: str, **params: Any) -> str:
+    """``message`` with ``params`` in the language of the request being answered (English
+    outside a request: the command line, jobs), for messages made with data in them."""
+    if has_request_context():
+        return str(gettext(message, **params))
+    return message % params if params else message
+
 
 LABELS = (
     _l("Automation"),

@@ -123,25 +123,27 @@ def made_secret(rule: Any) -> str | None:
 
 def check_incoming(config: Mapping[str, Any], entity: Any, _crm: Any) -> None:
     """Refuse settings naming a field the entity does not have, or finding no record at all."""
+    from .i18n import text as _
+
     match = config.get("match_field") or ""
     if not isinstance(match, str):
-        raise ValidationError({"trigger": ["match_field is the name of a field."]})
+        raise ValidationError({"trigger": [_("match_field is the name of a field.")]})
     if match and (match not in entity.columns or match in ("created_at", "updated_at",
                                                            "version", "deleted_at")):  # fmt: skip
-        raise ValidationError({"trigger": [f"No field {match!r} on {entity.plural} to find "
-                                           "the record by."]})  # fmt: skip
+        raise ValidationError({"trigger": [_("No field %(name)s on %(entity)s to find the "
+                                                "record by.", name=repr(match),
+                                                entity=entity.plural)]})  # fmt: skip
     key = config.get("payload_key") or ""
     if not isinstance(key, str) or len(key) > 100:
-        raise ValidationError({"trigger": ["payload_key is a name of at most 100 characters."]})
+        raise ValidationError(
+            {"trigger": [_("payload_key is a name of at most 100 characters.")]}
+        )
     if not isinstance(config.get("create", False), bool):
-        raise ValidationError({"trigger": ["create is true or false."]})
+        raise ValidationError({"trigger": [_("create is true or false.")]})
     if not match and not config.get("create"):
         raise ValidationError(
-            {
-                "trigger": [
-                    "Choose the field that finds the record, or create records from the payload."
-                ]
-            }
+            {"trigger": [_("Choose the field that finds the record, or create records "
+                              "from the payload.")]}
         )
 
 

@@ -19,6 +19,7 @@ from marshmallow import fields, validate
 
 from . import catalog
 from .conditions import compile_conditions
+from .i18n import text as _
 from .incoming import prepare_tokens
 
 MAX_ACTIONS = 20
@@ -220,4 +221,5 @@ def check_actions(crm: Any, entity: Any, actions: Any) -> None:
                 }
             )
         if kind.validate is not None:
-            kind.validate(action, entity, crm, f"Action {number} ({kind.name})")
+            where = _("Action %(number)s (%(kind)s)", number=number, kind=kind.name)
+            kind.validate(action, entity, crm, where)

@@ -97,6 +97,13 @@ def test_the_builder_and_the_webhook_parts_are_spanish(web_as, make_user, allow_
     assert "Se recibe un webhook entrante" in builder and "Llamar a un webhook" in builder
     assert leaks(builder) == set()
     token = re.search(r'name="csrf_token" value="([^"]+)"', builder).group(1)
+    refused = web.post("/automation/rules/new", data={
+        "csrf_token": token, "name": "Formulario", "entity": "contact", "active": "on",
+        "trigger_type": "incoming_webhook", "match_field": "email", "slots": "3",
+        "act-0-type": "call_webhook", "act-0-url": "http://10.0.0.1/x"})  # fmt: skip
+    message = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "Acción 1 (call_webhook): http://10.0.0.1/x" in message and "is refused" not in message
     r = web.post("/automation/rules/new", data={
         "csrf_token": token, "name": "Formulario", "entity": "contact", "active": "on",
         "trigger_type": "incoming_webhook", "match_field": "email", "slots": "3",

@@ -19,6 +19,7 @@ from typing import Any
 from crmcore import ValidationError
 
 from .. import templating
+from ..i18n import text as _
 from .delivery import allowed_hosts, deliver
 from .models import AutomationWebhookDelivery
 from .ssrf import RefusedURL, check
@@ -36,18 +37,23 @@ def check_call(config: Mapping[str, Any], _entity: Any, crm: Any, where: str) ->
     """Refuse a URL the SSRF guard refuses (naming it) and fields that are not templates."""
     url = config.get("url")
     if not isinstance(url, str) or not url.strip() or len(url) > 2000:
-        raise _refuse(where, "give the URL to call (at most 2000 characters).")
+        raise _refuse(where, _("give the URL to call (at most 2000 characters)."))
     try:
         check(url.strip(), allowed_hosts(crm))
     except RefusedURL as exc:
-        raise _refuse(where, f"{exc.url} is refused: {exc.reason % exc.params}") from None
+        params = dict(exc.params)
+        if "kind" in params:
+            params["kind"] = _(params["kind"])
+        reason = _(exc.reason, **params)
+        raise _refuse(where, _("%(url)s is refused: %(reason)s", url=exc.url,
+                                  reason=reason)) from None  # fmt: skip
     extra = config.get("fields", {})
     if not isinstance(extra, Mapping) or len(extra) > MAX_FIELDS:
-        raise _refuse(where, "fields is an object of at most 20 names and templates.")
-    for name, text in extra.items():
+        raise _refuse(where, _("fields is an object of at most 20 names and templates."))
+    for name, template in extra.items():
         if not isinstance(name, str) or not name or len(name) > 100:
-            raise _refuse(where, "each field needs a name of 1 to 100 characters.")
-        templating.check(text, f"{where}, field {name}")
+            raise _refuse(where, _("each field needs a name of 1 to 100 characters."))
+        templating.check(template, _("%(where)s, field %(name)s", where=where, name=name))
 
 
 def body_of(ctx: Any, config: Mapping[str, Any]) -> dict[str, Any]:
