@@ -37,6 +37,7 @@ class ActionContext:
     :ivar record: the record that fired the rule, loaded through ``records``.
     :ivar workflow: the rule.
     :ivar crm: the app's ``CRM`` state.
+    :ivar run: the run doing the action (its id, and the ``payload`` of an incoming webhook).
     """
 
     records: Any
@@ -44,10 +45,20 @@ class ActionContext:
     record: Any
     workflow: Any
     crm: Any
+    run: Any = None
 
     @property
     def session(self) -> Any:
         return self.records.session
+
+    @property
+    def payload(self) -> Any:
+        """The JSON body of the incoming-webhook request that fired the run, else ``None``."""
+        return getattr(self.run, "payload", None)
+
+    def template_context(self) -> dict[str, Any]:
+        """What the action's templates see: the record, and ``payload`` when a request sent one."""
+        return templating.context_of(self.entity, self.record, self.payload)
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,7 @@ def _is_id(value: Any) -> bool:
 
 
 def _create_task(ctx: ActionContext, config: Mapping[str, Any]) -> str:
-    context = templating.context_of(ctx.entity, ctx.record)
+    context = ctx.template_context()
     assignee = config.get("assignee", "record_owner")
     if assignee == "record_owner":
         owner_field = ctx.entity.owner_field
@@ -285,7 +296,7 @@ def _check_notify(config: Mapping[str, Any], _entity: Any, crm: Any, where: str)
 
 
 def _notify(ctx: ActionContext, config: Mapping[str, Any]) -> str:
-    context = templating.context_of(ctx.entity, ctx.record)
+    context = ctx.template_context()
     title = templating.render(config["title"], context)
     body = templating.render(config.get("body", ""), context)
     users = list(config.get("users", []))
@@ -345,7 +356,7 @@ def _send_email(ctx: ActionContext, config: Mapping[str, Any]) -> str:
     to = _recipient(ctx, config.get("to", "record"))
     if not to:
         return "Not sent: no address, or the contact opted out"
-    context = templating.context_of(ctx.entity, ctx.record)
+    context = ctx.template_context()
     unsubscribe = None
     if (
         ctx.workflow.sequence
@@ -464,6 +475,8 @@ def _says(text: str) -> Callable[[Mapping[str, Any], Any], str]:
 
 def builtin_actions() -> list[ActionType]:
     """The kinds the automation plugin provides itself."""
+    from .webhooks.call import call_webhook, check_call, describe_call
+
     return [
         ActionType("update_fields", "Update fields", _update_fields, _check_values,
                    _says("Update fields"), ("values",)),
@@ -487,4 +500,6 @@ def builtin_actions() -> list[ActionType]:
         ActionType("add_to_static_list", "Add to a static list", _add_to_static_list,
                    _check_static_list, _says("Add to a static list"), ("segment_id",),
                    requires="marketing"),
+        ActionType("call_webhook", "Call a webhook", call_webhook, check_call, describe_call,
+                   ("url", "fields")),
     ]  # fmt: skip

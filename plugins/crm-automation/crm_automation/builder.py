@@ -16,9 +16,10 @@ from crmcore.api.listing import OPERATORS
 CONDITION_ROWS = 4
 MIN_ACTION_SLOTS = 3
 ACTION_KINDS = ("update_fields", "add_tags", "remove_tags", "create_task", "assign_owner",
-                "notify", "send_email", "run_action", "wait", "add_to_static_list")  # fmt: skip
+                "notify", "send_email", "run_action", "wait", "add_to_static_list",
+                "call_webhook")  # fmt: skip
 TRIGGER_KINDS = ("created", "updated", "deleted", "restored", "field_changed", "action", "date",
-                 "schedule")  # fmt: skip
+                 "schedule", "incoming_webhook")  # fmt: skip
 
 
 def _int(raw: Any) -> int | None:
@@ -51,7 +52,28 @@ def trigger_from_form(form: Mapping[str, str], weekdays: list[str]) -> dict[str,
     elif kind == "schedule":
         trigger["time"] = form.get("time", "")
         trigger["weekdays"] = sorted({d for d in (_int(w) for w in weekdays) if d is not None})
+    elif kind == "incoming_webhook":
+        trigger["match_field"] = form.get("match_field", "").strip()
+        trigger["payload_key"] = form.get("payload_key", "").strip()
+        trigger["create"] = form.get("create_from_payload") == "on"
     return trigger
+
+
+def fields_from_text(text: str) -> dict[str, str]:
+    """``name = template`` lines as a mapping (blank lines skipped; a line without ``=`` is
+    kept whole as a name with an empty template, so the save refuses nothing silently)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, _sep, template = line.partition("=")
+        out[name.strip()] = template.strip()
+    return out
+
+
+def fields_as_text(fields: Mapping[str, Any] | None) -> str:
+    """The inverse of :func:`fields_from_text`."""
+    return "\n".join(f"{name} = {text}" for name, text in (fields or {}).items())
 
 
 def conditions_from_form(form: Mapping[str, str]) -> str:
@@ -119,6 +141,9 @@ def action_from_form(form: Mapping[str, str], n: int, users: list[str]) -> dict[
             action[unit] = number if number is not None else get(unit)
     elif kind == "add_to_static_list":
         action["segment_id"] = _int(get("segment"))
+    elif kind == "call_webhook":
+        action["url"] = get("url")
+        action["fields"] = fields_from_text(form.get(f"act-{n}-fields", ""))
     return action
 
 
@@ -157,6 +182,8 @@ def action_slots(actions: list[Any]) -> list[dict[str, Any]]:
             slot.update(days=action.get("days", 0), hours=action.get("hours", 0))
         elif kind == "add_to_static_list":
             slot["segment"] = action.get("segment_id")
+        elif kind == "call_webhook":
+            slot.update(url=action.get("url", ""), fields=fields_as_text(action.get("fields")))
         else:
             slot["unsupported"] = True  # a plugin's kind: kept as it is
             slot["raw"] = action

@@ -415,7 +415,7 @@ def _do(crm: Any, rule: AutomationWorkflow, run: AutomationRun, index: int, conf
         record = records.get(entity, run.record_id)
     except NotFound:
         record = records.get(entity, run.record_id, trashed=True)
-    ctx = ActionContext(records, entity, record, rule, crm)
+    ctx = ActionContext(records, entity, record, rule, crm, run)
     with running(list(run.chain)):
         return kind.run(ctx, {**config, "_position": index})
 

@@ -1,7 +1,20 @@
 """Labels the core translates at run time (menus, panels, widgets, entity and field names),
 listed so that message extraction finds them for the plugin's catalogue."""
 
+from typing import Any
+
+from flask import has_request_context
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+
+
+def text(message: str, **params: Any) -> str:
+    """``message`` with ``params`` in the language of the request being answered (English
+    outside a request: the command line, jobs), for messages made with data in them."""
+    if has_request_context():
+        return str(gettext(message, **params))
+    return message % params if params else message
+
 
 LABELS = (
     _l("Automation"),
@@ -28,6 +41,17 @@ LABELS = (
     _l("low"),
     _l("normal"),
     _l("high"),
+    # incoming webhooks and the call-webhook action (labels of the kinds, answers of the URL)
+    _l("Incoming webhook"),
+    _l("Call a webhook"),
+    _l("The rule cannot act: its owner is gone or deactivated."),
+    _l("Hook url"),
+    _l("Rotate hook url"),
+    _l("Rotate signing secret"),
+    _l("Make a new incoming-webhook URL (the old one stops working)."),
+    _l("Make a new signing secret for the call-webhook actions."),
+    _l("The incoming-webhook URL: only in the answer that made it."),
+    _l("The call-webhook signing secret: only in the answer that made it."),
     # webhooks
     _l("Webhook"),
     _l("Webhooks"),

@@ -36,6 +36,12 @@ class AutomationWorkflow(RecordMixin, OwnedMixin, Base):
     #: when ``exit_conditions`` hold before a step, or the contact opted out of e-mail
     sequence: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     exit_conditions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: SHA-256 (hex) of the secret token of the rule's incoming-webhook URL; the token itself
+    #: is shown once, when it is made (``crm_automation.incoming``)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: the HMAC key signing the rule's call-webhook requests (``X-CRM-Signature``); dumped by
+    #: the API as ``signing_secret`` only in the answer that made it; masked in the audit
+    secret: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
 
 class AutomationRun(Base):
@@ -61,6 +67,8 @@ class AutomationRun(Base):
     #: per action: {"type", "status", "result", "error", "attempts"}
     results: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     note: Mapped[str] = mapped_column(String(200), default="")
+    #: the JSON body of the incoming-webhook request that fired the run (``{{ payload.x }}``)
+    payload: Mapped[Any | None] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow, index=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime)
 

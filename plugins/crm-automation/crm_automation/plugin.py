@@ -97,10 +97,11 @@ def crm_record_panels() -> list[Panel]:
 @hookimpl
 def crm_blueprints() -> list[Any]:
     """The pages: rules, the rule builder, run history and dry run; the webhook panels."""
+    from .incoming_views import make_blueprint as make_hooks_blueprint
     from .views import make_blueprint
     from .webhooks.views import make_blueprint as make_webhooks_blueprint
 
-    return [make_blueprint(), make_webhooks_blueprint()]
+    return [make_blueprint(), make_webhooks_blueprint(), make_hooks_blueprint()]
 
 
 @hookimpl

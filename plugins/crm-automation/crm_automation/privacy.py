@@ -4,8 +4,8 @@ Webhook deliveries carry the record as the API answered it - a contact's name, e
 phones - and receivers may echo it in their answers; run history names the records a rule
 touched. A person's deliveries (of their contacts, or mentioning them) are exported and then
 deleted with their attempts, pending ones included, so nothing about an erased person is sent
-afterwards; run results that mention them are pseudonymised (the runs stay for the rule's
-history).
+afterwards; run results and incoming-webhook payloads that mention them are pseudonymised (the
+runs stay for the rule's history).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def person_data(person: Any) -> list[Any]:
     )
     ids = [d.id for d in deliveries]
     runs = []
-    mentioned = person.mentions(AutomationRun.results, AutomationRun.note)
+    mentioned = person.mentions(AutomationRun.results, AutomationRun.note, AutomationRun.payload)
     contact_runs = (
         and_(
             AutomationRun.entity.in_(("contact", "contacts")),
@@ -68,6 +68,8 @@ def person_data(person: Any) -> list[Any]:
         for run in runs:
             run.results = person.scrub(run.results)
             run.note = person.scrub(run.note)
+            if run.payload is not None:  # an incoming webhook's body
+                run.payload = person.scrub(run.payload)
         session.flush()
 
     return [

@@ -19,6 +19,8 @@ from marshmallow import fields, validate
 
 from . import catalog
 from .conditions import compile_conditions
+from .i18n import text as _
+from .incoming import prepare_tokens
 
 MAX_ACTIONS = 20
 SYSTEM_PERMISSION = "automation.system"
@@ -70,6 +72,35 @@ class WorkflowSchema(RecordSchema):
         load_default=False,
         metadata={"description": "Runs with the system's rights; administrators only."},
     )
+    rotate_hook_url = fields.Boolean(
+        load_only=True,
+        metadata={"description": "Make a new incoming-webhook URL (the old one stops working)."},
+    )
+    rotate_signing_secret = fields.Boolean(
+        load_only=True,
+        metadata={"description": "Make a new signing secret for the call-webhook actions."},
+    )
+    hook_url = fields.Method(
+        "_hook_url",
+        dump_only=True,
+        metadata={"description": "The incoming-webhook URL: only in the answer that made it."},
+    )
+    signing_secret = fields.Method(
+        "_signing_secret",
+        dump_only=True,
+        metadata={"description": "The call-webhook signing secret: only in the answer that "
+                  "made it."},
+    )
+
+    def _hook_url(self, obj: Any) -> str | None:
+        from .incoming import made_url
+
+        return made_url(obj)
+
+    def _signing_secret(self, obj: Any) -> str | None:
+        from .incoming import made_secret
+
+        return made_secret(obj)
 
 
 def prepare_workflow(values: dict[str, Any], record: Any, service: Any) -> None:
@@ -116,6 +147,7 @@ def prepare_workflow(values: dict[str, Any], record: Any, service: Any) -> None:
         except ValidationError as exc:
             raise ValidationError({"exit_conditions": exc.messages["conditions"]}) from None
     check_actions(crm, entity, merged.get("actions"))
+    prepare_tokens(values, record, merged)
 
 
 def _entity(service: Any, name: Any) -> Any:
@@ -189,4 +221,5 @@ def check_actions(crm: Any, entity: Any, actions: Any) -> None:
                 }
             )
         if kind.validate is not None:
-            kind.validate(action, entity, crm, f"Action {number} ({kind.name})")
+            where = _("Action %(number)s (%(kind)s)", number=number, kind=kind.name)
+            kind.validate(action, entity, crm, where)

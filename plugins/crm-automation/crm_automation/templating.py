@@ -36,13 +36,17 @@ def check(text: Any, where: str) -> None:
         ) from None
 
 
-def context_of(entity: Any, record: Any) -> dict[str, Any]:
-    """What templates see: ``record`` as the API returns it and the entity's names."""
-    return {
+def context_of(entity: Any, record: Any, payload: Any = None) -> dict[str, Any]:
+    """What templates see: ``record`` as the API returns it and the entity's names; ``payload``
+    (the JSON body of the incoming webhook that fired the run) when there is one."""
+    context = {
         "record": entity.dump_schema.dump(record),
         "entity": {"name": entity.name, "plural": entity.plural, "title": entity.title},
         "title": entity.display(record),
     }
+    if payload is not None:
+        context["payload"] = payload
+    return context
 
 
 def render(text: str, context: dict[str, Any], autoescape: bool = False) -> str:

@@ -108,6 +108,7 @@ def _never(_config: Mapping[str, Any], _event: Any) -> bool:
 
 def builtin_triggers() -> list[TriggerType]:
     """The kinds the automation plugin provides itself."""
+    from .incoming import trigger_type
     from .schedules import check_date, check_schedule, date_due, schedule_due
 
     return [
@@ -123,4 +124,5 @@ def builtin_triggers() -> list[TriggerType]:
                     ("field", "from", "to")),
         TriggerType("action", "Record action performed", _action_performed, _check_action,
                     ("action",)),
+        trigger_type(),
     ]  # fmt: skip

@@ -14,7 +14,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from . import builder, catalog
-from .history import STATUS_LABELS, runs_of_rule, summary
+from .history import STATUS_LABELS, call_deliveries, runs_of_rule, summary
+from .incoming import made_secret, made_url
 from .rules import SYSTEM_PERMISSION
 from .schedules import _date_kind
 
@@ -28,6 +29,7 @@ TRIGGER_LABELS = {
     "action": _l("A record action is performed"),
     "date": _l("A date is reached"),
     "schedule": _l("On a schedule"),
+    "incoming_webhook": _l("An incoming webhook is received"),
 }
 ACTION_LABELS = {
     "update_fields": _l("Update a field"),
@@ -40,6 +42,7 @@ ACTION_LABELS = {
     "run_action": _l("Run a record action"),
     "wait": _l("Wait"),
     "add_to_static_list": _l("Add to a static list"),
+    "call_webhook": _l("Call a webhook"),
 }
 OPERATOR_LABELS = {
     "eq": _l("is"),
@@ -146,6 +149,7 @@ def make_blueprint() -> Blueprint:
             "automation/rules.html",
             rules=list(found),
             can_create=records.access.can("workflows", "create"),
+            trigger_labels=TRIGGER_LABELS,
         )
 
     def render_builder(rule: Any, values: dict[str, Any], errors: dict[str, Any],
@@ -213,6 +217,8 @@ def make_blueprint() -> Blueprint:
             records.rollback()
             return render_builder(rule, values, {"": [exc.translated()]}, exc.status)
         flash(_("Rule saved."), "success")
+        if made_url(saved) or made_secret(saved):  # shown once: on the answer itself
+            return render_history(saved)
         return redirect(f"/automation/rules/{saved.id}", 303)
 
     @bp.route("/new", methods=["GET", "POST"])
@@ -235,6 +241,28 @@ def make_blueprint() -> Blueprint:
                    "system")}  # fmt: skip
         return render_builder(rule, values, {})
 
+    def render_history(rule: Any, plan: Any = None) -> Any:
+        records = _records()
+        runs = runs_of_rule(records.session, rule.id)
+        can_edit = records.access.allows_record(
+            records.entity("workflows"), "update", rule, records.session
+        )
+        return render_template(
+            "automation/history.html",
+            rule=rule,
+            runs=[(run, summary(run)) for run in runs],
+            plan=plan,
+            plural=records.entity(rule.entity).plural,
+            status_labels=STATUS_LABELS,
+            can_edit=can_edit,
+            incoming=(rule.trigger or {}).get("type") == "incoming_webhook",
+            new_url=made_url(rule),
+            secret=rule.secret if can_edit else None,
+            new_secret=made_secret(rule),
+            deliveries=call_deliveries(records.session, rule.id),
+            trigger_label=TRIGGER_LABELS.get(str((rule.trigger or {}).get("type")), ""),
+        )
+
     @bp.route("/<int:rule_id>", methods=["GET", "POST"])
     def history(rule_id: int) -> Any:
         from .engine import dry_run
@@ -245,22 +273,50 @@ def make_blueprint() -> Blueprint:
         if request.method == "POST":  # the dry run: reads only
             try:
                 plan = dry_run(records.crm, rule)
+                plan["actions"] = plan_in_words(rule.actions)
             except CRMError as exc:
                 flash(exc.translated(), "error")
-        runs = runs_of_rule(records.session, rule.id)
-        return render_template(
-            "automation/history.html",
-            rule=rule,
-            runs=[(run, summary(run)) for run in runs],
-            plan=plan,
-            plural=records.entity(rule.entity).plural,
-            status_labels=STATUS_LABELS,
-            can_edit=records.access.allows_record(
-                records.entity("workflows"), "update", rule, records.session
-            ),
-        )
+        return render_history(rule, plan)
+
+    def rotate(rule_id: int, field: str, message: str) -> Any:
+        records = _records()
+        rule = records.get("workflows", rule_id, "update")
+        try:
+            rule = records.update("workflows", rule, {field: True})
+        except CRMError as exc:
+            records.rollback()
+            flash(exc.translated(), "error")
+            return redirect(f"/automation/rules/{rule_id}", 303)
+        flash(message, "success")
+        return render_history(rule)
+
+    @bp.route("/<int:rule_id>/hook-url", methods=["POST"])
+    def rotate_url(rule_id: int) -> Any:
+        """A new incoming-webhook URL, shown on the answer; the old one stops working."""
+        return rotate(rule_id, "rotate_hook_url",
+                      _("New URL made. Copy it now: it is not shown again."))  # fmt: skip
+
+    @bp.route("/<int:rule_id>/signing-secret", methods=["POST"])
+    def rotate_secret(rule_id: int) -> Any:
+        """A new signing secret for the rule's call-webhook actions."""
+        return rotate(rule_id, "rotate_signing_secret",
+                      _("New signing secret made; the old one no longer signs."))  # fmt: skip
 
     return bp
+
+
+def plan_in_words(actions: list[Any]) -> list[str]:
+    """What each action of a dry run would do, in the reader's language: its kind and its
+    settings as the rule holds them."""
+    import json
+
+    out = []
+    for action in actions:
+        kind = str(action.get("type"))
+        shown = {k: v for k, v in action.items() if k != "type"}
+        text = str(ACTION_LABELS.get(kind, kind))
+        out.append(f"{text}: {json.dumps(shown, ensure_ascii=False)}" if shown else text)
+    return out
 
 
 def _int(raw: Any) -> int | None:

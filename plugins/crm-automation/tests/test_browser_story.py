@@ -83,4 +83,4 @@ def test_a_rule_built_in_the_browser_tags_new_contacts(browser, server, width):
                         token=server["token"])  # fmt: skip
         assert untouched["tags"] == []
         page.reload()
-        assert page.get_by_text("add_tags: done").is_visible()
+        assert page.get_by_text("Add tags: done").is_visible()

@@ -323,7 +323,7 @@ def test_runs_on_the_records_timeline(api, make_rule, make_contact):
     contact = make_contact()
     items = api.get(f"/api/v1/contacts/{contact.id}/timeline?kind=automation").get_json()
     [item] = items["data"]
-    assert "Tagger" in item["title"] and "add_tags: done" in item["summary"]
+    assert "Tagger" in item["title"] and "Add tags: done" in item["summary"]
 
 
 def test_old_runs_are_purged(crm, make_rule, make_contact, runs):

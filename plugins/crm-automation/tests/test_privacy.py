@@ -54,3 +54,22 @@ def test_deliveries_and_runs_naming_the_person_are_exported_then_erased(
     for run in session.scalars(select(AutomationRun)):
         assert EMAIL not in json.dumps(run.results) and "Olaizola" not in run.note
     assert other.id in {d for d in session.scalars(select(AutomationWebhookDelivery.record_id))}
+
+
+def test_an_incoming_payload_naming_the_person_is_pseudonymised(
+    crm: Any, api: Any, client: Any, cli: Any, make_contact: Any
+) -> None:
+    from urllib.parse import urlsplit
+
+    make_contact(first_name="Nerea", last_name="Olaizola", email=EMAIL)
+    made = api.post("/api/v1/workflows", json={
+        "name": "Form", "entity": "contacts", "actions": [{"type": "add_tags", "tags": ["x"]}],
+        "trigger": {"type": "incoming_webhook", "match_field": "email"}}).get_json()  # fmt: skip
+    path = urlsplit(made["hook_url"]).path
+    sent = client.post(path, json={"email": EMAIL, "message": "Call Nerea Olaizola"})
+    assert sent.status_code == 202
+    assert cli("people", "erase", EMAIL, "--yes").exit_code == 0
+    crm.session.expire_all()
+    [run] = crm.session.scalars(select(AutomationRun)).all()
+    assert run.payload and EMAIL not in json.dumps(run.payload)
+    assert "Olaizola" not in json.dumps(run.payload)

@@ -130,7 +130,10 @@ def _claim(session: Session, ids: list[int], now: dt.datetime) -> list[Automatio
         session.scalars(
             select(AutomationWebhookDelivery)
             .where(AutomationWebhookDelivery.lease == token)
-            .options(joinedload(AutomationWebhookDelivery.webhook))
+            .options(
+                joinedload(AutomationWebhookDelivery.webhook),
+                joinedload(AutomationWebhookDelivery.workflow),
+            )
             .order_by(AutomationWebhookDelivery.id)
             .execution_options(populate_existing=True)
         )
@@ -166,19 +169,19 @@ def _send_batch(
     failed: list[AutomationWebhookDelivery] = []
     retries: list[AutomationWebhookDelivery] = []
     for delivery in batch:
-        hook = delivery.webhook
-        if not hook.active or hook.deleted_at is not None:
+        url, secret, refusal = _target(delivery)
+        if refusal:
             delivery.state, delivery.finished_at = "failed", now
-            _log(session, delivery, now, None, "", "The webhook is inactive.", 0)
+            _log(session, delivery, now, None, "", refusal, 0)
             continue
         body = delivery.body.encode("utf-8")
         headers = {
-            **signing.headers(hook.secret, body),
+            **signing.headers(secret, body),
             "X-CRM-Delivery": delivery.delivery_id,
             "X-CRM-Event": delivery.event_type,
             "X-CRM-Event-Id": delivery.event_id,
         }
-        response = post(hook.url, body, headers, allowed_hosts=allowed, connections=connections)
+        response = post(url, body, headers, allowed_hosts=allowed, connections=connections)
         delivery.attempts += 1
         delivery.lease = None
         _log(session, delivery, now, response.status, response.excerpt, response.error,
@@ -195,13 +198,28 @@ def _send_batch(
             retries.append(delivery)
     session.commit()
     for delivery in failed:
-        if delivery.webhook.active:
+        if delivery.webhook is not None and delivery.webhook.active:
             disable(crm, session, delivery.webhook, delivery)
     for delivery in retries:
         try:
             queue_delivery(crm, delivery.id, eta=delivery.next_attempt_at)
         except Exception:  # the sweep retries it
             log.exception("could not queue the retry of webhook delivery %s", delivery.id)
+
+
+def _target(delivery: AutomationWebhookDelivery) -> tuple[str, str, str]:
+    """Where a delivery goes and the key signing it: its webhook's URL and secret, or (for a
+    rule's call-webhook action) its own URL and the rule's secret; else the reason it may not
+    go (the webhook or the rule is inactive or trashed)."""
+    hook = delivery.webhook
+    if hook is not None:
+        if not hook.active or hook.deleted_at is not None:
+            return "", "", "The webhook is inactive."
+        return hook.url, hook.secret, ""
+    rule = delivery.workflow
+    if rule is None or rule.deleted_at is not None or not rule.secret:
+        return "", "", "The rule is gone."
+    return delivery.url or "", rule.secret, ""
 
 
 def _log(
@@ -260,6 +278,8 @@ def replay(crm: Any, session: Session, delivery: AutomationWebhookDelivery) -> A
     copy = AutomationWebhookDelivery(
         delivery_id=str(uuid.uuid4()),
         webhook_id=delivery.webhook_id,
+        workflow_id=delivery.workflow_id,
+        url=delivery.url,
         event_id=delivery.event_id,
         event_type=delivery.event_type,
         entity=delivery.entity,

@@ -13,6 +13,8 @@ from crmcore.db import AwareDateTime, Base, OwnedMixin, RecordMixin, utcnow
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..models import AutomationWorkflow
+
 #: Events a webhook may subscribe to (the record service's actions).
 EVENTS = ("created", "updated", "deleted", "restored")
 #: The record service's action behind each event name.
@@ -50,9 +52,15 @@ class AutomationWebhookDelivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: sent as ``X-CRM-Delivery``: the same on every retry, so receivers can de-duplicate
     delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
-    webhook_id: Mapped[int] = mapped_column(
+    webhook_id: Mapped[int | None] = mapped_column(
         ForeignKey("automation_webhook.id", ondelete="CASCADE"), index=True
     )
+    #: a rule's call-webhook action made this delivery (then ``webhook_id`` is empty and the
+    #: request goes to ``url``, signed with the rule's ``signing_secret``)
+    workflow_id: Mapped[int | None] = mapped_column(
+        ForeignKey("automation_workflow.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str | None] = mapped_column(String(2000))
     event_id: Mapped[str] = mapped_column(String(36), index=True)
     event_type: Mapped[str] = mapped_column(String(80))
     entity: Mapped[str] = mapped_column(String(64))
@@ -69,7 +77,8 @@ class AutomationWebhookDelivery(Base):
         ForeignKey("automation_webhook_delivery.id", ondelete="SET NULL")
     )
 
-    webhook: Mapped[AutomationWebhook] = relationship()
+    webhook: Mapped[AutomationWebhook | None] = relationship()
+    workflow: Mapped[AutomationWorkflow | None] = relationship()
 
 
 class AutomationWebhookAttempt(Base):
