@@ -1,6 +1,6 @@
 """Browser story: a sales rep opens the insights pages on a phone (375 px) - segments, cohorts,
-the call list, a contact with its value and offers, a deal with its win probability - and
-nothing scrolls sideways or logs a script error."""
+the call list, a contact with its value, offers and purchase propensity, a deal with its win
+probability, the prediction models - and nothing scrolls sideways or logs a script error."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def fill(instance: Path, database_url: str | None) -> dict[str, int]:
         from crmcore.users.models import User
         from sqlalchemy import select
 
-        from crm_insights.analysis import affinity, call_times, predict, rfm
+        from crm_insights.analysis import affinity, call_times, predict, propensity, rfm
 
         crm = app.extensions["crm"]
         records = crm.records()
@@ -84,6 +84,7 @@ def fill(instance: Path, database_url: str | None) -> dict[str, int]:
         affinity.compute(crm, crm.session)
         call_times.compute(crm, crm.session)
         predict.train(crm, crm.session)
+        propensity.train(crm, crm.session)
         crm.session.commit()
         return {"contact": contacts[3].id, "product": products[0].id, "deal": deal.id}
 
@@ -113,6 +114,7 @@ def test_insights_pages_fit_a_phone(server: dict[str, Any]) -> None:
         f"/contacts/{server['contact']}",
         f"/products/{server['product']}",
         f"/deals/{server['deal']}",
+        "/insights/models/",
     ]
     with chromium() as browser, signed_in_page(browser, server["base"], REP, PASSWORD, 375) as page:
         for url in urls:
@@ -126,3 +128,4 @@ def test_insights_pages_fit_a_phone(server: dict[str, Any]) -> None:
         assert page.locator("#call-list tbody tr").count() == 6
         page.goto(f"/contacts/{server['contact']}")
         assert page.get_by_text("Customer value").count() >= 1
+        assert page.locator("#panel-insights_propensity").count() == 1

@@ -223,3 +223,21 @@ def test_the_builder_page(web_as: Any, admin: Any, deals: dict[str, Any]) -> Non
     response = client.post("/insights/reports/new", data=form)
     assert response.status_code == 303
     assert client.get("/").status_code == 200  # the pinned widget filters by the custom date
+
+
+def test_pivot_by_a_custom_field_orders_its_columns(
+    app: Any, api: Any, deals: dict[str, Any]
+) -> None:
+    from crm_insights.reports import present
+
+    out = run(api, entity="deals", group_by=["custom.region", "custom.signed_on:month"],
+              measures=["count"], sort=["-count"])  # fmt: skip
+    assert [r["custom.signed_on:month"] for r in out["rows"]][:2] == ["2026-01-01", None]
+    with app.test_request_context():  # labels are translated
+        table, chart = present.pivot(out), present.chart(out, "bar")
+    assert table is not None
+    # the rows meet January first (the biggest count): the columns still go in date order
+    assert table["columns"] == ["(empty)", "2026-01", "2026-02"]
+    assert table["rows"] == ["North", "(empty)", "South"]
+    assert chart is not None
+    assert [s["label"] for s in chart["data"]["datasets"]] == ["(empty)", "2026-01", "2026-02"]
