@@ -246,6 +246,26 @@ def test_the_window_is_set_by_administrators(
     assert model is not None and model.params["window_days"] == 30
 
 
+@pytest.mark.crm_plugins("sales", "insights", "automation")
+def test_an_automation_condition_on_the_score(
+    crm: Any, session: Any, admin: Any, customers: dict[str, Any]
+) -> None:
+    from crmcore.permissions import Access
+
+    crm.records(Access.for_user(admin)).create(
+        "workflows",
+        {"name": "Likely buyers", "entity": "contacts", "trigger": {"type": "updated"},
+         "conditions": "custom.purchase_propensity__gte=70",
+         "actions": [{"type": "add_tags", "tags": ["likely-buyer"]}]},
+    )  # fmt: skip
+    train_and_store(crm, session)
+    from crm_automation.models import AutomationRun
+
+    fired = set(session.scalars(select(AutomationRun.record_id)))
+    assert customers["fresh"].id in fired  # the score's write met the rule's condition
+    assert customers["lapsed"].id not in fired and customers["prospect"].id not in fired
+
+
 @pytest.mark.crm_plugins("insights")
 def test_without_sales(crm: Any, session: Any) -> None:
     assert propensity.train(crm, session) is None
