@@ -19,6 +19,8 @@ LABELS = (
     _l("RFM score"),
     _l("Lifetime value"),
     _l("Churn risk"),
+    _l("Purchase propensity"),
+    _l("Enter a whole number of days from 7 to 730."),
     _l("Champions"),
     _l("Loyal"),
     _l("New"),

@@ -52,8 +52,9 @@ def crm_role_grants() -> list[RoleGrant]:
 
 @hookimpl
 def crm_entity_fields() -> list[ExtraField]:
-    """RFM segment, score code, lifetime value and churn risk on contacts, win probability on
-    deals and conversion probability on leads, for filters, segments, automation and reports."""
+    """RFM segment, score code, lifetime value, churn risk and purchase propensity on contacts,
+    win probability on deals and conversion probability on leads, for filters, segments,
+    automation and reports."""
     from .analysis.rfm import SEGMENTS
 
     return [
@@ -61,6 +62,7 @@ def crm_entity_fields() -> list[ExtraField]:
         ExtraField("contacts", "rfm_score", "RFM score", "text"),
         ExtraField("contacts", "lifetime_value", "Lifetime value", "number"),
         ExtraField("contacts", "churn_risk", "Churn risk", "number"),
+        ExtraField("contacts", "purchase_propensity", "Purchase propensity", "number"),
         ExtraField("deals", "win_probability", "Win probability", "number"),
         ExtraField("leads", "conversion_probability", "Conversion probability", "number"),
     ]
@@ -101,7 +103,8 @@ def crm_menu_items() -> list[MenuItem]:
 @hookimpl
 def crm_record_panels() -> list[Panel]:
     """On a saved report's record page, the way to its result; customer value and offers on
-    contacts, "also bought" on products, win probability on deals."""
+    contacts, "also bought" on products, win probability on deals, purchase propensity on
+    contacts."""
     from .analysis.panels import panels
     from .analysis.prediction_pages import panels as prediction_panels
     from .reports.panels import open_report

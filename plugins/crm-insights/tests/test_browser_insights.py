@@ -1,6 +1,6 @@
 """Browser story: a sales rep opens the insights pages on a phone (375 px) - segments, cohorts,
-the call list, a contact with its value and offers, a deal with its win probability - and
-nothing scrolls sideways or logs a script error."""
+the call list, a contact with its value, offers and purchase propensity, a deal with its win
+probability, the prediction models - and nothing scrolls sideways or logs a script error."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from crmcore.testing.browser import (
 
 PASSWORD = "Browser-test-password-1"
 REP = "rep@example.com"
+ADMIN = "boss@example.com"
 FITS = """() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"""
 
 
@@ -34,7 +35,7 @@ def fill(instance: Path, database_url: str | None) -> dict[str, int]:
         from crmcore.users.models import User
         from sqlalchemy import select
 
-        from crm_insights.analysis import affinity, call_times, predict, rfm
+        from crm_insights.analysis import affinity, call_times, predict, propensity, rfm
 
         crm = app.extensions["crm"]
         records = crm.records()
@@ -84,6 +85,7 @@ def fill(instance: Path, database_url: str | None) -> dict[str, int]:
         affinity.compute(crm, crm.session)
         call_times.compute(crm, crm.session)
         predict.train(crm, crm.session)
+        propensity.train(crm, crm.session)
         crm.session.commit()
         return {"contact": contacts[3].id, "product": products[0].id, "deal": deal.id}
 
@@ -100,6 +102,7 @@ def server(
     run_crm(env, "plugins", "enable", "sales")
     run_crm(env, "plugins", "enable", "insights")
     run_crm(env, "users", "create", REP, "--password", PASSWORD, "--role", "sales_rep")
+    run_crm(env, "users", "create", ADMIN, "--password", PASSWORD, "--role", "admin")
     ids = fill(instance, instance_database)
     with serving(env, port) as base:
         yield {"base": base, **ids}
@@ -113,6 +116,7 @@ def test_insights_pages_fit_a_phone(server: dict[str, Any]) -> None:
         f"/contacts/{server['contact']}",
         f"/products/{server['product']}",
         f"/deals/{server['deal']}",
+        "/insights/models/",
     ]
     with chromium() as browser, signed_in_page(browser, server["base"], REP, PASSWORD, 375) as page:
         for url in urls:
@@ -126,3 +130,26 @@ def test_insights_pages_fit_a_phone(server: dict[str, Any]) -> None:
         assert page.locator("#call-list tbody tr").count() == 6
         page.goto(f"/contacts/{server['contact']}")
         assert page.get_by_text("Customer value").count() >= 1
+        assert page.locator("#panel-insights_propensity").count() == 1
+
+
+def test_the_purchase_window_form_fits_a_phone(server: dict[str, Any]) -> None:
+    """An administrator sets the purchase window on the model page at 375 px; a value out of
+    range is kept from being sent, and nothing scrolls sideways."""
+    with (
+        chromium() as browser,
+        signed_in_page(browser, server["base"], ADMIN, PASSWORD, 375) as page,
+    ):
+        page.goto("/insights/models/")
+        page.locator("#window_days").fill("5")
+        page.get_by_role("button", name="Save the window").click()
+        # the browser keeps the form (below 7 days); the server refuses it too (other tests)
+        assert page.evaluate("() => document.getElementById('window_days').validity.valid") is False
+        size = page.evaluate(FITS)
+        assert size["scroll"] <= size["inner"], size
+        page.locator("#window_days").fill("60")
+        page.get_by_role("button", name="Save the window").click()
+        page.wait_for_load_state()
+        assert page.locator("#window_days").input_value() == "60"
+        size = page.evaluate(FITS)
+        assert size["scroll"] <= size["inner"], size

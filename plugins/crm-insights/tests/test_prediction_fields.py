@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from crm_insights.analysis import churn
+from crm_insights.analysis import churn, propensity
 from crm_insights.analysis.jobs import train_models
 from crm_insights.analysis.predict import DEAL, LEAD, MIN_PER_CLASS, train
 from crm_insights.analysis.prediction_fields import percent, sync_scores, train_and_store
@@ -81,14 +81,14 @@ def test_scores_filled_after_training_and_written_once(
 ) -> None:
     written = train_and_store(crm, session)
     # the open deals are scored; the closed deals keep no score
-    assert written == {DEAL.name: 3, LEAD.name: 0}
+    assert written == {DEAL.name: 3, LEAD.name: 0, propensity.NAME: 0}
     hot, cold = _field(session, pipeline["hot"]), _field(session, pipeline["cold"])
     assert isinstance(hot, int) and isinstance(cold, int)
     assert 70 <= hot <= 100 and 0 <= cold < 30
     assert _field(session, pipeline["closed"]) is None
     # nothing changed: no write, no audit row
     audits = _audit_rows(session)
-    assert train_and_store(crm, session) == {DEAL.name: 0, LEAD.name: 0}
+    assert train_and_store(crm, session) == {DEAL.name: 0, LEAD.name: 0, propensity.NAME: 0}
     assert _audit_rows(session) == audits
     # one more call on the cold deal moves only its score
     _call(records, "deal", pipeline["cold"].id)

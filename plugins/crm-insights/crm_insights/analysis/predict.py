@@ -241,6 +241,11 @@ def current(session: Session, name: str = NAME) -> PredictionModel | None:
     return session.scalar(stmt)
 
 
+def percent(probability: float) -> int:
+    """A probability as a whole percentage, 0-100."""
+    return min(max(round(probability * 100), 0), 100)
+
+
 @dataclass(frozen=True)
 class Score:
     """A prediction and the features that moved it most (name, contribution in log-odds)."""

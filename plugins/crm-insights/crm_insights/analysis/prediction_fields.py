@@ -18,16 +18,12 @@ from crmcore import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import propensity
 from .models import PredictionModel
-from .predict import SPECS, Spec, features, score, train
+from .predict import SPECS, Spec, features, percent, score, train
 
 BATCH = 500
 log = logging.getLogger(__name__)
-
-
-def percent(probability: float) -> int:
-    """A probability as a whole percentage, 0-100."""
-    return min(max(round(probability * 100), 0), 100)
 
 
 def sync_scores(crm: Any, session: Session, spec: Spec, model: PredictionModel | None) -> int:
@@ -77,9 +73,13 @@ def train_and_store(crm: Any, session: Session) -> dict[str, int]:
     """The nightly job's work: train every model, commit, then store the scores. Returns the
     number of records written per model; empty without the Sales plugin."""
     trained = {spec.name: train(crm, session, spec) for spec in SPECS.values()}
+    buying = propensity.train(crm, session)
     session.commit()
-    return {
+    written = {
         name: sync_scores(crm, session, SPECS[name], model)
         for name, model in trained.items()
         if model is not None
     }
+    if buying is not None:
+        written[propensity.NAME] = propensity.sync_scores(crm, session, buying)
+    return written

@@ -1,16 +1,28 @@
-"""The win probability panel on deal pages and the model page."""
+"""The probability panels (win on deals, conversion on leads, purchase propensity on
+contacts), the model page and its purchase window setting."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from crmcore import Panel, PermissionDenied, current_crm
-from flask import Blueprint, g, render_template
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_percent, gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from .predict import DEAL, LEAD, MIN_PER_CLASS, SPECS, Spec, current, predict, sales_enabled
+from . import propensity
+from .predict import (
+    DEAL,
+    LEAD,
+    MIN_PER_CLASS,
+    SPECS,
+    Score,
+    Spec,
+    current,
+    predict,
+    sales_enabled,
+)
 
 FEATURE_LABELS = {
     "amount_log": _l("Amount"),
@@ -25,13 +37,32 @@ FEATURE_LABELS = {
     "has_company_name": _l("Has a company name"),
     "has_website": _l("Has a website"),
     "has_title": _l("Has a job title"),
+    "orders_log": _l("Orders so far"),
+    "recent_orders": _l("Orders in the last window"),
+    "days_since_last_log": _l("Days since the last order"),
+    "days_since_first_log": _l("Days since the first order"),
+    "spent_log": _l("Money spent"),
 }
-MODEL_TITLES = {DEAL.name: _l("Deal win probability"), LEAD.name: _l("Lead conversion probability")}
+MODEL_TITLES = {
+    DEAL.name: _l("Deal win probability"),
+    LEAD.name: _l("Lead conversion probability"),
+    propensity.NAME: _l("Purchase propensity"),
+}
+BAD_WINDOW = "Enter a whole number of days from 7 to 730."
 
 
 def too_little(model: Any) -> str:
     """The message of a model trained on too few examples."""
-    if model.name == LEAD.name:
+    if model.name == propensity.NAME:
+        text = gettext(
+            "Too little data to predict: %(won)s customers ordered and %(lost)s did not in the "
+            "%(days)s days after their earlier orders; at least %(min)s of each are needed.",
+            won=model.positives,
+            lost=model.negatives,
+            days=(model.params or {}).get("window_days", propensity.DEFAULT_WINDOW),
+            min=MIN_PER_CLASS,
+        )
+    elif model.name == LEAD.name:
         text = gettext(
             "Too little data to predict: %(won)s converted and %(lost)s unqualified leads; at "
             "least %(min)s of each are needed.",
@@ -63,28 +94,54 @@ def _renderer(spec: Spec) -> Any:
             return str(Markup("<p class='empty'>{}</p>").format(too_little(model)))
         scored = predict(crm, records.session, record, spec)
         assert scored is not None
-        factors = Markup("").join(
-            Markup("<li>{}: {}</li>").format(
-                FEATURE_LABELS.get(name, name),
-                gettext("raises the probability")
-                if weight > 0
-                else gettext("lowers the probability"),
-            )
-            for name, weight in scored.factors
-        )
-        return str(
-            Markup(
-                "<p class='insights-score'><strong>{}</strong> <small>{}</small></p>"
-                "<p>{}</p><ul>{}</ul>"
-            ).format(
-                format_percent(scored.probability, "#,##0 %"),
-                gettext("model version %(version)s", version=scored.version),
-                gettext("Main factors:"),
-                factors,
-            )
-        )
+        return explanation(scored)
 
     return render
+
+
+def explanation(scored: Score, window: int | None = None) -> str:
+    """A score as a panel shows it: the probability, the model version and the factors that
+    moved it most, each saying which way."""
+    factors = Markup("").join(
+        Markup("<li>{}: {}</li>").format(
+            FEATURE_LABELS.get(name, name),
+            gettext("raises the probability") if weight > 0 else gettext("lowers the probability"),
+        )
+        for name, weight in scored.factors
+    )
+    within = ""
+    if window is not None:
+        within = gettext("of an order in the next %(days)s days", days=window)
+    return str(
+        Markup(
+            "<p class='insights-score'><strong>{}</strong> {} <small>{}</small></p>"
+            "<p>{}</p><ul>{}</ul>"
+        ).format(
+            format_percent(scored.probability, "#,##0 %"),
+            within,
+            gettext("model version %(version)s", version=scored.version),
+            gettext("Main factors:"),
+            factors,
+        )
+    )
+
+
+def render_propensity(record: Any, user: Any, records: Any) -> str | None:
+    """The contact's chance of buying in the model's window and its top factors; hidden
+    without the plugin providing orders."""
+    crm = records.crm
+    if not sales_enabled(crm):
+        return None
+    model = current(records.session, propensity.NAME)
+    if model is None:
+        return str(Markup("<p class='empty'>{}</p>").format(gettext("No model trained yet.")))
+    if model.status != "ok":
+        return str(Markup("<p class='empty'>{}</p>").format(too_little(model)))
+    scored = propensity.predict(crm, records.session, record.id)
+    if scored is None:
+        return str(Markup("<p class='empty'>{}</p>").format(gettext("No orders yet.")))
+    window = (model.params or {}).get("window_days", propensity.DEFAULT_WINDOW)
+    return explanation(scored, int(window))
 
 
 render_win = _renderer(DEAL)
@@ -92,11 +149,15 @@ render_conversion = _renderer(LEAD)
 
 
 def panels() -> list[Panel]:
-    """The win probability panel (deals) and the conversion probability panel (leads)."""
+    """The win probability (deals), conversion probability (leads) and purchase propensity
+    (contacts) panels."""
     return [
         Panel("insights_win", "Win probability", "deals", render_win, order=40),
         Panel(
             "insights_conversion", "Conversion probability", "leads", render_conversion, order=40
+        ),
+        Panel(
+            "insights_propensity", "Purchase propensity", "contacts", render_propensity, order=42
         ),
     ]
 
@@ -104,32 +165,71 @@ def panels() -> list[Panel]:
 def models_page() -> Any:
     """``GET /insights/models/``: each model's latest evaluation and earlier versions, for the
     entities the reader may read."""
+    records = current_crm().records(g.crm_access)
+    return _page(records, window_form=None, errors=[])
+
+
+def _shown(records: Any) -> list[tuple[str, Any, Any, list[Any]]]:
+    """Per model the reader may see: its name, title, latest training and the last ten."""
     from sqlalchemy import select
 
     from .models import PredictionModel
 
-    records = current_crm().records(g.crm_access)
-    readable = [s for s in SPECS.values() if records.access.can(s.entity, "read")]
+    readable = [s.name for s in SPECS.values() if records.access.can(s.entity, "read")]
+    if records.access.can("contacts", "read"):
+        readable.append(propensity.NAME)
     if not sales_enabled(records.crm) or not readable:
-        raise PermissionDenied("You may not read deals or leads.")
+        raise PermissionDenied("You may not read deals, leads or contacts.")
     shown = []
-    for spec in readable:
+    for name in readable:
         history = list(
             records.session.scalars(
                 select(PredictionModel)
-                .where(PredictionModel.name == spec.name)
+                .where(PredictionModel.name == name)
                 .order_by(PredictionModel.version.desc())
                 .limit(10)
             )
         )
-        shown.append((spec.name, MODEL_TITLES[spec.name], history[0] if history else None, history))
+        shown.append((name, MODEL_TITLES[name], history[0] if history else None, history))
+    return shown
+
+
+def _page(records: Any, window_form: str | None, errors: list[str]) -> Any:
+    from crmcore.settings import get_settings
+
+    shown = _shown(records)
+    window = propensity.window_days(get_settings(records.session))
     return render_template(
-        "insights/analysis/models.html", shown=shown, labels=FEATURE_LABELS, too_little=too_little
-    )
+        "insights/analysis/models.html",
+        shown=shown,
+        labels=FEATURE_LABELS,
+        too_little=too_little,
+        window=window_form if window_form is not None else str(window),
+        window_errors=errors,
+        can_set_window=records.access.has("settings.manage"),
+    ), (422 if errors else 200)
+
+
+def save_window() -> Any:
+    """``POST /insights/models/window``: the purchase propensity window (days), for users who
+    may change the instance settings; the next training uses it."""
+    from crmcore.api.settings import save_settings
+
+    records = current_crm().records(g.crm_access)
+    if not records.access.has("settings.manage"):
+        raise PermissionDenied("You may not change the instance settings.")
+    raw = request.form.get("window_days", "").strip()[:20]
+    days = int(raw) if raw.isdigit() else 0
+    if not propensity.MIN_WINDOW <= days <= propensity.MAX_WINDOW:
+        return _page(records, window_form=raw, errors=[BAD_WINDOW])
+    save_settings(records.session, {propensity.SETTING: days}, g.crm_user.id)
+    flash(gettext("The purchase window is saved; the next training uses it."), "success")
+    return redirect(url_for("insights_models.models"), 303)
 
 
 def make_blueprint() -> Blueprint:
     """The ``insights_models`` blueprint under ``/insights/models``."""
     bp = Blueprint("insights_models", __name__, url_prefix="/insights/models")
     bp.add_url_rule("/", "models", models_page)
+    bp.add_url_rule("/window", "window", save_window, methods=["POST"])
     return bp

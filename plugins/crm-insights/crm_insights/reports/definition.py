@@ -6,6 +6,7 @@ The JSON form (the API's body and the saved report's ``definition``)::
      "joins": ["company_id"],                 # references of that entity to join
      "filters": {"amount__gte": "100",        # the list filter language, per entity:
                  "company_id.name__contains": "acme"},   # <join>.<field> for a joined one
+                                              # custom fields: custom.<name>, <join>.custom.<name>
      "group_by": ["stage_id", {"field": "close_date", "bucket": "month"}],   # up to two
      "measures": ["count", {"op": "sum", "field": "amount"}],   # or "sum:amount"
      "sort": ["-sum:amount"],                 # keys of groups or measures, "-" descending
@@ -283,7 +284,7 @@ def _field(
         errors.add(part, UNKNOWN_FIELD)
         return None
     join, dot, name = raw.partition(".")
-    if not dot:
+    if not dot or join == "custom":  # custom.<name> is a field of the report's entity
         join, name = "", raw
     if join and join not in fields_of:
         if join not in errors.refused_joins:

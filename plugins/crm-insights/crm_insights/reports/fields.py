@@ -2,7 +2,10 @@
 
 A report sees the fields the entity's API shows (its dump schema), plus the id, the
 timestamps and the owner - never a write-only field such as a password hash, never JSON
-columns (tags, custom fields, lines), whose values are not one comparable value each.
+columns (tags, custom fields, lines), whose values are not one comparable value each - and
+each custom field of the entity (the instance's and the enabled plugins', as lists and the
+filter language know them) as ``custom.<name>``: a value inside the JSON column, read as its
+type.
 """
 
 from __future__ import annotations
@@ -27,6 +30,16 @@ MEASURES_BY_KIND: dict[str, frozenset[str]] = {
 }
 #: Kinds a date bucket applies to.
 DATE_KINDS = frozenset({"date", "datetime"})
+#: The report kind of each custom field type.
+CUSTOM_KINDS = {
+    "text": "text",
+    "choice": "text",
+    "number": "number",
+    "date": "date",
+    "boolean": "boolean",
+}
+#: Prefix of a custom field's name in reports (as in the list filter language).
+CUSTOM = "custom."
 
 
 @dataclass(frozen=True)
@@ -37,12 +50,14 @@ class ReportField:
     :ivar kind: ``number``, ``date``, ``datetime``, ``text``, ``boolean`` or ``reference``.
     :ivar decimal: whether numbers are decimals (money): summed apart per currency.
     :ivar target: for a reference, the referenced entity's name.
+    :ivar custom: the type of a custom field (``custom.<name>``), ``None`` for a column.
     """
 
     name: str
     kind: str
     decimal: bool = False
     target: str | None = None
+    custom: str | None = None
 
 
 def _python_type(column_type: Any) -> type | None:
@@ -79,6 +94,12 @@ def report_fields(service: Any, entity: Any) -> dict[str, ReportField]:
         if kind is not None:
             is_decimal = kind == "number" and _python_type(column.type) is decimal.Decimal
             out[name] = ReportField(name, kind, decimal=is_decimal)
+    if entity.has_custom_fields:
+        for definition in service.crm.custom_field_defs(service.session, entity):
+            kind = CUSTOM_KINDS.get(definition.type)
+            if kind is not None:
+                key = CUSTOM + definition.name
+                out[key] = ReportField(key, kind, custom=definition.type)
     return out
 
 

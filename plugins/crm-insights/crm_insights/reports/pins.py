@@ -95,7 +95,12 @@ def range_filters(service: Any, report: Report, definition: Any) -> dict[Any, An
     else:
         low, high = start.isoformat(), end.isoformat()
     args = MultiDict([(f"{field}__gte", low), (f"{field}__lt", high)])
-    params = listing.parse(definition.entity, args, service.crm.settings.secret_key)
+    params = listing.parse(
+        definition.entity,
+        args,
+        service.crm.settings.secret_key,
+        lambda: service.crm.custom_field_defs(service.session, definition.entity),
+    )
     return {None: params}
 
 

@@ -94,7 +94,10 @@ def chart(result: dict[str, Any], kind: str) -> dict[str, Any] | None:
     if len(groups) == 2 and kind != "pie":
         second = groups[1]
         labels = list(dict.fromkeys(row_label(result, r, skip=second["key"]) for r in rows))
-        series: dict[str, list[float | None]] = {}
+        met = dict.fromkeys(cell_label(second, r) for r in rows)
+        series: dict[str, list[float | None]] = {
+            name: [None] * len(labels) for name in _in_order(rows, second, met)
+        }
         for r in rows:
             name = cell_label(second, r)
             data = series.setdefault(name, [None] * len(labels))
@@ -141,9 +144,22 @@ def pivot(result: dict[str, Any]) -> dict[str, Any] | None:
         "corner": " · ".join(heading(c) for c in dimensions(result) if c is not second),
         "second": heading(second),
         "rows": list(row_labels),
-        "columns": list(col_labels),
+        "columns": _in_order(result["rows"], second, col_labels),
         "cells": cells,
     }
+
+
+def _in_order(
+    rows: list[dict[str, Any]], second: dict[str, Any], labels: dict[str, None]
+) -> list[str]:
+    """The pivot's column labels in the order of the second group's values (empty first), not
+    in the order the rows first meet them."""
+    key = second["key"]
+    try:
+        ordered = sorted(rows, key=lambda r: (r.get(key) is not None, r.get(key)))
+    except TypeError:  # values that do not compare: keep the order met
+        return list(labels)
+    return list(dict.fromkeys(cell_label(second, r) for r in ordered))
 
 
 def table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:

@@ -16,10 +16,11 @@ from typing import Any
 
 from crmcore.api import listing
 from crmcore.settings import time_zone
-from sqlalchemy import Numeric, Select, and_, func, select, true
+from sqlalchemy import Date, Numeric, Select, and_, cast, func, select, true
 
 from . import buckets
 from .definition import Definition, FieldRef, Group, Measure
+from .fields import CUSTOM
 
 #: Scale of averages (money keeps its cents, an average of whole numbers gets two decimals).
 AVG_TYPE = Numeric(28, 6)
@@ -47,6 +48,10 @@ class Builder:
 
     def attribute(self, ref: FieldRef) -> Any:
         entity = self.d.entity if ref.join is None else self.d.joins[ref.join]
+        if ref.info.custom is not None:
+            return custom_value(
+                entity, ref.name.removeprefix(CUSTOM), ref.info.custom, self.dialect
+            )
         return entity.attribute(ref.name)
 
     def scoped(self, extra_filters: dict[str | None, listing.ListParams] | None = None) -> Any:
@@ -169,3 +174,17 @@ class Builder:
         if measure.op == "avg":
             return func.avg(column, type_=AVG_TYPE)
         return getattr(func, measure.op)(column)
+
+
+def custom_value(entity: Any, name: str, field_type: str, dialect: str) -> Any:
+    """One custom field's value read from the entity's JSON column as its type: a float, a
+    boolean, a date (ISO text on SQLite, whose date functions read it), or text. ``name`` comes
+    from the field definitions, never from the user as such."""
+    element = entity.model.custom_fields[name]
+    if field_type == "number":
+        return element.as_float()
+    if field_type == "boolean":
+        return element.as_boolean()
+    if field_type == "date" and dialect == "postgresql":
+        return cast(element.as_string(), Date)
+    return element.as_string()

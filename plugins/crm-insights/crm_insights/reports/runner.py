@@ -92,9 +92,16 @@ def _value(col: Column, value: Any) -> Any:
         return str(value)
     if isinstance(value, float) and col.measure is not None and col.measure.op == "avg":
         return round(value, 2)
+    if isinstance(value, float) and value.is_integer() and _is_custom(col):
+        return int(value)  # custom numbers come back as floats on one database, ints on another
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return value
+
+
+def _is_custom(col: Column) -> bool:
+    ref = col.group.field if col.group is not None else col.measure.field if col.measure else None
+    return ref is not None and ref.info.custom is not None
 
 
 def _add_names(service: Any, d: Definition, columns: list[Column], rows: list[dict]) -> None:
@@ -131,7 +138,8 @@ def drill_filter(
             name, bucket = "currency", None
         else:
             assert col.group is not None
-            if col.group.field.join is not None or col.group.field.name not in filterable:
+            ref = col.group.field
+            if ref.join is not None or (ref.info.custom is None and ref.name not in filterable):
                 return None
             name, bucket = col.group.field.name, col.group.bucket
         value = row[col.key]
