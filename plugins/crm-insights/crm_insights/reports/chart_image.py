@@ -62,7 +62,7 @@ def draw(chart: dict[str, Any], title: str) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    kind = "pie" if chart["type"] == "pie" else chart["type"]
+    kind = chart["type"]  # bar (funnels are sorted bars already), line or pie
     labels: list[str] = list(chart["data"]["labels"])
     datasets: list[dict[str, Any]] = list(chart["data"]["datasets"])
     hidden = max(0, len(labels) - MAX_CATEGORIES)
@@ -90,7 +90,7 @@ def draw(chart: dict[str, Any], title: str) -> Any:
     axes.set_title(heading, fontsize=11, loc="left")
     names = [plain(label) for label in labels]
     if kind == "pie":
-        name, data = series[0]
+        data = series[0][1]
         slices = [(n, v) for n, v in zip(names, data, strict=False) if v > 0]
         if not slices:
             return None
