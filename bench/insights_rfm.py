@@ -94,6 +94,8 @@ def main() -> None:
     app, path = build(contacts, orders)
     built = time.perf_counter() - began
     print(f"{orders:,} orders of {contacts:,} contacts built in {built:.0f} s", flush=True)
+    if os.path.exists("/proc/loadavg"):
+        print(f"load average {open('/proc/loadavg').read().split()[0]}", flush=True)
     db = sqlite3.connect(path / "crm.db")
     started = time.perf_counter()
     customers = len(db.execute(BASELINE_SQL).fetchall())
