@@ -95,3 +95,25 @@ def test_the_page_of_each_rep(web_as: Any, two_reps: Any) -> None:
     for _ in range(2):  # computed, then cached: the same for each
         assert months(two_reps["one"]) == ["2026-01"]
         assert months(two_reps["two"]) == ["2026-03", "2026-04"]
+
+
+def test_a_team_reader_sees_a_change_of_team_at_once(
+    crm: Any, records: Any, make_user: Any, two_reps: Any
+) -> None:
+    from crmcore.users.models import Team
+    from sqlalchemy import select
+
+    records.create(
+        "roles",
+        {"name": "team_seller", "title": "Team seller", "grants": {"orders": {"read": "team"}}},
+    )
+    lead = make_user("team_seller", teams=("North",))
+    reader = crm.records(Access.for_user(lead))
+    assert table(cached_cohorts(reader)) == []  # nobody in the team has orders
+    north = crm.session.scalar(select(Team).where(Team.name == "North"))
+    records.update("teams", north, {"member_ids": [lead.id, two_reps["two"].id]})
+    reader = crm.records(Access.for_user(lead))
+    assert [c.month for c in cached_cohorts(reader)] == ["2026-03", "2026-04"]
+    records.update("teams", north, {"member_ids": [lead.id]})
+    reader = crm.records(Access.for_user(lead))
+    assert table(cached_cohorts(reader)) == []

@@ -1,8 +1,10 @@
 """Cohort tables computed once per reader's scope and kept until the orders change.
 
 The key of an entry is the scoped aggregate statement itself (its SQL and bound parameters:
-the owner, team members or nothing, as the reader's rights put them in the query), so two
-readers share an entry only when their queries are the same - a scope is never crossed.
+the owner or nothing, as the reader's rights put them in the query) and, for a team scope, the
+ids of the reader's teammates now (the statement only names the reader), so two readers share
+an entry only when their queries select the same orders - a scope is never crossed, and a
+change of team is seen at once.
 Each entry also holds the orders' *fingerprint* (row count, highest id, latest ``updated_at``
 of the whole table, one cheap indexed query): a created, changed, trashed, restored or purged
 order changes it, and the next view computes the table again. :data:`TTL` bounds the age of an
@@ -91,6 +93,16 @@ def statement_key(stmt: Any, session: Any) -> str:
     return f"{compiled}\n{params!r}"
 
 
+def team_key(records: Any) -> str:
+    """The reader's teammates when they read orders by team (else nothing)."""
+    access = records.access
+    entity = orders_entity(records.crm)
+    if entity is None or access.user_id is None or access.scope(entity, "read") != "team":
+        return ""
+    ids = sorted(int(i) for i in records.session.scalars(access.teammate_ids()))
+    return f"\nteam {ids}"
+
+
 def fingerprint(crm: Any, session: Any) -> tuple[Any, ...]:
     """Row count, highest id and latest ``updated_at`` of the whole orders table."""
     entity = orders_entity(crm)
@@ -110,7 +122,7 @@ def cached_cohorts(records: Any, months: int = DEFAULT_MONTHS) -> list[Cohort] |
     if stmt is None:
         return None
     cache = cache_of(records.crm)
-    key = statement_key(stmt, records.session)
+    key = statement_key(stmt, records.session) + team_key(records)
     stamp = fingerprint(records.crm, records.session)
     rows = cache.get(key, stamp)
     if rows is None:
