@@ -1,4 +1,5 @@
-"""The analytics export: records changed since a cursor, as JSON Lines, and what was deleted.
+"""The analytics export: records changed since a cursor, as JSON Lines or Parquet, and what was
+deleted.
 
 Records are read as the system (an administrator's export) and dumped with each entity's API
 dump schema. Changes are paged by ``(updated_at, id)`` so records sharing a timestamp are never
@@ -110,35 +111,50 @@ class Result:
     files: dict[str, int]
 
 
+#: the file formats and their file name extensions
+FORMATS = {"jsonl": "jsonl", "parquet": "parquet"}
+
+
 def run_id(since: str | None, entities: Sequence[Entity]) -> str:
     """The name of a run's files: the same cursor and entities give the same name."""
     key = json.dumps([since or "", sorted(e.plural for e in entities)])
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def export(crm: CRM, since: str | None, entities: Sequence[Entity], out: Path) -> Result:
-    """Write ``<plural>-<run>.jsonl`` per entity, ``deletes-<run>.jsonl`` and
-    ``cursor-<run>.txt`` into ``out``; returns the next cursor."""
+def export(
+    crm: CRM, since: str | None, entities: Sequence[Entity], out: Path, fmt: str = "jsonl"
+) -> Result:
+    """Write ``<plural>-<run>.<ext>`` per entity, ``deletes-<run>.<ext>`` (``ext``: ``jsonl``
+    or ``parquet`` after ``fmt``) and ``cursor-<run>.txt`` into ``out``; returns the next
+    cursor. Parquet without pyarrow raises :class:`.parquet.ParquetMissing` before anything
+    is written."""
+    if fmt not in FORMATS:
+        raise ExportError("Unknown format: %(fmt)s.", params={"fmt": fmt})
+    pa = None
+    if fmt == "parquet":
+        from . import parquet
+
+        pa = parquet.require()
     cursor = decode(crm, since)
     run = run_id(since, entities)
+    ext = FORMATS[fmt]
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, int] = {}
     nxt = Cursor(dict(cursor.records), cursor.audit_id)
-    dumps = crm.app.json.dumps
     for entity in entities:
-        path = out / f"{entity.plural}-{run}.jsonl"
+        path = out / f"{entity.plural}-{run}.{ext}"
         count = 0
-        with _atomic(path) as fh:
+        with _sink(crm, pa, path, entity) as sink:
             for record in _changed(crm, entity, cursor.records.get(entity.plural)):
-                fh.write(dumps(_dump(entity, record)) + "\n")
+                sink.write(_dump(entity, record))
                 nxt.records[entity.plural] = (_aware(record.updated_at), record.id)
                 count += 1
         files[path.name] = count
-    path = out / f"deletes-{run}.jsonl"
+    path = out / f"deletes-{run}.{ext}"
     count = 0
-    with _atomic(path) as fh:
+    with _sink(crm, pa, path, None) as sink:
         for row, audit_id in _deletes(crm, entities, cursor.audit_id):
-            fh.write(dumps(row) + "\n")
+            sink.write(row)
             nxt.audit_id = max(nxt.audit_id, audit_id)
             count += 1
     nxt.audit_id = max(nxt.audit_id, _last_audit_id(crm))
@@ -148,16 +164,36 @@ def export(crm: CRM, since: str | None, entities: Sequence[Entity], out: Path) -
     return Result(token, run, files)
 
 
-class _atomic:
-    """A file written beside ``path`` and moved over it when complete."""
+def _sink(crm: CRM, pa: Any, path: Path, entity: Entity | None) -> Any:
+    """The writer of one file: JSON Lines when ``pa`` is ``None``, else Parquet with the
+    entity's schema (``None``: the deletes)."""
+    if pa is None:
+        return _JsonLines(path, crm.app.json.dumps)
+    from . import parquet
 
-    def __init__(self, path: Path) -> None:
+    if entity is None:
+        return parquet.ParquetSink(
+            pa, path, parquet.deletes_schema(pa), parquet.DELETE_CONVERTS, "deletes"
+        )
+    schema, converts = parquet.entity_schema(pa, entity)
+    return parquet.ParquetSink(pa, path, schema, converts, entity.plural)
+
+
+class _JsonLines:
+    """One JSON object per line, written beside ``path`` and moved over it when complete."""
+
+    def __init__(self, path: Path, dumps: Any) -> None:
         self.path = path
+        self.dumps = dumps
         self.tmp = path.with_name(path.name + ".part")
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> _JsonLines:
         self.fh = self.tmp.open("w", encoding="utf-8")
-        return self.fh
+        return self
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Add one row."""
+        self.fh.write(self.dumps(row) + "\n")
 
     def __exit__(self, kind: Any, *_: Any) -> None:
         self.fh.close()

@@ -42,7 +42,16 @@ def months_between(start: str, end: str) -> int:
 def cohorts(records: Any, months: int = DEFAULT_MONTHS) -> list[Cohort] | None:
     """The last ``months`` cohorts, oldest first, with up to ``months`` months since each
     first order; ``None`` when no plugin providing orders is enabled or the reader may not
-    read orders."""
+    read orders. Computed afresh: pages use :func:`.cohort_cache.cached_cohorts`."""
+    stmt = cohort_statement(records)
+    if stmt is None:
+        return None
+    return shape(counts(records.session, stmt), months)
+
+
+def cohort_statement(records: Any) -> Any | None:
+    """The scoped aggregate ``(cohort month, order month, customers)`` over the orders the
+    reader may read; ``None`` when orders are not available to them."""
     entity = orders_entity(records.crm)
     if entity is None or not records.access.can(entity, "read"):
         return None
@@ -56,17 +65,26 @@ def cohorts(records: Any, months: int = DEFAULT_MONTHS) -> list[Cohort] | None:
     )
     cohort = month_key(first.c.first, dialect)
     month = month_key(orders.c.order_date, dialect)
-    stmt = (
+    return (
         select(cohort, month, func.count(distinct(orders.c.contact_id)))
         .join(first, first.c.contact_id == orders.c.contact_id)
         .group_by(cohort, month)
     )
+
+
+def counts(session: Any, stmt: Any) -> list[tuple[str, str, int]]:
+    """The rows of :func:`cohort_statement`: ``(cohort, month, customers)``."""
+    return [(str(start), str(when), int(n)) for start, when, n in session.execute(stmt)]
+
+
+def shape(rows: list[tuple[str, str, int]], months: int) -> list[Cohort]:
+    """The last ``months`` cohorts of the aggregate ``rows``, oldest first."""
     table: dict[str, dict[int, int]] = {}
     latest = ""
-    for start, when, count in records.session.execute(stmt):
+    for start, when, count in rows:
         latest = max(latest, when)
         offset = months_between(start, when)
-        table.setdefault(start, {})[offset] = int(count)
+        table.setdefault(start, {})[offset] = count
     keys = sorted(table)[-months:]
     result = []
     for key in keys:

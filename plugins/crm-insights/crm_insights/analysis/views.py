@@ -9,7 +9,8 @@ from flask import Blueprint, g, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from .cohorts import DEFAULT_MONTHS, MAX_MONTHS, cohorts
+from .cohort_cache import cached_cohorts
+from .cohorts import DEFAULT_MONTHS, MAX_MONTHS
 from .models import CustomerScore
 from .rfm import SEGMENTS, orders_entity
 
@@ -43,7 +44,8 @@ def segments_page() -> Any:
 
 
 def cohorts_page() -> Any:
-    """``GET /insights/customers/cohorts?months=12``: the cohort retention table."""
+    """``GET /insights/customers/cohorts?months=12``: the cohort retention table (cached per
+    reader's scope until the orders change, :mod:`.cohort_cache`)."""
     records = _records()
     errors: dict[str, list[str]] = {}
     raw = str(request.args.get("months", DEFAULT_MONTHS)).strip()
@@ -52,7 +54,7 @@ def cohorts_page() -> Any:
         months = int(raw)
     else:
         errors["months"] = [_("Enter a number from 1 to %(max)s.", max=MAX_MONTHS)]
-    table = cohorts(records, months)
+    table = cached_cohorts(records, months)
     width = max((len(c.active) for c in table or ()), default=0)
     return render_template(
         "insights/analysis/cohorts.html",

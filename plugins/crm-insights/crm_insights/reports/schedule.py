@@ -1,5 +1,6 @@
 """Scheduled reports: e-mailed daily, weekly (Mondays) or monthly (on the 1st) to users who may
-read them, each with their own rights, in their language, as a table and a CSV attachment.
+read them, each with their own rights, in their language, as a table, the report's chart as an
+inline PNG image (when its default view is a chart) and a CSV attachment.
 
 Recipients are checked when the report is saved: an address that is not an active user of the
 instance, or a user who may not read the report, is refused, naming the recipient. The job runs
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +28,7 @@ from markupsafe import escape
 from sqlalchemy import func, select, update
 
 from . import export, present
+from .chart_image import HEIGHT, WIDTH, render_png
 from .definition import parse_definition
 from .models import Report
 from .runner import run_definition
@@ -175,11 +178,30 @@ def _send_to(app: Any, crm: Any, report_id: int, user: User) -> bool:
             "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in body
         )
         link = _("Open it: %(url)s", url=url)
+        png = _chart_png(result, report)
+        cid = make_msgid(domain="insights.crm")
+        image = ""
+        if png is not None:
+            alt = _("Chart of the report %(name)s", name=report.name)
+            image = (
+                f'<p><img src="cid:{escape(cid[1:-1])}" alt="{escape(alt)}" width="{WIDTH}" '
+                f'height="{HEIGHT}" style="max-width:100%;height:auto"></p>'
+            )
         html = (
-            f"<table><thead><tr>{cells}</tr></thead><tbody>{rows}</tbody></table>"
+            f"{image}<table><thead><tr>{cells}</tr></thead><tbody>{rows}</tbody></table>"
             f"<p>{escape(link)}</p>"
         )
         message.add_alternative(html, subtype="html")
+        if png is not None:
+            html_part = message.get_payload()[1]
+            html_part.add_related(
+                png,
+                maintype="image",
+                subtype="png",
+                cid=cid,
+                disposition="inline",
+                filename=f"report-{report.id}.png",
+            )
         message.add_attachment(
             export.to_csv(result).encode("utf-8"),
             maintype="text",
@@ -188,6 +210,21 @@ def _send_to(app: Any, crm: Any, report_id: int, user: User) -> bool:
         )
     mail.send_or_queue(app, message)
     return True
+
+
+def _chart_png(result: dict[str, Any], report: Report) -> bytes | None:
+    """The report's chart as a PNG when its default view is a chart and it has something to
+    draw; a drawing failure leaves the message without the image, never unsent."""
+    if report.chart not in present.CHART_TYPES:
+        return None
+    chart = present.chart(result, report.chart)
+    if chart is None:
+        return None
+    try:
+        return render_png(chart, report.name)
+    except Exception:
+        log.exception("chart of report %s not drawn", report.id)
+        return None
 
 
 def scheduled_reports_job(app: Any) -> None:
