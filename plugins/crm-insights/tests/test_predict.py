@@ -232,3 +232,17 @@ def test_lead_conversion(app: Any, crm: Any, session: Any, records: Any, make_us
     session.commit()
     page = _client(app, rep).get(f"/leads/{fresh.id}").get_data(as_text=True)
     assert "Conversion probability" in page and "model version 2" in page
+
+
+@pytest.mark.crm_plugins("sales", "insights")
+def test_features_counted_in_chunks_of_ids(
+    crm: Any, session: Any, deals: dict[str, Any], monkeypatch: Any
+) -> None:
+    """Ids go to the database in chunks (PostgreSQL takes at most 65,535 parameters): the
+    feature rows are the same whatever the chunk size."""
+    from crm_insights.analysis import predict
+
+    whole = predict.dataset(crm, session)
+    monkeypatch.setattr(predict, "ID_CHUNK", 7)
+    assert predict.dataset(crm, session) == whole
+    assert sum(row[-4] for row in whole[0]) > 0  # calls were counted

@@ -110,14 +110,26 @@ def sales_enabled(crm: Any) -> bool:
     return orders_entity(crm) is not None
 
 
+#: ids per ``IN (...)``: PostgreSQL's driver takes at most 65,535 parameters a statement
+ID_CHUNK = 10_000
+
+
 def _counts(
     session: Session, model: Any, record_type: str, ids: Sequence[int], kind: str | None
 ) -> dict[int, int]:
-    where = [model.record_type == record_type, model.deleted_at.is_(None), model.record_id.in_(ids)]
-    if kind is not None:
-        where.append(model.kind == kind)
-    stmt = select(model.record_id, func.count()).where(*where).group_by(model.record_id)
-    return {int(i): int(n) for i, n in session.execute(stmt)}
+    counts: dict[int, int] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        where = [
+            model.record_type == record_type,
+            model.deleted_at.is_(None),
+            model.record_id.in_(chunk),
+        ]
+        if kind is not None:
+            where.append(model.kind == kind)
+        stmt = select(model.record_id, func.count()).where(*where).group_by(model.record_id)
+        counts.update((int(i), int(n)) for i, n in session.execute(stmt))
+    return counts
 
 
 def features(
