@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, has_app_context
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,7 +18,7 @@ from . import models as _core_tables  # noqa: F401  (the shared metadata needs t
 from .actions import collect_actions
 from .config import Settings, load_settings
 from .contributions import ExtraField, Permission
-from .customfields import FieldDef, definitions
+from .customfields import CustomField, FieldDef, definitions
 from .db import create_engine_for, is_unavailable, sqlite_write_intent
 from .parsing import IdConverter
 from .permissions import CORE_PERMISSIONS, Access
@@ -167,12 +168,36 @@ class CRM:
         """The custom fields of ``entity``: the instance's own and enabled plugins' extra
         fields."""
         enabled = self.enabled_plugins()
-        extra = [
-            FieldDef(f.name, f.label, f.type, tuple(f.choices), f.required, plugin)
-            for plugin, f in self.extra_fields
-            if f.entity in (entity.name, entity.plural) and plugin in enabled
-        ]
-        return definitions(session, entity.plural, extra)
+        # read once per transaction: a batch of updates (an import, a nightly job) would
+        # otherwise query the definitions for every record
+        cache = session.info.setdefault(CUSTOM_DEFS_CACHE, {})
+        if any(isinstance(o, CustomField) for o in session.new):
+            cache.clear()  # a definition waits to be flushed: the query's autoflush will see it
+        key = (entity.plural, enabled)
+        if key not in cache:
+            extra = [
+                FieldDef(f.name, f.label, f.type, tuple(f.choices), f.required, plugin)
+                for plugin, f in self.extra_fields
+                if f.entity in (entity.name, entity.plural) and plugin in enabled
+            ]
+            cache[key] = definitions(session, entity.plural, extra)
+        return list(cache[key])
+
+
+#: ``session.info`` key of the custom field definitions read in the current transaction
+CUSTOM_DEFS_CACHE = "crm_custom_field_defs"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_custom_defs(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost one (a flush is a sub-transaction)
+        session.info.pop(CUSTOM_DEFS_CACHE, None)
+
+
+@event.listens_for(Session, "before_flush")
+def _forget_changed_custom_defs(session: Session, _context: Any, _instances: Any) -> None:
+    if any(isinstance(o, CustomField) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(CUSTOM_DEFS_CACHE, None)
 
 
 def _read_only_requests_defer_locks() -> None:

@@ -114,28 +114,11 @@ class SearchIndex:
     def update(
         self, session: Session, entity: Entity, record: Any, *, created: bool = False
     ) -> None:
-        """Index ``record``; ``created`` says it is new, which saves looking up its document."""
+        """Index ``record`` (``created``: it is new; kept for callers, both are one upsert)."""
         if not entity.search_fields:
             return
-        if created:
-            self._upsert(session, [self._values(entity, record)])
-            return
-        body = document_text(entity, record)
-        owner = getattr(record, entity.owner_field) if entity.owner_field else None
-        title = entity.display(record)[:300]
-        doc = session.scalar(
-            select(SearchDoc).where(
-                SearchDoc.entity == entity.name, SearchDoc.record_id == record.id
-            )
-        )
-        if doc is None:
-            session.add(
-                SearchDoc(
-                    entity=entity.name, record_id=record.id, owner_id=owner, title=title, body=body
-                )
-            )
-        else:
-            doc.owner_id, doc.title, doc.body = owner, title, body
+        # one INSERT ... ON CONFLICT for a new or a changed record: no look-up of the document
+        self._upsert(session, [self._values(entity, record)])
 
     def remove(self, session: Session, entity: Entity, record_id: int) -> None:
         session.execute(
