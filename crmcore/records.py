@@ -581,16 +581,26 @@ class RecordService:
                 }
             )
         assert plan is not None  # events is never empty
+        # a column left NULL by every row is left out (it has no default to apply): fewer
+        # parameters to process, the same rows
+        kept = [n for n in rows[0] if any(row[n] is not None for row in rows)]
+        params = rows if len(kept) == len(rows[0]) else [{n: r[n] for n in kept} for r in rows]
         try:
-            ids = list(self.session.scalars(plan.statement, rows))
+            ids = list(self.session.scalars(plan.statement, params))
         except IntegrityError as exc:
             self.session.rollback()
             raise Conflict(_integrity_message(exc)) from None
         except DataError:  # a backstop, as in _flush
             self.session.rollback()
             raise ValidationError("A value is out of range or too long for its field.") from None
+        identities = self.session.identity_map
         for event, row, record_id in zip(events, rows, ids, strict=True):
             record = event.record
+            # an object of a rolled-back insert stays in the session, expired, under an id
+            # that SQLite hands out again: the new record takes its place
+            stale = identities.get(plan.mapper.identity_key_from_primary_key([record_id]))
+            if stale is not None:
+                self.session.expunge(stale)
             for key, name, _default, _call in plan.columns:
                 if key not in record.__dict__:
                     setattr(record, key, row[name])
@@ -706,6 +716,7 @@ class _InsertPlan:
     column ``(attribute, column name, default, whether the default is called)``."""
 
     statement: Any
+    mapper: Any
     id_key: str
     columns: tuple[tuple[str, str, Any, bool], ...]
 
@@ -753,7 +764,7 @@ def _make_insert_plan(entity: Entity) -> _InsertPlan | None:
         return None
     pk = mapper.get_property(id_key).columns[0]
     statement = insert(table).returning(pk, sort_by_parameter_order=True)
-    return _InsertPlan(statement, id_key, tuple(planned))
+    return _InsertPlan(statement, mapper, id_key, tuple(planned))
 
 
 def _messages(exc: marshmallow.ValidationError) -> dict[str, Any]:

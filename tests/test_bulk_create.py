@@ -152,3 +152,18 @@ def test_a_plugin_entity_is_created_many_at_once_through_core(app, crm, records)
     assert list(found) == [sprocket.id]
     created = [e for e in app.extensions["everyhook"] if e[0] == "created" and e[1] == "widget"]
     assert sorted(e[2] for e in created) == sorted([sprocket.id, cog.id])
+
+
+def test_create_many_after_a_rollback_reuses_ids_cleanly(crm, records):
+    """SQLite hands the ids of a rolled-back batch out again (as an import's retry of a
+    refused batch does): the new records replace the stale objects left in the session."""
+    first = records.create_many(
+        "contacts", [{"last_name": "Gone"}, {"last_name": "Too"}], commit=False
+    )
+    records.rollback()
+    again = records.create_many("contacts", [{"last_name": "Kept"}, {"last_name": "Also"}])
+    assert all(r in crm.session for r in again)
+    crm.session.expire_all()
+    names = {c.id: c.last_name for c in crm.session.scalars(select(Contact))}
+    assert [names[r.id] for r in again] == ["Kept", "Also"]
+    assert "Gone" not in names.values() and len(first) == 2
