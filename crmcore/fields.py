@@ -34,6 +34,8 @@ def normalise_email(text: str) -> str:
     """The address as stored (lower case, IDNA domain decoded); ``ValueError`` if invalid."""
     text = text.strip()
     local, at, domain = text.rpartition("@")
+    if not at:  # email-validator's refusal of an address without an @ is slow
+        raise ValueError("Not a valid e-mail address.")
     if at and len(local) <= 64 and _DOT_ATOM.fullmatch(local):
         checked = _checked_domain(domain)
         if checked is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from marshmallow import RAISE, Schema, fields, missing
+from marshmallow import RAISE, Schema, ValidationError, fields, missing
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -225,8 +225,6 @@ class Entity:
 
 
 def _tag_length(value: str) -> bool:
-    from marshmallow import ValidationError
-
     if not value.strip() or len(value) > 50:
         raise ValidationError("Tags are 1 to 50 characters.")
     return True

@@ -100,3 +100,70 @@ def test_create_many_with_related_records_takes_the_unit_of_work(crm, records, m
     crm.session.expire_all()
     assert [u.id for u in crm.session.get(Team, first.id).members] == [user.id]
     assert crm.session.get(Team, second.id).members == []
+
+
+def test_records_of_create_many_take_later_changes_like_loaded_ones(crm, records):
+    """The Core insert leaves records in the session as if loaded: a later update through
+    the record service (and a plain change on the object) is written and versioned."""
+    first, second = records.create_many(
+        "contacts", [{"first_name": "Core", "last_name": "One"}, {"last_name": "Two"}]
+    )
+    assert first in crm.session and not crm.session.dirty
+    records.update("contacts", first, {"city": "Sevilla"}, expected_version=1)
+    assert first.version == 2
+    second.title = "Chief"  # no write path, but the session must notice it
+    assert second in crm.session.dirty
+    crm.session.rollback()
+    crm.session.expire_all()
+    stored = crm.session.get(Contact, first.id)
+    assert (stored.city, stored.version, stored.first_name) == ("Sevilla", 2, "Core")
+    assert crm.session.get(Contact, second.id).title is None
+
+
+def test_a_plugin_entity_is_created_many_at_once_through_core(app, crm, records):
+    """A plugin's entity takes the same batched path: defaults, audit, search, veto, events."""
+    from plugin_widgets import Widget
+
+    from crmcore.records import _insert_plan
+
+    app.extensions["everyhook"] = []
+    entity = records.entity("widgets")
+    assert _insert_plan(entity) is not None
+    made = records.create_many(
+        "widgets",
+        [
+            {"name": "Sprocket", "colour": "red", "tags": ["x"]},
+            {"name": "Bad", "colour": "purple"},  # not a choice
+            {"name": "Cog"},
+        ],
+    )
+    sprocket, bad, cog = made
+    assert isinstance(bad, ValidationError) and "colour" in bad.messages
+    crm.session.expire_all()
+    rows = {w.name: w for w in crm.session.scalars(select(Widget))}
+    assert set(rows) == {"Sprocket", "Cog"}
+    assert rows["Cog"].tags == [] and rows["Cog"].custom_fields == {}
+    assert rows["Sprocket"].version == 1 and rows["Sprocket"].created_at is not None
+    audited = crm.session.scalars(
+        select(AuditEntry.record_id).where(AuditEntry.entity == "widget")
+    ).all()
+    assert sorted(audited) == sorted([sprocket.id, cog.id])
+    found = crm.session.scalars(crm.search.record_ids(entity, "sprocket"))
+    assert list(found) == [sprocket.id]
+    created = [e for e in app.extensions["everyhook"] if e[0] == "created" and e[1] == "widget"]
+    assert sorted(e[2] for e in created) == sorted([sprocket.id, cog.id])
+
+
+def test_create_many_after_a_rollback_reuses_ids_cleanly(crm, records):
+    """SQLite hands the ids of a rolled-back batch out again (as an import's retry of a
+    refused batch does): the new records replace the stale objects left in the session."""
+    first = records.create_many(
+        "contacts", [{"last_name": "Gone"}, {"last_name": "Too"}], commit=False
+    )
+    records.rollback()
+    again = records.create_many("contacts", [{"last_name": "Kept"}, {"last_name": "Also"}])
+    assert all(r in crm.session for r in again)
+    crm.session.expire_all()
+    names = {c.id: c.last_name for c in crm.session.scalars(select(Contact))}
+    assert [names[r.id] for r in again] == ["Kept", "Also"]
+    assert "Gone" not in names.values() and len(first) == 2

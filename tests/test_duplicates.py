@@ -274,3 +274,40 @@ def test_names_with_other_numbers_are_not_similar():
     # branches and numbered firms are different companies, however alike their names
     assert not similar(company_key("Tienda Sol 1"), company_key("Tienda Sol 2"))
     assert not similar(company_key("Firma 11"), company_key("Firma 1"))
+
+
+def test_a_batch_compares_rows_only_with_candidates_sharing_a_key(
+    crm, make_company, make_contact, monkeypatch
+) -> None:
+    """The key index of a batch look-up finds exactly what comparing every pair finds: e-mail,
+    phone and (company, last name) matches, across case and with near first names."""
+    import dataclasses
+
+    from crmcore.duplicates import matching
+
+    acme = make_company(name="Acme")
+    make_contact(first_name="Ana", last_name="García", email="ana@example.com")
+    make_contact(first_name="Juan", last_name="Pérez", phone="+34911234567")
+    make_contact(first_name="Ana María", last_name="Ruiz", company_id=acme.id)
+    make_contact(first_name="Luis", last_name="Ruiz", company_id=acme.id)
+    make_contact(first_name="Eva", last_name="Otra", mobile="+34600111222")
+    entity = crm.registry.get("contacts")
+    service = crm.records()
+    rows = [
+        {"first_name": "X", "last_name": "Y", "email": "ANA@example.com"},
+        {"first_name": "Juan", "last_name": "P", "mobile": "+34911234567"},
+        {"first_name": "Ana", "last_name": " ruiz ", "company_id": acme.id},
+        {"first_name": "Zoe", "last_name": "Nadie", "phone": "+34600111222"},
+        {"first_name": "Nobody", "last_name": "Ruiz"},  # no company: no name match
+    ]
+    keyed = matching.candidates_for(service, entity, rows)
+    every_pair = dataclasses.replace(matching.RULES["contact"], keys=None)
+    monkeypatch.setitem(matching.RULES, "contact", every_pair)
+    assert matching.candidates_for(service, entity, rows) == keyed
+    assert [[c.reasons for c in found] for found in keyed] == [
+        [("email",)],
+        [("phone",)],
+        [("name",)],
+        [("phone",)],
+        [],
+    ]

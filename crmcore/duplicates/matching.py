@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import marshmallow
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_, tuple_
 
 from ..errors import CRMError
 from ..parsing import MAX_ID
@@ -162,11 +162,16 @@ class Rule:
     :ivar condition: ``condition(entity, rows)`` - the SQL condition matching every candidate
         of any of ``rows`` (their validated values), or ``None`` when nothing can match.
     :ivar reasons: ``reasons(values, candidate)`` - why ``candidate`` matches ``values``.
+    :ivar keys: ``keys(values, candidate)`` - the match keys of input values (``candidate``
+        false) or of a candidate row (``values`` ignored); ``reasons`` can only find a reason
+        for a pair sharing a key, so a batch compares each row with those candidates alone
+        instead of every candidate of the batch. ``None``: every pair is compared.
     """
 
     columns: tuple[str, ...]
     condition: Callable[[Any, Sequence[Mapping[str, Any]]], ColumnElement[bool] | None]
     reasons: Callable[[Mapping[str, Any], Any], list[str]]
+    keys: Callable[[Mapping[str, Any], Any], set[Any]] | None = None
 
 
 def _phones(values: Mapping[str, Any]) -> set[str]:
@@ -195,12 +200,9 @@ def _contact_condition(
         parts.append(model.phone.in_(sorted(phones)))
         parts.append(model.mobile.in_(sorted(phones)))
     if named:
-        parts.append(
-            and_(
-                model.company_id.in_(sorted({c for c, _ in named})),
-                func.lower(model.last_name).in_(sorted({n for _, n in named})),
-            )
-        )
+        # the pairs themselves: every company's contacts with any of the batch's last names
+        # would be most of the table at a million contacts
+        parts.append(tuple_(model.company_id, func.lower(model.last_name)).in_(sorted(set(named))))
     return or_(*parts) if parts else None
 
 
@@ -221,6 +223,25 @@ def _contact_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
     ):
         reasons.append("name")
     return reasons
+
+
+def _contact_keys(values: Mapping[str, Any], other: Any = None) -> set[Any]:
+    """What ``_contact_reasons`` compares: an e-mail, a phone, a company and last name."""
+    keys: set[Any] = set()
+    if other is not None:
+        if other.email:
+            keys.add(("email", other.email.lower()))
+        keys.update(("phone", p) for p in (other.phone, other.mobile) if p)
+        if other.company_id:
+            keys.add(("name", other.company_id, (other.last_name or "").strip().lower()))
+        return keys
+    if values.get("email"):
+        keys.add(("email", str(values["email"]).lower()))
+    keys.update(("phone", p) for p in _phones(values))
+    last = str(values.get("last_name") or "").strip().lower()
+    if last and values.get("company_id"):
+        keys.add(("name", values["company_id"], last))
+    return keys
 
 
 def _company_condition(
@@ -258,6 +279,7 @@ RULES: dict[str, Rule] = {
         ("email", "phone", "mobile", "company_id", "first_name", "last_name"),
         _contact_condition,
         _contact_reasons,
+        _contact_keys,
     ),
     "company": Rule(("name", "domain", "website"), _company_condition, _company_reasons),
 }
@@ -303,9 +325,19 @@ def candidates_for(
         .limit(PER_RECORD * len(rows))
     )
     found = list(service.session.execute(stmt))
+    by_key: dict[Any, list[int]] = {}
+    if rule.keys is not None:
+        for position, other in enumerate(found):
+            for key in rule.keys({}, other):
+                by_key.setdefault(key, []).append(position)
     for index, values in enumerate(rows):
         matches = []
-        for other in found:
+        if rule.keys is None:
+            compared: Iterable[Any] = found
+        else:
+            near = {p for key in rule.keys(values, None) for p in by_key.get(key, ())}
+            compared = [found[p] for p in sorted(near)]
+        for other in compared:
             if exclude is not None and exclude(index, other.id):
                 continue
             reasons = rule.reasons(values, other)
