@@ -19,8 +19,7 @@ Core, first-party and third-party plugins test with the same fixtures:
 Passwords are hashed with argon2id at its cheapest parameters in the test process
 (``crm_password_hasher``), so making a user costs microseconds rather than a tenth of a second
 and 64 MiB; verifying reads the parameters from the hash, so production hashes still verify.
-Instances served in a subprocess (``crmcore.testing.browser``) hash with the production
-parameters.
+A ``crm`` process of its own (``crm serve``) hashes with the production parameters.
 
 The database is SQLite in a temporary folder unless ``--crm-db URL`` or
 ``CRM_TEST_DATABASE_URL`` names a PostgreSQL server; a fresh database is then created on it
