@@ -65,7 +65,13 @@ def run_crm(env: dict[str, str], *args: str) -> None:
 
     changes: dict[str, str | None] = {k: v for k, v in env.items() if os.environ.get(k) != v}
     changes.update({k: None for k in os.environ if k not in env})
-    result = CliRunner().invoke(cli, list(args), env=changes, prog_name="crm")
+    saved = dict(os.environ)
+    try:
+        result = CliRunner().invoke(cli, list(args), env=changes, prog_name="crm")
+    finally:  # as it was: Flask's command line sets FLASK_RUN_FROM_CLI, for one
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        os.environ.update(saved)
     gc.collect()  # the command's app and its database connections, not kept past the call
     if result.exit_code != 0:
         error = result.exception
