@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -16,6 +18,14 @@ from crmcore.users.models import ApiToken, User
 
 LOGIN = "/api/v1/auth/token"
 GOOD_PASSWORD = "Another-long-passw0rd"
+#: GOOD_PASSWORD hashed with argon2-cffi's defaults and with the test kit's cheap parameters
+PRODUCTION_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$5H0LVy3B3DAqWsBGuN6xgQ"
+    "$R4/K8gjTbYbIzKrWGXS1fGtTexgBWDbazNbk/sVlRkI"
+)
+CHEAP_HASH = (
+    "$argon2id$v=19$m=8,t=1,p=1$D0QNq3jUUrpmSSsEK1w9+Q$GurfzEiY+h9kwvIhxH3zNdzneqEo86SbrpDvKb9sJ9s"
+)
 
 
 def login(client: Any, email: str, password: str, addr: str = "127.0.0.1") -> Any:
@@ -295,6 +305,39 @@ def test_password_is_hashed_with_argon2(api: Any, session: Any) -> None:
     user = session.get(User, r.get_json()["id"])
     assert user.password_hash.startswith("$argon2id$")
     assert GOOD_PASSWORD not in user.password_hash
+
+
+@pytest.mark.crm_sqlite_only  # no database involved
+def test_production_hashing_keeps_argon2s_default_parameters() -> None:
+    """The test kit hashes cheaply in the test process; a process without it (such as
+    `crm serve`) hashes with argon2id at 64 MiB, 3 passes, 4 lanes, and verifies both kinds."""
+    program = (
+        "import sys\n"
+        "from crmcore.users.passwords import hash_password, verify_password\n"
+        "password, cheap = sys.argv[1:]\n"
+        "made = hash_password(password)\n"
+        "print(made, verify_password(made, password), verify_password(made, password + 'x'),"
+        " verify_password(cheap, password))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program, GOOD_PASSWORD, CHEAP_HASH],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
+    assert out[0].startswith("$argon2id$v=19$m=65536,t=3,p=4$"), out
+    assert out[1:] == ["True", "False", "True"]
+
+
+def test_the_test_kit_hashes_cheaply_and_verifies_production_hashes(make_user: Any) -> None:
+    from crmcore.users.passwords import verify_password
+
+    user = make_user(password=GOOD_PASSWORD)
+    assert user.password_hash.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    assert verify_password(PRODUCTION_HASH, GOOD_PASSWORD)
+    assert not verify_password(PRODUCTION_HASH, GOOD_PASSWORD + " ")
+    assert verify_password(CHEAP_HASH, GOOD_PASSWORD)
 
 
 def test_no_response_contains_secrets(

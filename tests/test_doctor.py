@@ -99,9 +99,9 @@ def lines(output: str) -> dict[str, list[str]]:
     return out
 
 
-def test_a_healthy_instance_has_no_problems(installed, fresh_database, tmp_path):
+def test_a_healthy_instance_has_no_problems(installed, core_database, tmp_path):
     installed({"fine": source("fine")})
-    app = build_app([], fresh_database, tmp_path / "instance")
+    app = build_app([], core_database, tmp_path / "instance")
     result = doctor(app)
     assert result.exit_code == 0, result.output
     assert result.output.strip().endswith("no problems found")
@@ -109,9 +109,9 @@ def test_a_healthy_instance_has_no_problems(installed, fresh_database, tmp_path)
     assert "migrations up to date" in lines(result.output)["core"][0]
 
 
-def test_failed_import_is_reported(installed, fresh_database, tmp_path):
+def test_failed_import_is_reported(installed, core_database, tmp_path):
     installed({"fine": source("fine"), "broken": "raise RuntimeError('boom at import')\n"})
-    app = build_app([], fresh_database, tmp_path / "instance")
+    app = build_app([], core_database, tmp_path / "instance")
     result = doctor(app)
     assert result.exit_code == 1
     (line,) = lines(result.output)["broken"]
@@ -119,38 +119,38 @@ def test_failed_import_is_reported(installed, fresh_database, tmp_path):
     assert "1 problem found" in result.output
 
 
-def test_missing_dependency_is_reported(installed, fresh_database, tmp_path):
+def test_missing_dependency_is_reported(installed, core_database, tmp_path):
     installed({"needy": source("needy", requires=("nowhere",))})
-    result = doctor(build_app([], fresh_database, tmp_path / "instance"))
+    result = doctor(build_app([], core_database, tmp_path / "instance"))
     assert result.exit_code == 1
     (line,) = lines(result.output)["needy"]
     assert "missing dependency" in line and "'nowhere'" in line
 
 
-def test_incompatible_core_version_is_reported(installed, fresh_database, tmp_path):
+def test_incompatible_core_version_is_reported(installed, core_database, tmp_path):
     installed({"future": source("future", core=">=7")})
-    result = doctor(build_app([], fresh_database, tmp_path / "instance"))
+    result = doctor(build_app([], core_database, tmp_path / "instance"))
     assert result.exit_code == 1
     (line,) = lines(result.output)["future"]
     assert "incompatible core version" in line and ">=7" in line
 
 
-def test_dependency_cycle_is_reported(installed, fresh_database, tmp_path):
+def test_dependency_cycle_is_reported(installed, core_database, tmp_path):
     installed({"hen": source("hen", ("egg",)), "egg": source("egg", ("hen",))})
-    result = doctor(build_app([], fresh_database, tmp_path / "instance"))
+    result = doctor(build_app([], core_database, tmp_path / "instance"))
     assert result.exit_code == 1
     assert "dependency cycle" in lines(result.output)["hen"][0]
     assert "dependency cycle" in lines(result.output)["egg"][0]
 
 
-def test_conflicting_plugins_are_reported_naming_both(installed, fresh_database, tmp_path):
+def test_conflicting_plugins_are_reported_naming_both(installed, core_database, tmp_path):
     installed(
         {
             "left": source("left", extra=BLUEPRINT.format(name="left")),
             "right": source("right", extra=BLUEPRINT.format(name="right")),
         }
     )
-    info = ScriptInfo(create_app=lambda: build_app([], fresh_database, tmp_path / "instance"))
+    info = ScriptInfo(create_app=lambda: build_app([], core_database, tmp_path / "instance"))
     result = CliRunner().invoke(crm_cli, ["plugins", "doctor"], obj=info)
     assert result.exit_code == 1, result.output
     (line,) = lines(result.output)["conflict"]
@@ -158,7 +158,7 @@ def test_conflicting_plugins_are_reported_naming_both(installed, fresh_database,
     assert "Traceback" not in result.output
 
 
-def test_pending_migrations_are_reported_until_upgraded(installed, fresh_database, tmp_path):
+def test_pending_migrations_are_reported_until_upgraded(installed, core_database, tmp_path):
     name = f"mig{secrets.token_hex(2)}"
     package = tmp_path / f"crmtest_doc_{name}"
     versions = package / "migrations" / "versions"
@@ -167,7 +167,7 @@ def test_pending_migrations_are_reported_until_upgraded(installed, fresh_databas
     body = f'op.create_table("{name}_thing", sa.Column("id", sa.Integer, primary_key=True))'
     (versions / "0001.py").write_text(REVISION.format(rev="0001", name=name, down=None, body=body))
     installed({})
-    app = build_app([package.name], fresh_database, tmp_path / "instance")
+    app = build_app([package.name], core_database, tmp_path / "instance")
     try:
         with app.app_context():
             enable_plugin(app.extensions["crm"], name)
@@ -188,9 +188,9 @@ def test_pending_migrations_are_reported_until_upgraded(installed, fresh_databas
         sys.modules.pop(package.name, None)
 
 
-def test_enabled_plugin_that_is_no_longer_installed(installed, fresh_database, tmp_path):
+def test_enabled_plugin_that_is_no_longer_installed(installed, core_database, tmp_path):
     installed({})
-    app = build_app([], fresh_database, tmp_path / "instance")
+    app = build_app([], core_database, tmp_path / "instance")
     with app.app_context():
         crm = app.extensions["crm"]
         crm.session.add(PluginState(name="ghost", enabled=True, version="1.0"))
@@ -271,11 +271,11 @@ def crm_record_panels():
 """
 
 
-def test_contributions_that_never_show_are_reported(installed, fresh_database, tmp_path):
+def test_contributions_that_never_show_are_reported(installed, core_database, tmp_path):
     """A misspelled panel entity and permissions nobody declares fail, naming the plugin; the
     correct contributions beside them do not."""
     installed({"oops": source("oops", extra=MISTAKES.format(name="oops"))})
-    result = doctor(build_app([], fresh_database, tmp_path / "instance"))
+    result = doctor(build_app([], core_database, tmp_path / "instance"))
     assert result.exit_code == 1, result.output
     failures = [x for x in lines(result.output)["oops"] if x.startswith("FAIL")]
     assert len(failures) == 3, failures

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -49,8 +50,36 @@ def free_port() -> int:
 
 
 def run_crm(env: dict[str, str], *args: str) -> None:
-    """Run a `crm` command of the test's virtualenv; raises when it fails."""
-    subprocess.run([CRM, *args], env=env, check=True, capture_output=True, timeout=180)
+    """Run a `crm` command with the environment ``env`` (see :func:`instance_env`); raises
+    ``RuntimeError`` with its output when it fails.
+
+    The command runs in the test's process, through Click's runner with ``env`` in place of
+    ``os.environ`` for the call: the same code as the `crm` executable, without starting a new
+    Python (about two seconds of CPU each) for every command that prepares an instance.
+    """
+    import gc
+
+    from click.testing import CliRunner
+
+    from ..cli import cli
+
+    changes: dict[str, str | None] = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    changes.update({k: None for k in os.environ if k not in env})
+    saved = dict(os.environ)
+    try:
+        result = CliRunner().invoke(cli, list(args), env=changes, prog_name="crm")
+    finally:  # as it was: Flask's command line sets FLASK_RUN_FROM_CLI, for one
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        os.environ.update(saved)
+    gc.collect()  # the command's app and its database connections, not kept past the call
+    if result.exit_code != 0:
+        error = result.exception
+        failed = error is not None and not isinstance(error, SystemExit)
+        detail = "".join(traceback.format_exception(error)) if failed and error else ""
+        raise RuntimeError(
+            f"crm {' '.join(args)} exited with {result.exit_code}: {result.output}{detail}"
+        )
 
 
 def instance_env(instance_path: Path, port: int, database_url: str | None) -> dict[str, str]:

@@ -16,6 +16,11 @@ Core, first-party and third-party plugins test with the same fixtures:
 * ``assert_plugin_migrates_and_survives_disable(crm, name)``: the plugin migrates up from an
   empty database to models that match, and disabling then enabling it keeps its rows.
 
+Passwords are hashed with argon2id at its cheapest parameters in the test process
+(``crm_password_hasher``), so making a user costs microseconds rather than a tenth of a second
+and 64 MiB; verifying reads the parameters from the hash, so production hashes still verify.
+A ``crm`` process of its own (``crm serve``) hashes with the production parameters.
+
 The database is SQLite in a temporary folder unless ``--crm-db URL`` or
 ``CRM_TEST_DATABASE_URL`` names a PostgreSQL server; a fresh database is then created on it
 for the test session and dropped afterwards.
@@ -103,6 +108,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def crm_password_hasher() -> Any:
+    """The argon2 ``PasswordHasher`` that ``crmcore.users.passwords`` uses during the session:
+    argon2id with one pass over 8 KiB (the production default is argon2-cffi's RFC 9106
+    low-memory profile: 64 MiB, 3 passes, 4 lanes). Override this fixture in a conftest to
+    test with other parameters."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _crm_password_hashing(crm_password_hasher: Any) -> Iterator[None]:
+    """Puts ``crm_password_hasher`` in place for the session (and the production one back)."""
+    from ..users import passwords
+
+    production = passwords._hasher
+    passwords._hasher = crm_password_hasher
+    try:
+        yield
+    finally:
+        passwords._hasher = production
 
 
 @pytest.fixture(scope="session")

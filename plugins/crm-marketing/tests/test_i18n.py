@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import crm_marketing
+import pytest
 from babel.messages.pofile import read_po
 
 PACKAGE = Path(crm_marketing.__file__).parent
@@ -39,6 +40,7 @@ def translated() -> set:
         }
 
 
+@pytest.mark.crm_sqlite_only  # the catalogue, no database
 def test_every_message_has_a_spanish_translation(tmp_path):
     wanted = extracted(tmp_path)
     assert len(wanted) > 100, "extraction found too little: the check would be vacuous"
@@ -46,6 +48,7 @@ def test_every_message_has_a_spanish_translation(tmp_path):
     assert sorted(wanted - translated(), key=str) == []
 
 
+@pytest.mark.crm_sqlite_only  # the catalogue, no database
 def test_the_compiled_catalogue_is_current():
     assert PO.with_suffix(".mo").stat().st_mtime >= PO.stat().st_mtime - 1
 

@@ -13,6 +13,7 @@ PO = ROOT / "crm_sales/translations/es/LC_MESSAGES/messages.po"
 pytestmark = pytest.mark.crm_plugins("sales")
 
 
+@pytest.mark.crm_sqlite_only  # the catalogue, no database
 def test_every_source_message_has_a_spanish_translation(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run(
@@ -46,6 +47,7 @@ def test_public_form_in_spanish(client):
     assert page.status_code == 200 and "Enviar" in html and "Apellidos" in html
 
 
+@pytest.mark.crm_sqlite_only  # the catalogues, no database
 def test_runtime_labels_are_in_the_catalogues():
     """Menu entries, widget and panel titles, entity titles and field labels are translated
     at run time: each must be in the core's or this plugin's catalogue."""

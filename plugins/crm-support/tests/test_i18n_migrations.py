@@ -23,6 +23,7 @@ def catalogue() -> dict[str, str]:
         return {m.id: m.string for m in read_po(f) if m.id}
 
 
+@pytest.mark.crm_sqlite_only  # the catalogue, no database
 def test_every_ui_string_has_a_spanish_translation(tmp_path):
     """What pybabel extracts from the code and templates (babel.cfg) is all translated, and
     the compiled catalogue is not older than its source."""
