@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,9 @@ def upgrade(crm: Any, lineage: str) -> None:
         prefix = _prefix(crm, lineage)
         tables = [t for t in Base.metadata.sorted_tables if t.name.startswith(prefix)]
         Base.metadata.create_all(connection, tables=tables, checkfirst=True)
-    else:
+    elif current(crm, lineage) != head(crm, lineage):
+        # running Alembic reads every revision script: skipped when already at the head
+        # (enabling a plugin, every test of a plugin's suite)
         command.upgrade(_config(crm, lineage, connection), "heads")
     crm.session.commit()
 
@@ -116,8 +119,17 @@ def head(crm: Any, lineage: str) -> str | None:
     folder = versions_dir(crm, lineage)
     if folder is None:
         return None
-    script = ScriptDirectory.from_config(_config(crm, lineage, None))
-    heads = script.get_heads()
+    return _heads(str(folder), folder.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _heads(folder: str, _mtime: int) -> str | None:
+    """The heads of a versions folder, read again when a file is added to or removed from it."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ENV_DIR))
+    cfg.set_main_option("version_locations", folder)
+    cfg.set_main_option("path_separator", "os")
+    heads = ScriptDirectory.from_config(cfg).get_heads()
     return ",".join(sorted(heads)) if heads else None
 
 
