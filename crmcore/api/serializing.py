@@ -6,15 +6,25 @@ plans the walk once per schema: for each field its output key, the attribute to 
 cheapest conversion that gives marshmallow's own result (``str`` for a string, ``isoformat``
 for an ISO datetime, ``int`` for an integer), else the field's own ``_serialize``. Schemas with
 dump hooks, and fields that do not read an attribute, keep marshmallow's full path.
+
+A list whose dump reads only mapped columns selects those columns (:func:`row_columns`) instead
+of whole records, and its JSON is written by orjson (:func:`json_response`): the same values,
+without the ORM's identity map and per-record state or the standard library's encoder.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import orjson
+from flask import Flask, Response
 from marshmallow import Schema, fields, missing
+from sqlalchemy import inspect
+
+if TYPE_CHECKING:
+    from ..registry import Entity
 
 Dump = Callable[[Any], dict[str, Any]]
 _DUMP_HOOKS = ("pre_dump", "post_dump")
@@ -83,3 +93,38 @@ def _fast(field: fields.Field) -> Callable[[Any, Any], Any] | None:
         if inner is not None:
             return lambda v, r: [None if each is None else inner(each, r) for each in v]
     return None
+
+
+def row_columns(entity: Entity, schema: Schema) -> dict[str, Any] | None:
+    """The mapped columns (by attribute name) to select so that ``dumper(schema)`` can dump
+    plain rows, or ``None`` when it needs whole records: eager relations, dump hooks, or a
+    field that reads anything but a column (a property, a relation, a method)."""
+    key = ("_crm_row_columns", entity.model)
+    if key in schema.__dict__:
+        return schema.__dict__[key]  # type: ignore[no-any-return]
+    mapper = inspect(entity.model)
+    columns = {prop.key for prop in mapper.column_attrs}
+    hooks = getattr(schema, "_hooks", {})
+    tags = {k[0] if isinstance(k, tuple) else k for k, names in hooks.items() if names}
+    plain = not entity.eager and not schema.many and not tags & set(_DUMP_HOOKS)
+    for name, field in schema.dump_fields.items():
+        attribute = field.attribute or name
+        if not field._CHECK_ATTRIBUTE or attribute not in columns:
+            plain = False
+    found = {name: getattr(entity.model, name) for name in sorted(columns)} if plain else None
+    schema.__dict__[key] = found
+    return found
+
+
+def json_response(app: Flask, payload: Any) -> Response:
+    """``app.json.response(payload)`` encoded by orjson: the same JSON value (Flask's own
+    conversions for dates, decimals and the like), UTF-8 instead of ASCII escapes."""
+    try:
+        body = orjson.dumps(
+            payload,
+            default=app.json.default,  # type: ignore[attr-defined]
+            option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS,
+        )
+    except TypeError:  # what orjson cannot write (keys that are not strings, huge integers)
+        return app.json.response(payload)
+    return app.response_class(body, mimetype=app.json.mimetype)  # type: ignore[attr-defined]
