@@ -14,7 +14,7 @@ import pytest
 from marshmallow import Schema, fields, post_dump
 from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, Numeric, String, Time, select
 
-from crmcore.api.serializing import dumper, json_response, row_columns
+from crmcore.api.serializing import dumper, json_response, row_columns, row_dumper
 from crmcore.db import json_loads
 
 PLUGINS = ("sales", "support", "kb", "marketing")
@@ -80,6 +80,18 @@ def test_dumper_on_stored_records_and_the_api(api, make_contact, make_company, r
     assert one["consent_at"] == "2026-01-02T02:04:05+00:00"
 
 
+def test_plain_mappings_are_copied_as_marshmallow_copies_them():
+    schema = Schema.from_dict({"plain": fields.Dict(), "typed": fields.Dict(values=fields.Str())})()
+
+    class Thing:
+        plain = {"a": [1, {"b": None}], "ñ": 2.5}
+        typed = {"x": 1}
+
+    dumped = dumper(schema)(Thing())
+    assert dumped == schema.dump(Thing()) == {"plain": Thing.plain, "typed": {"x": "1"}}
+    assert dumped["plain"] is not Thing.plain
+
+
 def test_schemas_with_dump_hooks_keep_marshmallow():
     class Hooked(Schema):
         name = fields.String()
@@ -116,6 +128,7 @@ def test_a_list_reads_rows_that_dump_as_the_records(api, records, make_company, 
     row = records.session.execute(
         select(*columns.values()).where(entity.model.id == contact.id)
     ).one()
+    assert row_dumper(entity.dump_schema, list(columns))(row) == entity.dump_schema.dump(contact)
     assert dumper(entity.dump_schema)(row) == entity.dump_schema.dump(contact)
     for url in ("/api/v1/contacts?limit=1", "/api/v1/contacts?limit=1&sort=-last_name"):
         page = api.get(url)

@@ -15,7 +15,7 @@ without the ORM's identity map and per-record state or the standard library's en
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -88,6 +88,10 @@ def _fast(field: fields.Field) -> Callable[[Any, Any], Any] | None:
             )
     if serialize is fields.Raw._serialize:
         return lambda v, _r: v
+    if serialize is fields.Mapping._serialize and isinstance(field, fields.Mapping):
+        if field.key_field is None and field.value_field is None:
+            mapping_type = field.mapping_type
+            return lambda v, _r: mapping_type(v)
     if serialize is fields.List._serialize and isinstance(field, fields.List):
         inner = _fast(field.inner)
         if inner is not None:
@@ -114,6 +118,36 @@ def row_columns(entity: Entity, schema: Schema) -> dict[str, Any] | None:
     found = {name: getattr(entity.model, name) for name in sorted(columns)} if plain else None
     schema.__dict__[key] = found
     return found
+
+
+def row_dumper(schema: Schema, names: list[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """Like :func:`dumper`, for rows of the columns :func:`row_columns` gave (``names`` in
+    their order): each value read by its position instead of an attribute."""
+    key = ("_crm_row_dumper", tuple(names))
+    cached: Callable[[Sequence[Any]], dict[str, Any]] | None = schema.__dict__.get(key)
+    if cached is not None:
+        return cached
+    position = {name: index for index, name in enumerate(names)}
+    plan = [
+        (field.data_key or name, position[attribute], _fast(field), field, attribute)
+        for name, field in schema.dump_fields.items()
+        for attribute in [field.attribute or name]
+    ]
+
+    def dump(row: Sequence[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, index, convert, field, attribute in plan:
+            value = row[index]
+            if convert is not None:
+                out[key] = None if value is None else convert(value, row)
+            else:
+                value = field._serialize(value, attribute, row)
+                if value is not missing:
+                    out[key] = value
+        return out
+
+    schema.__dict__[key] = dump
+    return dump
 
 
 def json_response(app: Flask, payload: Any) -> Response:
