@@ -11,10 +11,12 @@ contacts, 20,000 by default, dropped at the end).
 
 The machine is shared, so beside the requests per second (wall time) each server's CPU time
 per request is measured (user + system time of the gunicorn master and workers, from
-``/proc``): ``2 / CPU per request`` is what the server would answer with two cores of its own,
-and the ratio of CPU per request to the bare app's is the figure other processes' load does
-not move. The load generator is lean (``http.client`` threads on kept-alive connections) and
-its own CPU time is printed too. The loops are bounded in time and stop by themselves.
+``/proc``; on PostgreSQL also the backends serving its connections, found in
+``pg_stat_activity``): ``2 / CPU per request`` is what the server and its database would answer
+with two cores of their own, and the ratio of CPU per request to the bare app's is the figure
+other processes' load does not move. The load generator is lean (``http.client`` threads on
+kept-alive connections) and its own CPU time is printed too. The loops are bounded in time
+and stop by themselves.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,7 @@ class Result:
     server_cpu: float  # s, every process of the server
     client_cpu: float  # s, the load generator
     load: float  # load average (1 min) at the start
+    db_cpu: float = 0.0  # s, PostgreSQL's backends serving the server's connections
 
     @property
     def rate(self) -> float:
@@ -62,15 +66,22 @@ class Result:
         """Server CPU time per request (ms)."""
         return 1000 * self.server_cpu / max(self.requests, 1)
 
+    @property
+    def db_ms(self) -> float:
+        """PostgreSQL's CPU time per request (ms); 0 on SQLite, which runs in the server."""
+        return 1000 * self.db_cpu / max(self.requests, 1)
+
     def capacity(self, cores: int) -> float:
-        """Requests per second with ``cores`` cores to itself (from CPU time per request)."""
-        return cores * 1000 / max(self.cpu_ms, 1e-9)
+        """Requests per second with ``cores`` cores to itself and its database (from CPU time
+        per request)."""
+        return cores * 1000 / max(self.cpu_ms + self.db_ms, 1e-9)
 
     def line(self, name: str) -> str:
         client_ms = 1000 * self.client_cpu / max(self.requests, 1)
         return (
             f"{name:<34} {self.rate:7.0f} req/s  p50 {self.p50:6.1f} ms  p95 {self.p95:6.1f} ms  "
-            f"CPU {self.cpu_ms:5.2f} ms/req (client {client_ms:.2f})  {self.errors} errors  "
+            f"CPU {self.cpu_ms:5.2f} ms/req (PostgreSQL {self.db_ms:.2f}, client {client_ms:.2f})  "
+            f"{self.errors} errors  "
             f"load {self.load:.1f}"
         )
 
@@ -83,8 +94,18 @@ def free_port() -> int:
 
 def group_cpu(pgid: int) -> float:
     """User + system seconds of every live process in the process group ``pgid``."""
+    return _cpu(lambda fields: int(fields[2]) == pgid)  # fields[0]: the 3rd field, the state
+
+
+def pids_cpu(pids: set[int]) -> float:
+    """User + system seconds of the live processes ``pids``."""
+    return _cpu(None, pids)
+
+
+def _cpu(match: Callable[[list[str]], bool] | None, pids: set[int] | None = None) -> float:
     ticks = 0
-    for name in os.listdir("/proc"):
+    names = [str(p) for p in pids] if pids is not None else os.listdir("/proc")
+    for name in names:
         if not name.isdigit():
             continue
         try:
@@ -92,9 +113,25 @@ def group_cpu(pgid: int) -> float:
         except OSError:
             continue
         fields = stat.rpartition(")")[2].split()
-        if int(fields[2]) == pgid:  # fields[0] is the state (the 3rd field of the file)
+        if match is None or match(fields):
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def backends(server: str, dbname: str) -> Callable[[], set[int]]:
+    """The process ids of PostgreSQL's backends connected to ``dbname`` (same machine)."""
+
+    def find() -> set[int]:
+        import psycopg
+
+        with psycopg.connect(server, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            ).fetchall()
+        return {int(row[0]) for row in rows}
+
+    return find
 
 
 def server_options(workers: int, threads: int) -> list[str]:
@@ -126,6 +163,7 @@ def measure(
     clients: int,
     seconds: float,
     cores: str | None = None,
+    db_pids: Callable[[], set[int]] | None = None,
 ) -> Result:
     """Start a server, load it for ``seconds`` after a 2-second warm-up, stop it."""
     if cores:
@@ -140,9 +178,12 @@ def measure(
     try:
         _wait_for(port, url, headers, server)
         load(port, url, headers, clients, 2.0)  # warm-up: every worker and thread started
-        cpu0 = group_cpu(server.pid)
+        pids = db_pids() if db_pids else set()
+        cpu0, db0 = group_cpu(server.pid), pids_cpu(pids)
         result = load(port, url, headers, clients, seconds)
         result.server_cpu = group_cpu(server.pid) - cpu0
+        if db_pids:  # a connection opened during the run counts whole
+            result.db_cpu = pids_cpu(pids | db_pids()) - db0
         return result
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -224,6 +265,7 @@ def compare(
     threads: int,
     clients: int,
     seconds: float,
+    db_pids: Callable[[], set[int]] | None = None,
 ) -> tuple[Result, Result]:
     """The bare app, then ``crm serve``, on the same data with the same settings."""
     bare = measure(
@@ -234,6 +276,7 @@ def compare(
         {},
         clients,
         seconds,
+        db_pids=db_pids,
     )
     crm = measure(
         crm_command(port := free_port(), workers, threads),
@@ -243,6 +286,7 @@ def compare(
         {"Authorization": f"Bearer {token}"},
         clients,
         seconds,
+        db_pids=db_pids,
     )
     print(bare.line(f"{label}: bare Flask + raw SQL"))
     print(crm.line(f"{label}: crm serve, API list"))
@@ -253,8 +297,10 @@ def compare(
         f"({bare.rate:.0f} req/s); {wall} (goal >= {GOAL:.0f} req/s, load {crm.load:.1f})"
     )
     print(
-        f"{label}: by CPU time {crm.cpu_ms:.2f} ms a request, bare {bare.cpu_ms:.2f} ms: ratio "
-        f"{bare.cpu_ms / max(crm.cpu_ms, 1e-9):.2f} of the bare app; with 2 cores of its own "
+        f"{label}: by CPU time {crm.cpu_ms + crm.db_ms:.2f} ms a request (database included), "
+        f"bare {bare.cpu_ms + bare.db_ms:.2f} ms: ratio "
+        f"{(bare.cpu_ms + bare.db_ms) / max(crm.cpu_ms + crm.db_ms, 1e-9):.2f} of the bare app; "
+        f"with 2 cores of its own "
         f"{crm.capacity(2):.0f} req/s (bare {bare.capacity(2):.0f}): {by_cpu} "
         f"(goal >= {GOAL:.0f} req/s)"
     )
@@ -340,7 +386,17 @@ def main() -> None:
     if server:
         env, bare_url, token, dbname = postgres_setup(server)
         try:
-            compare("PostgreSQL", env, bare_url, token, workers, threads, clients, seconds)
+            compare(
+                "PostgreSQL",
+                env,
+                bare_url,
+                token,
+                workers,
+                threads,
+                clients,
+                seconds,
+                backends(server, dbname),
+            )
         finally:
             drop_database(server, dbname)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
