@@ -92,6 +92,17 @@ def test_plain_mappings_are_copied_as_marshmallow_copies_them():
     assert dumped["plain"] is not Thing.plain
 
 
+def test_lists_of_nested_objects_dump_as_marshmallow_dumps_them():
+    class Item(Schema):
+        value = fields.String()
+        n = fields.Integer()
+
+    schema = Schema.from_dict({"items": fields.List(fields.Nested(Item))})()
+    for items in ([], [{"value": "a", "n": 1}, {"value": None, "extra": 2}], None, ()):
+        thing = type("Thing", (), {"items": items})()
+        assert dumper(schema)(thing) == schema.dump(thing), items
+
+
 def test_schemas_with_dump_hooks_keep_marshmallow():
     class Hooked(Schema):
         name = fields.String()

@@ -96,6 +96,8 @@ def _fast(field: fields.Field) -> Callable[[Any, Any], Any] | None:
         inner = _fast(field.inner)
         if inner is not None:
             return lambda v, r: [None if each is None else inner(each, r) for each in v]
+        # lists of nested objects: most are empty (a contact's other e-mails, phones...)
+        return lambda v, r: [] if type(v) is list and not v else field._serialize(v, None, r)
     return None
 
 
