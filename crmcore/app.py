@@ -27,6 +27,7 @@ from .plugins import PluginConflictError, PluginSet
 from .records import RecordService
 from .registry import Entity, Registry
 from .search import SearchIndex
+from .session_cookie import SessionCookies
 
 if TYPE_CHECKING:
     from .jobs import Jobs
@@ -239,6 +240,7 @@ def create_app(
         MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
+    app.session_interface = SessionCookies()
     app.url_map.converters["int"] = IdConverter  # ids the database can hold, ASCII digits only
     plugin_set = PluginSet.build(extra=plugins or (), discover_installed=discover)
     for bad in plugin_set.unavailable:

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import request
 from sqlalchemy import Select, bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from ..db import utcnow
 from ..errors import ValidationError
@@ -68,17 +68,18 @@ def token_and_user(session: Session, secret: str) -> tuple[ApiToken, User] | Non
     # this runs on every API request: one query for both rows, with a statement built (and
     # its cache key computed) once; it still reads the database each time, so a revoked or
     # expired token, or a deactivated user, is refused at once
-    row = session.execute(
-        _token_statement(), {"token_hash": hash_token(secret), "now": utcnow()}
-    ).first()
-    return (row[0], row[1]) if row is not None else None
+    token = session.scalar(_token_statement(), {"token_hash": hash_token(secret), "now": utcnow()})
+    return (token, token.user) if token is not None else None
 
 
 @functools.cache
-def _token_statement() -> Select[tuple[ApiToken, User]]:
+def _token_statement() -> Select[tuple[ApiToken]]:
+    # the join fills ``ApiToken.user`` (and its role, eagerly): selecting the user as well
+    # would join the user and the role a second time
     return (
-        select(ApiToken, User)
-        .join(User, ApiToken.user_id == User.id)
+        select(ApiToken)
+        .join(ApiToken.user)
+        .options(contains_eager(ApiToken.user))
         .where(
             ApiToken.token_hash == bindparam("token_hash"),
             ApiToken.revoked_at.is_(None),

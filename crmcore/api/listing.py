@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -383,14 +384,18 @@ def _after(column: Any, pk: Any, value: Any, last_id: int, descending: bool, nul
 def encode_cursor(entity: Entity, record: Any, params: ListParams, secret: str) -> str:
     sort = ("-" if params.descending else "") + params.sort_field
     value = jsonable(getattr(record, params.sort_field))
-    return URLSafeSerializer(secret, salt=f"cursor:{entity.plural}").dumps([sort, value, record.id])
+    return _cursors(secret, entity.plural).dumps([sort, value, record.id])
+
+
+@functools.lru_cache(maxsize=256)
+def _cursors(secret: str, plural: str) -> URLSafeSerializer:
+    """The serializer of one entity's cursors, built once per secret and entity."""
+    return URLSafeSerializer(secret, salt=f"cursor:{plural}")
 
 
 def _decode_cursor(entity: Entity, raw: str, sort: str, secret: str) -> tuple[Any, int]:
     try:
-        cursor_sort, value, last_id = URLSafeSerializer(
-            secret, salt=f"cursor:{entity.plural}"
-        ).loads(raw[:1000])
+        cursor_sort, value, last_id = _cursors(secret, entity.plural).loads(raw[:1000])
     except (BadSignature, ValueError, TypeError):
         raise BadQuery("cursor", "Invalid cursor; start again from the first page.") from None
     if cursor_sort != sort or not isinstance(last_id, int):
