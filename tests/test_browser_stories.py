@@ -24,6 +24,7 @@ import pytest
 from crmcore.testing.browser import (
     WIDTHS,
     api,
+    assert_no_sideways_scroll,
     chromium,
     free_port,
     instance_env,
@@ -134,20 +135,6 @@ def shot(page: Any, name: str) -> None:
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
-#: the elements sticking out on the right, to name them when a page scrolls sideways
-WIDEST = """[...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-  .slice(-5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' '
-    + Math.round(e.getBoundingClientRect().right))"""
-
-
-def no_sideways_scroll(page: Any) -> None:
-    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    if width[0] > width[1]:
-        wide = page.evaluate(WIDEST)
-        raise AssertionError(f"{page.url} scrolls sideways: {width[0]} > {width[1]} px: {wide}")
-
-
 class Story:
     """One role's day, in one language and at one width."""
 
@@ -169,7 +156,7 @@ class Story:
 
         self.page.wait_for_load_state("load")  # a page still loading has no style sheet yet
         expect(self.page.locator("html")).to_have_attribute("lang", self.lang)
-        no_sideways_scroll(self.page)
+        assert_no_sideways_scroll(self.page)
 
     def sign_in(self) -> None:
         page = self.page
@@ -207,7 +194,7 @@ class Story:
         combo.press_sequentially(words)
         option = listbox.get_by_role("option", name=choice, exact=True)
         expect(option).to_be_visible()
-        no_sideways_scroll(self.page)
+        assert_no_sideways_scroll(self.page)
         if screenshot:
             shot(self.page, screenshot)
         for _ in range(10):  # the keyboard, never the mouse

@@ -199,3 +199,23 @@ def signed_in_page(
     finally:
         context.close()
     assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+
+
+#: the elements sticking out on the right, to name them when a page scrolls sideways
+WIDEST = """[...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .slice(-5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' '
+    + Math.round(e.getBoundingClientRect().right))"""
+
+
+def assert_no_sideways_scroll(page: Any) -> None:
+    """Fail when ``page`` scrolls sideways, naming the elements that stick out.
+
+    Waits for the page's ``load`` event first: measured while a stylesheet is still loading
+    (a busy machine), the layout is the unstyled one.
+    """
+    page.wait_for_load_state("load")
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    if width[0] > width[1]:
+        wide = page.evaluate(WIDEST)
+        raise AssertionError(f"{page.url} scrolls sideways: {width[0]} > {width[1]} px: {wide}")

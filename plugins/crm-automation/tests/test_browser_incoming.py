@@ -15,6 +15,7 @@ import pytest
 from crmcore.testing.browser import (
     WIDTHS,
     api,
+    assert_no_sideways_scroll,
     chromium,
     free_port,
     instance_env,
@@ -61,13 +62,6 @@ def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -
         yield page
 
 
-def _no_sideways_scroll(page: Any) -> None:
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px"
-
-
 def _post(url: str, payload: dict[str, Any], key: str) -> int:
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), method="POST",
@@ -84,7 +78,7 @@ def test_a_form_posts_to_a_rule_that_calls_a_webhook(page: Any, receiver: Any) -
 
     width = page.viewport_size["width"]
     page.goto("/automation/rules/new")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     page.locator("#f-name").fill(f"Web form {width}")
     page.locator("#f-trigger").select_option("incoming_webhook")
     expect(page.locator("#f-match")).to_be_visible()
@@ -92,7 +86,7 @@ def test_a_form_posts_to_a_rule_that_calls_a_webhook(page: Any, receiver: Any) -
     page.locator("#f-create").check()
     page.locator("#f-a0-type").select_option("call_webhook")
     page.locator("#f-a0-url").fill("http://10.0.0.1/hook")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     page.get_by_role("button", name="Save rule").click()
     expect(page.locator("#error-summary")).to_contain_text("http://10.0.0.1/hook is refused")
     page.locator("#f-a0-url").fill(receiver.url)
@@ -100,7 +94,7 @@ def test_a_form_posts_to_a_rule_that_calls_a_webhook(page: Any, receiver: Any) -
     page.get_by_role("button", name="Save rule").click()
     url_box = page.locator("#hook-url-value")
     expect(url_box).to_be_visible()
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     hook_url = url_box.input_value()
     secret = (page.locator("#call-webhooks code.secret-value").text_content() or "").strip()
     assert secret.startswith("whsec_")
@@ -122,10 +116,10 @@ def test_a_form_posts_to_a_rule_that_calls_a_webhook(page: Any, receiver: Any) -
     page.goto(rule_page)
     expect(page.locator("#hook-url-value")).to_have_count(0)  # shown once
     expect(page.locator("#call-webhooks")).to_contain_text("Delivered")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     page.locator("#hook-url").get_by_role("button", name="Make a new URL").click()
     new_url = page.locator("#hook-url-value").input_value()
     assert new_url != hook_url
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     assert _post(hook_url, {"email": email}, f"old-{width}") == 404
     assert _post(new_url, {"email": email}, f"new-{width}") == 202

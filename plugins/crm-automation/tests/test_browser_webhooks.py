@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from crmcore.testing.browser import (
     api,
+    assert_no_sideways_scroll,
     chromium,
     free_port,
     instance_env,
@@ -54,13 +55,6 @@ def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -
         yield page
 
 
-def _no_sideways_scroll(page: Any) -> None:
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px"
-
-
 def test_admin_creates_a_webhook_copies_the_secret_and_replays_a_delivery(
     page: Any, server: dict[str, Any], receiver: Any
 ) -> None:
@@ -68,7 +62,7 @@ def test_admin_creates_a_webhook_copies_the_secret_and_replays_a_delivery(
 
     width = page.viewport_size["width"]
     page.goto("/webhooks/new")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     page.locator("#f-name").fill(f"Chat {width}")
     page.locator("#f-url").fill("http://10.0.0.1/hook")
     page.locator("form:has(#f-url) button[type=submit]").last.click()
@@ -78,7 +72,7 @@ def test_admin_creates_a_webhook_copies_the_secret_and_replays_a_delivery(
     page.wait_for_url("**/webhooks/*")
     secret = page.locator(".automation-secret-value")
     expect(secret).to_contain_text("whsec_")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     hook_url = page.url
     page.reload()
     expect(page.locator(".automation-secret-value")).to_have_count(0)
@@ -91,7 +85,7 @@ def test_admin_creates_a_webhook_copies_the_secret_and_replays_a_delivery(
             break
         page.wait_for_timeout(500)
     expect(page.locator(".automation-state-delivered").first).to_be_visible()
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     page.locator(".automation-delivery form button").first.click()
     page.wait_for_url(hook_url)
     for _ in range(60):

@@ -11,6 +11,7 @@ import pytest
 from crmcore.testing.browser import (
     WIDTHS,
     api,
+    assert_no_sideways_scroll,
     chromium,
     free_port,
     instance_env,
@@ -22,7 +23,6 @@ from crmcore.testing.browser import (
 PASSWORD = "Browser-test-password-1"
 REP = "rep@example.com"
 #: How far the page scrolls sideways (0 or less: it fits the window).
-SIDEWAYS = "document.documentElement.scrollWidth - window.innerWidth"
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +64,17 @@ def test_build_a_report(browser: Any, server: dict[str, Any], width: int) -> Non
         page.get_by_role("button", name="Preview").click()
         preview = page.locator("section table")
         assert "30.00" in preview.inner_text()
-        assert page.evaluate(SIDEWAYS) <= 0
+        assert_no_sideways_scroll(page)
         page.locator("#f-name").fill(f"Deals by month {width}")
         page.locator("#f-chart").select_option("bar")
         page.get_by_role("button", name="Save the report").click()
         page.wait_for_url(re.compile(r".*/insights/reports/\d+$"))
         assert page.locator("canvas[data-chart]").count() == 1
         page.wait_for_function("document.querySelector('canvas[data-chart]').dataset.drawn")
-        assert page.evaluate(SIDEWAYS) <= 0
+        assert_no_sideways_scroll(page)
         page.get_by_role("link", name="Table").click()
         page.wait_for_load_state()  # the click navigates: measure the new page, not none
-        assert page.evaluate(SIDEWAYS) <= 0
+        assert_no_sideways_scroll(page)
         page.get_by_role("link", name="2").first.click()  # drill down: January's two deals
         page.wait_for_url(re.compile(r".*/deals\?.*close_date__gte=2026-01-01.*"))
         assert page.locator("main").get_by_text("A", exact=True).count() >= 1
