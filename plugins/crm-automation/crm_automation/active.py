@@ -22,7 +22,7 @@ from sqlalchemy import Boolean, String, func, select
 
 from . import catalog
 from .conditions import compile_conditions, matching
-from .models import AutomationWorkflow
+from .models import AutomationRun, AutomationWorkflow
 from .triggers import TriggerType
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ class ActiveRule:
     kind: TriggerType | None
     #: compiled conditions; ``None`` when they no longer compile (the rule then fails loudly)
     params: Any
+    #: the action settings as saved (a run gets one result slot per action)
+    actions: tuple[Any, ...] = ()
+    sequence: bool = False
 
 
 @dataclass
@@ -109,6 +112,8 @@ def _load(crm: Any) -> dict[str, list[ActiveRule]]:
                 rule.owner_id,
                 kind,
                 params,
+                tuple(rule.actions or ()),
+                bool(rule.sequence),
             )
         )
     return found
@@ -120,12 +125,17 @@ def cannot_hold(entity: Any, params: Any, record: Any) -> bool:
     judge exactly counts as "may hold" and the database decides (scope included).
 
     Judged here: ``field=text`` on a text column (the database compares lower-cased; text that
-    differs even case-folded differs there too), ``field=true/false`` on a boolean column, and
-    ``tags=x`` (the list lacks the tag)."""
+    differs even case-folded differs there too), ``field=true/false`` on a boolean column,
+    ``tags=x`` (the list lacks the tag) and ``field__contains=text`` on a text column when both
+    texts are ASCII (``ILIKE`` on PostgreSQL and SQLite's ``LIKE`` then fold case alike)."""
     for name, op, value in params.filters:
-        if op != "eq" or name.startswith("custom.") or name not in entity.columns:
+        if op not in ("eq", "contains") or name.startswith("custom.") or name not in entity.columns:
             continue
         current = getattr(record, name, None)
+        if op == "contains":
+            if _lacks(entity.columns[name].type, current, value):
+                return True
+            continue
         if name == "tags":
             if isinstance(value, str) and isinstance(current, list) and value not in current:
                 return True
@@ -142,16 +152,46 @@ def cannot_hold(entity: Any, params: Any, record: Any) -> bool:
     return False
 
 
+def _lacks(kind: Any, current: Any, value: Any) -> bool:
+    """Whether an ASCII text column's value surely does not contain ``value`` (any case)."""
+    if not isinstance(kind, String) or not isinstance(value, str) or not value.isascii():
+        return False
+    if current is None:
+        return True  # NULL LIKE '%x%' is not true
+    if not isinstance(current, str) or not current.isascii():
+        return False
+    return value.lower() not in current.lower()
+
+
 def holding(
-    crm: Any, entity: Any, rules: list[tuple[ActiveRule, Any]], record_id: int, trashed: bool
-) -> list[bool]:
+    crm: Any,
+    entity: Any,
+    rules: list[tuple[ActiveRule, Any]],
+    record_id: int,
+    trashed: bool,
+    since: Any = None,
+) -> list[tuple[bool, int]]:
     """For each (rule, its acting record service): whether the record is readable by that
-    service and meets the rule's conditions - all asked in one query."""
+    service and meets the rule's conditions and, when ``since`` is given, how many runs (not
+    skipped) the rule had on the record since then (the rate limit) - all asked in one query."""
     if not rules:
         return []
-    checks = [
-        matching(records, entity, rule.params, trashed).where(entity.model.id == record_id).exists()
-        for rule, records in rules
-    ]
-    row = crm.session.execute(select(*checks)).one()
-    return [bool(value) for value in row]
+    columns: list[Any] = []
+    for rule, records in rules:
+        stmt = matching(records, entity, rule.params, trashed).where(entity.model.id == record_id)
+        columns.append(stmt.exists())
+        if since is not None:
+            columns.append(
+                select(func.count())
+                .where(
+                    AutomationRun.workflow_id == rule.id,
+                    AutomationRun.record_id == record_id,
+                    AutomationRun.status != "skipped",
+                    AutomationRun.created_at >= since,
+                )
+                .scalar_subquery()
+            )
+    row = list(crm.session.execute(select(*columns)).one())
+    if since is None:
+        return [(bool(value), 0) for value in row]
+    return [(bool(row[i]), int(row[i + 1] or 0)) for i in range(0, len(row), 2)]
