@@ -20,14 +20,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from crmcore.db import utcnow
 from crmcore.errors import CRMError, NotFound
 from crmcore.permissions import Access
 from flask import g
 from jinja2 import TemplateError
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 
 from . import active, catalog
@@ -257,7 +257,7 @@ def _insert_runs(session: Any, rows: list[dict[str, Any]]) -> dict[int, int]:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    table = AutomationRun.__table__
+    table = cast(Table, AutomationRun.__table__)
     stmt = (
         dialect_insert(table)
         .values(rows)
