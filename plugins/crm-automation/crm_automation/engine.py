@@ -15,6 +15,7 @@ record.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import Iterator
@@ -123,7 +124,7 @@ def on_event(event: Any) -> None:
         try:
             if rule.params is None:
                 raise ValueError("its conditions no longer compile")
-            if active.cannot_hold(entity, rule.params, event.record):
+            if active.fails(rule.checks, event.record):
                 continue
             acting.append((rule, acting_records(crm, rule)))
         except Exception:
@@ -252,19 +253,25 @@ def _run_values(
 
 def _insert_runs(session: Any, rows: list[dict[str, Any]]) -> dict[int, int]:
     """Insert run rows, leaving out those whose (rule, record, occurrence) already has one;
-    returns ``{rule id: new run id}`` of those inserted."""
-    if session.get_bind().dialect.name == "postgresql":
+    returns ``{rule id: new run id}`` of those inserted. Core, on the session's connection:
+    the rows are not ORM objects to track."""
+    connection = session.connection()
+    stmt = _insert_statement(connection.dialect.name)
+    return {int(rule_id): int(run_id) for rule_id, run_id in connection.execute(stmt, rows)}
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     table = cast(Table, AutomationRun.__table__)
-    stmt = (
+    return (
         dialect_insert(table)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["workflow_id", "record_id", "occurrence"])
         .returning(table.c.workflow_id, table.c.id)
     )
-    return {int(rule_id): int(run_id) for rule_id, run_id in session.execute(stmt)}
 
 
 def fire(
