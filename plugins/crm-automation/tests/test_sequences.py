@@ -160,6 +160,23 @@ def test_the_runs_of_one_write_are_one_insert_and_each_runs_once(crm, records, m
     assert len(crm.app.extensions["autotest"]) == 3
 
 
+def test_a_refused_batch_of_runs_fires_each_rule_on_its_own(
+    make_rule, make_contact, runs, monkeypatch
+):
+    from crm_automation import engine
+
+    def refuse(session, rows):
+        session.execute(select(1))  # a statement ran, then the database said no
+        raise RuntimeError("batch refused")
+
+    monkeypatch.setattr(engine, "_insert_runs", refuse)
+    first = make_rule({"type": "created"}, [log("a")])
+    second = make_rule({"type": "created"}, [log("b")])
+    contact = make_contact()
+    assert [[r.record_id for r in runs(rule)] for rule in (first, second)] == [[contact.id]] * 2
+    assert all(r.status == "done" for r in runs(first) + runs(second))
+
+
 def test_a_rule_edited_in_another_app_instance_is_seen_by_the_next_write(
     crm, make_rule, make_contact, runs, crm_extra_plugins, tmp_path
 ):
