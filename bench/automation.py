@@ -3,13 +3,15 @@ selection of its due records.
 
 Write path: ``RecordService.create`` of contacts with 20 active rules on contacts (conditions
 that mostly do not match, three that do) against the same creates with the rules inactive,
-measured in the same run, interleaved; prints creates/s and the ratio (goal >= 0.7), and the
-same with only the 17 rules no new contact meets (the fixed cost of rules, without their runs).
+measured in the same run, interleaved; prints creates/s and the ratio by wall time and by CPU
+time of the process (goal >= 0.7, PASS/MISS), and the same with only the 17 rules no new
+contact meets (the fixed cost of rules, without their runs).
 Time-based rule: ``{"type": "date", "field": "created_at", "offset_days": 3}`` with the
 condition ``country=ES`` over every contact: the SQL selection of the due ids (what the
 periodic job runs: due, matching, no run yet) and the count of all due records; goal < 2 s at
-1,000,000 contacts on SQLite.
-Run: BENCH_AUTOMATION_CONTACTS=200000 python bench/automation.py (SQLite instance of its own)
+1,000,000 contacts on SQLite (PASS/MISS; the figure is also printed for PostgreSQL).
+Run: BENCH_AUTOMATION_CONTACTS=200000 python bench/automation.py (SQLite instance of its own);
+with BENCH_DATABASE_URL=postgresql://... the instance is a throw-away database on that server.
 """
 
 from __future__ import annotations
@@ -47,6 +49,33 @@ NOT_MATCHING = [
 MATCHING = ["country=ES&city=Madrid", "tags=vip", "city=Chicago"]
 
 
+def server_database() -> str | None:
+    """With ``BENCH_DATABASE_URL``: a new database on that server, its URL in
+    ``CRM_DATABASE_URL`` (dropped by :func:`drop_database`)."""
+    server = os.environ.get("BENCH_DATABASE_URL")
+    if not server:
+        return None
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"crm_bench_automation_{os.getpid()}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    os.environ["CRM_DATABASE_URL"] = url
+    return name
+
+
+def drop_database(name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(os.environ["BENCH_DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def build(count: int) -> tuple[Any, Path]:
     os.environ.pop("BENCH_INSTANCE", None)  # our own instance, not the shared 1M one
     from common import build_instance
@@ -54,13 +83,22 @@ def build(count: int) -> tuple[Any, Path]:
     path = Path(tempfile.mkdtemp(prefix="crm-bench-automation-"))
     app, _ = build_instance(count, path)
     with app.app_context():
+        from sqlalchemy import text
+
         from crmcore.instance import enable_plugin
 
         crm = app.extensions["crm"]
         enable_plugin(crm, "automation")
         crm.session.commit()
         crm.forget_enabled()
+        if crm.engine.dialect.name == "postgresql":
+            crm.session.execute(text("ANALYZE"))
+            crm.session.commit()
     return app, path
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
 
 
 def make_rules(crm: Any) -> list[Any]:
@@ -90,12 +128,13 @@ def set_active(crm: Any, rules: list[Any], active: bool) -> None:
         records.update("workflows", rule, {"active": active})
 
 
-def creates(crm: Any, count: int, start: int) -> float:
-    """Seconds to create ``count`` contacts through the record service."""
+def creates(crm: Any, count: int, start: int) -> tuple[float, float]:
+    """Seconds (wall, CPU of this process) to create ``count`` contacts through the record
+    service."""
     from common import CITIES, FIRST, LAST, TAGS
 
     records = crm.records()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for i in range(start, start + count):
         city, country = CITIES[i % len(CITIES)]
         records.create(
@@ -109,35 +148,46 @@ def creates(crm: Any, count: int, start: int) -> float:
                 "tags": [TAGS[i % len(TAGS)]],
             },
         )
-    return time.perf_counter() - began
+    return time.perf_counter() - began, time.process_time() - cpu
 
 
 def write_path(crm: Any) -> None:
     rules = make_rules(crm)
     creates(crm, 20, 0)  # warm-up
-    without = with_rules = unmatched = 0.0
+    wall = {"bare": 0.0, "ruled": 0.0, "idle": 0.0}
+    cpu = dict(wall)
     rounds = 5
     per_round = max(1, CREATES // rounds)
     start = 1000
     matching = rules[len(NOT_MATCHING) :]
+
+    def measure(case: str) -> None:
+        nonlocal start
+        took, used = creates(crm, per_round, start)
+        wall[case] += took
+        cpu[case] += used
+        start += per_round
+
     for _ in range(rounds):  # interleaved so that a change of load hits all alike
         set_active(crm, rules, False)
-        without += creates(crm, per_round, start)
-        start += per_round
+        measure("bare")
         set_active(crm, rules, True)
-        with_rules += creates(crm, per_round, start)
-        start += per_round
+        measure("ruled")
         set_active(crm, matching, False)  # the 17 rules no new contact meets
-        unmatched += creates(crm, per_round, start)
-        start += per_round
+        measure("idle")
     total = per_round * rounds
-    bare, ruled, idle = total / without, total / with_rules, total / unmatched
-    print(f"{'create, no active rule':<34} {bare:8.1f} creates/s")
-    print(
-        f"{'create, 20 active rules':<34} {ruled:8.1f} creates/s  "
-        f"ratio {ruled / bare:.2f} (goal >= 0.7)"
-    )
-    print(f"{'create, 17 rules, none matching':<34} {idle:8.1f} creates/s  ratio {idle / bare:.2f}")
+    rate = {case: total / took for case, took in wall.items()}
+    cpu_rate = {case: total / used for case, used in cpu.items()}
+    ratio, cpu_ratio = rate["ruled"] / rate["bare"], cpu_rate["ruled"] / cpu_rate["bare"]
+    print(f"{'create, no active rule':<34} {rate['bare']:8.1f} creates/s "
+          f"({cpu_rate['bare']:.1f} per CPU-second)")  # fmt: skip
+    print(f"{'create, 20 active rules':<34} {rate['ruled']:8.1f} creates/s "
+          f"({cpu_rate['ruled']:.1f} per CPU-second)")  # fmt: skip
+    idle = rate["idle"] / rate["bare"]
+    print(f"{'create, 17 rules, none matching':<34} {rate['idle']:8.1f} creates/s "
+          f"({cpu_rate['idle']:.1f} per CPU-second)  ratio {idle:.2f}")  # fmt: skip
+    print(f"  20 active rules: ratio {ratio:.2f} (wall): {verdict(ratio >= 0.7)} (goal >= 0.7); "
+          f"by CPU time {cpu_ratio:.2f}: {verdict(cpu_ratio >= 0.7)}")  # fmt: skip
     set_active(crm, rules, False)
 
 
@@ -183,27 +233,39 @@ def time_rule(crm: Any, count: int) -> None:
         return len(batch), int(total or 0)
 
     select_due()  # warm-up
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     batch, total = select_due()
-    took = time.perf_counter() - began
+    took, used = time.perf_counter() - began, time.process_time() - cpu
+    dialect = crm.engine.dialect.name
     print(
-        f"{'time-based rule, due selection':<34} {took * 1000:8.1f} ms over {count:,} contacts "
-        f"({total:,} due, first batch {batch}) (goal < 2 s at 1,000,000)"
+        f"{'time-based rule, due selection':<34} {took * 1000:8.1f} ms "
+        f"(CPU {used * 1000:.1f} ms) over {count:,} contacts on {dialect} "
+        f"({total:,} due, first batch {batch})"
     )
+    scale = "" if count >= 1_000_000 else f" - measured at {count:,}, the goal is at 1,000,000"
+    print(f"  due selection {took:.3f} s, {took / 2:.2f} of the 2 s budget: "
+          f"{verdict(took < 2)} (goal < 2 s{scale})")  # fmt: skip
 
 
 def main() -> None:
     count = int(os.environ.get("BENCH_AUTOMATION_CONTACTS", "200000"))
     started = time.perf_counter()
-    app, path = build(count)
-    print(f"instance with {count:,} contacts built in {time.perf_counter() - started:.0f} s")
+    database = server_database()
     try:
-        with app.app_context():
-            crm = app.extensions["crm"]
-            time_rule(crm, count)
-            write_path(crm)
+        app, path = build(count)
+        print(f"instance with {count:,} contacts built in {time.perf_counter() - started:.0f} s")
+        try:
+            with app.app_context():
+                crm = app.extensions["crm"]
+                time_rule(crm, count)
+                if os.environ.get("BENCH_AUTOMATION_WRITES", "1") == "1":
+                    write_path(crm)
+            app.extensions["crm"].engine.dispose()
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if database:
+            drop_database(database)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def main() -> None:
     raw = time.perf_counter() - start
 
     receiver.count = 0  # type: ignore[attr-defined]
-    start = time.perf_counter()
+    start, began_cpu = time.perf_counter(), time.process_time()
     consumer = start_embedded(app, workers=1, periodic=False, max_delay=0.1)
     try:
         with app.app_context():
@@ -103,13 +103,16 @@ def main() -> None:
                     break
                 time.sleep(0.05)
         took = time.perf_counter() - start
+        cpu = time.process_time() - began_cpu  # the worker, the receiver and this poll
     finally:
         consumer.stop(graceful=True)
     delivered = receiver.count  # type: ignore[attr-defined]
     rate, raw_rate = delivered / took, len(bodies) / raw
     print(f"baseline: raw urllib POSTs, one thread    {raw_rate:8,.0f} /s")
     print(f"webhook deliveries, one worker           {rate:8,.0f} /s "
-          f"({rate / raw_rate:.2f}x baseline; goal 200/s: {'met' if rate >= 200 else 'MISSED'})")
+          f"({rate / raw_rate:.2f}x baseline; CPU {cpu:.1f} s for the drain)")  # fmt: skip
+    print(f"  deliveries {rate:,.0f}/s, {rate / 200:.2f}x the goal: "
+          f"{'PASS' if rate >= 200 else 'MISS'} (goal >= 200/s with one worker)")  # fmt: skip
     assert delivered == len(bodies), (delivered, len(bodies))
 
 

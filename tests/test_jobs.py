@@ -74,6 +74,13 @@ def test_storage_is_sqlite_in_the_instance_by_default(make_instance):
     assert other.crm.jobs is not jobs and other.crm.jobs.huey is not jobs.huey
 
 
+def test_the_sqlite_queue_syncs_like_the_main_database(make_instance):
+    """WAL with synchronous=NORMAL (1): an enqueue does not wait for the disk (FULL is 2)."""
+    storage = make_instance().crm.jobs.huey.storage
+    assert storage.conn.execute("pragma synchronous").fetchone()[0] == 1
+    assert storage.conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
 def test_enqueue_checks_the_target(make_instance):
     jobs = make_instance().crm.jobs
     for bad in (

@@ -22,7 +22,7 @@ from sqlalchemy import Boolean, String, func, select
 
 from . import catalog
 from .conditions import compile_conditions, matching
-from .models import AutomationWorkflow
+from .models import AutomationRun, AutomationWorkflow
 from .triggers import TriggerType
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,11 @@ class ActiveRule:
     kind: TriggerType | None
     #: compiled conditions; ``None`` when they no longer compile (the rule then fails loudly)
     params: Any
+    #: the action settings as saved (a run gets one result slot per action)
+    actions: tuple[Any, ...] = ()
+    sequence: bool = False
+    #: the conditions judged on the record in memory (:func:`checks_of`)
+    checks: tuple[tuple[str, str, Any], ...] = ()
 
 
 @dataclass
@@ -95,9 +100,11 @@ def _load(crm: Any) -> dict[str, list[ActiveRule]]:
     for rule in rows:
         kind = kinds.get(str((rule.trigger or {}).get("type")))
         params = None
+        checks: tuple[tuple[str, str, Any], ...] = ()
         try:
             entity = crm.registry.get(rule.entity)
             params = compile_conditions(crm, entity, rule.conditions)
+            checks = checks_of(entity, params)
         except Exception:  # the rule fails when it fires, with its error in the log
             log.warning("automation rule %s: conditions no longer compile", rule.id, exc_info=True)
         found.setdefault(rule.entity, []).append(
@@ -109,6 +116,9 @@ def _load(crm: Any) -> dict[str, list[ActiveRule]]:
                 rule.owner_id,
                 kind,
                 params,
+                tuple(rule.actions or ()),
+                bool(rule.sequence),
+                checks,
             )
         )
     return found
@@ -116,42 +126,89 @@ def _load(crm: Any) -> dict[str, list[ActiveRule]]:
 
 def cannot_hold(entity: Any, params: Any, record: Any) -> bool:
     """Whether the record in memory already fails one of the conditions, so that the query is
-    not needed. Only used to leave rules out, never to let one fire: a condition it cannot
-    judge exactly counts as "may hold" and the database decides (scope included).
+    not needed (:func:`checks_of` then :func:`fails`)."""
+    return fails(checks_of(entity, params), record)
 
-    Judged here: ``field=text`` on a text column (the database compares lower-cased; text that
-    differs even case-folded differs there too), ``field=true/false`` on a boolean column, and
-    ``tags=x`` (the list lacks the tag)."""
+
+def checks_of(entity: Any, params: Any) -> tuple[tuple[str, str, Any], ...]:
+    """The conditions that can be judged exactly on a record in memory, as ``(field, how,
+    value)``, worked out once per rule. Only ever used to leave a rule out, never to let one
+    fire: a condition not judged here counts as "may hold" and the database decides (scope
+    included).
+
+    Judged: ``field=text`` on a text column (the database compares lower-cased; text that
+    differs even case-folded differs there too), ``field=true/false`` on a boolean column,
+    ``tags=x`` (the list lacks the tag) and ``field__contains=text`` on a text column when both
+    texts are ASCII (``ILIKE`` on PostgreSQL and SQLite's ``LIKE`` then fold case alike)."""
+    checks: list[tuple[str, str, Any]] = []
     for name, op, value in params.filters:
-        if op != "eq" or name.startswith("custom.") or name not in entity.columns:
-            continue
-        current = getattr(record, name, None)
-        if name == "tags":
-            if isinstance(value, str) and isinstance(current, list) and value not in current:
-                return True
+        if name.startswith("custom.") or name not in entity.columns:
             continue
         kind = entity.columns[name].type
-        if isinstance(value, bool) and isinstance(kind, Boolean):
+        if op == "contains":
+            if isinstance(kind, String) and isinstance(value, str) and value.isascii():
+                checks.append((name, "contains", value.lower()))
+        elif op != "eq":
+            continue
+        elif name == "tags":
+            if isinstance(value, str):
+                checks.append((name, "tag", value))
+        elif isinstance(value, bool) and isinstance(kind, Boolean):
+            checks.append((name, "bool", value))
+        elif isinstance(value, str) and isinstance(kind, String):
+            checks.append((name, "text", value.casefold()))
+    return tuple(checks)
+
+
+def fails(checks: tuple[tuple[str, str, Any], ...], record: Any) -> bool:
+    """Whether the record surely fails one of the ``checks`` of :func:`checks_of`."""
+    for name, how, value in checks:
+        current = getattr(record, name, None)
+        if how == "tag":
+            if isinstance(current, list) and value not in current:
+                return True
+        elif how == "bool":
             if current is None or (isinstance(current, bool) and current != value):
                 return True
-        elif isinstance(value, str) and isinstance(kind, String):
-            if current is None:
+        elif current is None:  # NULL is neither equal to a text nor contains one
+            return True
+        elif how == "text":
+            if isinstance(current, str) and current.casefold() != value:
                 return True
-            if isinstance(current, str) and current.casefold() != value.casefold():
-                return True
+        elif isinstance(current, str) and current.isascii() and value not in current.lower():
+            return True
     return False
 
 
 def holding(
-    crm: Any, entity: Any, rules: list[tuple[ActiveRule, Any]], record_id: int, trashed: bool
-) -> list[bool]:
+    crm: Any,
+    entity: Any,
+    rules: list[tuple[ActiveRule, Any]],
+    record_id: int,
+    trashed: bool,
+    since: Any = None,
+) -> list[tuple[bool, int]]:
     """For each (rule, its acting record service): whether the record is readable by that
-    service and meets the rule's conditions - all asked in one query."""
+    service and meets the rule's conditions and, when ``since`` is given, how many runs (not
+    skipped) the rule had on the record since then (the rate limit) - all asked in one query."""
     if not rules:
         return []
-    checks = [
-        matching(records, entity, rule.params, trashed).where(entity.model.id == record_id).exists()
-        for rule, records in rules
-    ]
-    row = crm.session.execute(select(*checks)).one()
-    return [bool(value) for value in row]
+    columns: list[Any] = []
+    for rule, records in rules:
+        stmt = matching(records, entity, rule.params, trashed).where(entity.model.id == record_id)
+        columns.append(stmt.exists())
+        if since is not None:
+            columns.append(
+                select(func.count())
+                .where(
+                    AutomationRun.workflow_id == rule.id,
+                    AutomationRun.record_id == record_id,
+                    AutomationRun.status != "skipped",
+                    AutomationRun.created_at >= since,
+                )
+                .scalar_subquery()
+            )
+    row = list(crm.session.execute(select(*columns)).one())
+    if since is None:
+        return [(bool(value), 0) for value in row]
+    return [(bool(row[i]), int(row[i + 1] or 0)) for i in range(0, len(row), 2)]

@@ -15,19 +15,20 @@ record.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from crmcore.db import utcnow
 from crmcore.errors import CRMError, NotFound
 from crmcore.permissions import Access
 from flask import g
 from jinja2 import TemplateError
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 
 from . import active, catalog
@@ -46,6 +47,7 @@ RATE_LIMIT = 20
 RETRIES = 3
 BACKOFF_SECONDS = 30
 JOB = "crm_automation.engine:attempt_action"
+START_JOB = "crm_automation.engine:start_runs"
 
 
 @dataclass
@@ -98,7 +100,9 @@ def on_event(event: Any) -> None:
     """Fire the rules of ``event``'s entity that its trigger and their conditions match.
 
     The active rules come from the app's cache (:mod:`crm_automation.active`); the conditions
-    of every rule whose trigger matches are checked in one query."""
+    of every rule whose trigger matches, and their recent runs on the record, are asked in one
+    query; the runs of all the rules that fire are written with one insert and one commit
+    (:func:`fire_many`)."""
     entity = event.entity
     crm = event.records.crm
     if entity.name == "workflow":
@@ -120,30 +124,154 @@ def on_event(event: Any) -> None:
         try:
             if rule.params is None:
                 raise ValueError("its conditions no longer compile")
-            if active.cannot_hold(entity, rule.params, event.record):
+            if active.fails(rule.checks, event.record):
                 continue
             acting.append((rule, acting_records(crm, rule)))
         except Exception:
             log.exception("automation rule %s cannot fire", rule.id)
+    if not acting:
+        return
+    since = utcnow() - dt.timedelta(hours=1)
     try:
-        held = active.holding(crm, entity, acting, event.record.id, trashed)
+        held = active.holding(crm, entity, acting, event.record.id, trashed, since)
     except Exception:
         session.rollback()
         log.exception("automation rules on %s could not be checked", entity.name)
         return
-    for (rule, _records), holds in zip(acting, held, strict=True):
-        if not holds:
-            continue
+    firing = [
+        (rule, recent) for (rule, _records), (holds, recent) in zip(acting, held, strict=True)
+        if holds
+    ]  # fmt: skip
+    if firing:
+        fire_many(crm, entity, event.record.id, key, firing, links)
+
+
+def fire_many(
+    crm: Any,
+    entity: Any,
+    record_id: int,
+    key: str,
+    firing: list[tuple[active.ActiveRule, int]],
+    links: list[int],
+) -> list[int]:
+    """Record the runs of the rules that fire on one record event - each with its count of
+    recent runs on the record, for the rate limit - in one ``INSERT ... ON CONFLICT DO
+    NOTHING`` and one commit, then queue their actions with one job. An occurrence that already
+    has its run is left alone (idempotent). Should the batch fail (a rule removed meanwhile),
+    each rule fires on its own so that one cannot keep the others from firing. Returns the ids
+    of the runs queued."""
+    session = crm.session
+    rows = []
+    for rule, recent in firing:
+        note = _note(links, recent)
+        rows.append(
+            _run_values(rule.id, rule.actions, entity.name, record_id,
+                        ENROLMENT if rule.sequence else key,
+                        rule.kind.name if rule.kind is not None else "", links, note)
+        )  # fmt: skip
+    try:
+        inserted = _insert_runs(session, rows)
+        session.commit()
+    except Exception:
+        session.rollback()
+        log.warning("automation runs on %s %s: batch refused, one by one", entity.name,
+                    record_id, exc_info=True)  # fmt: skip
+        return _fire_each(crm, entity, record_id, key, firing, links)
+    queued = [
+        inserted[row["workflow_id"]] for row in rows
+        if row["workflow_id"] in inserted and row["status"] == "pending" and row["results"]
+    ]  # fmt: skip
+    if len(queued) == 1:
+        crm.jobs.enqueue(JOB, queued[0], 0)  # each action queues the next: they run in order
+    elif queued:
+        crm.jobs.enqueue(START_JOB, queued)
+    return queued
+
+
+def _fire_each(
+    crm: Any,
+    entity: Any,
+    record_id: int,
+    key: str,
+    firing: list[tuple[active.ActiveRule, int]],
+    links: list[int],
+) -> list[int]:
+    queued = []
+    for rule, _recent in firing:
         try:
-            stored = session.get(AutomationWorkflow, rule.id)
+            stored = crm.session.get(AutomationWorkflow, rule.id)
             if stored is None:
                 continue
             trigger = rule.kind.name if rule.kind is not None else ""
-            fire(crm, stored, entity, event.record.id, key, trigger, links,
-                 trashed=trashed, checked=True)  # fmt: skip
+            run = fire(crm, stored, entity, record_id, key, trigger, links, checked=True)
+            if run is not None and run.status == "pending":
+                queued.append(run.id)
         except Exception:  # one broken rule must not keep the others from firing
-            session.rollback()
+            crm.session.rollback()
             log.exception("automation rule %s failed to fire", rule.id)
+    return queued
+
+
+def _note(links: list[int], recent: int) -> str:
+    """Why a run is skipped (the loop guard, the rate limit), or ``""``."""
+    if len(links) >= MAX_DEPTH:
+        return f"Loop stopped: {len(links)} rules led here."
+    if recent >= RATE_LIMIT:
+        return "Rate limit: too many runs on this record in the last hour."
+    return ""
+
+
+def _run_values(
+    rule_id: int,
+    actions: Any,
+    entity: str,
+    record_id: int,
+    key: str,
+    trigger: str,
+    links: list[int],
+    note: str,
+) -> dict[str, Any]:
+    """The columns of a new run row."""
+    now = utcnow()
+    return {
+        "workflow_id": rule_id,
+        "entity": entity,
+        "record_id": record_id,
+        "occurrence": key[:100],
+        "trigger": trigger,
+        "status": "skipped" if note else "pending",
+        "chain": [*links, rule_id],
+        "note": note,
+        "results": [
+            {"type": a.get("type"), "status": "pending", "attempts": 0, "result": "", "error": ""}
+            for a in actions
+        ],
+        "created_at": now,
+        "finished_at": now if note else None,
+    }
+
+
+def _insert_runs(session: Any, rows: list[dict[str, Any]]) -> dict[int, int]:
+    """Insert run rows, leaving out those whose (rule, record, occurrence) already has one;
+    returns ``{rule id: new run id}`` of those inserted. Core, on the session's connection:
+    the rows are not ORM objects to track."""
+    connection = session.connection()
+    stmt = _insert_statement(connection.dialect.name)
+    return {int(rule_id): int(run_id) for rule_id, run_id in connection.execute(stmt, rows)}
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    table = cast(Table, AutomationRun.__table__)
+    return (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=["workflow_id", "record_id", "occurrence"])
+        .returning(table.c.workflow_id, table.c.id)
+    )
 
 
 def fire(
@@ -169,32 +297,15 @@ def fire(
         params = compile_conditions(crm, entity, rule.conditions)
         if not record_matches(records, entity, params, record_id, trashed=trashed):
             return None
-    note = ""
-    if len(links) >= MAX_DEPTH:
-        note = f"Loop stopped: {len(links)} rules led here."
-    elif _recent_runs(session, rule.id, record_id) >= RATE_LIMIT:
-        note = "Rate limit: too many runs on this record in the last hour."
-    run = AutomationRun(
-        workflow_id=rule.id,
-        entity=entity.name,
-        record_id=record_id,
-        occurrence=key[:100],
-        trigger=trigger,
-        status="skipped" if note else "pending",
-        chain=[*links, rule.id],
-        note=note,
-        results=[
-            {"type": a.get("type"), "status": "pending", "attempts": 0, "result": "", "error": ""}
-            for a in rule.actions
-        ],
-    )
+    recent = 0 if len(links) >= MAX_DEPTH else _recent_runs(session, rule.id, record_id)
+    note = _note(links, recent)
+    values = _run_values(rule.id, rule.actions, entity.name, record_id, key, trigger, links, note)
+    run = AutomationRun(**values)
     try:
         with session.begin_nested():
             session.add(run)
     except IntegrityError:
         return None  # this occurrence already has its run: idempotent
-    if note:
-        run.finished_at = utcnow()
     session.commit()
     if not note and rule.actions:
         crm.jobs.enqueue(JOB, run.id, 0)  # each action queues the next: they run in order
@@ -274,6 +385,18 @@ def attempt_action(app: Any, run_id: int, index: int) -> str:
     if first and index + 1 < count:
         crm.jobs.enqueue(JOB, run_id, index + 1, eta=until)
     return str(step["status"])
+
+
+def start_runs(app: Any, run_ids: list[int]) -> None:
+    """Job: the first action of each of several runs fired by one write, in turn (each then
+    queues its next action). A run this job could not start stays ``pending``:
+    :func:`recover_runs` queues it again."""
+    for run_id in run_ids:
+        try:
+            attempt_action(app, run_id, 0)
+        except Exception:
+            app.extensions["crm"].session.rollback()
+            log.exception("automation run %s could not start", run_id)
 
 
 #: the occurrence key of a sequence's run: one enrolment per (rule, record)
