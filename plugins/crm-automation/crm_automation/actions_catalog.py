@@ -22,6 +22,7 @@ from crmcore.registry import SYSTEM_FIELDS
 from sqlalchemy import func, select
 
 from . import templating
+from .i18n import text as _
 
 #: settings of an assignment
 ASSIGN_MODES = ("fixed", "round_robin", "least_loaded")
@@ -90,23 +91,32 @@ def _refuse(where: str, message: str) -> ValidationError:
     return ValidationError({"actions": [f"{where}: {message}"]})
 
 
+def _problem(problem: Any) -> str:
+    """A field's first marshmallow message (the schema's own, translated by the core)."""
+    while isinstance(problem, list | tuple) and problem:
+        problem = problem[0]
+    return str(problem)
+
+
 # update fields ------------------------------------------------------------------------------
 
 
 def _check_values(config: Mapping[str, Any], entity: Any, _crm: Any, where: str) -> None:
     values = config.get("values")
     if not isinstance(values, Mapping) or not values:
-        raise _refuse(where, "give at least one field and its new value.")
+        raise _refuse(where, _("give at least one field and its new value."))
     declared = entity.update_schema.fields
     for name in values:
         if name in SYSTEM_FIELDS or name not in declared or declared[name].dump_only:
-            raise _refuse(where, f"no field {name!r} on {entity.plural} to update.")
+            raise _refuse(where, _("no field %(name)s on %(entity)s to update.", name=repr(name),
+                                     entity=entity.plural))  # fmt: skip
     try:
         entity.update_schema.load(dict(values))
     except marshmallow.ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"": exc.messages}
         name, problem = next(iter(messages.items()))
-        raise _refuse(where, f"field {name!r}: {problem}") from None
+        raise _refuse(where, _("field %(name)s: %(problem)s", name=repr(name),
+                                 problem=_problem(problem))) from None  # fmt: skip
 
 
 def _update_fields(ctx: ActionContext, config: Mapping[str, Any]) -> str:
@@ -119,7 +129,7 @@ def _update_fields(ctx: ActionContext, config: Mapping[str, Any]) -> str:
 
 def _check_tags(config: Mapping[str, Any], entity: Any, _crm: Any, where: str) -> None:
     if not entity.has_tags:
-        raise _refuse(where, f"{entity.plural} have no tags.")
+        raise _refuse(where, _("%(entity)s have no tags.", entity=entity.plural))
     tags = config.get("tags")
     if (
         not isinstance(tags, list)
@@ -127,7 +137,7 @@ def _check_tags(config: Mapping[str, Any], entity: Any, _crm: Any, where: str) -
         or len(tags) > MAX_TAGS
         or not all(isinstance(t, str) and 0 < len(t.strip()) <= 50 for t in tags)
     ):
-        raise _refuse(where, "give 1 to 20 tags of 1 to 50 characters.")
+        raise _refuse(where, _("give 1 to 20 tags of 1 to 50 characters."))
 
 
 def _add_tags(ctx: ActionContext, config: Mapping[str, Any]) -> str:
@@ -155,18 +165,18 @@ def _remove_tags(ctx: ActionContext, config: Mapping[str, Any]) -> str:
 def _check_task(config: Mapping[str, Any], _entity: Any, _crm: Any, where: str) -> None:
     title = config.get("title")
     if not isinstance(title, str) or not title.strip():
-        raise _refuse(where, "the task needs a title.")
-    templating.check(title, f"{where}, title")
+        raise _refuse(where, _("the task needs a title."))
+    templating.check(title, _("%(where)s, title", where=where))
     if config.get("description") is not None:
-        templating.check(config["description"], f"{where}, description")
+        templating.check(config["description"], _("%(where)s, description", where=where))
     due = config.get("due_in_days", 0)
     if not isinstance(due, int) or isinstance(due, bool) or not 0 <= due <= 3650:
-        raise _refuse(where, "due_in_days is a whole number of days from 0 to 3650.")
+        raise _refuse(where, _("due_in_days is a whole number of days from 0 to 3650."))
     if config.get("priority", "normal") not in ("low", "normal", "high"):
-        raise _refuse(where, "priority is low, normal or high.")
+        raise _refuse(where, _("priority is low, normal or high."))
     assignee = config.get("assignee", "record_owner")
     if assignee not in ("record_owner", "rule_owner") and not _is_id(assignee):
-        raise _refuse(where, "assignee is record_owner, rule_owner or a user's id.")
+        raise _refuse(where, _("assignee is record_owner, rule_owner or a user's id."))
 
 
 def _is_id(value: Any) -> bool:
@@ -201,17 +211,17 @@ def _create_task(ctx: ActionContext, config: Mapping[str, Any]) -> str:
 
 def _check_assign(config: Mapping[str, Any], entity: Any, crm: Any, where: str) -> None:
     if not entity.owner_field or entity.owner_field == "id":
-        raise _refuse(where, f"{entity.plural} have no owner to assign.")
+        raise _refuse(where, _("%(entity)s have no owner to assign.", entity=entity.plural))
     mode = config.get("mode")
     if mode not in ASSIGN_MODES:
-        raise _refuse(where, "mode is fixed, round_robin or least_loaded.")
+        raise _refuse(where, _("mode is fixed, round_robin or least_loaded."))
     from crmcore.users.models import Team, User
 
     if mode == "fixed":
         if not _is_id(config.get("user_id")) or crm.session.get(User, config["user_id"]) is None:
-            raise _refuse(where, "choose the user to assign.")
+            raise _refuse(where, _("choose the user to assign."))
     elif not _is_id(config.get("team_id")) or crm.session.get(Team, config["team_id"]) is None:
-        raise _refuse(where, "choose the team to assign over.")
+        raise _refuse(where, _("choose the team to assign over."))
 
 
 def _team_members(session: Any, team_id: int) -> list[int]:
@@ -283,16 +293,16 @@ def _check_notify(config: Mapping[str, Any], _entity: Any, crm: Any, where: str)
 
     users = config.get("users", [])
     if not isinstance(users, list) or not all(_is_id(u) for u in users):
-        raise _refuse(where, "users is a list of users' ids.")
+        raise _refuse(where, _("users is a list of users' ids."))
     for user_id in users:
         if crm.session.get(User, user_id) is None:
-            raise _refuse(where, f"no user #{user_id}.")
+            raise _refuse(where, _("no user #%(id)s.", id=user_id))
     if not users and not config.get("record_owner") and not config.get("rule_owner"):
-        raise _refuse(where, "choose whom to notify.")
-    templating.check(config.get("title", ""), f"{where}, title")
+        raise _refuse(where, _("choose whom to notify."))
+    templating.check(config.get("title", ""), _("%(where)s, title", where=where))
     if not str(config.get("title", "")).strip():
-        raise _refuse(where, "the notification needs a title.")
-    templating.check(config.get("body", ""), f"{where}, body")
+        raise _refuse(where, _("the notification needs a title."))
+    templating.check(config.get("body", ""), _("%(where)s, body", where=where))
 
 
 def _notify(ctx: ActionContext, config: Mapping[str, Any]) -> str:
@@ -318,15 +328,16 @@ def _check_email(config: Mapping[str, Any], entity: Any, _crm: Any, where: str) 
     to = config.get("to", "record")
     if to == "record":
         if "email" not in entity.columns:
-            raise _refuse(where, f"{entity.plural} have no e-mail address to write to.")
+            raise _refuse(where, _("%(entity)s have no e-mail address to write to.",
+                                  entity=entity.plural))  # fmt: skip
     elif to not in ("record_owner", "rule_owner") and not (
         isinstance(to, str) and "@" in to and len(to) <= 254 and "\n" not in to
     ):
-        raise _refuse(where, "to is record, record_owner, rule_owner or an e-mail address.")
+        raise _refuse(where, _("to is record, record_owner, rule_owner or an e-mail address."))
     if not str(config.get("subject", "")).strip():
-        raise _refuse(where, "the e-mail needs a subject.")
-    templating.check(config.get("subject", ""), f"{where}, subject")
-    templating.check(config.get("body", ""), f"{where}, body")
+        raise _refuse(where, _("the e-mail needs a subject."))
+    templating.check(config.get("subject", ""), _("%(where)s, subject", where=where))
+    templating.check(config.get("body", ""), _("%(where)s, body", where=where))
 
 
 def _recipient(ctx: ActionContext, to: str) -> str | None:
@@ -390,10 +401,11 @@ def _check_record_action(config: Mapping[str, Any], entity: Any, crm: Any, where
     names = [a.name for a in actions_of(crm, entity)]
     if config.get("action") not in names:
         shown = ", ".join(names) or "-"
-        raise _refuse(where, f"no action {config.get('action')!r} on {entity.plural}; use one "
-                      f"of: {shown}.")  # fmt: skip
+        raise _refuse(where, _("no action %(name)s on %(entity)s; use one of: %(names)s.",
+                               name=repr(config.get("action")), entity=entity.plural,
+                               names=shown))  # fmt: skip
     if not isinstance(config.get("data", {}), Mapping):
-        raise _refuse(where, "data is an object of the action's inputs.")
+        raise _refuse(where, _("data is an object of the action's inputs."))
 
 
 def _run_record_action(ctx: ActionContext, config: Mapping[str, Any]) -> str:
@@ -420,10 +432,10 @@ def _check_wait(config: Mapping[str, Any], _entity: Any, _crm: Any, where: str) 
     for unit in ("days", "hours", "minutes"):
         value = config.get(unit, 0)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
-            raise _refuse(where, f"{unit} is a whole number from 0.")
+            raise _refuse(where, _("%(unit)s is a whole number from 0.", unit=unit))
     delay = wait_of(config)
     if delay <= dt.timedelta(0) or delay > MAX_WAIT:
-        raise _refuse(where, "wait from one minute to 365 days.")
+        raise _refuse(where, _("wait from one minute to 365 days."))
 
 
 def _wait(_ctx: ActionContext, config: Mapping[str, Any]) -> str:
@@ -442,13 +454,14 @@ def _check_static_list(config: Mapping[str, Any], entity: Any, crm: Any, where: 
     from crm_marketing.models import Segment
 
     if entity.name != "contact":
-        raise _refuse(where, "only contacts join a static list.")
+        raise _refuse(where, _("only contacts join a static list."))
     segment_id = config.get("segment_id")
     segment = crm.session.get(Segment, segment_id) if _is_id(segment_id) else None
     if segment is None or segment.deleted_at is not None:
-        raise _refuse(where, "choose the static list (segment_id) to add the contact to.")
+        raise _refuse(where, _("choose the static list (segment_id) to add the contact to."))
     if segment.kind != "static":
-        raise _refuse(where, f"segment {segment.name!r} is dynamic, not a static list.")
+        raise _refuse(where, _("segment %(name)s is dynamic, not a static list.",
+                               name=repr(segment.name)))  # fmt: skip
 
 
 def _add_to_static_list(ctx: ActionContext, config: Mapping[str, Any]) -> str:

@@ -15,6 +15,8 @@ from crmcore.api.listing import RESERVED, BadQuery, ListParams, apply_filters, p
 from sqlalchemy import Select, exists, select
 from werkzeug.datastructures import MultiDict
 
+from .i18n import text as _
+
 MAX_LENGTH = 2000
 
 
@@ -23,15 +25,20 @@ def compile_conditions(crm: Any, entity: Any, text: str) -> ListParams:
     that does not compile (an unknown field, operator or value)."""
     text = (text or "").strip().lstrip("?")
     if len(text) > MAX_LENGTH:
-        raise ValidationError({"conditions": ["Conditions are at most 2000 characters."]})
+        raise ValidationError(
+            {"conditions": [_("Conditions are at most %(size)s characters.", size=MAX_LENGTH)]}
+        )
     pairs = parse_qsl(text, keep_blank_values=True)
     for key, _value in pairs:
         if key in RESERVED or key.partition("__")[0] in RESERVED:
             raise ValidationError(
-                {"conditions": [f"{key!r} is not a condition: name a field to compare."]}
+                {"conditions": [_("%(key)s is not a condition: name a field to compare.",
+                                  key=repr(key))]}
             )
     if text and not pairs:
-        raise ValidationError({"conditions": [f"{text[:50]!r} is not field=value."]})
+        raise ValidationError(
+            {"conditions": [_("%(text)s is not field=value.", text=repr(text[:50]))]}
+        )
     args = MultiDict(pairs)
     try:
         return parse(

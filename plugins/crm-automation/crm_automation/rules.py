@@ -125,7 +125,7 @@ def prepare_workflow(values: dict[str, Any], record: Any, service: Any) -> None:
     merged = {**current, **values}
     may_system = service.access.has(SYSTEM_PERMISSION)
     if not may_system and (merged.get("system") or current.get("system")):
-        raise PermissionDenied("Only administrators may create or change system rules.")
+        raise PermissionDenied(_("Only administrators may create or change system rules."))
     crm = service.crm
     entity = _entity(service, merged.get("entity"))
     if "entity" in values:
@@ -134,14 +134,14 @@ def prepare_workflow(values: dict[str, Any], record: Any, service: Any) -> None:
         owner_id = merged.get("owner_id") if "owner_id" in merged else service.access.user_id
         if owner_id is None:
             raise ValidationError(
-                {"owner_id": ["A rule that is not a system rule needs an owner to act as."]}
+                {"owner_id": [_("A rule that is not a system rule needs an owner to act as.")]}
             )
         _check_owner_reads(service, entity, owner_id)
     _check_trigger(crm, entity, merged.get("trigger"))
     compile_conditions(crm, entity, merged.get("conditions") or "")
     if merged.get("exit_conditions"):
         if not merged.get("sequence"):
-            raise ValidationError({"exit_conditions": ["Exit conditions are for sequences."]})
+            raise ValidationError({"exit_conditions": [_("Exit conditions are for sequences.")]})
         try:
             compile_conditions(crm, entity, merged["exit_conditions"])
         except ValidationError as exc:
@@ -152,13 +152,15 @@ def prepare_workflow(values: dict[str, Any], record: Any, service: Any) -> None:
 
 def _entity(service: Any, name: Any) -> Any:
     if not isinstance(name, str) or not name:
-        raise ValidationError({"entity": ["Choose the entity whose records fire the rule."]})
+        raise ValidationError({"entity": [_("Choose the entity whose records fire the rule.")]})
     try:
         entity = service.entity(name)
     except NotFound:
-        raise ValidationError({"entity": [f"No entity called {name!r}."]}) from None
+        raise ValidationError(
+            {"entity": [_("No entity called %(name)s.", name=repr(name))]}
+        ) from None
     if entity.name == "workflow":
-        raise ValidationError({"entity": ["A rule cannot fire on rules."]})
+        raise ValidationError({"entity": [_("A rule cannot fire on rules.")]})
     return entity
 
 
@@ -170,19 +172,22 @@ def _check_owner_reads(service: Any, entity: Any, owner_id: Any) -> None:
     if user is None:
         return  # the record service refuses an unknown owner itself
     if not Access.for_user(user).can(entity, "read"):
-        raise ValidationError({"entity": [f"The rule's owner may not read {entity.plural}."]})
+        raise ValidationError(
+            {"entity": [_("The rule's owner may not read %(entity)s.", entity=entity.plural)]}
+        )
 
 
 def _check_trigger(crm: Any, entity: Any, trigger: Any) -> None:
     if not isinstance(trigger, Mapping) or not trigger.get("type"):
-        raise ValidationError({"trigger": ['Choose a trigger: {"type": "created"} ...']})
+        raise ValidationError({"trigger": [_('Choose a trigger: {"type": "created"} ...')]})
     kinds = catalog.triggers(crm)
     kind = kinds.get(str(trigger["type"]))
     if kind is None:
         raise ValidationError(
             {
                 "trigger": [
-                    f"Unknown trigger {trigger['type']!r}; use one of: {', '.join(sorted(kinds))}."
+                    _("Unknown trigger %(name)s; use one of: %(names)s.",
+                      name=repr(trigger["type"]), names=", ".join(sorted(kinds)))
                 ]
             }
         )
@@ -193,9 +198,11 @@ def _check_trigger(crm: Any, entity: Any, trigger: Any) -> None:
 def check_actions(crm: Any, entity: Any, actions: Any) -> None:
     """Refuse a list of actions naming the first bad one (``Action 2 (add_tags): ...``)."""
     if not isinstance(actions, list) or not actions:
-        raise ValidationError({"actions": ["Add at least one action."]})
+        raise ValidationError({"actions": [_("Add at least one action.")]})
     if len(actions) > MAX_ACTIONS:
-        raise ValidationError({"actions": ["A rule has at most 20 actions."]})
+        raise ValidationError(
+            {"actions": [_("A rule has at most %(count)s actions.", count=MAX_ACTIONS)]}
+        )
     kinds = catalog.actions(crm)
     for number, action in enumerate(actions, start=1):
         kind = kinds.get(str(action.get("type"))) if isinstance(action, Mapping) else None
@@ -205,8 +212,9 @@ def check_actions(crm: Any, entity: Any, actions: Any) -> None:
                 raise ValidationError(
                     {
                         "actions": [
-                            f"Action {number}: {action.get('type')!r} needs the {plugin} "
-                            "plugin, which is not enabled."
+                            _("Action %(number)s: %(kind)s needs the %(plugin)s plugin, "
+                              "which is not enabled.", number=number,
+                              kind=repr(action.get("type")), plugin=plugin)
                         ]
                     }
                 )
@@ -215,8 +223,8 @@ def check_actions(crm: Any, entity: Any, actions: Any) -> None:
             raise ValidationError(
                 {
                     "actions": [
-                        f"Action {number}: unknown action {shown!r}; use one of: "
-                        f"{', '.join(sorted(kinds))}."
+                        _("Action %(number)s: unknown action %(kind)s; use one of: %(names)s.",
+                          number=number, kind=repr(shown), names=", ".join(sorted(kinds)))
                     ]
                 }
             )

@@ -27,6 +27,7 @@ from crmcore.settings import time_zone
 from sqlalchemy import ColumnElement, Date, and_, exists, func, literal, select, true
 from sqlalchemy import types as satypes
 
+from .i18n import text as _
 from .models import AutomationRun, AutomationWorkflow
 
 log = logging.getLogger(__name__)
@@ -93,13 +94,16 @@ def check_date(config: Mapping[str, Any], entity: Any, crm: Any) -> None:
     """A date field of the entity and a whole number of days."""
     if _date_kind(crm, entity, config.get("field")) is None:
         raise ValidationError(
-            {"trigger": [f"No date field {config.get('field')!r} on {entity.plural}."]}
+            {"trigger": [_("No date field %(name)s on %(entity)s.", name=repr(config.get("field")),
+                           entity=entity.plural)]}
         )
     offset = config.get("offset_days", 0)
     if not isinstance(offset, int) or isinstance(offset, bool) or not -3650 <= offset <= 3650:
-        raise ValidationError({"trigger": ["offset_days is a whole number from -3650 to 3650."]})
+        raise ValidationError(
+            {"trigger": [_("offset_days is a whole number from -3650 to 3650.")]}
+        )
     if not isinstance(config.get("yearly", False), bool):
-        raise ValidationError({"trigger": ["yearly is true or false."]})
+        raise ValidationError({"trigger": [_("yearly is true or false.")]})
 
 
 def _expression(entity: Any, name: str) -> Any:
@@ -158,14 +162,16 @@ def _leap(year: int) -> bool:
 def check_schedule(config: Mapping[str, Any], _entity: Any, _crm: Any) -> None:
     """``time`` as HH:MM and ``weekdays`` as numbers 0 (Monday) to 6."""
     if not isinstance(config.get("time"), str) or not _TIME.match(config["time"]):
-        raise ValidationError({"trigger": ["time is HH:MM, from 00:00 to 23:59."]})
+        raise ValidationError({"trigger": [_("time is HH:MM, from 00:00 to 23:59.")]})
     weekdays = config.get("weekdays", list(range(7)))
     if (
         not isinstance(weekdays, list)
         or not weekdays
         or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in weekdays)
     ):
-        raise ValidationError({"trigger": ["weekdays are numbers from 0 (Monday) to 6 (Sunday)."]})
+        raise ValidationError(
+            {"trigger": [_("weekdays are numbers from 0 (Monday) to 6 (Sunday).")]}
+        )
 
 
 def schedule_due(crm: Any, rule: AutomationWorkflow, _entity: Any, now: dt.datetime) -> Due | None:

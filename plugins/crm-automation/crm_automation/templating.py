@@ -13,6 +13,8 @@ from crmcore import ValidationError
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .i18n import text as _
+
 MAX_TEMPLATE = 20000
 MAX_OUTPUT = 100_000
 
@@ -25,15 +27,17 @@ def environment(autoescape: bool = False) -> ImmutableSandboxedEnvironment:
 def check(text: Any, where: str) -> None:
     """Refuse a template that is not text, too long, or does not compile, naming ``where``."""
     if not isinstance(text, str):
-        raise ValidationError({"actions": [f"{where}: must be text."]})
+        raise _refuse(where, _("must be text."))
     if len(text) > MAX_TEMPLATE:
-        raise ValidationError({"actions": [f"{where}: at most 20000 characters."]})
+        raise _refuse(where, _("at most %(size)s characters.", size=MAX_TEMPLATE))
     try:
         environment().parse(text)
     except TemplateError as exc:
-        raise ValidationError(
-            {"actions": [f"{where}: the template does not compile: {exc}"]}
-        ) from None
+        raise _refuse(where, _("the template does not compile: %(error)s", error=exc)) from None
+
+
+def _refuse(where: str, message: str) -> ValidationError:
+    return ValidationError({"actions": [f"{where}: {message}"]})
 
 
 def context_of(entity: Any, record: Any, payload: Any = None) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 from crmcore import ValidationError
 from crmcore.actions import actions_of
 
+from .i18n import text as _
+
 #: kernel event action -> built-in trigger kind
 EVENT_KINDS = {"create": "created", "update": "updated", "delete": "deleted",
                "restore": "restored"}  # fmt: skip
@@ -81,11 +83,12 @@ def _field_changed(config: Mapping[str, Any], event: Any) -> bool:
 def _check_field(config: Mapping[str, Any], entity: Any, _crm: Any) -> None:
     name = config.get("field")
     if not isinstance(name, str) or not name:
-        raise ValidationError({"trigger": ["Choose the field whose change fires the rule."]})
+        raise ValidationError({"trigger": [_("Choose the field whose change fires the rule.")]})
     if name.startswith("custom_fields.") and entity.has_custom_fields:
         return
     if name not in entity.columns or name in ("id", "created_at", "updated_at", "version"):
-        raise ValidationError({"trigger": [f"No field {name!r} on {entity.plural} to watch."]})
+        raise ValidationError({"trigger": [_("No field %(name)s on %(entity)s to watch.",
+                                              name=repr(name), entity=entity.plural)]})  # fmt: skip
 
 
 def _action_performed(config: Mapping[str, Any], event: Any) -> bool:
@@ -98,7 +101,8 @@ def _check_action(config: Mapping[str, Any], entity: Any, crm: Any) -> None:
     if name not in names:
         shown = ", ".join(names) or "-"
         raise ValidationError(
-            {"trigger": [f"No action {name!r} on {entity.plural}; use one of: {shown}."]}
+            {"trigger": [_("No action %(name)s on %(entity)s; use one of: %(names)s.",
+                           name=repr(name), entity=entity.plural, names=shown)]}
         )
 
 
