@@ -10,8 +10,11 @@ an object). The record the actions run on is looked up in the rule owner's scope
 trigger's ``match_field`` (e.g. ``email``) equal to the payload's ``payload_key`` (default the
 same name; dots reach into nested objects). When none matches and ``create`` is set, a record
 is created from the payload's fields (through the record service, as the owner); otherwise the
-run is recorded as skipped. The rule's conditions are then checked on that record. The run
-keeps the payload, which templates read as ``{{ payload.x }}``.
+run is recorded as skipped. The lookup and the create hold a lock on (rule, match value)
+until the transaction ends - an advisory lock on PostgreSQL, the database's write lock on
+SQLite - so two identical requests arriving at once make one record, not two. The rule's
+conditions are then checked on that record. The run keeps the payload, which templates read
+as ``{{ payload.x }}``.
 
 An ``Idempotency-Key`` (or ``X-Event-Id``) header makes a retried delivery run once: the run is
 unique per (rule, record, key) and a key seen before answers the first run again.
@@ -27,11 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crmcore import ValidationError
+from crmcore.db import sqlite_write_intent
 from crmcore.errors import Conflict, CRMError
 from crmcore.registry import SYSTEM_FIELDS
 from crmcore.settings import base_url
 from flask import has_request_context, request
-from sqlalchemy import String, func, select
+from sqlalchemy import String, func, select, text
 
 from .models import AutomationRun, AutomationWorkflow
 
@@ -204,18 +208,51 @@ def dig(payload: Any, path: str) -> Any:
     return value
 
 
-def _lookup(records: Any, entity: Any, config: Mapping[str, Any], payload: Any) -> Any:
-    """The first record (by id) of the owner's scope whose match field equals the payload's
-    value; text compared without case."""
+def match_value(entity: Any, config: Mapping[str, Any], payload: Any) -> Any:
+    """The payload's value the record is looked up by (text stripped and lower-cased), or
+    ``None`` when the rule has no match field or the payload no usable value."""
     match = config.get("match_field") or ""
     if not match:
         return None
     value = dig(payload, config.get("payload_key") or match)
     if value is None or isinstance(value, Mapping | list) or value == "":
         return None
-    column = getattr(entity.model, match)
+    if isinstance(getattr(entity.model, match).type, String):
+        return str(value).strip().lower()
+    return value
+
+
+def hold_match(session: Any, rule_id: int, value: Any) -> None:
+    """Serialise the lookup-or-create of one (rule, match value) until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock on a 64-bit hash of the pair (a collision
+    only makes two values wait for each other); the lookup after it reads what the holder
+    before committed, since each statement of a READ COMMITTED transaction sees the latest
+    commits. SQLite: the write lock, taken by a new ``BEGIN IMMEDIATE`` transaction, so no
+    other connection writes between the lookup and the create."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        digest = hashlib.sha256(f"automation:{rule_id}:{value!r}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+    elif dialect == "sqlite":
+        intent = sqlite_write_intent.set(True)
+        try:
+            session.commit()  # only reads so far: end them, whatever lock they began with
+            session.execute(text("SELECT 1"))  # begins the next transaction, holding the lock
+        finally:
+            sqlite_write_intent.reset(intent)
+
+
+def _lookup(records: Any, entity: Any, config: Mapping[str, Any], payload: Any) -> Any:
+    """The first record (by id) of the owner's scope whose match field equals the payload's
+    value; text compared without case."""
+    value = match_value(entity, config, payload)
+    if value is None:
+        return None
+    column = getattr(entity.model, config["match_field"])
     if isinstance(column.type, String):
-        condition = func.lower(column) == str(value).strip().lower()
+        condition = func.lower(column) == value
     else:
         condition = column == value
     stmt = records.query(entity).where(condition).order_by(entity.model.id).limit(1)
@@ -257,6 +294,10 @@ def receive(
         return Outcome(409, problem="The rule cannot act: its owner is gone or deactivated.")
     entity = records.entity(rule.entity)
     config = rule.trigger or {}
+    if config.get("create"):
+        value = match_value(entity, config, payload)
+        if value is not None:
+            hold_match(session, rule.id, value)
     record = _lookup(records, entity, config, payload)
     created = False
     note = ""
