@@ -103,7 +103,8 @@ def main() -> None:
     print(f"{'step':<52} {'seconds':>8}")
     print(f"{'bare SQL aggregate (baseline)':<52} {baseline:8.2f}", flush=True)
     with app.app_context():
-        from crm_insights.analysis.cohort_cache import cache_of, cached_cohorts
+        from crm_insights import result_cache
+        from crm_insights.analysis.cohort_cache import cached_cohorts, warm
         from crm_insights.analysis.cohorts import cohorts
         from crm_insights.analysis.rfm import compute, sync_fields
 
@@ -123,12 +124,26 @@ def main() -> None:
         took = time.perf_counter() - started
         name = f"cohort table ({len(table)} cohorts, administrator)"
         print(f"{name:<52} {took:8.2f}", flush=True)
-        cache_of(crm).clear()
+        result_cache.clear(crm, session)
+        session.commit()
         for view in ("first", "second"):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             assert cached_cohorts(crm.records(), 12) == table
-            took = time.perf_counter() - started
-            print(f"{f'cohort page, {view} view (cached per scope)':<52} {took:8.2f}", flush=True)
+            took, cpu = time.perf_counter() - started, time.process_time() - cpu
+            name = f"cohort page, {view} view (stored per scope)"
+            print(f"{name:<52} {took:8.2f}  CPU {cpu:.2f}", flush=True)
+        result_cache.clear(crm, session)
+        session.commit()
+        started, cpu = time.perf_counter(), time.process_time()
+        warmed = warm(crm)
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        name = f"nightly warm-up job ({warmed} readers)"
+        print(f"{name:<52} {took:8.2f}  CPU {cpu:.2f}", flush=True)
+        started, cpu = time.perf_counter(), time.process_time()
+        assert cached_cohorts(crm.records(), 12) == table
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        name = "cohort page, first view after the job"
+        print(f"{name:<52} {took:8.2f}  CPU {cpu:.2f}", flush=True)
         if os.environ.get("BENCH_RFM_FIELDS", "1") == "0":
             return
         started = time.perf_counter()

@@ -1,18 +1,21 @@
-"""The cohort page's table is computed once per reader's scope and kept until the orders change;
-an entry is never shown to a reader with another scope."""
+"""The cohort page's table is computed once per reader's scope and stored in the database (for
+every process) until the orders change; an entry is never shown to a reader with another
+scope, and the nightly job computes the entries before the first view."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-import time
 from typing import Any
 
 import pytest
 from crmcore.permissions import Access
+from sqlalchemy import select, update
 
-from crm_insights.analysis import cohort_cache
-from crm_insights.analysis.cohort_cache import cache_of, cached_cohorts
+from crm_insights import result_cache
+from crm_insights.analysis.cohort_cache import cached_cohorts, warm
 from crm_insights.analysis.cohorts import cohorts
+from crm_insights.analysis.models import StoredResult
 
 pytestmark = pytest.mark.crm_plugins("sales", "insights")
 
@@ -34,7 +37,7 @@ def table(found: Any) -> list[tuple[str, int, list[int]]]:
 def two_reps(crm: Any, records: Any, make_user: Any, make_contact: Any) -> dict[str, Any]:
     """Two reps with customers of their own: ``one``'s first bought in January, ``two``'s in
     March and April."""
-    cache_of(crm).clear()
+    result_cache.clear(crm, crm.session)
     one, two = make_user("sales_rep"), make_user("sales_rep")
     mine = make_contact(first_name="Mine", owner_id=one.id)
     order(records, mine, "2026-01-05", one)
@@ -48,7 +51,7 @@ def two_reps(crm: Any, records: Any, make_user: Any, make_contact: Any) -> dict[
 def test_each_rep_sees_their_own_cohorts_from_the_cache(crm: Any, two_reps: Any) -> None:
     one = crm.records(Access.for_user(two_reps["one"]))
     two = crm.records(Access.for_user(two_reps["two"]))
-    cache = cache_of(crm)
+    cache = result_cache.counts_of(crm)
     expected_one = [("2026-01", 1, [1, 1])]
     expected_two = [("2026-03", 1, [1, 0]), ("2026-04", 1, [1])]
     assert table(cached_cohorts(one)) == expected_one == table(cohorts(one))
@@ -66,7 +69,7 @@ def test_each_rep_sees_their_own_cohorts_from_the_cache(crm: Any, two_reps: Any)
 
 def test_a_changed_order_computes_the_table_again(crm: Any, records: Any, two_reps: Any) -> None:
     one = crm.records(Access.for_user(two_reps["one"]))
-    cache = cache_of(crm)
+    cache = result_cache.counts_of(crm)
     assert table(cached_cohorts(one)) == [("2026-01", 1, [1, 1])]
     new = order(records, two_reps["mine"], "2026-03-09", two_reps["one"])
     assert table(cached_cohorts(one)) == [("2026-01", 1, [1, 1, 1])]
@@ -77,13 +80,46 @@ def test_a_changed_order_computes_the_table_again(crm: Any, records: Any, two_re
 
 def test_an_old_entry_is_not_used(crm: Any, two_reps: Any, monkeypatch: Any) -> None:
     one = crm.records(Access.for_user(two_reps["one"]))
-    cache = cache_of(crm)
+    cache = result_cache.counts_of(crm)
     cached_cohorts(one)
-    monkeypatch.setattr(cache, "ttl", 0.0)
-    time.sleep(0.01)
+    monkeypatch.setattr(result_cache, "TTL", dt.timedelta(0))
     cached_cohorts(one)
     assert cache.computed == 2
-    assert cohort_cache.TTL == 600
+
+
+def test_the_table_is_read_from_the_database(crm: Any, two_reps: Any) -> None:
+    """What one process stored serves another: the rows come from the table, not memory."""
+    one = crm.records(Access.for_user(two_reps["one"]))
+    cached_cohorts(one)
+    stored = crm.session.scalars(select(StoredResult)).all()
+    assert [(s.kind, len(s.key)) for s in stored] == [("cohorts", 64)]
+    assert "Mine" not in repr(stored[0].rows)  # aggregates only
+    # another process's entry for the same scope and orders (here: a forged one)
+    crm.session.execute(update(StoredResult).values(rows=[["2025-05", "2025-05", 7]]))
+    assert table(cached_cohorts(one)) == [("2025-05", 7, [7])]
+    # an entry whose fingerprint is not the orders' now is never used
+    crm.session.execute(update(StoredResult).values(fingerprint="orders:0,None,None"))
+    assert table(cached_cohorts(one)) == [("2026-01", 1, [1, 1])]
+    assert result_cache.counts_of(crm).computed == 2
+
+
+def test_the_nightly_job_computes_each_scope_before_the_first_view(crm: Any, two_reps: Any) -> None:
+    old = StoredResult(
+        key="0" * 64, kind="cohorts", fingerprint="", rows=[],
+        computed_at=dt.datetime.now(dt.UTC) - result_cache.TTL - dt.timedelta(minutes=1),
+    )  # fmt: skip
+    crm.session.add(old)
+    crm.session.flush()
+    assert warm(crm) >= 2  # the two reps, and the administrators
+    assert crm.session.get(StoredResult, "0" * 64) is None  # past its age: dropped
+    cache = result_cache.counts_of(crm)
+    computed = cache.computed
+    one = crm.records(Access.for_user(two_reps["one"]))
+    two = crm.records(Access.for_user(two_reps["two"]))
+    assert table(cached_cohorts(one)) == [("2026-01", 1, [1, 1])]
+    assert table(cached_cohorts(two)) == [("2026-03", 1, [1, 0]), ("2026-04", 1, [1])]
+    assert len(cached_cohorts(crm.records()) or []) == 3
+    assert cache.computed == computed  # every view read a stored table
 
 
 def test_the_page_of_each_rep(web_as: Any, two_reps: Any) -> None:

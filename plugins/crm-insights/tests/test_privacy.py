@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from crm_insights.analysis.models import CallHour, CustomerScore
+from crm_insights.analysis.models import CallHour, CustomerScore, StoredResult
 
 pytestmark = pytest.mark.crm_plugins("insights")
 
@@ -34,6 +34,11 @@ def test_scores_and_call_hours_are_exported_then_erased(crm: Any, records: Any, 
         crm.session.add(CallHour(kind="contact", key=str(contact.id), hour=10, calls=4,
                                  answered=3))  # fmt: skip
     crm.session.add(CallHour(kind="all", key="", hour=10, calls=8, answered=6))
+    now = dt.datetime.now(dt.UTC)
+    stored = {"report": [[EMAIL, 1]], "cohorts": [["2026-11", "2026-11", 2]]}  # counts only
+    for kind, rows in stored.items():  # a report grouped by e-mail shows the person's
+        crm.session.add(StoredResult(key=kind, kind=kind, fingerprint="", rows=rows,
+                                     computed_at=now))  # fmt: skip
     crm.session.commit()
 
     out = tmp_path / "nerea.zip"
@@ -47,3 +52,4 @@ def test_scores_and_call_hours_are_exported_then_erased(crm: Any, records: Any, 
     assert list(crm.session.scalars(select(CustomerScore.contact_id))) == [other.id]
     keys = sorted((h.kind, h.key) for h in crm.session.scalars(select(CallHour)))
     assert keys == [("all", ""), ("contact", str(other.id))]  # the figures overall stay
+    assert list(crm.session.scalars(select(StoredResult.kind))) == ["cohorts"]

@@ -286,7 +286,13 @@ def test_nightly_job_scores_customers(app: Any, crm: Any, five: dict[str, Any]) 
     from crm_insights.analysis.jobs import periodic_jobs
 
     jobs = {j.name: j for j in periodic_jobs()}
-    assert set(jobs) == {"score_customers", "product_rules", "call_hours", "train_models"}
+    assert set(jobs) == {
+        "score_customers",
+        "product_rules",
+        "call_hours",
+        "train_models",
+        "warm_cohorts",
+    }
     assert jobs["score_customers"].schedule == {"minute": "30", "hour": "2"}
     for job in jobs.values():
         job.run(app)

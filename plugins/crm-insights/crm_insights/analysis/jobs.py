@@ -44,10 +44,18 @@ def train_models(app: Any) -> None:
     train_and_store(crm, crm.session)
 
 
+def warm_cohorts(app: Any) -> None:
+    """Compute the cohort table of every reader's scope into the stored results (nightly)."""
+    from .cohort_cache import warm
+
+    warm(app.extensions["crm"])
+
+
 def periodic_jobs() -> list[PeriodicJob]:
     """The nightly RFM run at 02:30, the association rules at 03:00, the call hours at 03:30,
-    the deal model at 04:00."""
+    the deal model at 04:00, the cohort tables at 04:30."""
     return [
+        PeriodicJob("warm_cohorts", warm_cohorts, {"minute": "30", "hour": "4"}),
         PeriodicJob("train_models", train_models, {"minute": "0", "hour": "4"}),
         PeriodicJob("call_hours", call_hours, {"minute": "30", "hour": "3"}),
         PeriodicJob("score_customers", score_customers, {"minute": "30", "hour": "2"}),

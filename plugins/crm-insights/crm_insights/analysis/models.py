@@ -98,3 +98,18 @@ class PredictionModel(Base):
     #: ``{"features": [...], "mean": [...], "scale": [...], "coef": [...], "intercept": x,
     #: "calibration": [[predicted, observed, count], ...]}``
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class StoredResult(Base):
+    """A computed aggregate (a cohort table, a pinned report's rows) kept for every process
+    until its data change: see :mod:`crm_insights.result_cache`."""
+
+    __tablename__ = "insights_result_cache"
+
+    #: SHA-256 of the kind and the reader's scoped statement (never shared across scopes)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    #: row count, highest id and latest ``updated_at`` of the tables read, when computed
+    fingerprint: Mapped[str] = mapped_column(String(500))
+    rows: Mapped[list[Any]] = mapped_column(JSONType)
+    computed_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, index=True)

@@ -1,6 +1,8 @@
 """The insights plugin's part of a person's data (``crm_person_data``): the scores computed for
 their contacts and their per-contact calling hours. Both are derived figures: exported, then
-deleted when the person is erased (country and instance-wide figures keep their counts)."""
+deleted when the person is erased (country and instance-wide figures keep their counts). The
+stored results of pinned reports may show the person's values (a report grouped by e-mail):
+an erasure drops them all, the next views compute them again."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, select
 
-from .models import CallHour, CustomerScore
+from .models import CallHour, CustomerScore, StoredResult
 
 
 def person_data(person: Any) -> list[Any]:
@@ -26,6 +28,7 @@ def person_data(person: Any) -> list[Any]:
     def erase() -> None:
         session.execute(delete(CustomerScore).where(CustomerScore.contact_id.in_(ids)))
         session.execute(delete(CallHour).where(own_hours))
+        session.execute(delete(StoredResult).where(StoredResult.kind == "report"))
 
     return [
         PersonData(

@@ -119,7 +119,8 @@ def widget(user: Any, records: Any) -> dict[str, Any]:
     for report in pinned_for(records):
         try:
             definition = parse_definition(records, report.definition)
-            result = run_definition(records, definition, range_filters(records, report, definition))
+            filters = range_filters(records, report, definition)
+            result = run_definition(records, definition, filters, cached=True)
         except ValidationError:
             continue
         if "chart" not in out and report.chart in present.CHART_TYPES:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from crmcore.references import titles
 
-from . import buckets
+from . import buckets, result_cache
 from .definition import Definition
 from .query import Builder, Column
 
@@ -20,24 +20,24 @@ AVG_PLACES = decimal.Decimal("0.01")
 
 
 def run_definition(
-    service: Any, definition: Definition, extra_filters: dict[Any, Any] | None = None
+    service: Any,
+    definition: Definition,
+    extra_filters: dict[Any, Any] | None = None,
+    cached: bool = False,
 ) -> dict[str, Any]:
-    """Execute ``definition`` for ``service``'s reader.
+    """Execute ``definition`` for ``service``'s reader; with ``cached``, the aggregate comes
+    from the stored results while the tables it reads are unchanged (:mod:`.result_cache`).
 
     Returns ``{"entity", "columns": [{"key", "role", "kind", "field", "bucket", "op"}],
     "rows": [{<key>: value, "<key>_name": title, "_filter": "a=1&b=2" | None}], "truncated"}``.
     """
     builder = Builder(service, definition)
-    bounds: dict[str, tuple[Any, Any]] = {}
-    found = builder.bounds_statement(extra_filters)
-    if found is not None:
-        stmt, keys = found
-        values = list(service.session.execute(stmt).one())
-        for i, key in enumerate(keys):
-            bounds[key] = (values[2 * i], values[2 * i + 1])
-    stmt, columns = builder.statement(extra_filters, bounds)
-    raw_rows = list(service.session.execute(stmt))
-    rows = [{c.key: _value(c, row[i]) for i, c in enumerate(columns)} for row in raw_rows]
+    columns = builder.columns()
+    if cached:
+        values = result_cache.cached_rows(service, builder, extra_filters, _aggregate)
+    else:
+        values = _aggregate(service, builder, extra_filters)
+    rows = [dict(zip([c.key for c in columns], row, strict=True)) for row in values]
     _add_names(service, definition, columns, rows)
     zone = ZoneInfo(builder.zone)
     for row in rows:
@@ -48,6 +48,23 @@ def run_definition(
         "rows": rows,
         "truncated": len(rows) >= definition.limit,
     }
+
+
+def _aggregate(
+    service: Any, builder: Builder, extra_filters: dict[Any, Any] | None
+) -> list[list[Any]]:
+    """The aggregate's rows as JSON-ready values, in the order of ``builder.columns()``."""
+    bounds: dict[str, tuple[Any, Any]] = {}
+    found = builder.bounds_statement(extra_filters)
+    if found is not None:
+        stmt, keys = found
+        values = list(service.session.execute(stmt).one())
+        for i, key in enumerate(keys):
+            bounds[key] = (values[2 * i], values[2 * i + 1])
+    stmt, columns = builder.statement(extra_filters, bounds)
+    return [
+        [_value(c, row[i]) for i, c in enumerate(columns)] for row in service.session.execute(stmt)
+    ]
 
 
 def _describe(col: Column) -> dict[str, Any]:
