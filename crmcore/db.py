@@ -135,6 +135,10 @@ def json_loads(text: str | bytes) -> Any:
     """JSON columns read back: orjson's parser, the standard library's for what orjson refuses
     (``NaN``) or would read differently (integers past 64 bits), so every value reads as
     ``json.loads`` reads it."""
+    if not isinstance(text, str | bytes):
+        # SQLite hands back a JSON number it stored as a number: json.loads' TypeError is what
+        # SQLAlchemy's SQLite JSON type expects, to return the number as it is
+        return json.loads(text)
     raw = text if isinstance(text, bytes) else text.encode()
     if _LONG_DIGITS not in raw.translate(_DIGITS_ONLY):
         try:

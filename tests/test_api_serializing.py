@@ -196,3 +196,14 @@ def test_json_columns_read_back_what_orjson_refuses():
     assert json_loads("[123456789012345678901234567890]") == [123456789012345678901234567890]
     with pytest.raises(ValueError):
         json_loads("{not json")
+
+
+def test_json_numbers_stored_as_numbers_read_back(crm):
+    """SQLite stores a JSON column holding a bare number as a number (its JSON affinity): the
+    reader must hand it back, as SQLAlchemy's own JSON reader does."""
+    from crmcore.settings import Setting, get_settings
+
+    crm.session.add(Setting(key="a_number_setting", value=30))
+    crm.session.commit()
+    crm.session.expire_all()
+    assert get_settings(crm.session)["a_number_setting"] == 30
