@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import click
+from flask.cli import with_appcontext
 
 if TYPE_CHECKING:
     from .models import AutomationWorkflow
@@ -38,6 +39,7 @@ def _rule(crm: Any, ident: str) -> AutomationWorkflow:
 
 
 @automation.command("list")
+@with_appcontext
 def list_command() -> None:
     """Every rule: id, state, entity, trigger and name."""
     from crmcore import current_crm
@@ -61,6 +63,7 @@ def list_command() -> None:
 @automation.command("run")
 @click.argument("rule")
 @click.option("--dry-run", is_flag=True, help="Show the records and actions; change nothing.")
+@with_appcontext
 def run_command(rule: str, dry_run: bool) -> None:
     """Run RULE (id or name) now on every record meeting its conditions."""
     from crmcore import CRMError, current_crm
@@ -83,6 +86,7 @@ def run_command(rule: str, dry_run: bool) -> None:
 @automation.command("history")
 @click.argument("rule")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@with_appcontext
 def history_command(rule: str, limit: int) -> None:
     """The latest runs of RULE (id or name), newest first."""
     from crmcore import current_crm
