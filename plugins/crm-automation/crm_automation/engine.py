@@ -472,6 +472,8 @@ def _store(session: Any, run_id: int, index: int, step: dict[str, Any]) -> int:
 #: a step started this long ago without an outcome was cut short (a killed worker)
 STALE_AFTER = dt.timedelta(minutes=15)
 CUT_SHORT = "Cut short: the worker stopped while doing it; not done again."
+#: a cut-short call-webhook step whose call was in the delivery log already
+HANDED_OVER = "Handed to the delivery log before the worker stopped (sent from there): %s"
 
 
 def recover_runs(app: Any, now: dt.datetime | None = None) -> int:
@@ -505,7 +507,7 @@ def recover_runs(app: Any, now: dt.datetime | None = None) -> int:
                 and started
                 and (dt.datetime.fromisoformat(started) < cutoff)
             ):
-                step = {**step, "status": "failed", "error": CUT_SHORT}
+                step = _settle_cut_short(session, run_id, index, step)
                 _store(session, run_id, index, step)
                 settled += 1
                 if index + 1 < len(run.results):
@@ -520,6 +522,20 @@ def recover_runs(app: Any, now: dt.datetime | None = None) -> int:
             if step["status"] in ("started", "retrying"):
                 break
     return settled
+
+
+def _settle_cut_short(
+    session: Any, run_id: int, index: int, step: dict[str, Any]
+) -> dict[str, Any]:
+    """A started step's outcome when its worker stopped: failed, unless it is a call-webhook
+    step that had handed its call to the delivery log (which sends it, at least once)."""
+    if step.get("type") == "call_webhook":
+        from .webhooks.call import handed_over
+
+        delivery = handed_over(session, run_id, index)
+        if delivery is not None:
+            return {**step, "status": "done", "result": HANDED_OVER % delivery.delivery_id}
+    return {**step, "status": "failed", "error": CUT_SHORT}
 
 
 def recover_job(app: Any) -> None:

@@ -134,6 +134,12 @@ _TEXTS = [
         (r"Already on list #(?P<id>\d+)", _l("Already on list #%(id)s")),
         (r"Delivered: (?P<delivery>.+)", _l("Delivered: %(delivery)s")),
         (r"Not delivered: (?P<delivery>.+)", _l("Not delivered: %(delivery)s")),
+        (r"Handed to the delivery log: (?P<delivery>.+)",
+         _l("Handed to the delivery log: %(delivery)s")),
+        (r"Handed to the delivery log before the worker stopped \(sent from there\): "
+         r"(?P<delivery>.+)",
+         _l("Handed to the delivery log before the worker stopped (sent from there): "
+            "%(delivery)s")),
         (r"Not delivered yet, retried with backoff: (?P<delivery>.+)",
          _l("Not delivered yet, retried with backoff: %(delivery)s")),
         (r"Loop stopped: (?P<count>\d+) rules led here\.",

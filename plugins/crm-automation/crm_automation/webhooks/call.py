@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crmcore import ValidationError
+from sqlalchemy import select
 
 from .. import templating
 from ..i18n import text as _
@@ -76,16 +77,41 @@ def body_of(ctx: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
+def event_id_for(run_id: int, position: int) -> str:
+    """The event id of a run's call: the same for the step whoever does it, so a step a
+    stopped worker left started can find the delivery it handed over."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crm-automation:run:{run_id}:step:{position}"))
+
+
+def handed_over(session: Any, run_id: int, position: int) -> AutomationWebhookDelivery | None:
+    """The delivery a run's call-webhook step committed, if it got that far."""
+    return session.scalar(  # type: ignore[no-any-return]
+        select(AutomationWebhookDelivery).where(
+            AutomationWebhookDelivery.event_id == event_id_for(run_id, position)
+        )
+    )
+
+
 def call_webhook(ctx: Any, config: Mapping[str, Any]) -> str:
     """Queue the delivery (committed) and make its first attempt now."""
     session = ctx.session
     now = dt.datetime.now(dt.UTC)
+    run_id = getattr(ctx.run, "id", None)
+    position = config.get("_position")
+    if run_id is not None and isinstance(position, int):
+        earlier = handed_over(session, run_id, position)
+        if earlier is not None:  # a retried step: the delivery log already has its call
+            return f"Handed to the delivery log: {earlier.delivery_id}"
     delivery = AutomationWebhookDelivery(
         delivery_id=str(uuid.uuid4()),
         webhook_id=None,
         workflow_id=ctx.workflow.id,
         url=str(config["url"]).strip(),
-        event_id=str(uuid.uuid4()),
+        event_id=(
+            event_id_for(run_id, position)
+            if run_id is not None and isinstance(position, int)
+            else str(uuid.uuid4())
+        ),
         event_type=EVENT_TYPE,
         entity=ctx.entity.plural,
         record_id=ctx.record.id,
