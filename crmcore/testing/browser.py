@@ -13,8 +13,9 @@ import time
 import traceback
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 CRM = str(Path(sys.executable).with_name("crm"))
+#: the password of the users :func:`served_instance` makes, unless told another
+PASSWORD = "Browser-test-password-1"  # noqa: S105 - test users only
 
 #: The widths a browser story runs at, for ``@pytest.fixture(params=WIDTHS)`` or
 #: ``parametrize``: a desktop and a phone. The phone run checks layout, which does not depend on
@@ -127,6 +130,58 @@ def serving(
             process.kill()
             process.wait(timeout=10)
         _server_logs.pop(base, None)
+
+
+@dataclass
+class Served:
+    """An instance served by :func:`served_instance`."""
+
+    #: its base URL, ``http://127.0.0.1:<port>``
+    base: str
+    #: the environment its ``crm`` commands run with (for :func:`run_crm`)
+    env: dict[str, str]
+    #: a personal API token of each user made, by e-mail address
+    tokens: dict[str, str]
+
+
+@contextmanager
+def served_instance(
+    folder: Path,
+    database_url: str | None,
+    *,
+    plugins: Sequence[str] = (),
+    users: Mapping[str, str] | None = None,
+    password: str = PASSWORD,
+    settings: Mapping[str, Any] | None = None,
+) -> Iterator[Served]:
+    """A new instance in ``folder`` for a browser story: ``crm init``, ``plugins`` enabled,
+    ``users`` (e-mail address -> role) made with ``password``, instance ``settings`` saved
+    through the API by the first user, served by ``crm serve`` until the block ends::
+
+        @pytest.fixture(scope="module")
+        def server(tmp_path_factory, instance_database):
+            with served_instance(tmp_path_factory.mktemp("story"), instance_database,
+                                 plugins=["claims"], users={"ana@example.com": "admin"}) as s:
+                yield s
+    """
+    port = free_port()
+    env = instance_env(folder, port, database_url)
+    env.pop("CRM_REDIS_URL", None)  # the instance's own job storage, never a shared Redis
+    run_crm(env, "init")
+    for plugin in plugins:
+        run_crm(env, "plugins", "enable", plugin)
+    for email, role in (users or {}).items():
+        run_crm(env, "users", "create", email, "--password", password, "--role", role)
+    with serving(env, port) as base:
+        tokens = {
+            email: api(base, "POST", "/api/v1/auth/token", {"email": email, "password": password})[
+                "token"
+            ]
+            for email in users or {}
+        }
+        if settings:
+            api(base, "PATCH", "/api/v1/settings", dict(settings), next(iter(tokens.values())))
+        yield Served(base, env, tokens)
 
 
 #: where each served instance logs (base URL -> file), to show its errors when a call fails

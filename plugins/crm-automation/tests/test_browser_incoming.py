@@ -14,13 +14,9 @@ from typing import Any
 import pytest
 from crmcore.testing.browser import (
     WIDTHS,
-    api,
     assert_no_sideways_scroll,
     chromium,
-    free_port,
-    instance_env,
-    run_crm,
-    serving,
+    served_instance,
     signed_in_page,
 )
 
@@ -34,18 +30,15 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, instance_database: str | None
 ) -> Iterator[dict[str, Any]]:
     """An instance with automation enabled and 127.0.0.1 allowed for webhooks, served."""
-    port = free_port()
-    env = instance_env(tmp_path_factory.mktemp("incoming-story"), port, instance_database)
-    env.pop("CRM_REDIS_URL", None)
-    run_crm(env, "init")
-    run_crm(env, "plugins", "enable", "automation")
-    run_crm(env, "users", "create", "admin@example.com", "--password", PASSWORD, "--role",
-            "admin")  # fmt: skip
-    with serving(env, port) as base:
-        token = api(base, "POST", "/api/v1/auth/token",
-                    {"email": "admin@example.com", "password": PASSWORD})["token"]  # fmt: skip
-        api(base, "PATCH", "/api/v1/settings", {"webhook_allowed_hosts": ["127.0.0.1"]}, token)
-        yield {"base": base, "token": token}
+    with served_instance(
+        tmp_path_factory.mktemp("incoming-story"),
+        instance_database,
+        plugins=["automation"],
+        users={"admin@example.com": "admin"},
+        password=PASSWORD,
+        settings={"webhook_allowed_hosts": ["127.0.0.1"]},
+    ) as served:
+        yield {"base": served.base, "token": served.tokens["admin@example.com"]}
 
 
 @pytest.fixture(scope="module")

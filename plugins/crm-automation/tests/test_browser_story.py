@@ -13,10 +13,7 @@ import pytest
 from crmcore.testing.browser import (
     api,
     chromium,
-    free_port,
-    instance_env,
-    run_crm,
-    serving,
+    served_instance,
     signed_in_page,
 )
 
@@ -28,17 +25,14 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, instance_database: str | None
 ) -> Iterator[dict[str, Any]]:
     """An instance with automation enabled, served by `crm serve`; a sales rep."""
-    port = free_port()
-    instance = tmp_path_factory.mktemp("automation-story")
-    env = instance_env(instance, port, instance_database)
-    run_crm(env, "init")
-    run_crm(env, "plugins", "enable", "automation")
-    run_crm(env, "users", "create", "rita@example.com", "--password", PASSWORD, "--role",
-            "sales_rep")  # fmt: skip
-    with serving(env, port) as base:
-        body = {"email": "rita@example.com", "password": PASSWORD}
-        token = api(base, "POST", "/api/v1/auth/token", body)["token"]
-        yield {"base": base, "token": token}
+    with served_instance(
+        tmp_path_factory.mktemp("automation-story"),
+        instance_database,
+        plugins=["automation"],
+        users={"rita@example.com": "sales_rep"},
+        password=PASSWORD,
+    ) as served:
+        yield {"base": served.base, "token": served.tokens["rita@example.com"]}
 
 
 @pytest.fixture(scope="module")
