@@ -222,8 +222,25 @@ def main() -> None:
             backend = app.extensions["crm"].engine.dialect.name
             raw, raw_cpu = raw_executemany(app, good)
         seconds, cpu, result = crm_import(app, csv_path)
+        report(count, csv_path, good, backend, raw, raw_cpu, seconds, cpu, result)
     finally:
         drop_database(dbname)
+        shutil.rmtree(work, ignore_errors=True)  # also when interrupted or a check fails
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def report(
+    count: int,
+    csv_path: Path,
+    good: list[dict[str, Any]],
+    backend: str,
+    raw: float,
+    raw_cpu: float,
+    seconds: float,
+    cpu: float,
+    result: Any,
+) -> None:
+    """Check the import's counts and print its figures beside the baseline's."""
     assert result.created == len(good), (result.created, result.rejected, result.report_path)
     expected_rejected = count - len(good) - result.skipped
     assert result.rejected == expected_rejected, (result.rejected, expected_rejected)
@@ -250,8 +267,6 @@ def main() -> None:
         f"{'PASS' if per_cpu >= 5000 else 'MISS'} (goal >= 5,000)"
     )
     print(f"  peak RSS {usage.ru_maxrss / 1024:.0f} MB")
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":
