@@ -13,10 +13,7 @@ from crmcore.testing.browser import (
     api,
     assert_no_sideways_scroll,
     chromium,
-    free_port,
-    instance_env,
-    run_crm,
-    serving,
+    served_instance,
     signed_in_page,
 )
 
@@ -30,22 +27,21 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, instance_database: str | None
 ) -> Iterator[dict[str, Any]]:
     """An instance with sales and insights, a sales rep and three of their deals."""
-    port = free_port()
-    env = instance_env(tmp_path_factory.mktemp("insights-browser"), port, instance_database)
-    run_crm(env, "init")
-    run_crm(env, "plugins", "enable", "sales")
-    run_crm(env, "plugins", "enable", "insights")
-    run_crm(env, "users", "create", REP, "--password", PASSWORD, "--role", "sales_rep")
-    with serving(env, port) as base:
-        token = api(base, "POST", "/api/v1/auth/token", {"email": REP, "password": PASSWORD})
+    with served_instance(
+        tmp_path_factory.mktemp("insights-browser"),
+        instance_database,
+        plugins=["sales", "insights"],
+        users={REP: "sales_rep"},
+        password=PASSWORD,
+    ) as served:
         for title, amount, day in (
             ("A", "10.00", "2026-01-05"),
             ("B", "20.00", "2026-01-20"),
             ("C", "30.00", "2026-02-03"),
         ):
             body = {"title": title, "amount": amount, "close_date": day}
-            api(base, "POST", "/api/v1/deals", body, token=token["token"])
-        yield {"base": base}
+            api(served.base, "POST", "/api/v1/deals", body, token=served.tokens[REP])
+        yield {"base": served.base}
 
 
 @pytest.fixture(scope="module")

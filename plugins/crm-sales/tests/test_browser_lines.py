@@ -14,10 +14,7 @@ from crmcore.testing.browser import (
     WIDTHS,
     api,
     chromium,
-    free_port,
-    instance_env,
-    run_crm,
-    serving,
+    served_instance,
 )
 
 PASSWORD = "Browser-test-password-1"
@@ -28,28 +25,26 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, instance_database: str | None
 ) -> Iterator[dict[str, Any]]:
     """Sales enabled, two products priced in euros, a rep to sign in as."""
-    port = free_port()
-    env = instance_env(tmp_path_factory.mktemp("sales-lines"), port, instance_database)
-    run_crm(env, "init")
-    run_crm(env, "plugins", "enable", "sales")
-    for email, role in (("admin@example.com", "admin"), ("rep@example.com", "sales_rep")):
-        run_crm(env, "users", "create", email, "--password", PASSWORD, "--role", role)
-    with serving(env, port) as base:
-        token = api(
-            base, "POST", "/api/v1/auth/token", {"email": "admin@example.com", "password": PASSWORD}
-        )["token"]
+    with served_instance(
+        tmp_path_factory.mktemp("sales-lines"),
+        instance_database,
+        plugins=["sales"],
+        users={"admin@example.com": "admin", "rep@example.com": "sales_rep"},
+        password=PASSWORD,
+    ) as served:
+        token = served.tokens["admin@example.com"]
         for sku, name, price, rate in (
             ("SEAT", "CRM seat", "240.00", "21"),
             ("GOLD", "Gold support", "100.00", "10"),
         ):
             api(
-                base,
+                served.base,
                 "POST",
                 "/api/v1/products",
                 {"sku": sku, "name": name, "prices": {"EUR": price}, "tax_rate": rate},
                 token,
             )
-        yield {"base": base, "token": token}
+        yield {"base": served.base, "token": token}
 
 
 @pytest.fixture(scope="module")
