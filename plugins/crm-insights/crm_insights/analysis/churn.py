@@ -14,20 +14,17 @@ changed; contacts no longer scored have the field emptied. A contact the record 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from itertools import pairwise
 from statistics import median
 from typing import Any
 
-from crmcore import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .rfm import _date, counted, instance_today, orders_entity
+from .score_fields import store_scores
 
 FIELD = "churn_risk"
-BATCH = 500
-log = logging.getLogger(__name__)
 
 
 def risk(days_since: int, interval: float) -> int:
@@ -81,27 +78,4 @@ def run(crm: Any, session: Session, today: dt.date | None = None) -> int:
     from crmcore.settings import get_settings
 
     today = today or instance_today(get_settings(session))
-    wanted: dict[int, int | None] = dict(risks(order_history(crm, session, today), today))
-    records = crm.records(session=session)
-    contacts = records.entity("contacts")
-    model = contacts.model
-    scored_before = select(model.id).where(model.custom_fields[FIELD].as_string().is_not(None))
-    for contact_id in session.scalars(scored_before):
-        wanted.setdefault(contact_id, None)
-    ids = sorted(wanted)
-    written = 0
-    for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
-        stmt = select(model).where(model.id.in_(chunk), model.deleted_at.is_(None))
-        for contact in session.scalars(stmt).all():
-            value = wanted[contact.id]
-            if (contact.custom_fields or {}).get(FIELD) == value:
-                continue
-            try:
-                records.update(contacts, contact, {"custom_fields": {FIELD: value}}, commit=False)
-            except ValidationError as exc:  # e.g. a required custom field left empty
-                log.warning("contact %s: churn risk not stored: %s", contact.id, exc)
-                continue
-            written += 1
-        records.commit()
-    return written
+    return store_scores(crm, session, FIELD, dict(risks(order_history(crm, session, today), today)))

@@ -13,12 +13,9 @@ versions and "too little data" are those of ``predict``; the window is stored wi
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
-from collections.abc import Sequence
 from typing import Any
 
-from crmcore import ValidationError
 from crmcore.db import utcnow
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -26,6 +23,7 @@ from sqlalchemy.orm import Session
 from .models import PredictionModel
 from .predict import Score, current, fit, percent, score
 from .rfm import _date, counted, instance_today, orders_entity
+from .score_fields import store_scores
 
 NAME = "purchase_propensity"
 FIELD = "purchase_propensity"
@@ -34,8 +32,6 @@ DEFAULT_WINDOW = 90
 MIN_WINDOW, MAX_WINDOW = 7, 730
 FEATURES = ("orders_log", "recent_orders", "days_since_last_log", "days_since_first_log",
             "spent_log")  # fmt: skip
-BATCH = 500
-log = logging.getLogger(__name__)
 
 #: per contact: first and last order date, orders, money in the instance currency, orders in
 #: the window before the reference date
@@ -187,31 +183,4 @@ def sync_scores(
     if model is not None and model.status == "ok":
         now = history(crm, session, today, window, currency)
         wanted = {cid: percent(score(model, row(f, today)).probability) for cid, f in now.items()}
-    records = crm.records(session=session)
-    contacts = records.entity("contacts")
-    contact = contacts.model
-    scored_before = select(contact.id).where(contact.custom_fields[FIELD].as_string().is_not(None))
-    for contact_id in session.scalars(scored_before):
-        wanted.setdefault(contact_id, None)
-    return _write(records, contacts, session, wanted)
-
-
-def _write(records: Any, contacts: Any, session: Session, wanted: dict[int, int | None]) -> int:
-    model = contacts.model
-    ids: Sequence[int] = sorted(wanted)
-    written = 0
-    for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
-        stmt = select(model).where(model.id.in_(chunk), model.deleted_at.is_(None))
-        for found in session.scalars(stmt).all():
-            value = wanted[found.id]
-            if (found.custom_fields or {}).get(FIELD) == value:
-                continue
-            try:
-                records.update(contacts, found, {"custom_fields": {FIELD: value}}, commit=False)
-            except ValidationError as exc:  # e.g. a required custom field left empty
-                log.warning("contact %s: purchase propensity not stored: %s", found.id, exc)
-                continue
-            written += 1
-        records.commit()
-    return written
+    return store_scores(crm, session, FIELD, wanted)
