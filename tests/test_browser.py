@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+from crmcore.testing.browser import (
+    api,
+    free_port,
+    instance_env,
+    run_crm,
+    serving,
+    sign_in,
+    watched_page,
+)
 
 PASSWORD = "Browser-test-password-1"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -52,41 +60,17 @@ def server(
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
-    """A fresh browser context; fails the test on script errors and CSP violations.
-
-    (Answers with an error status, such as a form's 422, are expected and not counted.)
-    """
-    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+def page(crm_browser: Any, server: str) -> Iterator[Any]:
+    """A fresh browser context; fails the test on script errors and CSP violations."""
+    with watched_page(crm_browser, server) as page:
+        yield page
 
 
 def shot(page: Any, name: str) -> None:
     if os.environ.get("CRM_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Any, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
 
 
 def test_sign_in_create_edit_and_search_a_contact(page: Any) -> None:
@@ -164,14 +148,10 @@ def test_sales_rep_does_not_see_another_reps_contact(page: Any) -> None:
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
 
 
-def test_spanish_on_a_phone(browser: Any, server: str) -> None:
+def test_spanish_on_a_phone(crm_browser: Any, server: str) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(
-        base_url=server, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-    )
-    page = context.new_page()
-    try:
+    with watched_page(crm_browser, server, 390, 844, is_mobile=True, has_touch=True) as page:
         sign_in(page, "admin@example.com")
         page.get_by_label("Language").select_option("es")  # submits itself (crm.js)
         menu = page.get_by_role("button", name="Menú")  # on a phone the menu is one button
@@ -186,5 +166,3 @@ def test_spanish_on_a_phone(browser: Any, server: str) -> None:
         page.locator("#language-select").select_option("en")  # "Idioma" is a column too
         page.get_by_role("button", name="Menu").click()
         expect(page.get_by_role("link", name="Contacts")).to_be_visible()
-    finally:
-        context.close()

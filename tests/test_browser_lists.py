@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from test_browser import (  # noqa: F401 - fixtures
-    browser,
     page,
     server,
     shot,

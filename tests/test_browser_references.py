@@ -12,11 +12,12 @@ import pytest
 from crmcore.testing.browser import (
     WIDTHS,
     api,
-    chromium,
     free_port,
     instance_env,
     run_crm,
     serving,
+    sign_in,
+    watched_page,
 )
 
 PASSWORD = "Browser-test-password-1"
@@ -73,33 +74,12 @@ def server(
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture(params=WIDTHS)
-def page(browser: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Any]:
-    context = browser.new_context(base_url=server, viewport={"width": request.param, "height": 800})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.add_init_script(CSP_WATCH)
-    page.set_default_timeout(10_000)
-    yield page
-    assert page.evaluate("window.__csp") == []
-    context.close()
-    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
-
-
-def sign_in(page: Any, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
+def page(crm_browser: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    with watched_page(crm_browser, server, request.param) as page:
+        page.add_init_script(CSP_WATCH)
+        yield page
+        assert page.evaluate("window.__csp") == []
 
 
 def test_rep_picks_a_company_with_the_keyboard(page: Any) -> None:
@@ -160,16 +140,14 @@ def test_agent_picks_a_queue_for_a_ticket(page: Any) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
 
 
-def test_without_javascript_the_picker_is_a_select(browser: Any, server: str) -> None:
+def test_without_javascript_the_picker_is_a_select(crm_browser: Any, server: str) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(base_url=server, java_script_enabled=False)
-    page = context.new_page()
-    sign_in(page, "rep1@example.com")
-    page.goto("/contacts/new")
-    select = page.locator("main select#f-company_id")
-    expect(select).to_be_visible()
-    expect(page.locator("main").get_by_role("combobox", name="Company")).to_have_count(1)
-    options = select.locator("option")
-    expect(options).to_have_text(["—", "Acme Rita"])
-    context.close()
+    with watched_page(crm_browser, server, java_script_enabled=False) as page:
+        sign_in(page, "rep1@example.com", PASSWORD)
+        page.goto("/contacts/new")
+        select = page.locator("main select#f-company_id")
+        expect(select).to_be_visible()
+        expect(page.locator("main").get_by_role("combobox", name="Company")).to_have_count(1)
+        options = select.locator("option")
+        expect(options).to_have_text(["—", "Acme Rita"])

@@ -25,11 +25,11 @@ from crmcore.testing.browser import (
     WIDTHS,
     api,
     assert_no_sideways_scroll,
-    chromium,
     free_port,
     instance_env,
     run_crm,
     serving,
+    watched_page,
 )
 
 PASSWORD = "Browser-test-password-1"
@@ -108,25 +108,11 @@ def server(
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture(params=WIDTHS)
-def page(browser: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+def page(crm_browser: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh context at the width; fails the test on script errors."""
-    width = request.param
-    context = browser.new_context(base_url=server, viewport={"width": width, "height": 800})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+    with watched_page(crm_browser, server, request.param) as page:
+        yield page
 
 
 def shot(page: Any, name: str) -> None:

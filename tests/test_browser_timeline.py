@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+from crmcore.testing.browser import (
+    api,
+    free_port,
+    instance_env,
+    run_crm,
+    serving,
+    watched_page,
+)
 
 PASSWORD = "Browser-test-password-1"
 
@@ -42,16 +49,9 @@ def server(
 
 
 @pytest.fixture
-def page(server: tuple[str, int]) -> Iterator[Any]:
-    with chromium() as browser:
-        context = browser.new_context(base_url=server[0], viewport={"width": 375, "height": 800})
-        page = context.new_page()
-        problems: list[str] = []
-        page.on("pageerror", lambda exc: problems.append(str(exc)))
-        page.set_default_timeout(10_000)
+def page(crm_browser: Any, server: tuple[str, int]) -> Iterator[Any]:
+    with watched_page(crm_browser, server[0], 375) as page:
         yield page
-        context.close()
-        assert not problems, problems
 
 
 def test_timeline_filter_by_keyboard_at_375_px(page: Any, server: tuple[str, int]) -> None:

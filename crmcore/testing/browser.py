@@ -228,32 +228,49 @@ def chromium() -> Iterator[Any]:
 
 
 @contextmanager
-def signed_in_page(
-    browser: Any, base: str, email: str, password: str, width: int = 1280, height: int = 800
+def watched_page(
+    browser: Any, base: str, width: int = 1280, height: int = 800, **options: Any
 ) -> Iterator[Any]:
-    """A page of a new browser context at ``width`` px, signed in as ``email``.
+    """A page of a new browser context at ``width`` px that fails the block on page errors.
 
     The block fails when the page logged a script error or a Content-Security-Policy
     violation (answers with an error status, such as a form's 422, are expected and not
-    counted). Dialogs (``confirm()``) are accepted.
+    counted). Dialogs (``confirm()``) are accepted. ``options`` go to Playwright's
+    ``new_context`` (``is_mobile=True``, ``locale="es"``...).
     """
-    context = browser.new_context(base_url=base, viewport={"width": width, "height": height})
+    context = browser.new_context(
+        base_url=base, viewport={"width": width, "height": height}, **options
+    )
     page = context.new_page()
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("dialog", lambda dialog: dialog.accept())
     page.set_default_timeout(10_000)
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
     try:
         yield page
     finally:
         context.close()
     assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+
+
+def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:
+    """Sign ``page`` in through the login form, as a person would."""
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+@contextmanager
+def signed_in_page(
+    browser: Any, base: str, email: str, password: str, width: int = 1280, height: int = 800
+) -> Iterator[Any]:
+    """A :func:`watched_page` at ``width`` px, signed in as ``email``."""
+    with watched_page(browser, base, width, height) as page:
+        sign_in(page, email, password)
+        yield page
 
 
 #: the elements sticking out on the right, to name them when a page scrolls sideways

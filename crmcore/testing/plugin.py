@@ -240,6 +240,17 @@ def instance_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
         yield database
 
 
+@pytest.fixture(scope="module")
+def crm_browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, launched once per test module
+    (``crmcore.testing.browser.chromium``); open pages with ``watched_page`` or
+    ``signed_in_page``."""
+    from .browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
 @pytest.fixture
 def smtp_peer(crm: Any) -> Iterator[Any]:
     """A real SMTP server (aiosmtpd on 127.0.0.1) that the app sends through for one test.

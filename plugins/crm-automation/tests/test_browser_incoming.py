@@ -15,7 +15,6 @@ import pytest
 from crmcore.testing.browser import (
     WIDTHS,
     assert_no_sideways_scroll,
-    chromium,
     served_instance,
     signed_in_page,
 )
@@ -41,16 +40,10 @@ def server(
         yield {"base": served.base, "token": served.tokens["admin@example.com"]}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture(params=WIDTHS)
-def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
+def page(crm_browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
     with signed_in_page(
-        browser, server["base"], "admin@example.com", PASSWORD, request.param
+        crm_browser, server["base"], "admin@example.com", PASSWORD, request.param
     ) as page:
         yield page
 

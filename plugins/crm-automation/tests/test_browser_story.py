@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from crmcore.testing.browser import (
     api,
-    chromium,
     served_instance,
     signed_in_page,
 )
@@ -35,16 +34,10 @@ def server(
         yield {"base": served.base, "token": served.tokens["rita@example.com"]}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
-def test_a_rule_built_in_the_browser_tags_new_contacts(browser, server, width):
+def test_a_rule_built_in_the_browser_tags_new_contacts(crm_browser, server, width):
     tag = f"story-{width}"
-    with signed_in_page(browser, server["base"], "rita@example.com", PASSWORD, width) as page:
+    with signed_in_page(crm_browser, server["base"], "rita@example.com", PASSWORD, width) as page:
         page.goto("/automation/rules")
         page.get_by_role("link", name="New rule").click()
         page.locator("#f-name").fill(f"Tag story contacts {width}")

@@ -12,7 +12,6 @@ from crmcore.testing.browser import (
     WIDTHS,
     api,
     assert_no_sideways_scroll,
-    chromium,
     served_instance,
     signed_in_page,
 )
@@ -44,15 +43,9 @@ def server(
         yield {"base": served.base}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.mark.parametrize("width", WIDTHS)
-def test_build_a_report(browser: Any, server: dict[str, Any], width: int) -> None:
-    with signed_in_page(browser, server["base"], REP, PASSWORD, width) as page:
+def test_build_a_report(crm_browser: Any, server: dict[str, Any], width: int) -> None:
+    with signed_in_page(crm_browser, server["base"], REP, PASSWORD, width) as page:
         page.goto("/insights/reports/new")
         page.locator("#f-entity").select_option("deals")
         page.locator("#f-group1").fill("close_date:month")

@@ -23,7 +23,6 @@ from crmcore.testing.browser import (
     CRM,
     WIDTHS,
     api,
-    chromium,
     free_port,
     instance_env,
     run_crm,
@@ -58,17 +57,11 @@ def server(
         yield {"base": base, "env": env, "instance": instance, **tokens}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture(params=WIDTHS)
-def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
+def page(crm_browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
     """A page signed in as the marketer; fails the test on script errors and CSP violations."""
     with signed_in_page(
-        browser, server["base"], "mia@example.com", PASSWORD, request.param
+        crm_browser, server["base"], "mia@example.com", PASSWORD, request.param
     ) as page:
         yield page
 

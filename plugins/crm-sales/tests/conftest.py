@@ -17,7 +17,7 @@ from crmcore.testing.plugin import PASSWORD
 # define their own. This folder goes at the end of sys.path, never before the core's tests.
 if str(Path(__file__).parent) not in sys.path:
     sys.path.append(str(Path(__file__).parent))
-from sales_browser import browser, page, server  # noqa: F401
+from sales_browser import page, server  # noqa: F401
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Fixtures of the sales browser stories: an instance with sales enabled, served by `crm serve`,
 a sales rep, one Chromium per module, and a page signed in as the rep at 1280 and 375 px.
 
-A story module imports them: ``from sales_browser import PASSWORD, browser, page, server``.
+A story module imports them: ``from sales_browser import PASSWORD, page, server``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pytest
 from crmcore.testing.browser import (
     WIDTHS,
     api,
-    chromium,
     free_port,
     instance_env,
     run_crm,
@@ -41,14 +40,8 @@ def server(
         yield {"base": base, "token": token["token"]}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture(params=WIDTHS)
-def page(browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
+def page(crm_browser: Any, server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
     """A page signed in as the rep; fails the test on script errors and CSP violations."""
-    with signed_in_page(browser, server["base"], REP, PASSWORD, request.param) as page:
+    with signed_in_page(crm_browser, server["base"], REP, PASSWORD, request.param) as page:
         yield page

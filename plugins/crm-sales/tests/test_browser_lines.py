@@ -13,7 +13,6 @@ import pytest
 from crmcore.testing.browser import (
     WIDTHS,
     api,
-    chromium,
     served_instance,
 )
 
@@ -47,20 +46,14 @@ def server(
         yield {"base": served.base, "token": token}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_a_rep_builds_a_quote_with_the_product_picker(
-    browser: Any, server: dict[str, Any], width: int
+    crm_browser: Any, server: dict[str, Any], width: int
 ) -> None:
     from playwright.sync_api import expect
 
     base = server["base"]
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    page = crm_browser.new_page(viewport={"width": width, "height": 900})
     try:
         page.goto(base + "/login")
         page.fill("input[name=email]", "rep@example.com")

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from crmcore.testing.browser import api, chromium, free_port, instance_env, run_crm, serving
+from crmcore.testing.browser import (
+    api,
+    free_port,
+    instance_env,
+    run_crm,
+    serving,
+    signed_in_page,
+)
 
 PASSWORD = "Browser-test-password-1"
 AGENT = "agent@example.com"
@@ -47,12 +54,6 @@ def server(
         yield {"base": base, "token": token, "me": {"id": probe["assignee_id"]}}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def tickets(server: dict[str, Any]) -> list[dict[str, Any]]:
     """Three new unassigned tickets; the queue lists them oldest first (no SLA due times)."""
@@ -70,22 +71,10 @@ def tickets(server: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def page(browser: Any, server: dict[str, Any]) -> Iterator[Any]:
+def page(crm_browser: Any, server: dict[str, Any]) -> Iterator[Any]:
     """A signed-in page; fails the test on script errors and CSP violations."""
-    context = browser.new_context(base_url=server["base"], viewport={"width": 1400, "height": 800})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.set_default_timeout(10_000)
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(AGENT)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
-    yield page
-    context.close()
-    assert not [p for p in problems if not p.startswith("Failed to load resource")], problems
+    with signed_in_page(crm_browser, server["base"], AGENT, PASSWORD, 1400) as page:
+        yield page
 
 
 def ticket(server: dict[str, Any], ticket_id: int) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import pytest
 from crmcore.testing.browser import (
     WIDTHS,
     api,
-    chromium,
     free_port,
     instance_env,
     run_crm,
@@ -58,12 +57,6 @@ def server(
         api(base, "POST", "/api/v1/support_queues", {"name": "General", "is_default": True}, admin)
         api(base, "POST", "/api/v1/canned_responses", {"name": "Router", "body": CANNED}, admin)
         yield {"base": base, "tokens": tokens, "outbox": folder / "outbox"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def mail_to(outbox: Path, address: str, pattern: str) -> str:
@@ -112,8 +105,10 @@ class Pages:
 
 
 @pytest.fixture(params=WIDTHS)
-def pages(request: pytest.FixtureRequest, browser: Any, server: dict[str, Any]) -> Iterator[Pages]:
-    made = Pages(browser, server["base"], request.param)
+def pages(
+    request: pytest.FixtureRequest, crm_browser: Any, server: dict[str, Any]
+) -> Iterator[Pages]:
+    made = Pages(crm_browser, server["base"], request.param)
     yield made
     made.close()
 
