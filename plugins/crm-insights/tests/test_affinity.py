@@ -135,9 +135,12 @@ def test_panels_in_scope(
     page = rep.get(f"/contacts/{people['c4'].id}").get_data(as_text=True)
     assert "Next best offers" in page
     assert f"<a href='/products/{products['A'].id}'>Product A</a>" in page
-    assert "75 %" in page or "75%" in page
+    assert "75 %" in page or "75%" in page  # confidence of B -> A
+    assert "60 %" in page or "60%" in page  # its support: 3 of the 5 customers
     page = rep.get(f"/products/{products['A'].id}").get_data(as_text=True)
     assert "Customers who bought this also bought" in page and "1.25" in page
+    assert "<th scope='col' class='num'>Support</th>" in page
+    assert "40 %" in page or "40%" in page  # support of A -> C
     # another rep may not open these contacts at all
     other = _client(app, make_user("sales_rep"))
     assert other.get(f"/contacts/{people['c4'].id}").status_code == 404
@@ -188,6 +191,7 @@ def test_panels_in_spanish(
     client = _client(app, make_user("admin", locale="es"))
     page = client.get(f"/contacts/{shop['people']['c4'].id}").get_data(as_text=True)
     assert "Próximas mejores ofertas" in page and "Elevación" in page and "Confianza" in page
-    assert "Next best offers" not in page and ">Lift<" not in page
+    assert ">Soporte<" in page
+    assert "Next best offers" not in page and ">Lift<" not in page and ">Support<" not in page
     page = client.get(f"/products/{shop['products']['A'].id}").get_data(as_text=True)
     assert "Los clientes que compraron esto también compraron" in page

@@ -1,5 +1,6 @@
-"""Browser story: a sales rep opens the insights pages on a phone (375 px) - segments, cohorts,
-the call list, a contact with its value, offers and purchase propensity, a deal with its win
+"""Browser story: a sales rep opens the insights pages on a phone (375 px) and a desktop
+(1280 px) - segments, cohorts, the call list, a contact with its value, next best offers and
+purchase propensity, a product with what its buyers also bought, a deal with its win
 probability, the prediction models - and nothing scrolls sideways or logs a script error."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from crmcore.testing.browser import (
+    WIDTHS,
+    assert_no_sideways_scroll,
     chromium,
     free_port,
     instance_env,
@@ -22,6 +25,7 @@ from crmcore.testing.browser import (
 PASSWORD = "Browser-test-password-1"
 REP = "rep@example.com"
 ADMIN = "boss@example.com"
+PANEL = "section[aria-labelledby='panel-{}']"
 FITS = """() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"""
 
 
@@ -87,7 +91,12 @@ def fill(instance: Path, database_url: str | None) -> dict[str, int]:
         predict.train(crm, crm.session)
         propensity.train(crm, crm.session)
         crm.session.commit()
-        return {"contact": contacts[3].id, "product": products[0].id, "deal": deal.id}
+        return {
+            "contact": contacts[3].id,
+            "buyer": contacts[0].id,  # bought only the first product
+            "product": products[0].id,
+            "deal": deal.id,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -108,22 +117,26 @@ def server(
         yield {"base": base, **ids}
 
 
-def test_insights_pages_fit_a_phone(server: dict[str, Any]) -> None:
+@pytest.mark.parametrize("width", WIDTHS)
+def test_insights_pages_fit_the_window(server: dict[str, Any], width: int) -> None:
     urls = [
         "/insights/customers/",
         "/insights/customers/cohorts",
         "/insights/calls/",
         f"/contacts/{server['contact']}",
+        f"/contacts/{server['buyer']}",
         f"/products/{server['product']}",
         f"/deals/{server['deal']}",
         "/insights/models/",
     ]
-    with chromium() as browser, signed_in_page(browser, server["base"], REP, PASSWORD, 375) as page:
+    with (
+        chromium() as browser,
+        signed_in_page(browser, server["base"], REP, PASSWORD, width) as page,
+    ):
         for url in urls:
             response = page.goto(url)
             assert response is not None and response.status == 200, url
-            size = page.evaluate(FITS)
-            assert size["scroll"] <= size["inner"], (url, size)
+            assert_no_sideways_scroll(page)
         page.goto("/insights/customers/cohorts")
         assert page.locator("#cohort-table tbody tr").count() >= 3
         page.goto("/insights/calls/")
@@ -131,6 +144,16 @@ def test_insights_pages_fit_a_phone(server: dict[str, Any]) -> None:
         page.goto(f"/contacts/{server['contact']}")
         assert page.get_by_text("Customer value").count() >= 1
         assert page.locator("#panel-insights_propensity").count() == 1
+        # next best offers: what buyers of the same product took, never what they have
+        page.goto(f"/contacts/{server['buyer']}")
+        offers = page.locator(f"{PANEL.format('insights_offers')} a[href^='/products/']")
+        names = offers.all_inner_texts()
+        assert names and "Producto 0" not in names, names
+        offers.first.click()
+        page.wait_for_url("**/products/*")
+        also = page.locator(f"{PANEL.format('insights_also_bought')} a[href^='/products/']")
+        assert also.count() >= 1
+        assert_no_sideways_scroll(page)
 
 
 def test_the_purchase_window_form_fits_a_phone(server: dict[str, Any]) -> None:

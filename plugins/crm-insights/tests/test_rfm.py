@@ -158,6 +158,43 @@ def test_fields_written_once_and_filterable(
     assert bad.status_code == 400
 
 
+@pytest.mark.crm_plugins("sales", "insights", "marketing")
+def test_segments_and_values_make_marketing_segments(
+    crm: Any, session: Any, records: Any, api_as: Any, admin: Any, five: dict[str, Any]
+) -> None:
+    """A marketing segment on the stored RFM fields has the customers the scores name, follows
+    the next nightly run, and a misspelt segment field is refused when the segment is saved."""
+    run(crm, session, TODAY)
+    api, people = api_as(admin), five["people"]
+
+    def segment(query: str) -> str:
+        created = api.post("/api/v1/segments", json={"name": query, "query": query})
+        assert created.status_code == 201, created.get_json()
+        return f"/api/v1/segments/{created.get_json()['id']}/members?sort=id"
+
+    def members(url: str) -> list[int]:
+        return [c["id"] for c in api.get(url).get_json()["data"]]
+
+    assert members(segment("custom.rfm_segment=champions")) == [people["a"].id]
+    big = segment("custom.lifetime_value__gte=1000")
+    assert members(big) == [people["a"].id, people["b"].id]
+    stored = session.scalars(
+        select(CustomerScore.contact_id)
+        .where(CustomerScore.segment.in_(("lost", "promising")))
+        .order_by(CustomerScore.contact_id)
+    ).all()
+    assert len(stored) == 2
+    assert members(segment("custom.rfm_segment__in=lost,promising")) == list(stored)
+    orders = records.entity("orders").model
+    for o in session.scalars(select(orders).where(orders.contact_id == people["b"].id)).all():
+        records.update("orders", o, {"status": "cancelled"})
+    run(crm, session, TODAY)
+    assert members(big) == [people["a"].id]
+    refused = api.post("/api/v1/segments", json={"name": "x", "query": "custom.rfm_segmnt=lost"})
+    assert refused.status_code == 422
+    assert "rfm_segmnt" in str(refused.get_json())
+
+
 @pytest.mark.crm_plugins("sales", "insights")
 def test_customer_without_orders_left_loses_score(
     crm: Any, session: Any, records: Any, five: dict[str, Any]

@@ -93,6 +93,8 @@ class Offer:
     product: Any
     confidence: float
     lift: float
+    #: share of all customers with a basket who bought both products
+    support: float
 
 
 def _readable_products(records: Any, ids: set[int]) -> dict[int, Any]:
@@ -113,7 +115,9 @@ def also_bought(records: Any, product_id: int, limit: int = 10) -> list[Offer]:
     found = list(records.session.scalars(stmt))
     readable = _readable_products(records, {r.other_id for r in found})
     offers = [
-        Offer(readable[r.other_id], r.confidence, r.lift) for r in found if r.other_id in readable
+        Offer(readable[r.other_id], r.confidence, r.lift, r.support)
+        for r in found
+        if r.other_id in readable
     ]
     return offers[:limit]
 
@@ -145,14 +149,16 @@ def next_best_offers(records: Any, contact_id: int, limit: int = OFFERS) -> list
             ProductRule.other_id,
             func.max(ProductRule.confidence).label("confidence"),
             func.max(ProductRule.lift).label("lift"),
+            func.max(ProductRule.support).label("support"),
         )
         .where(ProductRule.product_id.in_(owned), ProductRule.other_id.not_in(owned))
         .group_by(ProductRule.other_id)
         .subquery()
     )
-    stmt = select(best.c.other_id, best.c.confidence, best.c.lift).order_by(
+    stmt = select(best.c.other_id, best.c.confidence, best.c.lift, best.c.support).order_by(
         best.c.confidence.desc(), best.c.lift.desc(), best.c.other_id
     )
     found = list(records.session.execute(stmt))
     readable = _readable_products(records, {row[0] for row in found})
-    return [Offer(readable[i], c, lift) for i, c, lift in found if i in readable][:limit]
+    offers = [Offer(readable[i], c, lift, sup) for i, c, lift, sup in found if i in readable]
+    return offers[:limit]

@@ -38,13 +38,14 @@ def render_value(record: Any, user: Any, records: Any) -> str | None:
 
 
 def _offers_table(offers: list[Offer]) -> str:
-    """Offers as a table: the product (linked), the confidence and the lift."""
+    """Offers as a table: the product (linked), the support, the confidence and the lift."""
     if not offers:
         return str(Markup("<p class='empty'>{}</p>").format(gettext("No suggestion yet.")))
     head = Markup("").join(
         Markup("<th scope='col'{}>{}</th>").format(Markup(cls), title)
         for title, cls in (
             (gettext("Product"), ""),
+            (gettext("Support"), NUM),
             (gettext("Confidence"), NUM),
             (gettext("Lift"), NUM),
         )
@@ -52,10 +53,11 @@ def _offers_table(offers: list[Offer]) -> str:
     rows = Markup("").join(
         Markup(
             "<tr><td><a href='/products/{}'>{}</a></td><td class='num'>{}</td>"
-            "<td class='num'>{}</td></tr>"
+            "<td class='num'>{}</td><td class='num'>{}</td></tr>"
         ).format(
             int(o.product.id),
             o.product.name,
+            format_percent(o.support, "#,##0 %"),
             format_percent(o.confidence, "#,##0 %"),
             format_decimal(round(o.lift, 2), "#,##0.00"),
         )
