@@ -14,7 +14,6 @@ import pytest
 from crmcore.testing.browser import (
     WIDTHS,
     assert_no_sideways_scroll,
-    chromium,
     free_port,
     instance_env,
     run_crm,
@@ -118,7 +117,9 @@ def server(
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_insights_pages_fit_the_window(server: dict[str, Any], width: int) -> None:
+def test_insights_pages_fit_the_window(
+    crm_browser: Any, server: dict[str, Any], width: int
+) -> None:
     urls = [
         "/insights/customers/",
         "/insights/customers/cohorts",
@@ -129,10 +130,7 @@ def test_insights_pages_fit_the_window(server: dict[str, Any], width: int) -> No
         f"/deals/{server['deal']}",
         "/insights/models/",
     ]
-    with (
-        chromium() as browser,
-        signed_in_page(browser, server["base"], REP, PASSWORD, width) as page,
-    ):
+    with signed_in_page(crm_browser, server["base"], REP, PASSWORD, width) as page:
         for url in urls:
             response = page.goto(url)
             assert response is not None and response.status == 200, url
@@ -156,13 +154,10 @@ def test_insights_pages_fit_the_window(server: dict[str, Any], width: int) -> No
         assert_no_sideways_scroll(page)
 
 
-def test_the_purchase_window_form_fits_a_phone(server: dict[str, Any]) -> None:
+def test_the_purchase_window_form_fits_a_phone(crm_browser: Any, server: dict[str, Any]) -> None:
     """An administrator sets the purchase window on the model page at 375 px; a value out of
     range is kept from being sent, and nothing scrolls sideways."""
-    with (
-        chromium() as browser,
-        signed_in_page(browser, server["base"], ADMIN, PASSWORD, 375) as page,
-    ):
+    with signed_in_page(crm_browser, server["base"], ADMIN, PASSWORD, 375) as page:
         page.goto("/insights/models/")
         page.locator("#window_days").fill("5")
         page.get_by_role("button", name="Save the window").click()

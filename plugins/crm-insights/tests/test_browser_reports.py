@@ -70,12 +70,12 @@ def test_build_a_report(crm_browser: Any, server: dict[str, Any], width: int) ->
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_pin_and_schedule_a_report(browser: Any, server: dict[str, Any], width: int) -> None:
+def test_pin_and_schedule_a_report(crm_browser: Any, server: dict[str, Any], width: int) -> None:
     """The rep pins a report over a custom range of closing dates and schedules it; an address
     outside the CRM is refused on its field with nothing typed lost; the dashboard then shows
     the report's chart and its rows of that range only."""
     name = f"January deals {width}"
-    with signed_in_page(browser, server["base"], REP, PASSWORD, width) as page:
+    with signed_in_page(crm_browser, server["base"], REP, PASSWORD, width) as page:
         page.goto("/insights/reports/new")
         page.locator("#f-name").fill(name)
         page.locator("#f-entity").select_option("deals")
