@@ -135,10 +135,9 @@ def reopen(path: Path, config: dict[str, Any]) -> tuple[Any, int, int]:
     """The app of an instance built by an earlier run, its administrator and first rep."""
     from sqlalchemy import select
 
+    from crmcore import migrate
     from crmcore.app import create_app
     from crmcore.users.models import User
-
-    from crmcore import migrate
 
     app = create_app(path, config=config)
     with app.app_context():
@@ -255,7 +254,8 @@ def rollup_figures(
         f" (CPU {time.process_time() - cpu_start:.1f} s)",
         flush=True,
     )
-    for label, user_id in (("from the rollup, admin", admin_id), ("from the rollup, a rep", rep_id)):
+    readers = (("from the rollup, admin", admin_id), ("from the rollup, a rep", rep_id))
+    for label, user_id in readers:
         assert report(user_id, True)["rows"] == report(user_id)["rows"], label
         p50, p95 = percentiles(timed(lambda u=user_id: report(u, True), repeat))
         cpu = cpu_p95(lambda u=user_id: report(u, True), repeat)

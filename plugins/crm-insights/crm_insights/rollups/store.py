@@ -78,6 +78,7 @@ def apply(session: Any, shape: Shape, gains: dict[tuple[Any, ...], list[Any]]) -
     rows = [_row(shape, key, figures) for key, figures in gains.items() if any(figures)]
     if not rows:
         return
+    rows.sort(key=lambda row: row["key"])  # two writers lock shared rows in the same order
     rollup_id = shape.rollup.id
     table = RollupRow.__table__
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
