@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 from crmcore.db import AwareDateTime, Base, JSONType
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, Numeric, String
@@ -72,7 +71,3 @@ class RollupRow(Base):
     sum_3: Mapped[Decimal] = mapped_column(SUM_TYPE, default=0)
     count_3: Mapped[int] = mapped_column(BigInteger, default=0)
 
-
-def slot_values(row: Any) -> dict[str, Any]:
-    """The stored columns of a row object as a mapping (tests, the check)."""
-    return {c.name: getattr(row, c.name) for c in RollupRow.__table__.columns}
