@@ -378,3 +378,91 @@ def test_sums_keep_their_cents_over_many_writes(
         {**BY_STAGE_AND_MONTH, "filters": {"close_date": dt.date(2026, 6, 1).isoformat()}},
     )
     assert [Decimal(r["sum:amount"]) for r in out["rows"]] == [Decimal("4.50")]
+
+
+def test_yes_no_and_text_groups_through_a_merge_of_contacts(
+    crm: Any, records: Any, people: dict[str, Any]
+) -> None:
+    from crmcore.merging import merge_records
+
+    from crm_insights.rollups.manage import check_fields, ensure
+
+    made = [
+        records.create(
+            "contacts",
+            {
+                "first_name": f"P{i}",
+                "last_name": "Rolled",
+                "email_opt_out": i % 3 == 0,
+                "owner_id": people[("rep", "mate", "stranger")[i % 3]].id,
+            },
+        )
+        for i in range(9)
+    ]
+    wanted = check_fields(records, records.entity("contacts"), ["email_opt_out", "title"], [])
+    ensure(records, wanted)
+    crm.session.commit()
+    definitions = [
+        {"entity": "contacts", "group_by": ["email_opt_out", "title"], "measures": ["count"]},
+        {"entity": "contacts", "group_by": ["title"], "filters": {"email_opt_out": "true"}},
+        {"entity": "contacts", "group_by": ["email_opt_out"], "filters": {"title": "ceo"}},
+        {"entity": "contacts", "group_by": ["title"], "filters": {"title__in": "CEO,Buyer"}},
+    ]
+    records.update("contacts", made[1], {"title": "CEO", "email_opt_out": True})
+    records.update("contacts", made[2], {"title": "Buyer"})
+    records.update("contacts", made[4], {"title": "CEO"})
+    merge_records(records, "contacts", made[1], made[4], {})  # the loser goes to the trash
+    records.commit()
+    for who in ("admin", "manager", "rep"):  # a rep: their own contacts
+        for raw in definitions:
+            same(crm, people[who], {"measures": ["count"], **raw})
+    out = same(crm, people["admin"], definitions[2])
+    assert [(r["email_opt_out"], r["count"]) for r in out["rows"]] == [(True, 1)]
+
+
+def test_whole_number_sums_and_averages(crm: Any, records: Any, people: dict[str, Any]) -> None:
+    from crm_insights.rollups.manage import check_fields, ensure
+
+    for i in range(7):
+        records.create(
+            "leads",
+            {
+                "last_name": f"Lead {i}",
+                "status": ("new", "contacted")[i % 2],
+                "source": "web" if i % 3 else None,
+                "score": 10 * i + 1,
+                "owner_id": people[("rep", "stranger")[i % 2]].id,
+            },
+        )
+    wanted = check_fields(records, records.entity("leads"), ["status", "source"], ["score"])
+    ensure(records, wanted)
+    crm.session.commit()
+    raw = {
+        "entity": "leads",
+        "group_by": ["status", "source"],
+        "measures": ["count", "sum:score", "avg:score", "count:score"],
+    }
+    for who in ("admin", "manager", "rep"):
+        same(crm, people[who], raw)
+    out = same(crm, people["admin"], {"entity": "leads", "measures": ["sum:score", "avg:score"]})
+    assert out["rows"] == [{"sum:score": 217, "avg:score": 31.0, "_filter": ""}]
+
+
+def test_the_nightly_job_makes_the_saved_reports_rollups_and_mends_drift(
+    app: Any, crm: Any, records: Any, people: dict[str, Any], stages: list[int]
+) -> None:
+    from crm_sales.models import Deal
+
+    from crm_insights.rollups import Rollup
+    from crm_insights.rollups.manage import nightly
+
+    deal(records, people["rep"], stages[0], "2026-03-03", "12.00")
+    records.create("reports", {"name": "Pipeline", "definition": BY_STAGE_AND_MONTH})
+    nightly(app)
+    crm.session.expire_all()
+    (rollup,) = crm.session.scalars(select(Rollup)).all()
+    assert rollup.status == "ready" and rollup.checked_at is not None
+    crm.session.execute(update(Deal).values(amount=Decimal("1.00")))  # around the service
+    crm.session.commit()
+    nightly(app)
+    check_all(crm, people)

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from crmcore import CRMError
 from sqlalchemy import String
 from sqlalchemy import types as satypes
 
@@ -98,7 +99,7 @@ def make_shape(service: Any, rollup: Rollup) -> Shape | None:
     a column removed) or no longer fits."""
     try:
         entity = service.entity(rollup.entity)
-    except Exception:  # NotFound: the entity's plugin is disabled
+    except CRMError:  # NotFound: the entity's plugin is disabled or gone
         return None
     if entity.linked_to is not None:
         return None
