@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Select, case, cast, func, or_, select, type_coerce
+from sqlalchemy import BigInteger, Select, case, cast, func, or_, select, type_coerce
 
 from ..reports import buckets
 from ..reports.definition import Definition, Group, Measure
@@ -95,7 +95,7 @@ class RollupBuilder(Builder):
         column = self._slot(group.field.name)
         dim = self.shape.dim(group.field.name)
         if dim is not None and dim.kind == "bool":
-            return cast(column, Boolean)
+            return column != 0  # a boolean again (NULL stays NULL)
         if group.bucket is None:
             return column
         if self.dialect == "postgresql":
