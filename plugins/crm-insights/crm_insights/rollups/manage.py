@@ -1,5 +1,5 @@
-"""Which rollups exist: one for each saved report whose definition fits (made when the report
-is saved, by a job, and by the nightly check), and those declared with ``crm insights rollup
+"""Which rollups exist: one for each saved report whose definition fits (made by the nightly
+job and by ``crm insights rollup rebuild``), and those declared with ``crm insights rollup
 add``. A rollup is built once from the records, then kept by the writes; the nightly job
 compares it with the records and rebuilds it when they differ.
 """
@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from crmcore import CRMError, ValidationError
+from crmcore import ValidationError
 from crmcore.permissions import Access
 from sqlalchemy import delete, select
 
@@ -22,8 +22,6 @@ from .shape import dimension_kind, make_shape, measure_fits
 from .store import build, drifted, now
 
 log = logging.getLogger(__name__)
-#: The job that makes the rollups of saved reports (queued when a report is saved).
-JOB = "crm_insights.rollups.manage:rollups_job"
 NOT_A_GROUP = "A rollup cannot group by this field."
 NOT_A_MEASURE = "A rollup sums only whole or decimal number fields."
 TOO_MANY = "Too many fields for one rollup."
@@ -167,17 +165,6 @@ def drop(session: Any, rollup_id: int) -> bool:
     session.execute(delete(RollupRow).where(RollupRow.rollup_id == rollup_id))
     session.delete(rollup)
     return True
-
-
-def rollups_job(app: Any) -> None:
-    """Job: make the rollups of saved reports that fit one (queued when a report is saved)."""
-    crm = app.extensions["crm"]
-    try:
-        for_reports(crm, crm.session)
-        crm.session.commit()
-    except CRMError:
-        crm.session.rollback()
-        raise
 
 
 def nightly(app: Any) -> None:
