@@ -244,7 +244,7 @@ def test_a_reader_whose_scope_the_rollup_cannot_express_takes_the_plain_query(
 
     with pytest.raises(ValidationError) as refused:
         check_fields(records, records.entity("notes"), ["created_at"], [])
-    assert "created_at" in refused.value.messages
+    assert set(refused.value.messages) == {"entity", "created_at"}
     with pytest.raises(ValidationError) as refused:
         check_fields(records, records.entity("deals"), ["contact_id", "title"], ["title"])
     assert refused.value.messages == {

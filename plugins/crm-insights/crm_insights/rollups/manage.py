@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 NOT_A_GROUP = "A rollup cannot group by this field."
 NOT_A_MEASURE = "A rollup sums only whole or decimal number fields."
 TOO_MANY = "Too many fields for one rollup."
+NOT_AN_ENTITY = "A rollup cannot keep these records: who may read them follows another record."
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def check_fields(service: Any, entity: Any, groups: list[str], measures: list[st
     hold."""
     infos = report_fields(service, entity)
     errors: dict[str, list[str]] = {}
+    if entity.linked_to is not None or "deleted_at" not in entity.columns:
+        errors["entity"] = [NOT_AN_ENTITY]
     if len(groups) > MAX_GROUPS:
         errors["groups"] = [TOO_MANY]
     if len(measures) > MAX_MEASURES:

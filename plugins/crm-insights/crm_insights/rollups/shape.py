@@ -101,7 +101,7 @@ def make_shape(service: Any, rollup: Rollup) -> Shape | None:
         entity = service.entity(rollup.entity)
     except CRMError:  # NotFound: the entity's plugin is disabled or gone
         return None
-    if entity.linked_to is not None:
+    if entity.linked_to is not None or "deleted_at" not in entity.columns:
         return None
     infos = report_fields(service, entity)
     dims = []
