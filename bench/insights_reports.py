@@ -2,7 +2,10 @@
 month) against the bare SQL of the same aggregate, in the same run on the same data.
 
 The report runs through the whole builder (definition check, scoped statement, rows shaped as
-JSON) for an administrator and for a sales rep (their scope in the query). Goals (issue 16):
+JSON) for an administrator and for a sales rep (their scope in the query): first with the plain
+query over the deals, then from a rollup of deals by stage and close date (built once, then
+kept by the writes), and from the rollup again on the first view after each of a few writes
+through the record service. Goals (issue 16):
 p95 under 1 s, and report p95 / bare SQL p95 at most 2x; each printed with PASS/MISS, with the
 CPU time of the process beside the wall time (the machine is shared).
 Run: BENCH_DEALS=1000000 python bench/insights_reports.py
@@ -38,6 +41,15 @@ BARE_SQL = {
     "postgresql": "SELECT stage_id, CAST(date_trunc('month', close_date) AS DATE), currency, "
     "sum(amount), count(*) FROM sales_deal WHERE deleted_at IS NULL GROUP BY 1, 2, 3 "
     "ORDER BY 1, 2, 3 LIMIT 500",
+}
+
+#: The same aggregate over the rollup's rows (stage in ``int_1``, close date in ``day_2``).
+BARE_ROLLUP_SQL = {
+    "sqlite": "SELECT int_1, substr(day_2, 1, 8) || '01', currency, sum(sum_1), sum(records) "
+    "FROM insights_rollup_row WHERE rollup_id = :id GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 500",
+    "postgresql": "SELECT int_1, CAST(date_trunc('month', day_2) AS DATE), currency, sum(sum_1),"
+    " sum(records) FROM insights_rollup_row WHERE rollup_id = :id GROUP BY 1, 2, 3"
+    " ORDER BY 1, 2, 3 LIMIT 500",
 }
 
 
@@ -132,12 +144,15 @@ def reopen(path: Path, config: dict[str, Any]) -> tuple[Any, int, int]:
     """The app of an instance built by an earlier run, its administrator and first rep."""
     from sqlalchemy import select
 
+    from crmcore import migrate
     from crmcore.app import create_app
     from crmcore.users.models import User
 
     app = create_app(path, config=config)
     with app.app_context():
-        session = app.extensions["crm"].session
+        crm = app.extensions["crm"]
+        migrate.upgrade(crm, "insights")  # an instance built before a newer migration
+        session = crm.session
         ids = dict(session.execute(select(User.email, User.id)).all())
         return app, ids["admin@example.com"], ids["rep0@example.com"]
 
@@ -158,10 +173,11 @@ def main() -> None:
         crm = app.extensions["crm"]
         dialect = crm.engine.dialect.name
 
-        def report(user_id: int) -> Any:
+        def report(user_id: int, rollups: bool = False) -> Any:
             user = crm.session.get(User, user_id)
             service = crm.records(Access.for_user(user))
-            return run_definition(service, parse_definition(service, DEFINITION))
+            d = parse_definition(service, DEFINITION)
+            return run_definition(service, d, rollups=rollups)
 
         def bare() -> Any:
             return crm.session.execute(text(BARE_SQL[dialect])).all()
@@ -176,7 +192,9 @@ def main() -> None:
             f"{dialect}: bare SQL of the aggregate       p50 {base50:8.1f} ms  p95 {base95:8.1f} ms"
             f"  CPU p95 {base_cpu:8.1f} ms"
         )
-        for label, user_id in (("report as admin", admin_id), ("report as a sales rep", rep_id)):
+        plain = os.environ.get("BENCH_PLAIN", "1") != "0"  # BENCH_PLAIN=0: bare SQL and rollup
+        readers = (("report as admin", admin_id), ("report as a sales rep", rep_id))
+        for label, user_id in readers if plain else ():
             p50, p95 = percentiles(timed(lambda u=user_id: report(u), repeat))
             cpu = cpu_p95(lambda u=user_id: report(u), repeat)
             ratio = p95 / base95
@@ -202,9 +220,11 @@ def main() -> None:
         def pinned(user_id: int) -> Any:
             user = crm.session.get(User, user_id)
             service = crm.records(Access.for_user(user))
-            return run_definition(service, parse_definition(service, DEFINITION), cached=True)
+            d = parse_definition(service, DEFINITION)
+            return run_definition(service, d, cached=True, rollups=False)
 
-        for label, user_id in (("pinned, admin", admin_id), ("pinned, a sales rep", rep_id)):
+        pins = (("pinned, admin", admin_id), ("pinned, a sales rep", rep_id))
+        for label, user_id in pins if plain else ():
             start, cpu_start = time.perf_counter(), time.process_time()
             rows = pinned(user_id)["rows"]
             first = (time.perf_counter() - start) * 1000
@@ -218,6 +238,79 @@ def main() -> None:
                 f" (CPU {first_cpu:.0f} ms); re-view / bare SQL p95 {p95 / base95:.2f}x",
                 flush=True,
             )
+        rollup_figures(crm, report, base95, base_cpu, admin_id, rep_id, repeat)
+
+
+def rollup_figures(
+    crm: Any, report: Any, base95: float, base_cpu: float, admin_id: int, rep_id: int, repeat: int
+) -> None:
+    """The same report from a rollup of deals by stage and close date: its build, each view,
+    and the first view after a write through the record service (the write's own time
+    beside it, the rollup kept in its transaction)."""
+    from crm_insights.rollups.manage import check_fields, ensure, rebuild
+    from crm_sales.models import Deal, Stage
+    from sqlalchemy import select, text
+
+    dialect = crm.engine.dialect.name
+    system = crm.records()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    wanted = check_fields(system, system.entity("deals"), ["stage_id", "close_date"], ["amount"])
+    rollup, new = ensure(system, wanted)
+    if not new:
+        rebuild(crm, crm.session, [rollup.id])
+    crm.session.commit()
+    print(
+        f"{dialect}: rollup built in {time.perf_counter() - start:.1f} s"
+        f" (CPU {time.process_time() - cpu_start:.1f} s)",
+        flush=True,
+    )
+    readers = (("from the rollup, admin", admin_id), ("from the rollup, a rep", rep_id))
+    bare = text(BARE_ROLLUP_SQL[dialect]).bindparams(id=rollup.id)
+    base_r = percentiles(timed(lambda: crm.session.execute(bare).all(), repeat))
+    cpu_r = cpu_p95(lambda: crm.session.execute(bare).all(), repeat)
+    print(
+        f"{dialect}: bare SQL over the rollup rows  p50 {base_r[0]:8.1f} ms"
+        f"  p95 {base_r[1]:8.1f} ms  CPU p95 {cpu_r:8.1f} ms",
+        flush=True,
+    )
+    for label, user_id in readers:
+        assert report(user_id, True)["rows"] == report(user_id)["rows"], label
+        p50, p95 = percentiles(timed(lambda u=user_id: report(u, True), repeat))
+        cpu = cpu_p95(lambda u=user_id: report(u, True), repeat)
+        print(
+            f"{dialect}: {label:<30} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  CPU p95 {cpu:8.1f} ms;"
+            f" p95 {verdict(p95 < GOAL_P95_MS)} (goal < 1 s), ratio {p95 / base95:.3f}x"
+            f" {verdict(p95 / base95 <= GOAL_RATIO)}; to the bare SQL over the rollup rows"
+            f" {p95 / base_r[1]:.2f}x",
+            flush=True,
+        )
+    stages = list(crm.session.scalars(select(Stage.id).order_by(Stage.id)))
+    ids = list(crm.session.scalars(select(Deal.id).order_by(Deal.id).limit(repeat)))
+    writes, cpu_writes, views, cpu_views = [], [], [], []
+    for n, deal_id in enumerate(ids):
+        # a deal moved to another stage and month, committed: then the first view
+        t0, c0 = time.perf_counter(), time.process_time()
+        deal = system.get("deals", deal_id)
+        month = (deal.close_date or dt.date(2024, 1, 1)).replace(day=1) + dt.timedelta(days=40)
+        system.update("deals", deal, {"stage_id": stages[n % len(stages)], "close_date": month})
+        t1, c1 = time.perf_counter(), time.process_time()
+        report(admin_id, True)
+        t2, c2 = time.perf_counter(), time.process_time()
+        writes.append(t1 - t0)
+        cpu_writes.append(c1 - c0)
+        views.append(t2 - t1)
+        cpu_views.append(c2 - c1)
+    p50, p95 = percentiles(views)
+    print(
+        f"{dialect}: first view after a write, admin   p50 {p50:8.1f} ms  p95 {p95:8.1f} ms"
+        f"  CPU p95 {percentiles(cpu_views)[1]:8.1f} ms; p95 {verdict(p95 < GOAL_P95_MS)}"
+        f" (goal < 1 s), ratio {p95 / base95:.3f}x {verdict(p95 / base95 <= GOAL_RATIO)};"
+        f" the write itself p50 {percentiles(writes)[0]:.1f} ms"
+        f" (CPU p95 {percentiles(cpu_writes)[1]:.1f} ms)",
+        flush=True,
+    )
+    assert report(admin_id, True)["rows"] == report(admin_id)["rows"], "after the writes"
+    print(f"{dialect}: after {len(ids)} writes the rollup still equals the plain query")
 
 
 def verdict(ok: bool) -> str:

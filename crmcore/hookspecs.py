@@ -13,7 +13,8 @@ so listing commands needs no database), ``crm_role_grants`` when the plugin is e
 widgets and panels of enabled plugins on each request, and ``crm_periodic_jobs`` when the job
 consumer starts (a job of a disabled plugin is skipped when it is due).
 
-*Event hooks* (``crm_demo_data``, ``crm_validate_record``, ``crm_timeline_items``, the four
+*Event hooks* (``crm_demo_data``, ``crm_validate_record``, ``crm_records_written``,
+``crm_timeline_items``, the four
 after-commit hooks and ``crm_contact_unsubscribed``) are
 called for enabled plugins only, in load order: a plugin's implementation runs after those of
 the plugins it ``requires``. ``tryfirst``/``trylast`` change that as in pluggy.
@@ -178,6 +179,23 @@ def crm_validate_record(event: RecordEvent) -> None:
     changed field to ``(before, after)``). Do not commit here.
 
     :param event: the entity, the record, the action, the changes and the acting user.
+    """
+
+
+@hookspec
+def crm_records_written(events: list[RecordEvent]) -> None:
+    """Keep this plugin's own derived rows in step with records just written, in the same
+    transaction.
+
+    Called by the record service after each create, update, delete (to the trash) and restore
+    - once per write, or once per batch of ``create_many`` (an import) - after the records were
+    written (flushed, defaults and ids set) and their audit rows added, before the commit: what
+    the implementation writes with ``events[0].session`` commits or rolls back with them. Do not
+    commit, and do not veto here (``crm_validate_record`` does that); an exception undoes the
+    write.
+
+    :param events: the writes, each with the entity, the record as written, the action and
+        the changed fields ``(before, after)``; all of one entity for a batch.
     """
 
 

@@ -1,8 +1,8 @@
 """The one write path: every create, update, delete and restore goes through ``RecordService``.
 
 Order of work for each write: schema validation, permission check, custom fields, the entity's
-``prepare``, the ``crm_validate_record`` veto, audit row, search index, commit, then the
-after-commit event hooks.
+``prepare``, the ``crm_validate_record`` veto, audit row, search index, the in-transaction
+``crm_records_written`` hook, commit, then the after-commit event hooks.
 """
 
 from __future__ import annotations
@@ -561,16 +561,18 @@ class RecordService:
         hook left them) and its columns' Python defaults go into the statement; the records
         then take their ids and defaults and join the session as if loaded, so that later
         changes to them are flushed as usual. A record with a related object set (a
-        relationship rather than a column), and an entity whose columns the statement cannot
-        fill alone (a server default, a default reading the statement's context, a mapper
-        over several tables), take the unit of work instead.
+        relationship rather than a column) or already in the session, and an entity whose
+        columns the statement cannot fill alone (a server default, a default reading the
+        statement's context, a mapper over several tables), take the unit of work instead.
         """
         columns = entity.columns
         plan = _insert_plan(entity)
         rows: list[dict[str, Any]] = []
         for event in events:
             values = {k: v for k, v in vars(event.record).items() if not k.startswith("_sa_")}
-            if plan is None or not values.keys() <= columns.keys():
+            # a record already in the session was cascaded there by a related object a veto
+            # hook added (a deal's stage history row): the unit of work inserts both in order
+            if plan is None or not values.keys() <= columns.keys() or event.record in self.session:
                 self.session.add_all([e.record for e in events])
                 self._flush()
                 return
@@ -618,6 +620,7 @@ class RecordService:
             self.crm.search.remove(self.session, entity, record.id)
         else:
             self.crm.search.update(self.session, entity, record, created=event.action == "create")
+        self._written([event])
         self._pending.append(event)
 
     def _after_write_many(self, entity: Entity, events: list[RecordEvent]) -> None:
@@ -628,7 +631,16 @@ class RecordService:
             [(entity.name, e.record.id, e.action, user_id, e.changes) for e in events],
         )
         self.crm.search.add_many(self.session, entity, [e.record for e in events])
+        self._written(events)
         self._pending.extend(events)
+
+    def _written(self, events: list[RecordEvent]) -> None:
+        """The in-transaction hook; when a listener fails, the write is rolled back with it."""
+        try:
+            self.crm.hook("crm_records_written")(events=events)
+        except Exception:
+            self.rollback()
+            raise
 
     def _finish(self, event: RecordEvent, commit: bool) -> Any:
         if commit:

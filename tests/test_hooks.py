@@ -262,6 +262,34 @@ def test_crm_validate_record(api, make_contact):
     assert r.get_json()["errors"] == {"last_name": ["Vetoed by the everyhook plugin."]}
 
 
+def test_crm_records_written(app, crm, records, make_contact):
+    from crmcore.contacts.models import Contact
+
+    written = app.extensions.setdefault("everyhook_written", [])
+    written.clear()
+    contact = make_contact(last_name="Written")
+    records.update("contacts", contact, {"first_name": "Changed"})
+    records.delete("contacts", contact)
+    records.restore("contacts", contact.id)
+    batch = records.create_many(
+        "contacts", [{"first_name": "A", "last_name": "One"}, {"first_name": "", "last_name": ""}]
+    )
+    new = batch[0].id
+    assert written == [
+        [("create", "contact", contact.id)],
+        [("update", "contact", contact.id)],
+        [("delete", "contact", contact.id)],
+        [("restore", "contact", contact.id)],
+        [("create", "contact", new)],  # the refused row is not written, so not here
+    ]
+    # a listener failing inside the transaction undoes the write it was told of
+    with pytest.raises(RuntimeError):
+        records.create("contacts", {"first_name": "X", "last_name": "Fails when written"})
+    crm.session.expire_all()
+    names = set(crm.session.scalars(select(Contact.last_name)))
+    assert "Fails when written" not in names and "Written" in names
+
+
 def test_crm_validate_record_veto_leaves_no_trace(crm, records, make_contact):
     from crmcore import ValidationError
 

@@ -36,6 +36,7 @@ PLUGIN = Plugin(
 def crm_entities() -> list[Entity]:
     """Saved reports."""
     from .reports.entity import report_entity
+    from .rollups import models  # noqa: F401  (its tables join the metadata)
 
     return [report_entity()]
 
@@ -128,12 +129,15 @@ def crm_dashboard_widgets() -> list[Widget]:
 
 @hookimpl
 def crm_periodic_jobs() -> list[PeriodicJob]:
-    """Scheduled reports, checked every hour; the nightly customer scoring."""
+    """Scheduled reports, checked every hour; the nightly customer scoring; the nightly
+    rollup check (05:15)."""
     from .analysis.jobs import periodic_jobs
     from .reports.schedule import scheduled_reports_job
+    from .rollups.manage import nightly
 
     return [
         PeriodicJob("insights_scheduled_reports", scheduled_reports_job, {"minute": "0"}),
+        PeriodicJob("insights_rollups", nightly, {"minute": "15", "hour": "5"}),
         *periodic_jobs(),
     ]
 
@@ -144,6 +148,14 @@ def crm_cli_commands() -> list[Any]:
     from .cli import insights
 
     return [insights]
+
+
+@hookimpl
+def crm_records_written(events: list[Any]) -> None:
+    """Keep the rollups of the written entity current, in the writes' transaction."""
+    from .rollups import records_written
+
+    records_written(events)
 
 
 @hookimpl

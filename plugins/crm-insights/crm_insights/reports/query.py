@@ -114,8 +114,7 @@ class Builder:
                 expr = self._group_expr(col.group, (bounds or {}).get(col.group.field.key))
                 grouped.append(expr)
             elif col.role == "currency":
-                entity = self.d.entity if not col.currency_of else self.d.joins[col.currency_of]
-                expr = entity.attribute("currency")
+                expr = self._currency_expr(col)
                 grouped.append(expr)
             else:
                 assert col.measure is not None
@@ -150,6 +149,10 @@ class Builder:
             exprs += [func.min(column), func.max(column)]
         return self.scoped(extra_filters).with_only_columns(*exprs), [r.key for r in wanted]
 
+    def _currency_expr(self, col: Column) -> Any:
+        entity = self.d.entity if not col.currency_of else self.d.joins[col.currency_of]
+        return entity.attribute("currency")
+
     def _group_expr(self, group: Group, bounds: tuple[Any, Any] | None) -> Any:
         column = self.attribute(group.field)
         if group.bucket is None:
@@ -158,6 +161,8 @@ class Builder:
         if self.dialect == "postgresql":
             zone = self.zone if is_timestamp else None
             return buckets.postgres_bucket(column, group.bucket, zone)
+        if not is_timestamp and group.field.info.custom is None:
+            return buckets.sqlite_date_bucket(column, group.bucket)
         local = column
         if is_timestamp and self.zone != "UTC":
             local = buckets.sqlite_local(column, self.zone, bounds or (None, None))

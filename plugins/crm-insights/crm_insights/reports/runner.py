@@ -24,16 +24,22 @@ def run_definition(
     definition: Definition,
     extra_filters: dict[Any, Any] | None = None,
     cached: bool = False,
+    rollups: bool = True,
 ) -> dict[str, Any]:
-    """Execute ``definition`` for ``service``'s reader; with ``cached``, the aggregate comes
-    from the stored results while the tables it reads are unchanged (:mod:`.result_cache`).
+    """Execute ``definition`` for ``service``'s reader: from a rollup that answers it (always
+    current, see :mod:`crm_insights.rollups`) unless ``rollups`` is false, else with the plain
+    query; with ``cached``, the plain query's aggregate comes from the stored results while
+    the tables it reads are unchanged (:mod:`.result_cache`).
 
     Returns ``{"entity", "columns": [{"key", "role", "kind", "field", "bucket", "op"}],
     "rows": [{<key>: value, "<key>_name": title, "_filter": "a=1&b=2" | None}], "truncated"}``.
     """
-    builder = Builder(service, definition)
+    from ..rollups import rollup_builder
+
+    found = rollup_builder(service, definition, extra_filters) if rollups else None
+    builder = found or Builder(service, definition)
     columns = builder.columns()
-    if cached:
+    if cached and found is None:
         values = result_cache.cached_rows(service, builder, extra_filters, _aggregate)
     else:
         values = _aggregate(service, builder, extra_filters)
