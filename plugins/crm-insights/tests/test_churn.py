@@ -265,6 +265,8 @@ def test_the_churn_window_is_set_by_administrators(
     page = admin.get("/insights/models/").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token and 'id="churn_risk-window_days"' in page and 'value="180"' in page
+    assert page.count(">Save the churn window</button>") == 1  # two forms, each named
+    assert page.count(">Save the window</button>") == 1
     for bad in ("abc", "6", "731", "-5", "", "١٢٠"):
         response = admin.post("/insights/models/window",
                               data={"csrf_token": token[1], "model": "churn_risk",
