@@ -104,8 +104,8 @@ def crm_menu_items() -> list[MenuItem]:
 @hookimpl
 def crm_record_panels() -> list[Panel]:
     """On a saved report's record page, the way to its result; customer value and offers on
-    contacts, "also bought" on products, win probability on deals, purchase propensity on
-    contacts."""
+    contacts, "also bought" on products, win probability on deals, purchase propensity and
+    churn risk on contacts."""
     from .analysis.panels import panels
     from .analysis.prediction_pages import panels as prediction_panels
     from .reports.panels import open_report

@@ -1,9 +1,9 @@
 """Scores stored as fields: filled after training, written only when changed, filterable in the
-reader's scope, emptied when the model has too little data; the churn risk of contacts."""
+reader's scope, emptied when the model has too little data; a contact the record service
+refuses is skipped (the churn risk model is in ``test_churn``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from crm_insights.analysis import churn, propensity
 from crm_insights.analysis.jobs import train_models
 from crm_insights.analysis.predict import DEAL, LEAD, MIN_PER_CLASS, train
 from crm_insights.analysis.prediction_fields import percent, sync_scores, train_and_store
+from crm_insights.analysis.score_fields import store_scores
 
 pytestmark = pytest.mark.crm_plugins("sales", "insights")
 
@@ -81,14 +82,15 @@ def test_scores_filled_after_training_and_written_once(
 ) -> None:
     written = train_and_store(crm, session)
     # the open deals are scored; the closed deals keep no score
-    assert written == {DEAL.name: 3, LEAD.name: 0, propensity.NAME: 0}
+    assert written == {DEAL.name: 3, LEAD.name: 0, propensity.NAME: 0, churn.NAME: 0}
     hot, cold = _field(session, pipeline["hot"]), _field(session, pipeline["cold"])
     assert isinstance(hot, int) and isinstance(cold, int)
     assert 70 <= hot <= 100 and 0 <= cold < 30
     assert _field(session, pipeline["closed"]) is None
     # nothing changed: no write, no audit row
     audits = _audit_rows(session)
-    assert train_and_store(crm, session) == {DEAL.name: 0, LEAD.name: 0, propensity.NAME: 0}
+    nothing = {DEAL.name: 0, LEAD.name: 0, propensity.NAME: 0, churn.NAME: 0}
+    assert train_and_store(crm, session) == nothing
     assert _audit_rows(session) == audits
     # one more call on the cold deal moves only its score
     _call(records, "deal", pipeline["cold"].id)
@@ -219,66 +221,11 @@ def test_report_counts_by_score_in_scope(
     assert "custom.win_probability" in str(response.get_json())
 
 
-TODAY = dt.date(2026, 6, 30)
-
-
 def _order(records: Any, contact: Any, day: str, **fields: Any) -> Any:
     line = {"description": "Item", "quantity": "1", "unit_price": "100", "tax_rate": "0"}
     data = {"contact_id": contact.id, "status": "paid", "order_date": day, "lines": [line],
             "currency": "EUR", "owner_id": contact.owner_id, **fields}  # fmt: skip
     return records.create("orders", data)
-
-
-def test_churn_risk_formula() -> None:
-    assert [churn.risk(d, 30) for d in (0, 10, 30, 90)] == [0, 25, 50, 75]
-    assert churn.risk(5, 0) == 83  # same-day repeat orders: an interval of at least a day
-    history = {1: [dt.date(2026, 6, 1)], 2: [dt.date(2026, 5, 1), dt.date(2026, 5, 31)]}
-    assert churn.risks(history, TODAY) == {1: 49, 2: 50}  # 1 falls back on 2's interval
-    assert churn.risks({1: [dt.date(2026, 6, 1)]}, TODAY) == {}  # nobody ordered twice
-
-
-def test_churn_risk_stored_filtered_and_cleared(
-    crm: Any, session: Any, records: Any, api_as: Any, admin: Any, make_user: Any,
-    make_contact: Any,
-) -> None:  # fmt: skip
-    rep, other = make_user("sales_rep"), make_user("sales_rep")
-    a = make_contact(first_name="A", owner_id=rep.id)
-    b = make_contact(first_name="B", owner_id=rep.id)
-    c = make_contact(first_name="C", owner_id=other.id)
-    e = make_contact(first_name="E", owner_id=other.id)
-    for day in ("2026-04-02", "2026-05-02", "2026-06-01"):
-        _order(records, a, day)  # every 30 days, last 29 days ago
-    for day in ("2026-01-01", "2026-02-01", "2026-02-01"):
-        _order(records, b, day)  # every 31 days, last 149 days ago
-    c_order = _order(records, c, "2026-06-20")  # once: the median interval 30.5
-    _order(records, e, "2026-06-29", status="draft")  # not a purchase
-    _order(records, e, "2026-07-20")  # after today
-    assert churn.run(crm, session, TODAY) == 3
-    got = {n: _field(session, x, churn.FIELD) for n, x in {"a": a, "b": b, "c": c, "e": e}.items()}
-    assert got == {"a": 49, "b": 83, "c": 25, "e": None}
-    audits = _audit_rows(session)
-    assert churn.run(crm, session, TODAY) == 0
-    assert _audit_rows(session) == audits
-    found = api_as(admin).get("/api/v1/contacts?custom.churn_risk__gte=40&sort=id").get_json()
-    assert [r["id"] for r in found["data"]] == [a.id, b.id]
-    found = api_as(other).get("/api/v1/contacts?custom.churn_risk__gte=20").get_json()
-    assert [r["id"] for r in found["data"]] == [c.id]  # the rep's scope: not a nor b
-    assert api_as(other).get("/api/v1/contacts?custom.churn_risk__gte=x").status_code == 400
-    records.update("orders", c_order, {"status": "cancelled"})
-    assert churn.run(crm, session, TODAY) == 1
-    assert _field(session, c, churn.FIELD) is None
-
-
-def test_nightly_customer_job_stores_churn_risk(
-    app: Any, crm: Any, records: Any, make_contact: Any
-) -> None:
-    from crm_insights.analysis.jobs import score_customers
-
-    contact = make_contact(first_name="Z")
-    for day in ("2026-01-01", "2026-02-01"):
-        _order(records, contact, day)
-    score_customers(app)
-    assert isinstance(_field(crm.session, contact, churn.FIELD), int)
 
 
 def test_a_refused_record_is_skipped_not_the_run(
@@ -299,6 +246,6 @@ def test_a_refused_record_is_skipped_not_the_run(
     assert train_and_store(crm, session)[DEAL.name] == 1
     assert _field(session, pipeline["hot"]) >= 70
     assert _field(session, pipeline["cold"]) is None
-    assert churn.run(crm, session, TODAY) == 0
+    assert store_scores(crm, session, churn.FIELD, {contact.id: 40}) == 0
     records.update("contacts", contact, {"custom_fields": {"region": "South"}})
-    assert churn.run(crm, session, TODAY) == 1
+    assert store_scores(crm, session, churn.FIELD, {contact.id: 40}) == 1

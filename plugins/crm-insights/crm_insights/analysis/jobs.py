@@ -8,13 +8,11 @@ from crmcore import PeriodicJob
 
 
 def score_customers(app: Any) -> None:
-    """Recompute RFM scores, lifetime values and churn risks (nightly)."""
-    from . import churn
+    """Recompute RFM scores and lifetime values (nightly)."""
     from .rfm import run
 
     crm = app.extensions["crm"]
     run(crm, crm.session)
-    churn.run(crm, crm.session)
 
 
 def product_rules(app: Any) -> None:
@@ -36,8 +34,8 @@ def call_hours(app: Any) -> None:
 
 
 def train_models(app: Any) -> None:
-    """Train the deal win and lead conversion models and store their scores on the open deals
-    and leads (nightly)."""
+    """Train the deal win, lead conversion, purchase propensity and churn risk models and store
+    their scores on the open deals and leads and on the customers (nightly)."""
     from .prediction_fields import train_and_store
 
     crm = app.extensions["crm"]
@@ -53,7 +51,7 @@ def warm_cohorts(app: Any) -> None:
 
 def periodic_jobs() -> list[PeriodicJob]:
     """The nightly RFM run at 02:30, the association rules at 03:00, the call hours at 03:30,
-    the deal model at 04:00, the cohort tables at 04:30."""
+    the prediction models at 04:00, the cohort tables at 04:30."""
     return [
         PeriodicJob("warm_cohorts", warm_cohorts, {"minute": "30", "hour": "4"}),
         PeriodicJob("train_models", train_models, {"minute": "0", "hour": "4"}),

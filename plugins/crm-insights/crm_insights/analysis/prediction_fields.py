@@ -18,11 +18,13 @@ from crmcore import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import propensity
+from . import churn, customer_model, propensity
 from .models import PredictionModel
 from .predict import SPECS, Spec, features, percent, score, train
 
 BATCH = 500
+#: the models of a customer's next orders, trained with the others
+CUSTOMER_SPECS = (propensity.SPEC, churn.SPEC)
 log = logging.getLogger(__name__)
 
 
@@ -70,16 +72,18 @@ def sync_scores(crm: Any, session: Session, spec: Spec, model: PredictionModel |
 
 
 def train_and_store(crm: Any, session: Session) -> dict[str, int]:
-    """The nightly job's work: train every model, commit, then store the scores. Returns the
-    number of records written per model; empty without the Sales plugin."""
+    """The nightly job's work: train every model (deal win, lead conversion, purchase
+    propensity, churn risk), commit, then store the scores. Returns the number of records
+    written per model; empty without the Sales plugin."""
     trained = {spec.name: train(crm, session, spec) for spec in SPECS.values()}
-    buying = propensity.train(crm, session)
+    customers = {spec: customer_model.train(crm, session, spec) for spec in CUSTOMER_SPECS}
     session.commit()
     written = {
         name: sync_scores(crm, session, SPECS[name], model)
         for name, model in trained.items()
         if model is not None
     }
-    if buying is not None:
-        written[propensity.NAME] = propensity.sync_scores(crm, session, buying)
+    for spec, model in customers.items():
+        if model is not None:
+            written[spec.name] = customer_model.sync_scores(crm, session, spec, model)
     return written

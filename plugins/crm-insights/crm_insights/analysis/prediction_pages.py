@@ -1,17 +1,18 @@
-"""The probability panels (win on deals, conversion on leads, purchase propensity on
-contacts), the model page and its purchase window setting."""
+"""The probability panels (win on deals, conversion on leads, purchase propensity and churn
+risk on contacts), the model page and its window settings."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from crmcore import Panel, PermissionDenied, current_crm
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_percent, gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from . import propensity
+from . import churn, customer_model, propensity
+from .customer_model import CustomerSpec
 from .predict import (
     DEAL,
     LEAD,
@@ -42,12 +43,20 @@ FEATURE_LABELS = {
     "days_since_last_log": _l("Days since the last order"),
     "days_since_first_log": _l("Days since the first order"),
     "spent_log": _l("Money spent"),
+    "order_trend": _l("Orders in the last window against the one before"),
+    "repeat_customer": _l("Ordered on more than one day"),
+    "overdue_log": _l("Time since the last order against the usual interval"),
 }
 MODEL_TITLES = {
     DEAL.name: _l("Deal win probability"),
     LEAD.name: _l("Lead conversion probability"),
     propensity.NAME: _l("Purchase propensity"),
+    churn.NAME: _l("Churn risk"),
 }
+#: the customer models, in the order of the model page
+CUSTOMER_SPECS = {spec.name: spec for spec in (propensity.SPEC, churn.SPEC)}
+#: per customer model: the label of its window on the model page and its form
+WINDOW_LABELS = {propensity.NAME: _l("Purchase window"), churn.NAME: _l("Churn window")}
 BAD_WINDOW = "Enter a whole number of days from 7 to 730."
 
 
@@ -60,6 +69,16 @@ def too_little(model: Any) -> str:
             won=model.positives,
             lost=model.negatives,
             days=(model.params or {}).get("window_days", propensity.DEFAULT_WINDOW),
+            min=MIN_PER_CLASS,
+        )
+    elif model.name == churn.NAME:
+        text = gettext(
+            "Too little data to predict: %(lost)s customers bought nothing and %(kept)s ordered "
+            "again in the %(days)s days after their earlier orders; at least %(min)s of each are "
+            "needed.",
+            lost=model.positives,
+            kept=model.negatives,
+            days=(model.params or {}).get("window_days", churn.DEFAULT_WINDOW),
             min=MIN_PER_CLASS,
         )
     elif model.name == LEAD.name:
@@ -99,9 +118,10 @@ def _renderer(spec: Spec) -> Any:
     return render
 
 
-def explanation(scored: Score, window: int | None = None) -> str:
-    """A score as a panel shows it: the probability, the model version and the factors that
-    moved it most, each saying which way."""
+def explanation(scored: Score, window: int | None = None, churned: bool = False) -> str:
+    """A score as a panel shows it: the probability (of an order in ``window`` days, or of
+    none when ``churned``), the model version and the factors that moved it most, each saying
+    which way."""
     factors = Markup("").join(
         Markup("<li>{}: {}</li>").format(
             FEATURE_LABELS.get(name, name),
@@ -110,7 +130,9 @@ def explanation(scored: Score, window: int | None = None) -> str:
         for name, weight in scored.factors
     )
     within = ""
-    if window is not None:
+    if window is not None and churned:
+        within = gettext("of no order in the next %(days)s days", days=window)
+    elif window is not None:
         within = gettext("of an order in the next %(days)s days", days=window)
     return str(
         Markup(
@@ -126,31 +148,37 @@ def explanation(scored: Score, window: int | None = None) -> str:
     )
 
 
-def render_propensity(record: Any, user: Any, records: Any) -> str | None:
-    """The contact's chance of buying in the model's window and its top factors; hidden
-    without the plugin providing orders."""
-    crm = records.crm
-    if not sales_enabled(crm):
-        return None
-    model = current(records.session, propensity.NAME)
-    if model is None:
-        return str(Markup("<p class='empty'>{}</p>").format(gettext("No model trained yet.")))
-    if model.status != "ok":
-        return str(Markup("<p class='empty'>{}</p>").format(too_little(model)))
-    scored = propensity.predict(crm, records.session, record.id)
-    if scored is None:
-        return str(Markup("<p class='empty'>{}</p>").format(gettext("No orders yet.")))
-    window = (model.params or {}).get("window_days", propensity.DEFAULT_WINDOW)
-    return explanation(scored, int(window))
+def _customer_renderer(spec: CustomerSpec) -> Any:
+    def render(record: Any, user: Any, records: Any) -> str | None:
+        """The contact's score under a customer model (a chance of buying in the model's
+        window, or of not buying) and its top factors; hidden without the plugin providing
+        orders."""
+        crm = records.crm
+        if not sales_enabled(crm):
+            return None
+        model = current(records.session, spec.name)
+        if model is None:
+            return str(Markup("<p class='empty'>{}</p>").format(gettext("No model trained yet.")))
+        if model.status != "ok":
+            return str(Markup("<p class='empty'>{}</p>").format(too_little(model)))
+        scored = customer_model.predict(crm, records.session, spec, record.id)
+        if scored is None:
+            return str(Markup("<p class='empty'>{}</p>").format(gettext("No orders yet.")))
+        window = (model.params or {}).get("window_days", spec.default_window)
+        return explanation(scored, int(window), churned=spec.churned)
+
+    return render
 
 
 render_win = _renderer(DEAL)
 render_conversion = _renderer(LEAD)
+render_propensity = _customer_renderer(propensity.SPEC)
+render_churn = _customer_renderer(churn.SPEC)
 
 
 def panels() -> list[Panel]:
-    """The win probability (deals), conversion probability (leads) and purchase propensity
-    (contacts) panels."""
+    """The win probability (deals), conversion probability (leads), purchase propensity and
+    churn risk (contacts) panels."""
     return [
         Panel("insights_win", "Win probability", "deals", render_win, order=40),
         Panel(
@@ -159,6 +187,7 @@ def panels() -> list[Panel]:
         Panel(
             "insights_propensity", "Purchase propensity", "contacts", render_propensity, order=42
         ),
+        Panel("insights_churn", "Churn risk", "contacts", render_churn, order=43),
     ]
 
 
@@ -166,7 +195,7 @@ def models_page() -> Any:
     """``GET /insights/models/``: each model's latest evaluation and earlier versions, for the
     entities the reader may read."""
     records = current_crm().records(g.crm_access)
-    return _page(records, window_form=None, errors=[])
+    return _page(records, {})
 
 
 def _shown(records: Any) -> list[tuple[str, Any, Any, list[Any]]]:
@@ -177,7 +206,7 @@ def _shown(records: Any) -> list[tuple[str, Any, Any, list[Any]]]:
 
     readable = [s.name for s in SPECS.values() if records.access.can(s.entity, "read")]
     if records.access.can("contacts", "read"):
-        readable.append(propensity.NAME)
+        readable.extend(CUSTOMER_SPECS)
     if not sales_enabled(records.crm) or not readable:
         raise PermissionDenied("You may not read deals, leads or contacts.")
     shown = []
@@ -194,36 +223,50 @@ def _shown(records: Any) -> list[tuple[str, Any, Any, list[Any]]]:
     return shown
 
 
-def _page(records: Any, window_form: str | None, errors: list[str]) -> Any:
+def _page(records: Any, refused: dict[str, str]) -> Any:
+    """The model page; ``refused`` maps a customer model to the window value it refused."""
     from crmcore.settings import get_settings
 
     shown = _shown(records)
-    window = propensity.window_days(get_settings(records.session))
+    settings = get_settings(records.session)
+    windows = {
+        name: refused.get(name, str(customer_model.window_days(spec, settings)))
+        for name, spec in CUSTOMER_SPECS.items()
+    }
     return render_template(
         "insights/analysis/models.html",
         shown=shown,
         labels=FEATURE_LABELS,
         too_little=too_little,
-        window=window_form if window_form is not None else str(window),
-        window_errors=errors,
+        windows=windows,
+        window_labels=WINDOW_LABELS,
+        defaults={name: spec.default_window for name, spec in CUSTOMER_SPECS.items()},
+        window_errors={name: [BAD_WINDOW] for name in refused},
         can_set_window=records.access.has("settings.manage"),
-    ), (422 if errors else 200)
+    ), (422 if refused else 200)
 
 
 def save_window() -> Any:
-    """``POST /insights/models/window``: the purchase propensity window (days), for users who
-    may change the instance settings; the next training uses it."""
+    """``POST /insights/models/window``: the window (days) of a customer model - ``model`` is
+    ``purchase_propensity`` (the default) or ``churn_risk`` - for users who may change the
+    instance settings; the next training uses it."""
     from crmcore.api.settings import save_settings
 
     records = current_crm().records(g.crm_access)
     if not records.access.has("settings.manage"):
         raise PermissionDenied("You may not change the instance settings.")
+    spec = CUSTOMER_SPECS.get(request.form.get("model", propensity.NAME))
+    if spec is None:
+        abort(400)
     raw = request.form.get("window_days", "").strip()[:20]
-    days = int(raw) if raw.isdigit() else 0
-    if not propensity.MIN_WINDOW <= days <= propensity.MAX_WINDOW:
-        return _page(records, window_form=raw, errors=[BAD_WINDOW])
-    save_settings(records.session, {propensity.SETTING: days}, g.crm_user.id)
-    flash(gettext("The purchase window is saved; the next training uses it."), "success")
+    days = int(raw) if raw.isascii() and raw.isdigit() else 0
+    if not customer_model.MIN_WINDOW <= days <= customer_model.MAX_WINDOW:
+        return _page(records, {spec.name: raw})
+    save_settings(records.session, {spec.setting: days}, g.crm_user.id)
+    if spec.churned:
+        flash(gettext("The churn window is saved; the next training uses it."), "success")
+    else:
+        flash(gettext("The purchase window is saved; the next training uses it."), "success")
     return redirect(url_for("insights_models.models"), 303)
 
 
