@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import marshmallow
-from sqlalchemy import ColumnElement, and_, func, or_, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_, union_all
 
 from ..errors import CRMError
 from ..parsing import MAX_ID
@@ -193,17 +193,27 @@ def _contact_condition(
         and 1 <= r["company_id"] <= MAX_ID
         and (r.get("last_name") or "").strip()
     ]
-    parts: list[ColumnElement[bool]] = []
+    parts: list[Select[Any]] = []
     if emails:
-        parts.append(func.lower(model.email).in_(sorted(emails)))
+        parts.append(select(model.id).where(func.lower(model.email).in_(sorted(emails))))
     if phones:
-        parts.append(model.phone.in_(sorted(phones)))
-        parts.append(model.mobile.in_(sorted(phones)))
+        parts.append(select(model.id).where(model.phone.in_(sorted(phones))))
+        parts.append(select(model.id).where(model.mobile.in_(sorted(phones))))
     if named:
         # the pairs themselves: every company's contacts with any of the batch's last names
         # would be most of the table at a million contacts
-        parts.append(tuple_(model.company_id, func.lower(model.last_name)).in_(sorted(set(named))))
-    return or_(*parts) if parts else None
+        pairs = sorted(set(named))
+        parts.append(
+            select(model.id).where(
+                model.company_id.in_(sorted({company for company, _last in pairs})),
+                tuple_(model.company_id, func.lower(model.last_name)).in_(pairs),
+            )
+        )
+    if not parts:
+        return None
+    # one index look-up per kind of key, joined by id: an OR of the four (the pair term
+    # cannot use an index) made SQLite scan the whole table for every batch
+    return model.id.in_(union_all(*parts))
 
 
 def _contact_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
