@@ -600,10 +600,13 @@ class RecordService:
             stale = identities.get(plan.mapper.identity_key_from_primary_key([record_id]))
             if stale is not None:
                 self.session.expunge(stale)
+            # straight into the instance's dict: the next call marks every value present as
+            # loaded, so there is no change history to record on the way
+            state = record.__dict__
             for (key, _name, _default, _call), value in zip(plan.columns, row, strict=True):
-                if key not in record.__dict__:
-                    setattr(record, key, value)
-            setattr(record, plan.id_key, record_id)
+                if key not in state:
+                    state[key] = value
+            state[plan.id_key] = record_id
             make_transient_to_detached(record)
             self.session.add(record)
 
