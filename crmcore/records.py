@@ -556,8 +556,9 @@ class RecordService:
     def _insert_many(self, entity: Entity, events: list[RecordEvent]) -> None:
         """Insert the events' new records with multi-row ``INSERT ... RETURNING id`` statements.
 
-        A Core INSERT of every column, without the unit of work's bookkeeping or the loading
-        of a new object per returned row: each record's values (as ``prepare`` and the veto
+        One statement of every column handed to the driver (``crmcore.bulk_insert``), without
+        the unit of work's bookkeeping, SQLAlchemy's per-row parameter processing or the
+        loading of a new object per returned row: each record's values (as ``prepare`` and the veto
         hook left them) and its columns' Python defaults go into the statement; the records
         then take their ids and defaults and join the session as if loaded, so that later
         changes to them are flushed as usual. A record with a related object set (a
