@@ -571,9 +571,12 @@ class RecordService:
         rows: list[list[Any]] = []
         for event in events:
             values = event.record.__dict__
+            # a record already in the session was cascaded there by a related object a veto
+            # hook added (a deal's stage history row): the unit of work inserts both in order
             if (
                 plan is None
                 or not {k for k in values if not k.startswith("_sa_")} <= columns.keys()
+                or event.record in self.session
             ):
                 self.session.add_all([e.record for e in events])
                 self._flush()
