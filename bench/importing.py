@@ -267,6 +267,7 @@ def report(
         f"{'PASS' if per_cpu >= 5000 else 'MISS'} (goal >= 5,000)"
     )
     print(f"  peak RSS {usage.ru_maxrss / 1024:.0f} MB")
+    print("  load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

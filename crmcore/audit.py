@@ -8,9 +8,10 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, insert
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from .bulk_insert import insert_many
 from .db import AwareDateTime, Base, JSONType, utcnow
 
 
@@ -56,8 +57,7 @@ def jsonable(value: Any) -> Any:
 
 #: Fields whose values never reach the audit log.
 SECRET_FIELDS = frozenset(
-    {"password", "password_hash", "token", "token_hash", "totp_secret", "totp_recovery",
-     "secret"}
+    {"password", "password_hash", "token", "token_hash", "totp_secret", "totp_recovery", "secret"}
 )
 
 
@@ -82,17 +82,12 @@ def record_audit_many(
     if not entries:
         return
     now = utcnow()
-    session.execute(
-        insert(AuditEntry.__table__),  # Core: no ORM bulk bookkeeping
+    insert_many(
+        session.connection(),
+        AuditEntry.__table__,  # type: ignore[arg-type]
+        ("entity", "record_id", "action", "user_id", "at", "changes"),
         [
-            {
-                "entity": entity,
-                "record_id": record_id,
-                "action": action,
-                "user_id": user_id,
-                "at": now,
-                "changes": _safe(changes),
-            }
+            (entity, record_id, action, user_id, now, _safe(changes))
             for entity, record_id, action, user_id, changes in entries
         ],
     )

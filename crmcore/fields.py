@@ -5,6 +5,9 @@ from __future__ import annotations
 import functools
 import re
 import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import phonenumbers
@@ -76,8 +79,26 @@ class Email(fields.String):
             raise ValidationError(str(exc)) from None
 
 
+#: the phone region of the batch being loaded (``batch_region``), read once for all its rows
+_BATCH_REGION: ContextVar[str | None] = ContextVar("crm_batch_phone_region", default=None)
+
+
+@contextmanager
+def batch_region() -> Iterator[None]:
+    """Within the block, :func:`default_region` answers the region read on entering it: a
+    batch of rows (``RecordService.create_many``) reads the setting once, not per number."""
+    token = _BATCH_REGION.set(default_region())
+    try:
+        yield
+    finally:
+        _BATCH_REGION.reset(token)
+
+
 def default_region() -> str:
     """The region of numbers without ``+``: :func:`crmcore.settings.phone_region`."""
+    batch = _BATCH_REGION.get()
+    if batch is not None:
+        return batch
     if has_app_context():
         crm = current_app.extensions.get("crm")
         if crm is not None:

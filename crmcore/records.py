@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import marshmallow
 from sqlalchemy import (
@@ -20,18 +20,16 @@ from sqlalchemy import (
     Select,
     SmallInteger,
     String,
-    Table,
     func,
-    insert,
     select,
 )
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import types as satypes
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from .audit import record_audit, record_audit_many
+from .bulk_insert import insert_plan, insert_rows
 from .customfields import FieldDef, clean_values
 from .db import utcnow
 from .errors import (
@@ -43,6 +41,7 @@ from .errors import (
     Term,
     ValidationError,
 )
+from .fields import batch_region
 from .permissions import Access, linked_condition
 from .references import ReferenceCheck
 from .registry import SYSTEM_FIELDS, Entity
@@ -255,15 +254,16 @@ class RecordService:
         events: list[RecordEvent] = []
         check = ReferenceCheck(self, entity)
         check.prefetch(rows)
-        for data in rows:
-            try:
-                event = self._new_record(entity, scope, data, defs, check)
-                veto(event=event)
-            except CRMError as exc:
-                results.append(exc)
-                continue
-            results.append(event)
-            events.append(event)
+        with batch_region():
+            for data in rows:
+                try:
+                    event = self._new_record(entity, scope, data, defs, check)
+                    veto(event=event)
+                except CRMError as exc:
+                    results.append(exc)
+                    continue
+                results.append(event)
+                events.append(event)
         if not events:
             return results
         self._insert_many(entity, events)
@@ -556,8 +556,9 @@ class RecordService:
     def _insert_many(self, entity: Entity, events: list[RecordEvent]) -> None:
         """Insert the events' new records with multi-row ``INSERT ... RETURNING id`` statements.
 
-        A Core INSERT of every column, without the unit of work's bookkeeping or the loading
-        of a new object per returned row: each record's values (as ``prepare`` and the veto
+        One statement of every column handed to the driver (``crmcore.bulk_insert``), without
+        the unit of work's bookkeeping, SQLAlchemy's per-row parameter processing or the
+        loading of a new object per returned row: each record's values (as ``prepare`` and the veto
         hook left them) and its columns' Python defaults go into the statement; the records
         then take their ids and defaults and join the session as if loaded, so that later
         changes to them are flushed as usual. A record with a related object set (a
@@ -566,29 +567,29 @@ class RecordService:
         statement's context, a mapper over several tables), take the unit of work instead.
         """
         columns = entity.columns
-        plan = _insert_plan(entity)
-        rows: list[dict[str, Any]] = []
+        plan = insert_plan(entity)
+        rows: list[list[Any]] = []
         for event in events:
-            values = {k: v for k, v in vars(event.record).items() if not k.startswith("_sa_")}
+            values = event.record.__dict__
             # a record already in the session was cascaded there by a related object a veto
             # hook added (a deal's stage history row): the unit of work inserts both in order
-            if plan is None or not values.keys() <= columns.keys() or event.record in self.session:
+            if (
+                plan is None
+                or not {k for k in values if not k.startswith("_sa_")} <= columns.keys()
+                or event.record in self.session
+            ):
                 self.session.add_all([e.record for e in events])
                 self._flush()
                 return
             rows.append(
-                {
-                    name: values[key] if key in values else default(None) if call else default
-                    for key, name, default, call in plan.columns
-                }
+                [
+                    values[key] if key in values else default(None) if call else default
+                    for key, _name, default, call in plan.columns
+                ]
             )
         assert plan is not None  # events is never empty
-        # a column left NULL by every row is left out (it has no default to apply): fewer
-        # parameters to process, the same rows
-        kept = [n for n in rows[0] if any(row[n] is not None for row in rows)]
-        params = rows if len(kept) == len(rows[0]) else [{n: r[n] for n in kept} for r in rows]
         try:
-            ids = list(self.session.scalars(plan.statement, params))
+            ids = insert_rows(self.session.connection(), plan, rows)
         except IntegrityError as exc:
             self.session.rollback()
             raise Conflict(_integrity_message(exc)) from None
@@ -603,10 +604,13 @@ class RecordService:
             stale = identities.get(plan.mapper.identity_key_from_primary_key([record_id]))
             if stale is not None:
                 self.session.expunge(stale)
-            for key, name, _default, _call in plan.columns:
-                if key not in record.__dict__:
-                    setattr(record, key, row[name])
-            setattr(record, plan.id_key, record_id)
+            # straight into the instance's dict: the next call marks every value present as
+            # loaded, so there is no change history to record on the way
+            state = record.__dict__
+            for (key, _name, _default, _call), value in zip(plan.columns, row, strict=True):
+                if key not in state:
+                    state[key] = value
+            state[plan.id_key] = record_id
             make_transient_to_detached(record)
             self.session.add(record)
 
@@ -720,63 +724,6 @@ def _impl(column_type: Any) -> Any:
     if isinstance(column_type, satypes.TypeDecorator):
         return column_type.impl_instance
     return column_type
-
-
-@dataclass(frozen=True)
-class _InsertPlan:
-    """How ``create_many`` inserts an entity's records with Core: the statement, and per
-    column ``(attribute, column name, default, whether the default is called)``."""
-
-    statement: Any
-    mapper: Any
-    id_key: str
-    columns: tuple[tuple[str, str, Any, bool], ...]
-
-
-def _insert_plan(entity: Entity) -> _InsertPlan | None:
-    """The entity's Core insert plan, made once; ``None`` when its mapping needs the ORM."""
-    cached = entity.__dict__.get("_crm_insert_plan", ...)
-    if cached is not ...:
-        return cast("_InsertPlan | None", cached)
-    plan = _make_insert_plan(entity)
-    entity.__dict__["_crm_insert_plan"] = plan
-    return plan
-
-
-def _make_insert_plan(entity: Entity) -> _InsertPlan | None:
-    mapper = sa_inspect(entity.model)
-    table = mapper.local_table
-    if mapper.inherits is not None or not isinstance(table, Table):
-        return None
-    id_key = None
-    planned: list[tuple[str, str, Any, bool]] = []
-    mapped: set[str] = set()
-    for prop in mapper.column_attrs:
-        if len(prop.columns) != 1 or prop.columns[0].table is not table:
-            return None
-        column = prop.columns[0]
-        mapped.add(column.name)
-        if column.primary_key:
-            if id_key is not None or not column.autoincrement:
-                return None
-            id_key = prop.key
-            continue
-        if column.server_default is not None:
-            return None
-        default = column.default
-        if default is None:
-            planned.append((prop.key, column.name, None, False))
-        elif getattr(default, "is_scalar", False):
-            planned.append((prop.key, column.name, default.arg, False))
-        elif getattr(default, "is_callable", False) and hasattr(default.arg, "__wrapped__"):
-            planned.append((prop.key, column.name, default.arg, True))  # a zero-argument one
-        else:
-            return None  # a SQL expression, a sequence, a default reading the context
-    if id_key is None or mapped != set(table.c.keys()):
-        return None
-    pk = mapper.get_property(id_key).columns[0]
-    statement = insert(table).returning(pk, sort_by_parameter_order=True)
-    return _InsertPlan(statement, mapper, id_key, tuple(planned))
 
 
 def _messages(exc: marshmallow.ValidationError) -> dict[str, Any]:

@@ -124,11 +124,11 @@ def test_a_plugin_entity_is_created_many_at_once_through_core(app, crm, records)
     """A plugin's entity takes the same batched path: defaults, audit, search, veto, events."""
     from plugin_widgets import Widget
 
-    from crmcore.records import _insert_plan
+    from crmcore.bulk_insert import insert_plan
 
     app.extensions["everyhook"] = []
     entity = records.entity("widgets")
-    assert _insert_plan(entity) is not None
+    assert insert_plan(entity) is not None
     made = records.create_many(
         "widgets",
         [

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import marshmallow
-from sqlalchemy import ColumnElement, and_, func, or_, tuple_
+from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_, union_all
 
 from ..errors import CRMError
 from ..parsing import MAX_ID
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 SCORES = {"email": 95, "phone": 85, "domain": 90, "name": 80, "similar_name": 70}
 #: candidates read per checked record at most (a switchboard number shared by hundreds)
 PER_RECORD = 20
+#: conditions of a batch's look-up that SQLite runs as a union at most (its limit is 500)
+UNION_TERMS = 100
 #: names at least this similar (difflib ratio of their keys) count as "similar"
 SIMILAR = 0.88
 
@@ -159,8 +161,9 @@ class Rule:
     """How one entity's duplicates are found.
 
     :ivar columns: columns read of each candidate (besides ``id`` and the title fields).
-    :ivar condition: ``condition(entity, rows)`` - the SQL condition matching every candidate
-        of any of ``rows`` (their validated values), or ``None`` when nothing can match.
+    :ivar condition: ``condition(entity, rows)`` - SQL conditions, each served by an index,
+        any of which matches every candidate of any of ``rows`` (their validated values);
+        empty when nothing can match.
     :ivar reasons: ``reasons(values, candidate)`` - why ``candidate`` matches ``values``.
     :ivar keys: ``keys(values, candidate)`` - the match keys of input values (``candidate``
         false) or of a candidate row (``values`` ignored); ``reasons`` can only find a reason
@@ -169,7 +172,7 @@ class Rule:
     """
 
     columns: tuple[str, ...]
-    condition: Callable[[Any, Sequence[Mapping[str, Any]]], ColumnElement[bool] | None]
+    condition: Callable[[Any, Sequence[Mapping[str, Any]]], list[ColumnElement[bool]]]
     reasons: Callable[[Mapping[str, Any], Any], list[str]]
     keys: Callable[[Mapping[str, Any], Any], set[Any]] | None = None
 
@@ -178,9 +181,7 @@ def _phones(values: Mapping[str, Any]) -> set[str]:
     return {str(p) for p in (values.get("phone"), values.get("mobile")) if p}
 
 
-def _contact_condition(
-    entity: Any, rows: Sequence[Mapping[str, Any]]
-) -> ColumnElement[bool] | None:
+def _contact_condition(entity: Any, rows: Sequence[Mapping[str, Any]]) -> list[ColumnElement[bool]]:
     model = entity.model
     emails = {str(r["email"]).lower() for r in rows if r.get("email")}
     phones = set().union(*(_phones(r) for r in rows))
@@ -201,9 +202,16 @@ def _contact_condition(
         parts.append(model.mobile.in_(sorted(phones)))
     if named:
         # the pairs themselves: every company's contacts with any of the batch's last names
-        # would be most of the table at a million contacts
-        parts.append(tuple_(model.company_id, func.lower(model.last_name)).in_(sorted(set(named))))
-    return or_(*parts) if parts else None
+        # would be most of the table at a million contacts; the company ids alone let an
+        # index find them (no index takes the pair)
+        pairs = sorted(set(named))
+        parts.append(
+            and_(
+                model.company_id.in_(sorted({company for company, _last in pairs})),
+                tuple_(model.company_id, func.lower(model.last_name)).in_(pairs),
+            )
+        )
+    return parts
 
 
 def _contact_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
@@ -244,9 +252,7 @@ def _contact_keys(values: Mapping[str, Any], other: Any = None) -> set[Any]:
     return keys
 
 
-def _company_condition(
-    entity: Any, rows: Sequence[Mapping[str, Any]]
-) -> ColumnElement[bool] | None:
+def _company_condition(entity: Any, rows: Sequence[Mapping[str, Any]]) -> list[ColumnElement[bool]]:
     model = entity.model
     domains = {d for d in (_domain(r) for r in rows) if d}
     prefixes = {p for p in (_prefix(r.get("name")) for r in rows) if p}
@@ -257,7 +263,7 @@ def _company_condition(
         # a range on ``lower(name)``: the expression index serves it on SQLite and PostgreSQL
         lowered = func.lower(model.name)
         parts.append(and_(lowered >= prefix, lowered < prefix + "\uffff"))
-    return or_(*parts) if parts else None
+    return parts
 
 
 def _company_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
@@ -309,14 +315,20 @@ def candidates_for(
     out: list[list[Candidate]] = [[] for _ in rows]
     if rule is None or not rows:
         return out
-    condition = rule.condition(entity, rows)
-    if condition is None:
+    terms = rule.condition(entity, rows)
+    if not terms:
         return out
+    model = entity.model
+    condition: ColumnElement[bool] = or_(*terms)
+    if len(terms) <= UNION_TERMS and service.session.get_bind().dialect.name == "sqlite":
+        # SQLite would walk the whole table by the scope's ``deleted_at IS NULL`` index rather
+        # than combine the terms' indexes: one look-up per term, joined by id (PostgreSQL's
+        # planner combines the OR's indexes itself, and is slower with the union)
+        condition = model.id.in_(union_all(*(select(model.id).where(t) for t in terms)))
     try:
         stmt = service.query(entity, "read")
     except CRMError:  # the user may create but not read: nothing to point at
         return out
-    model = entity.model
     names = dict.fromkeys(("id", *entity.title_fields, *rule.columns))
     stmt = (
         stmt.with_only_columns(*(getattr(model, n) for n in names))

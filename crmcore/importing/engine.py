@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import hashlib
 import os
 import time
@@ -19,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import marshmallow
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
+from ..bulk_insert import insert_many
 from ..db import utcnow
 from ..duplicates import check_records
 from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
@@ -181,6 +183,10 @@ class Importer:
         )
         started = time.perf_counter()
         self._start_job()
+        # the process's long-lived objects (the app, its models and schemas) are left out of
+        # the garbage collector's full passes during the run: they only grow more numerous
+        # with each batch's short-lived ones (~5 % of an import's CPU time)
+        gc.freeze()
         try:
             for batch in self._batches():
                 counts = self._import_batch(batch)
@@ -197,6 +203,7 @@ class Importer:
                 if self.progress:
                     self.progress(len(batch))
         finally:
+            gc.unfreeze()
             if self._report_file is not None:
                 self._report_file.close()
         result.report_path = self._report_path() if result.rejected else None
@@ -524,19 +531,12 @@ class Importer:
             self.service.rollback()
         else:
             if counts.done:
-                now = utcnow()
-                self.session.execute(
-                    insert(ImportedRow.__table__),
-                    [
-                        {
-                            "fingerprint": fp,
-                            "entity": self.entity.name,
-                            "record_id": rid,
-                            "import_id": job.id if job else None,
-                            "created_at": now,
-                        }
-                        for fp, rid in counts.done
-                    ],
+                now, name, job_id = utcnow(), self.entity.name, job.id if job else None
+                insert_many(
+                    self.session.connection(),
+                    ImportedRow.__table__,  # type: ignore[arg-type]
+                    ("fingerprint", "entity", "record_id", "import_id", "created_at"),
+                    [(fp, name, rid, job_id, now) for fp, rid in counts.done],
                 )
         if job is not None:
             job.processed_rows += rows

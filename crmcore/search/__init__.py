@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ..bulk_insert import insert_many
 from ..db import Base
 from ..permissions import Access, linked_condition
 
@@ -107,9 +108,29 @@ class SearchIndex:
         session.execute(stmt, rows)
 
     def add_many(self, session: Session, entity: Entity, records: list[Any]) -> None:
-        """Documents of new records in one executemany, without looking for existing ones."""
-        if entity.search_fields and records:
-            self._upsert(session, [self._values(entity, r) for r in records])
+        """Documents of new records in one driver executemany, without looking for existing
+        ones (a document left behind by a record whose id was reused is replaced)."""
+        if not entity.search_fields or not records:
+            return
+        name, owner = entity.name, entity.owner_field
+        display = entity.display
+        insert_many(
+            session.connection(),
+            SearchDoc.__table__,  # type: ignore[arg-type]
+            ("entity", "record_id", "owner_id", "title", "body"),
+            [
+                (
+                    name,
+                    r.id,
+                    getattr(r, owner) if owner else None,
+                    display(r)[:300],
+                    document_text(entity, r),
+                )
+                for r in records
+            ],
+            " ON CONFLICT (entity, record_id) DO UPDATE SET owner_id = excluded.owner_id,"
+            " title = excluded.title, body = excluded.body",
+        )
 
     def update(
         self, session: Session, entity: Entity, record: Any, *, created: bool = False

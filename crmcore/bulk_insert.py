@@ -1,0 +1,254 @@
+"""Inserting a batch of new records through the driver: what ``create_many`` writes with.
+
+One multi-row ``INSERT ... RETURNING id`` per batch (a page of rows when the batch has more
+parameters than the database takes in one statement), its text made per column set and its
+values bound with each column's own bind processor (the same stored form as an ORM or Core
+insert), handed to the driver with ``exec_driver_sql``: none of SQLAlchemy's per-row
+statement compilation, parameter dictionaries or result processing.
+
+The ids come back sorted: each is matched to its row by order. SQLite gives the rows of one
+statement consecutive rowids in the order of ``VALUES`` (checked: when they are not, the rows
+are deleted again and inserted one at a time); PostgreSQL inserts them from a ``SELECT`` ordered
+by the row's position, so the sequence hands out increasing ids in that order (SQLAlchemy's own
+"insertmanyvalues" relies on the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import JSON, Connection, Table, delete, insert
+from sqlalchemy import inspect as sa_inspect
+
+if TYPE_CHECKING:
+    from .registry import Entity
+
+#: parameters per statement at most (SQLite's limit is 32,766, PostgreSQL's 65,535)
+MAX_PARAMETERS = 32000
+
+
+@dataclass(frozen=True)
+class InsertPlan:
+    """How an entity's new records are inserted without the unit of work.
+
+    :ivar table: the entity's table.
+    :ivar mapper: its mapper (identity keys of the inserted records).
+    :ivar id_key: the attribute of the integer primary key.
+    :ivar columns: per column ``(attribute, column name, default, whether the default is
+        called)``, the primary key left out.
+    :ivar statement: a Core ``INSERT ... RETURNING id`` of the table (the row-at-a-time path).
+    """
+
+    table: Table
+    mapper: Any
+    id_key: str
+    columns: tuple[tuple[str, str, Any, bool], ...]
+    statement: Any
+    _binds: dict[str, tuple[Callable[[Any], Any] | None, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _casts: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def binds(self, dialect: Any) -> tuple[Callable[[Any], Any] | None, ...]:
+        """Each column's bind processor on ``dialect`` (``None``: the value goes as it is)."""
+        found = self._binds.get(f"{dialect.name}+{dialect.driver}")
+        if found is None:
+            table = self.table
+            found = tuple(
+                _empty_once(table.c[name].type, table.c[name].type._cached_bind_processor(dialect))
+                for _key, name, _default, _call in self.columns
+            )
+            self._binds[f"{dialect.name}+{dialect.driver}"] = found
+        return found
+
+    def casts(self, dialect: Any) -> tuple[str, ...]:
+        """Each column's SQL type on ``dialect``, for PostgreSQL's ``VALUES`` list."""
+        found = self._casts.get(f"{dialect.name}+{dialect.driver}")
+        if found is None:
+            table = self.table
+            found = tuple(
+                table.c[name].type.compile(dialect=dialect)
+                for _key, name, _default, _call in self.columns
+            )
+            self._casts[f"{dialect.name}+{dialect.driver}"] = found
+        return found
+
+
+def _empty_once(
+    column_type: Any, process: Callable[[Any], Any] | None
+) -> Callable[[Any], Any] | None:
+    """A JSON column's processor that serialises an empty list or object once, not per row
+    (most records leave most of their JSON columns at their default)."""
+    if process is None or not isinstance(column_type, JSON):
+        return process
+    empty_list, empty_dict = process([]), process({})
+
+    def processed(value: Any) -> Any:
+        if not value and type(value) is list:
+            return empty_list
+        if not value and type(value) is dict:
+            return empty_dict
+        return process(value)
+
+    return processed
+
+
+def insert_plan(entity: Entity) -> InsertPlan | None:
+    """The entity's insert plan, made once; ``None`` when its mapping needs the ORM."""
+    cached = entity.__dict__.get("_crm_insert_plan", ...)
+    if cached is not ...:
+        return cast("InsertPlan | None", cached)
+    plan = _make_plan(entity)
+    entity.__dict__["_crm_insert_plan"] = plan
+    return plan
+
+
+def _make_plan(entity: Entity) -> InsertPlan | None:
+    mapper = sa_inspect(entity.model)
+    table = mapper.local_table
+    if mapper.inherits is not None or not isinstance(table, Table):
+        return None
+    id_key = None
+    planned: list[tuple[str, str, Any, bool]] = []
+    mapped: set[str] = set()
+    for prop in mapper.column_attrs:
+        if len(prop.columns) != 1 or prop.columns[0].table is not table:
+            return None
+        column = prop.columns[0]
+        mapped.add(column.name)
+        if column.primary_key:
+            if id_key is not None or not column.autoincrement:
+                return None
+            id_key = prop.key
+            continue
+        if column.server_default is not None:
+            return None
+        default = column.default
+        if default is None:
+            planned.append((prop.key, column.name, None, False))
+        elif getattr(default, "is_scalar", False):
+            planned.append((prop.key, column.name, default.arg, False))
+        elif getattr(default, "is_callable", False) and hasattr(default.arg, "__wrapped__"):
+            planned.append((prop.key, column.name, default.arg, True))  # a zero-argument one
+        else:
+            return None  # a SQL expression, a sequence, a default reading the context
+    if id_key is None or mapped != set(table.c.keys()):
+        return None
+    pk = mapper.get_property(id_key).columns[0]
+    statement = insert(table).returning(pk, sort_by_parameter_order=True)
+    return InsertPlan(table, mapper, id_key, tuple(planned), statement)
+
+
+def insert_rows(conn: Connection, plan: InsertPlan, rows: Sequence[Sequence[Any]]) -> list[int]:
+    """Insert ``rows`` (one value per column of ``plan.columns``, in that order) and return
+    their new ids in the same order.
+
+    A column left NULL by every row is left out (it has no default to apply): fewer
+    parameters, the same rows.
+    """
+    if not rows:
+        return []
+    dialect = conn.dialect
+    width = len(plan.columns)
+    kept = [i for i in range(width) if any(row[i] is not None for row in rows)]
+    binds = plan.binds(dialect)
+    columns = [tuple(row[i] for row in rows) for i in kept]
+    bound: list[Sequence[Any]] = []
+    for i, values in zip(kept, columns, strict=True):
+        process = binds[i]
+        bound.append(values if process is None else [process(v) for v in values])
+    per_statement = max(1, MAX_PARAMETERS // max(1, len(kept)))
+    ids: list[int] = []
+    for start in range(0, len(rows), per_statement):
+        page = [
+            tuple(column[r] for column in bound)
+            for r in range(start, min(start + per_statement, len(rows)))
+        ]
+        ids.extend(_insert_page(conn, plan, kept, page))
+    return ids
+
+
+def _insert_page(
+    conn: Connection, plan: InsertPlan, kept: list[int], page: list[tuple[Any, ...]]
+) -> list[int]:
+    dialect = conn.dialect
+    table = dialect.identifier_preparer.format_table(plan.table)
+    quote = dialect.identifier_preparer.quote
+    names = [quote(plan.columns[i][1]) for i in kept]
+    pk_column = plan.mapper.get_property(plan.id_key).columns[0]
+    pk = quote(pk_column.name)
+    mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+    flat = [value for row in page for value in row]
+    if dialect.name == "postgresql":
+        casts = plan.casts(dialect)
+        # typed on every row, as SQLAlchemy does: a JSON parameter may arrive as json, not jsonb
+        typed = ", ".join(f"{mark}::{casts[i]}" for i in kept)
+        values = ", ".join(f"({typed}, {n})" for n in range(len(page)))
+        aliases = ", ".join(f"p{i}" for i in range(len(kept)))
+        # the names are the table's, quoted; every value is a parameter
+        sql = (
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {aliases} FROM (VALUES {values}) "  # noqa: S608
+            f"AS batch ({aliases}, sentinel) ORDER BY sentinel RETURNING {pk}"
+        )
+        return sorted(r[0] for r in conn.exec_driver_sql(sql, tuple(flat)))
+    one = f"({', '.join([mark] * len(kept))})"
+    sql = (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([one] * len(page))} "  # noqa: S608
+        f"RETURNING {pk}"
+    )
+    ids = sorted(r[0] for r in conn.exec_driver_sql(sql, tuple(flat)))
+    if ids and ids[-1] - ids[0] == len(ids) - 1:
+        return ids
+    # not handed out in order (SQLite past the largest rowid picks free ones at random):
+    # take the rows back and insert them one by one
+    conn.execute(delete(plan.table).where(pk_column.in_(ids)))
+    single = f"INSERT INTO {table} ({', '.join(names)}) VALUES {one} RETURNING {pk}"  # noqa: S608
+    return [conn.exec_driver_sql(single, row).scalar_one() for row in page]
+
+
+def insert_many(
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    suffix: str = "",
+) -> None:
+    """``INSERT INTO table (names) VALUES (...) suffix`` as one driver ``executemany`` of
+    ``rows`` (values in the order of ``names``), each value bound with its column's own bind
+    processor: audit rows, search documents, fingerprints of an import batch.
+
+    ``suffix`` is SQL written by the caller (an ``ON CONFLICT`` clause), never data.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    processors = _processors(table, tuple(names), dialect)
+    if any(p is not None for p in processors):
+        rows = [
+            tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
+            for row in rows
+        ]
+    quote = dialect.identifier_preparer.quote
+    mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608
+        f"({', '.join(quote(n) for n in names)}) VALUES ({', '.join([mark] * len(names))})"
+        f"{suffix}"
+    )
+    conn.exec_driver_sql(sql, [tuple(row) for row in rows])
+
+
+_PROCESSORS: dict[tuple[Table, tuple[str, ...], str], tuple[Callable[[Any], Any] | None, ...]] = {}
+
+
+def _processors(
+    table: Table, names: tuple[str, ...], dialect: Any
+) -> tuple[Callable[[Any], Any] | None, ...]:
+    key = (table, names, f"{dialect.name}+{dialect.driver}")
+    found = _PROCESSORS.get(key)
+    if found is None:
+        found = tuple(table.c[n].type._cached_bind_processor(dialect) for n in names)
+        _PROCESSORS[key] = found
+    return found
