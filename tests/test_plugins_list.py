@@ -199,3 +199,30 @@ def test_web_modules_load_when_the_pages_are_set_up():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_help_of_every_built_in_command_imports_no_database_or_api_code():
+    """``crm NAME [SUB] --help`` of the core's commands loads neither SQLAlchemy nor the models,
+    marshmallow or the API: the modules they need are imported when they run."""
+    code = (
+        "import sys\n"
+        "import click\n"
+        "from crmcore.cli import COMMANDS, _import, cli\n"
+        f"heavy = {HEAVY!r}\n"
+        "def check(path):\n"
+        "    code = cli.main([*path, '--help'], prog_name='crm', standalone_mode=False)\n"
+        "    loaded = sorted(m for m in heavy if m in sys.modules)\n"
+        "    print('CHECKED', ' '.join(path), code, loaded)\n"
+        "for name in COMMANDS:\n"
+        "    check([name])\n"
+        "    command = _import(COMMANDS[name][0])\n"
+        "    if isinstance(command, click.Group):\n"
+        "        for sub in command.list_commands(click.Context(command)):\n"
+        "            check([name, sub])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+    report = [line for line in out.splitlines() if line.startswith("CHECKED ")]
+    assert len(report) > len(("init", "plugins list", "users create", "db upgrade")), out
+    assert all(line.endswith(" 0 []") for line in report), report
