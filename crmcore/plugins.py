@@ -13,7 +13,6 @@ from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
 import pluggy
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from . import hookspecs
 from .version import __version__
@@ -188,6 +187,9 @@ def load_order(plugins: Iterable[_P]) -> tuple[list[_P], list[UnavailablePlugin]
     Plugins with a missing requirement, an incompatible core range or in a dependency cycle are
     returned as unavailable, with a reason naming the plugins involved.
     """
+    # here rather than at the top: `crm --help` imports this module and needs no version check
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     by_name: dict[str, _P] = {}
     unavailable: list[UnavailablePlugin] = []
     for plugin in plugins:
