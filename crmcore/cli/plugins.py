@@ -13,15 +13,14 @@ from flask.cli import ScriptInfo, with_appcontext
 
 from ..plugins import PluginError
 from ..version import __version__
-from . import _create_app
-from .doctor import doctor
+from . import LazyGroup, _create_app
 
 
 def _crm():  # type: ignore[no-untyped-def]
     return current_app.extensions["crm"]
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_subcommands={"doctor": "crmcore.cli.doctor:doctor"})
 def plugins() -> None:
     """Installed plugins and which are enabled on this instance."""
 
@@ -248,5 +247,3 @@ def upgrade(name: str, index_url: str | None) -> None:
     migrate the instance."""
     _install(name, index_url, None, upgrade=True)
 
-
-plugins.add_command(doctor)
