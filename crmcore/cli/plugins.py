@@ -246,4 +246,3 @@ def upgrade(name: str, index_url: str | None) -> None:
     """Upgrade the installed plugin NAME to the newest release that fits this core, then
     migrate the instance."""
     _install(name, index_url, None, upgrade=True)
-
