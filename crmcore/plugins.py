@@ -122,7 +122,6 @@ class DeclaredPlugin:
 
     meta: Plugin
     source: str
-    distribution: str | None = None
 
     @property
     def name(self) -> str:
