@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pluggy
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from . import hookspecs
 from .version import __version__
@@ -22,14 +21,6 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
 hookimpl = pluggy.HookimplMarker("crmcore")
-
-#: Core features, built as plugins that cannot be disabled; loaded before any other plugin.
-BUILTIN_MODULES = (
-    "crmcore.users.plugin",
-    "crmcore.contacts.plugin",
-    "crmcore.activities.plugin",
-    "crmcore.privacy.plugin",
-)
 
 
 class PluginError(Exception):
@@ -63,6 +54,38 @@ class Plugin:
             raise PluginError(f"plugin name {self.name!r} must be a lower-case identifier")
 
 
+#: Core features, built as plugins that cannot be disabled; loaded before any other plugin.
+#: Each module's ``PLUGIN`` is the declaration here, so that ``crm plugins list`` can name them
+#: without importing their modules (and with them every model and schema of the core).
+BUILTINS: dict[str, Plugin] = {
+    "crmcore.users.plugin": Plugin(
+        name="users", title="Users, roles and teams", version=__version__, builtin=True
+    ),
+    "crmcore.contacts.plugin": Plugin(
+        name="contacts",
+        title="Contacts and companies",
+        version=__version__,
+        builtin=True,
+        requires=["users"],
+    ),
+    "crmcore.activities.plugin": Plugin(
+        name="activities",
+        title="Notes, tasks and activities",
+        version=__version__,
+        builtin=True,
+        requires=["users", "contacts"],
+    ),
+    "crmcore.privacy.plugin": Plugin(
+        name="privacy",
+        title="Personal data: export, erasure, trash retention",
+        version=__version__,
+        builtin=True,
+        requires=["users", "contacts", "activities"],
+    ),
+}
+BUILTIN_MODULES = tuple(BUILTINS)
+
+
 @dataclass
 class LoadedPlugin:
     """An installed plugin whose module imported and whose metadata is valid."""
@@ -85,6 +108,38 @@ class LoadedPlugin:
     @property
     def table_prefix(self) -> str:
         return "core_" if self.meta.builtin else f"{self.meta.name}_"
+
+    @property
+    def source(self) -> str:
+        """The module holding ``PLUGIN`` and the hooks."""
+        return self.module.__name__
+
+
+@dataclass
+class DeclaredPlugin:
+    """A plugin known by its ``PLUGIN`` alone, its module not imported: a built-in plugin as
+    ``crm plugins list`` shows it."""
+
+    meta: Plugin
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+
+class _Candidate(Protocol):
+    @property
+    def meta(self) -> Plugin: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+
+_P = TypeVar("_P", bound=_Candidate)
 
 
 @dataclass
@@ -125,22 +180,22 @@ def discover() -> tuple[list[LoadedPlugin], list[UnavailablePlugin]]:
     return loaded, failed
 
 
-def load_order(
-    plugins: Iterable[LoadedPlugin],
-) -> tuple[list[LoadedPlugin], list[UnavailablePlugin]]:
+def load_order(plugins: Iterable[_P]) -> tuple[list[_P], list[UnavailablePlugin]]:
     """Sort plugins so that each comes after those it requires.
 
     Plugins with a missing requirement, an incompatible core range or in a dependency cycle are
     returned as unavailable, with a reason naming the plugins involved.
     """
-    by_name: dict[str, LoadedPlugin] = {}
+    # here rather than at the top: `crm --help` imports this module and needs no version check
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    by_name: dict[str, _P] = {}
     unavailable: list[UnavailablePlugin] = []
     for plugin in plugins:
         if plugin.name in by_name:
             other = by_name[plugin.name]
             raise PluginConflictError(
-                f"two plugins are called {plugin.name!r}: {other.module.__name__} "
-                f"and {plugin.module.__name__}"
+                f"two plugins are called {plugin.name!r}: {other.source} and {plugin.source}"
             )
         by_name[plugin.name] = plugin
     for plugin in list(by_name.values()):
@@ -155,10 +210,10 @@ def load_order(
                 else (f"needs crmcore {plugin.meta.core}, this is {__version__}")
             )
         if reason:
-            unavailable.append(UnavailablePlugin(plugin.name, plugin.module.__name__, reason))
+            unavailable.append(UnavailablePlugin(plugin.name, plugin.source, reason))
             del by_name[plugin.name]
 
-    order: list[LoadedPlugin] = []
+    order: list[_P] = []
     status: dict[str, str | None] = {u.name: u.error for u in unavailable}  # None: loaded
 
     def resolve(name: str, stack: list[str]) -> str | None:
@@ -174,7 +229,7 @@ def load_order(
             elif resolve(dep, [*stack, name]) is not None:
                 reason = f"requires {dep!r}, which is unavailable"
             if reason:
-                unavailable.append(UnavailablePlugin(name, plugin.module.__name__, reason))
+                unavailable.append(UnavailablePlugin(name, plugin.source, reason))
                 break
         else:
             order.append(plugin)
@@ -192,10 +247,20 @@ def load_order(
                 reason = f"dependency cycle: {text}"
                 for member in dict.fromkeys(cycle.names):
                     status[member] = reason
-                    unavailable.append(
-                        UnavailablePlugin(member, by_name[member].module.__name__, reason)
-                    )
+                    unavailable.append(UnavailablePlugin(member, by_name[member].source, reason))
     return order, unavailable
+
+
+def installed_plugins() -> tuple[list[LoadedPlugin | DeclaredPlugin], list[UnavailablePlugin]]:
+    """The plugins ``PluginSet.build()`` would load, in the same order, and those unavailable,
+    without what an app needs of them: installed plugins' modules are imported (one that fails
+    to import is unavailable), the built-in plugins' are not."""
+    builtins: list[LoadedPlugin | DeclaredPlugin] = [
+        DeclaredPlugin(meta, module) for module, meta in BUILTINS.items()
+    ]
+    found, failed = discover()
+    order, unavailable = load_order([*builtins, *found])
+    return order, failed + unavailable
 
 
 class _Cycle(Exception):

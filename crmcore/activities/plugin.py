@@ -7,21 +7,14 @@ from typing import Any
 from ..contributions import MenuItem, Widget
 from ..db import utcnow
 from ..errors import CRMError, ValidationError
-from ..plugins import Plugin, hookimpl
+from ..plugins import BUILTINS, hookimpl
 from ..registry import Entity
 from ..timeline import TimelineContext, TimelineItem
-from ..version import __version__
 from . import timeline
 from .models import Activity, Attachment, Note, Task
 from .schemas import ActivitySchema, AttachmentSchema, NoteSchema, TaskSchema
 
-PLUGIN = Plugin(
-    name="activities",
-    title="Notes, tasks and activities",
-    version=__version__,
-    builtin=True,
-    requires=["users", "contacts"],
-)
+PLUGIN = BUILTINS[__name__]
 
 
 def check_link(values: dict[str, Any], record: Any, service: Any) -> None:

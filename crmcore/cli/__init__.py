@@ -196,10 +196,9 @@ class CRMGroup(FlaskGroup):
             )
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqlalchemy.exc import OperationalError, ProgrammingError
-
         from ..config import ConfigError
         from ..errors import CRMError, ValidationError
+        from ..plugin_listing import DatabaseUnavailable
         from ..plugins import PluginError
 
         try:
@@ -212,11 +211,19 @@ class CRMGroup(FlaskGroup):
             raise click.ClickException(fields or exc.detail) from None
         except (CRMError, PluginError, ConfigError) as exc:
             raise click.ClickException(str(exc)) from None
-        except (OperationalError, ProgrammingError) as exc:
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise click.ClickException(
-                f"database error: {first} (has `crm init` been run for this instance?)"
-            ) from None
+        except DatabaseUnavailable as exc:  # read with the driver itself (crm plugins list)
+            raise click.ClickException(_database_error(exc.detail)) from None
+        except Exception as exc:
+            # SQLAlchemy is loaded by the commands that use it, not to run every command
+            errors = sys.modules.get("sqlalchemy.exc")
+            if errors and isinstance(exc, (errors.OperationalError, errors.ProgrammingError)):
+                raise click.ClickException(_database_error(str(exc.orig or exc))) from None
+            raise
+
+
+def _database_error(detail: str) -> str:
+    first = detail.strip().splitlines()[0] if detail.strip() else detail
+    return f"database error: {first} (has `crm init` been run for this instance?)"
 
 
 cli = CRMGroup(

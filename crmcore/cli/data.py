@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..permissions import Access
+if TYPE_CHECKING:
+    from ..permissions import Access
 
 
 def _crm() -> Any:
@@ -20,6 +21,8 @@ def _crm() -> Any:
 
 def _access(crm: Any, email: str | None) -> Access:
     """The system, or the user ``--as EMAIL`` (whose permission scope then applies)."""
+    from ..permissions import Access
+
     if not email:
         return Access.system()
     from sqlalchemy import select

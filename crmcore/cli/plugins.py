@@ -9,37 +9,53 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import ScriptInfo, with_appcontext
 
 from ..plugins import PluginError
 from ..version import __version__
-from .doctor import doctor
+from . import LazyGroup, _create_app
 
 
 def _crm():  # type: ignore[no-untyped-def]
     return current_app.extensions["crm"]
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_subcommands={"doctor": "crmcore.cli.doctor:doctor"})
 def plugins() -> None:
     """Installed plugins and which are enabled on this instance."""
 
 
 @plugins.command("list")
-@with_appcontext
-def list_() -> None:
+@click.pass_context
+def list_(ctx: click.Context) -> None:
     """Every installed plugin: enabled, disabled or unavailable (and why)."""
-    crm = _crm()
-    enabled = crm.enabled_plugins()
-    for plugin in crm.plugins:
-        state = (
-            "built-in"
-            if plugin.meta.builtin
-            else ("enabled" if plugin.name in enabled else "disabled")
-        )
-        click.echo(f"{plugin.name:<14} {plugin.meta.version:<10} {state:<9} {plugin.meta.title}")
-    for bad in crm.plugins.unavailable:
-        click.echo(f"{bad.name:<14} {'?':<10} {'broken':<9} {bad.error}")
+    from ..plugin_listing import listing_lines
+
+    info = ctx.ensure_object(ScriptInfo)
+    if info.create_app in (None, _create_app):
+        # `crm` itself: read the plugins and the enabled state without building the app (its
+        # models, API spec and pages take seconds to set up and are not needed here)
+        lines = _list_instance()
+    else:  # the caller gave its own app (tests, an embedding program): its plugins, extra
+        with info.load_app().app_context():  # modules included
+            crm = _crm()
+            lines = listing_lines(crm.plugins, crm.plugins.unavailable, crm.enabled_plugins())
+    for line in lines:
+        click.echo(line)
+
+
+def _list_instance() -> list[str]:
+    import logging
+
+    from ..config import load_settings
+    from ..plugin_listing import enabled_in_database, listing_lines
+    from ..plugins import installed_plugins
+
+    settings = load_settings()
+    found, unavailable = installed_plugins()
+    for bad in unavailable:  # as create_app logs them
+        logging.getLogger("crmcore.app").error("plugin %s is unavailable: %s", bad.name, bad.error)
+    return listing_lines(found, unavailable, enabled_in_database(settings.database_url))
 
 
 @plugins.command()
@@ -230,6 +246,3 @@ def upgrade(name: str, index_url: str | None) -> None:
     """Upgrade the installed plugin NAME to the newest release that fits this core, then
     migrate the instance."""
     _install(name, index_url, None, upgrade=True)
-
-
-plugins.add_command(doctor)

@@ -7,7 +7,6 @@ import sys
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
 
 def _crm():  # type: ignore[no-untyped-def]
@@ -15,6 +14,8 @@ def _crm():  # type: ignore[no-untyped-def]
 
 
 def _user(crm, email: str):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
     from ..users.models import User
 
     user = crm.session.scalar(select(User).where(User.email == email.strip().lower()))
@@ -58,6 +59,8 @@ def create(
 @with_appcontext
 def list_() -> None:
     """All users with their role and state."""
+    from sqlalchemy import select
+
     from ..users.models import User
 
     for user in _crm().session.scalars(select(User).order_by(User.id)):
@@ -72,6 +75,8 @@ def list_() -> None:
 @with_appcontext
 def set_role(email: str, role: str) -> None:
     """Give the user EMAIL the role ROLE."""
+    from sqlalchemy import select
+
     from ..users.models import Role
 
     crm = _crm()

@@ -6,21 +6,14 @@ from typing import Any
 
 from ..contributions import DemoContext, MenuItem, PeriodicJob
 from ..db import utcnow
-from ..plugins import Plugin, hookimpl
+from ..plugins import BUILTINS, hookimpl
 from ..registry import Entity
-from ..version import __version__
 from . import demo
 from .merge_action import merge_action
 from .models import Company, Contact
 from .schemas import CompanySchema, ContactSchema
 
-PLUGIN = Plugin(
-    name="contacts",
-    title="Contacts and companies",
-    version=__version__,
-    builtin=True,
-    requires=["users"],
-)
+PLUGIN = BUILTINS[__name__]
 
 
 def prepare_contact(values: dict[str, Any], record: Contact | None, service: Any) -> None:

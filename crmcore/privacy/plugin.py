@@ -10,18 +10,11 @@ from marshmallow import Schema, fields
 from ..actions import ActionResult, RecordAction
 from ..contributions import MenuItem, Panel, PeriodicJob, Permission
 from ..errors import ValidationError
-from ..plugins import Plugin, hookimpl
-from ..version import __version__
+from ..plugins import BUILTINS, hookimpl
 from . import core_data
 from .person import Person, PersonData
 
-PLUGIN = Plugin(
-    name="privacy",
-    title="Personal data: export, erasure, trash retention",
-    version=__version__,
-    builtin=True,
-    requires=["users", "contacts", "activities"],
-)
+PLUGIN = BUILTINS[__name__]
 
 #: the named permission of export, erasure and emptying the trash (administrators hold it)
 MANAGE = "privacy.manage"

@@ -12,14 +12,13 @@ from ..customfields import CustomField, CustomFieldSchema
 from ..db import utcnow
 from ..errors import PermissionDenied, ValidationError
 from ..permissions import Access, validate_grants
-from ..plugins import Plugin, hookimpl
+from ..plugins import BUILTINS, hookimpl
 from ..registry import Entity
-from ..version import __version__
 from .models import ApiToken, Role, Team, User
 from .passwords import check_policy, hash_password
 from .schemas import RoleSchema, TeamSchema, UserSchema
 
-PLUGIN = Plugin(name="users", title="Users, roles and teams", version=__version__, builtin=True)
+PLUGIN = BUILTINS[__name__]
 
 
 def _ids_to_records(service: Any, model: type, ids: list[int], field: str) -> list[Any]:

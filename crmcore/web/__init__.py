@@ -7,36 +7,49 @@ generic record pages derived from the entity registry.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
-from ..permissions import Access
-from . import (
-    account,
-    actions,
-    admin,
-    auth,
-    consent,
-    display,
-    errors,
-    i18n,
-    importer,
-    inbox,
-    line_editor,
-    pages,
-    previews,
-    security,
-    views,
-)
-from .session import Account, load_account
+from . import security
+
+if TYPE_CHECKING:
+    from .session import Account
 
 __all__ = ["Account", "init_web"]
 
 
+def __getattr__(name: str) -> Any:
+    # the pages' modules (and through them the API and every model) load in ``init_web``, not
+    # when a module imports one of its neighbours here (``crmcore.web.i18n``, say)
+    if name == "Account":
+        from .session import Account
+
+        return Account
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def init_web(app: Flask, crm: Any) -> None:
     """Attach the web pages to ``app``; call once, after ``init_api``."""
+    from . import (
+        account,
+        actions,
+        admin,
+        auth,
+        consent,
+        display,
+        errors,
+        i18n,
+        importer,
+        inbox,
+        line_editor,
+        pages,
+        previews,
+        views,
+    )
+    from .session import load_account
+
     app.config.update(security.cookie_config(crm.settings.base_url))
     app.before_request(_forget_previous_request)
     security.init_security(app)
@@ -100,6 +113,8 @@ def _signed_in_user() -> Response | None:
         return None
     view = request.endpoint and request.url_rule and _view(request.endpoint)
     if current_user.is_authenticated:
+        from ..permissions import Access
+
         g.crm_user = current_user.user
         g.crm_access = Access.for_user(current_user.user)
         return None
