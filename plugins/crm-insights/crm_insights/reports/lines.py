@@ -19,7 +19,19 @@ from typing import Any
 
 from crmcore.references import nested_target
 from marshmallow import fields
-from sqlalchemy import JSON, Date, case, cast, func, literal
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    Float,
+    Numeric,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    true,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.expression import column
 
@@ -143,10 +155,20 @@ def join_rows(stmt: Any, table: Any, dialect: Any) -> Any:
     return stmt.join(table, is_object)
 
 
+#: What PostgreSQL casts without an error (a hand-edited line may hold anything).
+NUMBER = r"^\s*-?[0-9]{1,20}(\.[0-9]{1,20})?\s*$"
+INTEGER = r"^\s*-?[0-9]{1,18}\s*$"
+DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
 def value(table: Any, info: ReportField, dialect_name: str) -> Any:
     """A line field read from the line's JSON as its type. ``info.name`` comes from the
-    nested schema (the allow-list), never from the user as such."""
+    nested schema (the allow-list), never from the user as such. On PostgreSQL, a value that
+    is not of the type reads as empty rather than failing the report (SQLite's casts never
+    fail)."""
     element = table.c.value[info.name]
+    if dialect_name == "postgresql":
+        return _postgres_value(element, info)
     if info.kind == "reference":
         return element.as_integer()
     if info.kind == "number":
@@ -155,6 +177,18 @@ def value(table: Any, info: ReportField, dialect_name: str) -> Any:
         return element.as_numeric(28, 2 if info.money else 6)
     if info.kind == "boolean":
         return element.as_boolean()
-    if info.kind == "date" and dialect_name == "postgresql":
-        return cast(element.as_string(), Date)
     return element.as_string()
+
+
+def _postgres_value(element: Any, info: ReportField) -> Any:
+    text = element.as_string()
+    if info.kind == "reference":
+        return case((text.regexp_match(INTEGER), cast(text, BigInteger)), else_=None)
+    if info.kind == "number":
+        kind = Numeric(28, 2 if info.money else 6) if info.decimal else Float()
+        return case((text.regexp_match(NUMBER), cast(text, kind)), else_=None)
+    if info.kind == "boolean":
+        return case((text == "true", true()), (text == "false", false()), else_=None)
+    if info.kind == "date":
+        return case((text.regexp_match(DATE), cast(text, Date)), else_=None)
+    return text
