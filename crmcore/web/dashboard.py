@@ -6,10 +6,22 @@ A widget (``crm_dashboard_widgets``) asks for a chart by returning, besides any 
                "labels": ["Open", "Won"],
                "series": [{"label": "Deals", "data": [4, 2]}]}}
 
-(``datasets`` is accepted for ``series``.) The page draws it on a ``<canvas>`` from a
-``data-chart`` attribute (no inline script, so the Content-Security-Policy holds) and keeps the
-same figures as a table for screen readers and for browsers without JavaScript. A malformed
-chart is shown as the plain values instead, never as an error.
+(``datasets`` is accepted for ``series``.) A widget whose figures the reader may change (a date
+range) returns ``controls``: a form of the dashboard page itself, sent with ``GET`` so the choice
+lives in the page's address (the reader's own, bookmarkable, no script)::
+
+    {"controls": {"label": "Date range",      # the form's accessible name
+                  "note": "1 Oct - 31 Dec",   # optional: what applies now
+                  "error": None,              # optional: a message about the choice
+                  "fields": [{"name": "range", "label": "Range", "type": "select",
+                              "options": [["", "As saved"], ["this_month", "This month"]],
+                              "value": ""},
+                             {"name": "from", "label": "From", "type": "date", "value": ""}]}}
+
+The widget reads its fields back from ``flask.request.args``. The page draws the chart on a
+``<canvas>`` from a ``data-chart`` attribute (no inline script, so the Content-Security-Policy
+holds) and keeps the same figures as a table for screen readers and for browsers without
+JavaScript. A malformed chart is shown as the plain values instead, never as an error.
 """
 
 from __future__ import annotations
@@ -48,6 +60,41 @@ def chart_of(value: Any) -> dict[str, Any] | None:
     return {"type": value["type"], "labels": labels, "series": clean}
 
 
+CONTROLS_KEY = "controls"
+CONTROL_TYPES = frozenset({"select", "date"})
+MAX_CONTROLS = 6
+
+
+def controls_of(value: Any) -> dict[str, Any] | None:
+    """The form ``value`` describes, cleaned for the page, or ``None`` when it is not one."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("fields"), list):
+        return None
+    fields = []
+    for item in value["fields"][:MAX_CONTROLS]:
+        if not isinstance(item, Mapping) or item.get("type") not in CONTROL_TYPES:
+            return None
+        options = item.get("options") or []
+        if not isinstance(options, list) or not all(
+            isinstance(o, list | tuple) and len(o) == 2 for o in options
+        ):
+            return None
+        fields.append(
+            {
+                "name": str(item.get("name", ""))[:50],
+                "label": str(item.get("label", ""))[:100],
+                "type": item["type"],
+                "value": str(item.get("value") or "")[:100],
+                "options": [(str(v)[:50], str(t)[:100]) for v, t in options[:50]],
+            }
+        )
+    return {
+        "label": str(value.get("label") or "")[:100],
+        "note": str(value.get("note") or "")[:200],
+        "error": str(value.get("error") or "")[:200],
+        "fields": fields,
+    }
+
+
 def chart_config(chart: Mapping[str, Any]) -> dict[str, Any]:
     """What ``crm.js`` hands to Chart.js (data only: options are fixed in the script)."""
     return {
@@ -71,7 +118,7 @@ def parts_of(data: Mapping[str, Any], table_of: Any) -> list[tuple[str, dict[str
             )
         )
     for key, value in data.items():
-        if key == "chart_title" or (key == CHART_KEY and chart is not None):
+        if key in ("chart_title", CONTROLS_KEY) or (key == CHART_KEY and chart is not None):
             continue
         parts.append((key, table_of(value)))
     return parts

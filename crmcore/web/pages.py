@@ -25,7 +25,9 @@ RUNTIME_STRINGS = (
     _l("Marketing"),
     _l("Support"),
     _l("Knowledge base"),
-    _l("Not a valid address: http:// or https://, a host, no query (e.g. https://crm.example.com)."),
+    _l(
+        "Not a valid address: http:// or https://, a host, no query (e.g. https://crm.example.com)."
+    ),
 )
 INSTANT_LIMIT = 8
 PAGE_LIMIT = 50
@@ -132,6 +134,7 @@ def widgets() -> list[dict[str, Any]]:
                 "error": False,
                 "parts": (parts := dashboard.parts_of(data, table_of)),
                 "charts": any(part["kind"] == "chart" for _key, part in parts),
+                "controls": dashboard.controls_of(data.get(dashboard.CONTROLS_KEY)),
             }
         )
     return out

@@ -29,9 +29,22 @@ class MeasureSchema(Schema):
 
 
 class ReportDefinitionSchema(Schema):
-    entity = fields.String(required=True, metadata={"description": "Plural or singular name"})
+    entity = fields.String(
+        required=True,
+        metadata={
+            "description": "Plural or singular name; or the line items of an entity's nested "
+            "line list, <plural>.<list> (orders.lines, quotes.lines): one row per line, its "
+            "fields line.<field> (line.product_id, line.quantity, line.unit_price, "
+            "line.discount_percent, line.net, line.total), the parent's fields and joins as "
+            "in the parent's report"
+        },
+    )
     joins = fields.List(
-        fields.String(), metadata={"description": "Reference fields of the entity to join"}
+        fields.String(),
+        metadata={
+            "description": "Reference fields of the entity to join; line.<field> for a "
+            "reference of a line (line.product_id)"
+        },
     )
     filters = fields.Dict(
         keys=fields.String(),

@@ -2,7 +2,8 @@
 
 The JSON form (the API's body and the saved report's ``definition``)::
 
-    {"entity": "deals",                       # any registered entity, singular or plural
+    {"entity": "deals",                       # any registered entity, singular or plural,
+                                              # or its line items: "orders.lines"
      "joins": ["company_id"],                 # references of that entity to join
      "filters": {"amount__gte": "100",        # the list filter language, per entity:
                  "company_id.name__contains": "acme"},   # <join>.<field> for a joined one
@@ -11,6 +12,12 @@ The JSON form (the API's body and the saved report's ``definition``)::
      "measures": ["count", {"op": "sum", "field": "amount"}],   # or "sum:amount"
      "sort": ["-sum:amount"],                 # keys of groups or measures, "-" descending
      "limit": 100}
+
+A line source (``orders.lines``, see :mod:`.lines`) counts lines: their fields are
+``line.<name>`` (``sum:line.total``, ``line.product_id``), a reference of the line is joined as
+``line.<field>`` (``line.product_id.name``), and the parent's own fields, filters and joins are
+used as in the parent's report. Filters apply to the parent and its joins, not to the line's
+own fields.
 
 Every refusal names the part of the definition at fault (``group_by.1.bucket``,
 ``joins.0``...), with a message that does not repeat user input.
@@ -27,6 +34,7 @@ from crmcore.api import listing
 from crmcore.references import references
 from werkzeug.datastructures import MultiDict
 
+from . import lines
 from .fields import DATE_KINDS, MEASURES_BY_KIND, ReportField, report_fields
 
 MEASURES = ("count", "sum", "avg", "min", "max", "count_distinct")
@@ -62,6 +70,7 @@ NOT_AN_OBJECT = "Must be an object."
 BAD_VALUE = "Not a valid value."
 DUPLICATE = "Each group and measure may appear once."
 RESERVED_FILTER = "Not a filter of the list language."
+LINE_FILTER = "Filters apply to the parent record and its joins, not to a line's own fields."
 
 
 @dataclass(frozen=True)
@@ -109,11 +118,17 @@ class Definition:
     sort: tuple[tuple[str, bool], ...]  # (key, descending)
     limit: int
     params: dict[str | None, listing.ListParams] = field(default_factory=dict, repr=False)
+    lines: lines.LineSource | None = None  # counting the lines of the entity's records
+
+    @property
+    def source(self) -> str:
+        """The name of what the report counts: the entity's plural or its line source."""
+        return self.lines.key if self.lines is not None else str(self.entity.plural)
 
     def as_json(self) -> dict[str, Any]:
         """The canonical JSON form (what a saved report stores)."""
         return {
-            "entity": self.entity.plural,
+            "entity": self.source,
             "joins": list(self.joins),
             "filters": {k: v[0] if len(v) == 1 else v for k, v in self.filters.items()},
             "group_by": [
@@ -150,13 +165,17 @@ def parse_definition(service: Any, raw: Any) -> Definition:
     unknown = set(raw) - {"entity", "joins", "filters", "group_by", "measures", "sort", "limit"}
     for key in sorted(unknown)[:5]:
         errors.add(str(key)[:50], "Unknown part of a report definition.")
-    entity = _entity(service, raw.get("entity"), errors)
+    entity, line_source = _entity(service, raw.get("entity"), errors)
     errors.raise_any()
-    joins = _joins(service, entity, raw.get("joins", []), errors)
+    joins = _joins(service, entity, line_source, raw.get("joins", []), errors)
     fields_of: dict[str | None, dict[str, ReportField]] = {None: report_fields(service, entity)}
+    if line_source is not None:
+        fields_of[lines.LINE] = line_source.fields
     for ref, target in joins.items():
         fields_of[ref] = report_fields(service, target)
-    filters, params = _filters(service, entity, joins, raw.get("filters", {}), errors)
+    filters, params = _filters(
+        service, entity, joins, raw.get("filters", {}), errors, line_source is not None
+    )
     groups = _groups(raw.get("group_by", []), fields_of, errors)
     measures = _measures(raw.get("measures", ["count"]), fields_of, errors)
     keys = [g.key for g in groups] + [m.key for m in measures]
@@ -165,40 +184,70 @@ def parse_definition(service: Any, raw: Any) -> Definition:
     sort = _sort(raw.get("sort", []), keys, errors)
     limit = _limit(raw.get("limit", DEFAULT_LIMIT), errors)
     errors.raise_any()
-    return Definition(entity, joins, filters, groups, measures, sort, limit, params)
+    return Definition(entity, joins, filters, groups, measures, sort, limit, params, line_source)
 
 
-def _entity(service: Any, name: Any, errors: _Errors) -> Any:
+def source_of(service: Any, name: str) -> tuple[Any, lines.LineSource | None]:
+    """The entity a definition's ``entity`` names (``orders``), or the parent entity and the
+    line source of ``<plural>.<list>`` (``orders.lines``); ``CRMError`` when there is none."""
+    head, dot, rest = name.partition(".")
+    if not dot:
+        return service.entity(name), None
+    entity = service.entity(head)
+    found = lines.source(service, entity, rest)
+    if found is None:
+        raise CRMError(NO_ENTITY)
+    return entity, found
+
+
+def _entity(service: Any, name: Any, errors: _Errors) -> tuple[Any, lines.LineSource | None]:
     if not isinstance(name, str) or not name:
         errors.add("entity", NO_ENTITY)
-        return None
+        return None, None
     try:
-        entity = service.entity(name[:100])
+        entity, line_source = source_of(service, name[:100])
     except CRMError:
         errors.add("entity", NO_ENTITY)
-        return None
+        return None, None
     if not service.access.can(entity, "read"):
         errors.add("entity", NOT_READABLE)
-    return entity
+    return entity, line_source
 
 
-def _joins(service: Any, entity: Any, raw: Any, errors: _Errors) -> dict[str, Any]:
+def _join_target(
+    service: Any, entity: Any, line_source: lines.LineSource | None, name: Any
+) -> tuple[Any, bool]:
+    """The entity a join reaches (``None`` when the name is no reference), and whether the
+    name is a reference at all (its fields are then not reported again when refused)."""
+    if not isinstance(name, str):
+        return None, False
+    head, dot, rest = name.partition(".")
+    if dot and head == lines.LINE and line_source is not None:
+        target = line_source.targets.get(rest)
+        return target, target is not None
+    ref = references(service, entity).get(name)
+    if ref is None:
+        return None, False
+    return (service.entity(ref.target) if ref.target is not None else None), True
+
+
+def _joins(
+    service: Any, entity: Any, line_source: lines.LineSource | None, raw: Any, errors: _Errors
+) -> dict[str, Any]:
     if not isinstance(raw, list):
         errors.add("joins", NOT_A_LIST)
         return {}
     if len(raw) > MAX_JOINS:
         errors.add("joins", TOO_MANY)
         return {}
-    refs = references(service, entity)
     out: dict[str, Any] = {}
     for i, name in enumerate(raw):
-        ref = refs.get(name) if isinstance(name, str) else None
-        if isinstance(name, str) and ref is not None:
+        target, is_reference = _join_target(service, entity, line_source, name)
+        if is_reference:
             errors.refused_joins.add(name)
-        if ref is None or ref.target is None:
+        if target is None:
             errors.add(f"joins.{i}", NOT_A_REFERENCE)
             continue
-        target = service.entity(ref.target)
         if target.model is entity.model:
             errors.add(f"joins.{i}", SELF_JOIN)
         elif name in out or any(t.model is target.model for t in out.values()):
@@ -225,7 +274,7 @@ def _filter_values(value: Any) -> list[str] | None:
 
 
 def _filters(
-    service: Any, entity: Any, joins: dict[str, Any], raw: Any, errors: _Errors
+    service: Any, entity: Any, joins: dict[str, Any], raw: Any, errors: _Errors, has_lines: bool
 ) -> tuple[dict[str, list[str]], dict[str | None, listing.ListParams]]:
     if not isinstance(raw, Mapping):
         errors.add("filters", NOT_AN_OBJECT)
@@ -241,7 +290,14 @@ def _filters(
         if not isinstance(key, str) or values is None:
             errors.add(part, BAD_VALUE)
             continue
-        join, dot, rest = key.partition(".")
+        join, dot, rest = _split_join(key, joins)
+        if join == lines.LINE and has_lines:
+            line_join = f"{lines.LINE}.{rest.partition('.')[0]}"
+            if "." not in rest.partition("__")[0]:
+                errors.add(part, LINE_FILTER)
+            elif line_join not in errors.refused_joins:
+                errors.add(part, NOT_JOINED)
+            continue
         if dot and join not in ("custom",):
             if join not in joins:
                 if join not in errors.refused_joins:
@@ -273,6 +329,20 @@ def _filters(
     return kept, params
 
 
+def _split_join(key: str, joins: Mapping[Any, Any]) -> tuple[str, str, str]:
+    """``<join>.<rest>`` of a filter or field name: a line's join (``line.product_id``) is the
+    longest join whose name with a dot begins ``key``."""
+    if key.startswith(lines.LINE + "."):
+        for name in joins:
+            if (
+                isinstance(name, str)
+                and name.startswith(lines.LINE + ".")
+                and key.startswith(name + ".")
+            ):
+                return name, ".", key[len(name) + 1 :]
+    return key.partition(".")
+
+
 def _custom_defs(service: Any, entity: Any) -> Any:
     return lambda: service.crm.custom_field_defs(service.session, entity)
 
@@ -283,7 +353,9 @@ def _field(
     if not isinstance(raw, str):
         errors.add(part, UNKNOWN_FIELD)
         return None
-    join, dot, name = raw.partition(".")
+    join, dot, name = _split_join(raw, fields_of)
+    if join == lines.LINE and "." in name:  # a field of a line's join not joined
+        join = f"{lines.LINE}.{name.partition('.')[0]}"
     if not dot or join == "custom":  # custom.<name> is a field of the report's entity
         join, name = "", raw
     if join and join not in fields_of:

@@ -51,6 +51,7 @@ class ReportField:
     :ivar decimal: whether numbers are decimals (money): summed apart per currency.
     :ivar target: for a reference, the referenced entity's name.
     :ivar custom: the type of a custom field (``custom.<name>``), ``None`` for a column.
+    :ivar money: a line's amount (two decimals); other decimals of a line read as written.
     """
 
     name: str
@@ -58,6 +59,7 @@ class ReportField:
     decimal: bool = False
     target: str | None = None
     custom: str | None = None
+    money: bool = False
 
 
 def _python_type(column_type: Any) -> type | None:

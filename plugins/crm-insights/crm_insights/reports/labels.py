@@ -75,6 +75,7 @@ LABELS = (
     _l("Not a valid value."),
     _l("Each group and measure may appear once."),
     _l("Not a filter of the list language."),
+    _l("Filters apply to the parent record and its joins, not to a line's own fields."),
     _l("Unknown part of a report definition."),
     _l("The report definition has errors."),
     _l("No such report."),

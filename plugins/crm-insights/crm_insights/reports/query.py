@@ -7,6 +7,10 @@ not joined - its fields read as empty - so a report counts exactly the records i
 list, and shows nothing of the records they may not. Filters are the list language's own
 conditions (``crmcore.api.listing``). No SQL text comes from the user: fields are looked up in
 the allow-list and values are bound parameters.
+
+A line source (:mod:`.lines`) adds one row per line of each parent record in scope: the
+parent's ``WHERE`` still decides which records' lines count, and a join along a line's
+reference (``line.product_id``) carries the target's scope in its ``ON`` like any join.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from crmcore.api import listing
 from crmcore.settings import time_zone
 from sqlalchemy import Date, Numeric, Select, and_, cast, func, select, true
 
-from . import buckets
+from . import buckets, lines
 from .definition import Definition, FieldRef, Group, Measure
 from .fields import CUSTOM
 
@@ -45,8 +49,14 @@ class Builder:
         self.d = definition
         self.dialect = service.session.get_bind().dialect.name
         self.zone = time_zone(service.crm)
+        bind = service.session.get_bind()
+        self.line_rows = (
+            lines.rows(definition.lines, bind.dialect) if definition.lines is not None else None
+        )
 
     def attribute(self, ref: FieldRef) -> Any:
+        if ref.join == lines.LINE:
+            return lines.value(self.line_rows, ref.info, self.dialect)
         entity = self.d.entity if ref.join is None else self.d.joins[ref.join]
         if ref.info.custom is not None:
             return custom_value(
@@ -60,9 +70,11 @@ class Builder:
         d = self.d
         model = d.entity.model
         stmt: Select[Any] = select(model.id).select_from(model)
+        if self.line_rows is not None:
+            stmt = lines.join_rows(stmt, self.line_rows, self.service.session.get_bind().dialect)
         for ref, target in d.joins.items():
             condition = self.service.query(target).whereclause
-            on = target.model.id == d.entity.attribute(ref)
+            on = target.model.id == self._join_value(ref)
             stmt = stmt.outerjoin(
                 target.model, and_(on, condition if condition is not None else true())
             )
@@ -74,6 +86,13 @@ class Builder:
                 target = d.entity if join is None else d.joins[join]
                 stmt = listing.apply_filters(target, stmt, list_params, self.dialect)
         return stmt
+
+    def _join_value(self, ref: str) -> Any:
+        """The id a join follows: a column of the entity, or a line's reference."""
+        head, _dot, name = ref.partition(".")
+        if head == lines.LINE and self.d.lines is not None:
+            return lines.value(self.line_rows, self.d.lines.fields[name], self.dialect)
+        return self.d.entity.attribute(ref)
 
     def columns(self) -> list[Column]:
         """Groups, then currencies kept apart, then measures."""
@@ -93,6 +112,8 @@ class Builder:
             if m.field is None or not m.field.info.decimal or m.op == "count_distinct":
                 continue
             join = m.field.join or ""
+            if join == lines.LINE:  # a line's money is in its parent's currency
+                join = ""
             entity = self.d.entity if not join else self.d.joins[join]
             if "currency" in entity.columns and join not in found:
                 found.append(join)

@@ -13,6 +13,7 @@ from crmcore.references import titles
 
 from . import buckets, result_cache
 from .definition import Definition
+from .lines import LINE
 from .query import Builder, Column
 
 #: Decimal places of averages in results.
@@ -49,7 +50,7 @@ def run_definition(
     for row in rows:
         row["_filter"] = drill_filter(definition, columns, row, zone)
     return {
-        "entity": definition.entity.plural,
+        "entity": definition.source,
         "columns": [_describe(c) for c in columns],
         "rows": rows,
         "truncated": len(rows) >= definition.limit,
@@ -112,6 +113,9 @@ def _value(col: Column, value: Any) -> Any:
             if info is not None and not info.decimal:
                 return float(value.quantize(AVG_PLACES))
             return str(value.quantize(AVG_PLACES))
+        ref = col.measure.field if col.measure is not None else None
+        if ref is not None and ref.join == LINE and not ref.info.money:
+            return format(value.normalize(), "f")  # a quantity as written, not 6 decimals
         return str(value)
     if isinstance(value, float) and col.measure is not None and col.measure.op == "avg":
         return round(value, 2)
@@ -147,7 +151,9 @@ def drill_filter(
     d: Definition, columns: list[Column], row: dict[str, Any], zone: ZoneInfo
 ) -> str | None:
     """The list-language query string of the records behind ``row``, or ``None`` when the list
-    cannot express it (a joined field, a field lists do not filter by)."""
+    cannot express it (a joined field, a field lists do not filter by, lines)."""
+    if d.lines is not None:
+        return None
     if any(k.partition(".")[0] in d.joins for k in d.filters):
         return None
     pairs: list[tuple[str, str]] = [(k, v) for k, values in d.filters.items() for v in values]

@@ -3,14 +3,17 @@ drill-down links) and its CSV and XLSX exports. Every read is the signed-in user
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from crmcore import CRMError, ValidationError, current_crm
+from crmcore.web.i18n import label
+from crmcore.web.lines import message_strings
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from . import export, form, present
-from .definition import parse_definition
+from . import export, form, lines, present
+from .definition import parse_definition, source_of
 from .fields import report_fields
 from .models import CHARTS, PIN_RANGES, VISIBILITIES, Report
 from .runner import run_definition
@@ -24,6 +27,32 @@ def _service() -> Any:
 def _entities(service: Any) -> list[Any]:
     readable = [e for e in service.crm.entities() if service.access.can(e, "read")]
     return sorted(readable, key=lambda e: str(_(e.title_plural)))
+
+
+def _sources(service: Any) -> list[tuple[str, str]]:
+    """The builder's choice of records: each readable entity, then its line lists
+    (``orders.lines``, "Orders: lines"), as (value, label)."""
+    out: list[tuple[str, str]] = []
+    for entity in _entities(service):
+        title = str(_(entity.title_plural))
+        out.append((entity.plural, title))
+        for name in lines.line_lists(entity):
+            out.append(
+                (
+                    f"{entity.plural}.{name}",
+                    _("%(records)s: %(list)s", records=title, list=label(name, entity)),
+                )
+            )
+    return out
+
+
+def _canonical(service: Any, name: str) -> str:
+    """The option value of the source ``name`` names (``deal`` -> ``deals``)."""
+    try:
+        entity, line_source = source_of(service, name)
+    except CRMError:
+        return name
+    return line_source.key if line_source is not None else str(entity.plural)
 
 
 def _teams(service: Any) -> list[Any]:
@@ -40,10 +69,13 @@ def _roles(service: Any) -> list[Any]:
 
 def _field_hint(service: Any, entity_name: str) -> list[str]:
     try:
-        entity = service.entity(entity_name)
+        entity, line_source = source_of(service, entity_name)
     except CRMError:
         return []
-    return sorted(report_fields(service, entity))
+    found = sorted(report_fields(service, entity))
+    if line_source is not None:
+        found = [f"{lines.LINE}.{name}" for name in line_source.fields] + found
+    return found
 
 
 def _run(service: Any, definition: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +96,8 @@ def _builder(
         errors=errors,
         result=result,
         report=report,
-        entities=_entities(service),
+        sources=_sources(service),
+        selected_source=_canonical(service, values.get("entity", "")),
         teams=_teams(service),
         roles=_roles(service),
         charts=CHARTS,
@@ -103,6 +136,34 @@ def _record_data(values: dict[str, str], definition: dict[str, Any]) -> dict[str
         "schedule": values.get("schedule") or None,
         "recipients": [r.strip() for r in values.get("recipients", "").split(",") if r.strip()],
     }
+
+
+def _named_recipients(messages: Any, recipients: list[str]) -> dict[str, list[str]]:
+    """The save's errors with each refused recipient (``recipients.1``, or the schema's
+    ``{"recipients": {1: [...]}}``) named by its address, translated here since the message
+    then carries data."""
+
+    def named(index: Any, texts: Any) -> list[str]:
+        position = int(index) if str(index).isdigit() else -1
+        if not 0 <= position < len(recipients):
+            return [str(t) for t in message_strings(texts)]
+        address = recipients[position]
+        return [
+            _("%(address)s: %(message)s", address=address, message=_(str(t)))
+            for t in message_strings(texts)
+        ]
+
+    out: dict[str, list[str]] = {}
+    for part, texts in messages.items():
+        head, _dot, index = str(part).partition(".")
+        if head == "recipients" and index:
+            out.setdefault(head, []).extend(named(index, texts))
+        elif head == "recipients" and isinstance(texts, Mapping):
+            for key, inner in texts.items():
+                out.setdefault(head, []).extend(named(key, inner))
+        else:
+            out[str(part)] = list(message_strings(texts))
+    return out
 
 
 def make_blueprint() -> Blueprint:
@@ -177,7 +238,8 @@ def make_blueprint() -> Blueprint:
             else:
                 report = service.update("reports", report, data)
         except ValidationError as exc:
-            return _builder(service, values, form.field_errors(exc.messages), result, report, 422)
+            errors = form.field_errors(_named_recipients(exc.messages, data["recipients"]))
+            return _builder(service, values, errors, result, report, 422)
         flash(_("Report saved."), "success")
         return redirect(url_for("insights_reports.show", report_id=report.id), 303)
 
