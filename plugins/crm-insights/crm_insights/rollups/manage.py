@@ -44,7 +44,7 @@ def wanted_for(service: Any, report: Report) -> Wanted | None:
         d = parse_definition(service, report.definition)
     except ValidationError:
         return None
-    if d.joins or d.entity.linked_to is not None:
+    if d.joins or d.lines is not None or d.entity.linked_to is not None:
         return None
     groups = [g.field.name for g in d.group_by]
     owner = d.entity.owner_field

@@ -124,7 +124,7 @@ def answerable(
     service: Any, d: Definition, extra_filters: dict[Any, Any] | None, shape: Shape
 ) -> bool:
     """Whether the rollup of ``shape`` gives ``d``'s rows for ``service``'s reader."""
-    if d.joins or d.entity.plural != shape.entity.plural:
+    if d.joins or d.lines is not None or d.entity.plural != shape.entity.plural:
         return False
     kept = {d.field for d in shape.dims}
     kept |= {"currency"} if shape.currency else set()
@@ -158,7 +158,7 @@ def rollup_builder(
 ) -> RollupBuilder | None:
     """A builder over the first ready rollup that answers ``d`` for the reader, or ``None``
     (the plain query then)."""
-    if d.joins or d.entity.linked_to is not None:
+    if d.joins or d.lines is not None or d.entity.linked_to is not None:
         return None
     stmt = (
         select(Rollup)
