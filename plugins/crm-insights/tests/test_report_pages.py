@@ -107,7 +107,7 @@ def test_exports(web: Any, deals: None, records: Any) -> None:
     response = web.get(f"/insights/reports/{report.id}/export.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["probability", "Currency", "Count", "Sum (amount)"]
+    assert rows[0] == ["Probability", "Currency", "Count", "Sum (Amount)"]
     assert rows[1:] == [["10", "EUR", "2", "40.00"], ["20", "EUR", "1", "20.00"]]
     response = web.get(f"/insights/reports/{report.id}/export.xlsx")
     from openpyxl import load_workbook

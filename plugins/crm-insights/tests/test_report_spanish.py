@@ -83,3 +83,7 @@ def test_report_pages_are_spanish(
             leaks[url] = found
     assert not leaks
     assert "Agrupar por" in client.get("/insights/reports/new").get_data(as_text=True)
+    # column headings name the fields in the reader's language, not by their API keys
+    page = client.get(f"/insights/reports/{report.id}").get_data(as_text=True)
+    assert "Suma (Importe)" in page and "Etapa</th>" in page, page
+    assert "close_date" not in page.split("<table", 1)[1].split("</thead>", 1)[0]

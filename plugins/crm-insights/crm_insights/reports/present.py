@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from crmcore.web.i18n import label
 from flask_babel import gettext as _
 
 from .buckets import bucket_label
@@ -44,7 +45,7 @@ def heading(column: dict[str, Any]) -> str:
             "count_distinct": _("Distinct count"),
         }
         op = names[column["op"]]
-        return f"{op} ({column['field']})" if column.get("field") else op
+        return f"{op} ({field_heading(column['field'])})" if column.get("field") else op
     if column.get("bucket"):
         buckets = {
             "day": _("day"),
@@ -53,10 +54,16 @@ def heading(column: dict[str, Any]) -> str:
             "quarter": _("quarter"),
             "year": _("year"),
         }
-        return f"{column['field']} ({buckets[column['bucket']]})"
+        return f"{field_heading(column['field'])} ({buckets[column['bucket']]})"
     if column["role"] == "currency":
         return str(_("Currency"))
-    return str(column["field"])
+    return field_heading(column["field"])
+
+
+def field_heading(path: str) -> str:
+    """A field path as people read it, translated: ``company_id.name`` -> "Company / Name",
+    ``custom.rfm_segment`` -> "Rfm segment", ``line.product_id.name`` -> "Line / Product / Name"."""
+    return " / ".join(label(part) for part in path.split(".") if part != "custom")
 
 
 def _number(value: Any) -> float | None:
