@@ -141,7 +141,8 @@ def json_loads(text: str | bytes) -> Any:
         # SQLAlchemy's SQLite JSON type expects, to return the number as it is
         return json.loads(text)
     raw = text if isinstance(text, bytes) else text.encode()
-    if _LONG_DIGITS not in raw.translate(_DIGITS_ONLY):
+    # shorter than 19 characters, no integer past 64 bits (most values: [], {}, a tag or two)
+    if len(raw) < len(_LONG_DIGITS) or _LONG_DIGITS not in raw.translate(_DIGITS_ONLY):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -413,3 +413,37 @@ def test_a_lost_connection_is_replaced_without_a_ping_per_request(
         assert pings
     finally:
         crm.engine.dispose()
+
+
+def test_reads_run_without_a_transaction_and_writes_within_one(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL the API's list and record reads skip ``BEGIN``/``ROLLBACK``; a write on
+    the same pooled connection afterwards is in a transaction again."""
+    if not fresh_database.startswith("postgresql"):
+        pytest.skip("SQLite transactions cost no round trip")
+    app = build_app([], fresh_database, tmp_path / "instance")
+    crm = app.extensions["crm"]
+    _admin_id, secret = new_user(app, "admin@example.com", "admin")
+    modes: list[tuple[str, bool]] = []
+
+    @app.after_request
+    def record(response: Any) -> Any:
+        from flask import request
+
+        driver = crm.session.connection().connection.driver_connection
+        modes.append((request.method, bool(driver.autocommit)))
+        return response
+
+    try:
+        contact = _contact(app, secret, "Written")
+        assert call(app, "GET", "/api/v1/contacts", secret).status_code == 200
+        assert call(app, "GET", f"/api/v1/contacts/{contact}", secret).status_code == 200
+        answer = call(app, "PATCH", f"/api/v1/contacts/{contact}", secret, {"first_name": "A"})
+        assert answer.status_code == 200
+        assert call(app, "GET", "/api/v1/me", secret).status_code == 200
+        assert modes == [
+            ("POST", False), ("GET", True), ("GET", True), ("PATCH", False), ("GET", False)
+        ]  # fmt: skip
+    finally:
+        crm.engine.dispose()

@@ -46,6 +46,11 @@ ERROR_RESPONSES = {
 }
 
 
+#: the methods of a view class (``crm_reads_only``) that never write: on PostgreSQL their
+#: statements run without a transaction (``crmcore.api.read_only_connection``)
+READS_ONLY = frozenset({"GET", "HEAD"})
+
+
 def records() -> RecordService:
     return current_crm().records(g.crm_access)
 
@@ -162,6 +167,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
 
     @blp.route("")
     class Collection(MethodView):
+        crm_reads_only = READS_ONLY
         @blp.doc(
             parameters=list_parameters(entity),
             responses=ERROR_RESPONSES,
@@ -245,6 +251,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
 
     @blp.route("/<int:record_id>")
     class Item(MethodView):
+        crm_reads_only = READS_ONLY
         @blp.doc(responses=ERROR_RESPONSES, summary=f"Read a {entity.title.lower()}")
         @blp.response(200, schema, headers={"ETag": {"schema": {"type": "string"}}})
         def get(self, record_id: int) -> Any:

@@ -158,7 +158,9 @@ def _instance(session: Session, model: Any, values: dict[str, Any]) -> Any:
         for name in inspect(existing).unloaded & values.keys():
             set_committed_value(existing, name, _copied({name: values[name]})[name])
         return existing
-    record = model(**_copied(values))
+    # as the ORM's loader makes a loaded object: no constructor, the values as committed state
+    record = model.__mapper__.class_manager.new_instance()
+    record.__dict__.update(_copied(values))
     make_transient_to_detached(record)
     session.add(record)
     return record
