@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -140,7 +141,8 @@ def json_loads(text: str | bytes) -> Any:
         # SQLAlchemy's SQLite JSON type expects, to return the number as it is
         return json.loads(text)
     raw = text if isinstance(text, bytes) else text.encode()
-    if _LONG_DIGITS not in raw.translate(_DIGITS_ONLY):
+    # shorter than 19 characters, no integer past 64 bits (most values: [], {}, a tag or two)
+    if len(raw) < len(_LONG_DIGITS) or _LONG_DIGITS not in raw.translate(_DIGITS_ONLY):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -160,8 +162,43 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, PING_AFTER_IDLE)
+    return engine
+
+
+#: seconds a pooled connection may rest before its next checkout tests it with a round trip
+PING_AFTER_IDLE = 1.0
+
+
+def _ping_when_idle(engine: Engine, idle: float) -> None:
+    """Test a pooled connection before use only when it rested ``idle`` seconds or more.
+
+    ``pool_pre_ping`` pays a round trip on every checkout, every request under load. A
+    connection in steady use needs none: if the database restarts while it is busy, the first
+    statement that fails on a lost connection invalidates the whole pool (SQLAlchemy's
+    disconnect handling), and the API retries the first read of a request once on a fresh
+    connection (``crmcore.api.token_cache``). A connection that rested - across a restart
+    made while it was idle - is tested here, and a dead one is replaced before use.
+    """
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["crm_checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        rested = record.info.get("crm_checked_in")
+        if rested is None or time.monotonic() - rested < idle:
+            return  # just connected, or in steady use
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(str(error)) from error
+        if not alive:
+            raise DisconnectionError("the connection did not answer")
 
 
 def _configure_sqlite(engine: Engine) -> None:

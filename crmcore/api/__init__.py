@@ -17,7 +17,7 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from .. import idempotency, notifications
-from ..db import is_unavailable
+from ..db import is_unavailable, utcnow
 from ..errors import CRMError, NotFound, ServiceUnavailable
 from ..permissions import Access
 from ..plugins import PluginConflictError
@@ -33,8 +33,10 @@ from . import (
     search,
     settings,
 )
-from .auth import TOKEN_ID_KEY, bearer_token, needs_touch, token_and_user, touch_token
+from .auth import TOKEN_ID_KEY, bearer_token, touch_token
 from .bodies import use_json_body_parser
+from .list_statements import ListStatements
+from .token_cache import TokenCache
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
@@ -102,6 +104,8 @@ def init_api(app: Flask, crm: Any) -> None:
         )
     )
     crm.api = api
+    crm.token_cache = TokenCache()
+    crm.list_statements = ListStatements()
     storage = crm.settings.redis_url or "memory://"
     crm.limiter = Limiter(
         get_remote_address, app=app, storage_uri=storage, key_prefix="crm-limits", default_limits=[]
@@ -207,19 +211,21 @@ def _authenticate() -> None:
         return
     view = request.endpoint and _crm().app.view_functions.get(request.endpoint)
     token = bearer_token()
-    found = token_and_user(_crm().session, token) if token else None
+    crm = _crm()
+    if token and request.method in getattr(getattr(view, "view_class", None), "crm_reads_only", ()):
+        read_only_connection(crm)
+    found = crm.token_cache.resolve(crm.session, token) if token else None
     if found is not None:
-        api_token, user = found
-        g.crm_user = user
-        g.crm_access = Access.for_user(user)
-        request.environ[TOKEN_ID_KEY] = api_token.id
-        if needs_touch(api_token):
-            token_id = api_token.id
+        g.crm_user = found.user
+        g.crm_access = Access.for_user(found.user)
+        request.environ[TOKEN_ID_KEY] = found.token_id
+        if found.needs_touch:
+            token_id, secret = found.token_id, token
 
             @after_this_request
             def touch(response: Any) -> Any:
-                if not response.is_streamed:
-                    touch_token(_crm().session, token_id)
+                if not response.is_streamed and touch_token(crm.session, token_id):
+                    crm.token_cache.touched(secret, utcnow())
                 return response
 
         return
@@ -232,6 +238,18 @@ def _authenticate() -> None:
         headers={"WWW-Authenticate": 'Bearer realm="crm"'},
     )
     abort(response)
+
+
+def read_only_connection(crm: Any) -> None:
+    """On PostgreSQL, run this request's statements without a transaction: each read is a
+    statement of its own, as in a transaction at PostgreSQL's default isolation (read
+    committed, a snapshot per statement), without the ``BEGIN`` and ``ROLLBACK`` round trips.
+    Only for views that never write (``crm_reads_only``); the pool gives the connection its
+    usual mode back when the request ends."""
+    session = crm.session
+    # not on a session bound to a connection already in a transaction (the test kit's)
+    if crm.engine.dialect.name == "postgresql" and session.get_bind() is crm.engine:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def _idempotent_begin() -> Response | None:

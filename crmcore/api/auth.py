@@ -65,9 +65,8 @@ def token_and_user(session: Session, secret: str) -> tuple[ApiToken, User] | Non
     """The live token with this secret and its active user, in one query."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
-    # this runs on every API request: one query for both rows, with a statement built (and
-    # its cache key computed) once; it still reads the database each time, so a revoked or
-    # expired token, or a deactivated user, is refused at once
+    # one query for both rows, with a statement built (and its cache key computed) once;
+    # requests resolve tokens through ``token_cache.TokenCache``, which calls this on a miss
     token = session.scalar(_token_statement(), {"token_hash": hash_token(secret), "now": utcnow()})
     return (token, token.user) if token is not None else None
 
@@ -95,19 +94,14 @@ def user_for_token(session: Session, secret: str) -> User | None:
     return found[1] if found else None
 
 
-def needs_touch(token: ApiToken) -> bool:
-    """Whether ``last_used_at`` is older than :data:`LAST_USED_RESOLUTION`."""
-    return token.last_used_at is None or token.last_used_at < utcnow() - LAST_USED_RESOLUTION
-
-
-def touch_token(session: Session, token_id: int) -> None:
+def touch_token(session: Session, token_id: int) -> bool:
     """Record that a token was used, in a transaction of its own; a busy database skips it
-    (the next request tries again)."""
+    (the next request tries again). Whether it was recorded."""
     from sqlalchemy import update
     from sqlalchemy.exc import OperationalError
 
     if session.new or session.dirty or session.deleted:
-        return  # never commit what a view left behind
+        return False  # never commit what a view left behind
     session.rollback()
     try:
         session.execute(
@@ -116,6 +110,8 @@ def touch_token(session: Session, token_id: int) -> None:
         session.commit()
     except OperationalError:
         session.rollback()
+        return False
+    return True
 
 
 def authenticate(session: Session, email: Any, password: Any) -> User | None:

@@ -22,6 +22,7 @@ from ..registry import Entity
 from ..timeline import MAX_LIMIT, MAX_OFFSET, PAGE_SIZE, build, parse_kinds
 from . import jsontypes, listing
 from .bodies import request_json
+from .list_statements import ListStatements
 from .listing import BadQuery
 from .problems import PROBLEM_JSON
 from .serializing import dumper, json_response, row_columns, row_dumper
@@ -43,6 +44,11 @@ ERROR_RESPONSES = {
         (422, "Validation failed"),
     )
 }
+
+
+#: the methods of a view class (``crm_reads_only``) that never write: on PostgreSQL their
+#: statements run without a transaction (``crmcore.api.read_only_connection``)
+READS_ONLY = frozenset({"GET", "HEAD"})
 
 
 def records() -> RecordService:
@@ -161,6 +167,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
 
     @blp.route("")
     class Collection(MethodView):
+        crm_reads_only = READS_ONLY
         @blp.doc(
             parameters=list_parameters(entity),
             responses=ERROR_RESPONSES,
@@ -176,21 +183,31 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
                 crm.settings.secret_key,
                 lambda: crm.custom_field_defs(service.session, entity),
             )
-            stmt = service.query(entity, "read", trashed=params.trashed)
-            stmt = listing.apply_filters(entity, stmt, params, crm.engine.dialect.name)
-            if params.q:
-                ids = crm.search.record_ids(entity, params.q)
-                if ids is not None:
-                    stmt = stmt.where(entity.model.id.in_(ids))
-            stmt = listing.apply_sort(entity, stmt, params).limit(params.limit + 1)
             columns = row_columns(entity, entity.dump_schema)
+            if columns is not None and params.sort_field not in columns:
+                columns = None
+            # a plain page (no filter, no search) reuses the statement built for this user,
+            # scope and shape; the others are built here
+            cached = ListStatements.of(crm).page(service, entity, params, columns)
+            if cached is not None:
+                stmt, values = cached
+            else:
+                stmt, values = service.query(entity, "read", trashed=params.trashed), {}
+                stmt = listing.apply_filters(entity, stmt, params, crm.engine.dialect.name)
+                if params.q:
+                    ids = crm.search.record_ids(entity, params.q)
+                    if ids is not None:
+                        stmt = stmt.where(entity.model.id.in_(ids))
+                stmt = listing.apply_sort(entity, stmt, params).limit(params.limit + 1)
+                if columns is not None:
+                    stmt = stmt.with_only_columns(*columns.values())
             rows: list[Any]
-            if columns is not None and params.sort_field in columns:
+            if columns is not None:
                 # read-only: plain rows of the same statement, no ORM records to build
-                rows = list(service.session.execute(stmt.with_only_columns(*columns.values())))
+                rows = list(service.session.execute(stmt, values))
                 dump = row_dumper(entity.dump_schema, list(columns))
             else:
-                rows = list(service.session.scalars(stmt))
+                rows = list(service.session.scalars(stmt, values))
                 dump = dumper(entity.dump_schema)  # what the envelope's schema gives, compiled
             next_cursor = None
             if len(rows) > params.limit:
@@ -234,6 +251,7 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
 
     @blp.route("/<int:record_id>")
     class Item(MethodView):
+        crm_reads_only = READS_ONLY
         @blp.doc(responses=ERROR_RESPONSES, summary=f"Read a {entity.title.lower()}")
         @blp.response(200, schema, headers={"ETag": {"schema": {"type": "string"}}})
         def get(self, record_id: int) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import AwareDateTime, Base, JSONType, RecordMixin, utcnow
@@ -15,6 +15,17 @@ team_member = Table(
     Base.metadata,
     Column("team_id", ForeignKey("core_team.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("core_user.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+#: One row whose ``stamp`` the database sets to a new random value, in the same transaction,
+#: whenever a user, a role or a token's validity changes (triggers made by migration
+#: ``0011_auth_stamp``): processes that keep resolved tokens in memory
+#: (``crmcore.api.token_cache``) trust them only while the stamp they were read under is current.
+auth_stamp = Table(
+    "core_auth_stamp",
+    Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("stamp", BigInteger, nullable=False),
 )
 
 
