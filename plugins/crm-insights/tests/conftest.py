@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+# helper modules of these tests (insights_orders): this folder goes at the end of sys.path,
+# never before the core's tests
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
 
 
 @pytest.fixture

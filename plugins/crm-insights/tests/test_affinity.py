@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from crmcore.permissions import Access
-from crmcore.testing.plugin import PASSWORD
 from sqlalchemy import select
 
 from crm_insights.analysis.affinity import (
@@ -115,23 +113,14 @@ def test_rules_stored_and_offers(crm: Any, session: Any, shop: dict[str, Any]) -
     assert _names(also_bought(records, shop["products"]["A"].id)) == ["B"]
 
 
-def _client(app: Any, user: Any) -> Any:
-    client = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(True))
-    assert token
-    form = {"email": user.email, "password": PASSWORD, "csrf_token": token[1]}
-    assert client.post("/login", data=form).status_code == 303
-    return client
-
-
 @pytest.mark.crm_plugins("sales", "insights")
 def test_panels_in_scope(
-    app: Any, crm: Any, session: Any, make_user: Any, shop: dict[str, Any]
+    web_as: Any, app: Any, crm: Any, session: Any, make_user: Any, shop: dict[str, Any]
 ) -> None:
     compute(crm, session)
     session.commit()
     people, products = shop["people"], shop["products"]
-    rep = _client(app, shop["rep"])
+    rep = web_as(shop["rep"])
     page = rep.get(f"/contacts/{people['c4'].id}").get_data(as_text=True)
     assert "Next best offers" in page
     assert f"<a href='/products/{products['A'].id}'>Product A</a>" in page
@@ -142,10 +131,10 @@ def test_panels_in_scope(
     assert "<th scope='col' class='num'>Support</th>" in page
     assert "40 %" in page or "40%" in page  # support of A -> C
     # another rep may not open these contacts at all
-    other = _client(app, make_user("sales_rep"))
+    other = web_as(make_user("sales_rep"))
     assert other.get(f"/contacts/{people['c4'].id}").status_code == 404
     # a support agent reads contacts but not products: no offers panel
-    agent = _client(app, make_user("support_agent"))
+    agent = web_as(make_user("support_agent"))
     page = agent.get(f"/contacts/{people['c4'].id}")
     assert page.status_code == 200 and "Next best offers" not in page.get_data(as_text=True)
     assert next_best_offers(crm.records(Access.for_user(shop["rep"])), people["c4"].id)
@@ -153,12 +142,12 @@ def test_panels_in_scope(
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_hostile_product_names_escaped(
-    app: Any, crm: Any, session: Any, records: Any, shop: dict[str, Any]
+    web_as: Any, app: Any, crm: Any, session: Any, records: Any, shop: dict[str, Any]
 ) -> None:
     records.update("products", shop["products"]["A"], {"name": "<script>alert(1)</script>"})
     compute(crm, session)
     session.commit()
-    page = _client(app, shop["rep"]).get(f"/contacts/{shop['people']['c4'].id}")
+    page = web_as(shop["rep"]).get(f"/contacts/{shop['people']['c4'].id}")
     text = page.get_data(as_text=True)
     assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)" in text
 
@@ -184,11 +173,11 @@ def test_without_sales(crm: Any, session: Any, make_contact: Any) -> None:
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_panels_in_spanish(
-    app: Any, crm: Any, session: Any, make_user: Any, shop: dict[str, Any]
+    web_as: Any, app: Any, crm: Any, session: Any, make_user: Any, shop: dict[str, Any]
 ) -> None:
     compute(crm, session)
     session.commit()
-    client = _client(app, make_user("admin", locale="es"))
+    client = web_as(make_user("admin", locale="es"))
     page = client.get(f"/contacts/{shop['people']['c4'].id}").get_data(as_text=True)
     assert "Próximas mejores ofertas" in page and "Elevación" in page and "Confianza" in page
     assert ">Soporte<" in page

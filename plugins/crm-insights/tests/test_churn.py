@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from insights_orders import audit_rows, days_ago, instance_day, paid_order
 
 from crm_insights.analysis import churn, customer_model
 from crm_insights.analysis.customer_model import Figures
@@ -77,69 +77,33 @@ def test_the_window_setting() -> None:
         assert churn.window_days({churn.SETTING: bad}) == 180
 
 
-def _today(session: Any) -> dt.date:
-    from crmcore.settings import get_settings
-
-    from crm_insights.analysis.rfm import instance_today
-
-    return instance_today(get_settings(session))
-
-
-def _order(records: Any, contact: Any, day: dt.date, **fields: Any) -> Any:
-    line = {"description": "Item", "quantity": "1", "unit_price": "100", "tax_rate": "0"}
-    data = {"contact_id": contact.id, "status": "paid", "order_date": day.isoformat(),
-            "lines": [line], "currency": "EUR", "owner_id": contact.owner_id, **fields}  # fmt: skip
-    return records.create("orders", data)
-
-
 def _field(session: Any, record: Any) -> Any:
     session.refresh(record)
     return (record.custom_fields or {}).get(churn.FIELD)
-
-
-def _ago(session: Any, days: int) -> dt.date:
-    return _today(session) - dt.timedelta(days=days)
 
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_the_label(crm: Any, session: Any, records: Any, make_contact: Any) -> None:
     """An example is a customer with a counted order on or before the cutoff (today - window);
     churned (1) when no counted order follows within the window, 0 when one does."""
-    today = _today(session)
+    today = instance_day(session)
     kept = make_contact(first_name="Kept")
     gone = make_contact(first_name="Gone")
     late = make_contact(first_name="Late")
     trashed = make_contact(first_name="Trashed")
-    _order(records, kept, _ago(session, 200))
-    _order(records, kept, _ago(session, 20))
-    _order(records, gone, _ago(session, 200))
-    _order(records, gone, _ago(session, 20), status="cancelled")  # not a purchase
-    _order(records, gone, _ago(session, 180))  # on the cutoff: before it, not after
-    _order(records, late, _ago(session, 100))  # a customer only since the cutoff
-    _order(records, trashed, _ago(session, 300))
+    paid_order(records, kept, days_ago(session, 200))
+    paid_order(records, kept, days_ago(session, 20))
+    paid_order(records, gone, days_ago(session, 200))
+    paid_order(records, gone, days_ago(session, 20), status="cancelled")  # not a purchase
+    paid_order(records, gone, days_ago(session, 180))  # on the cutoff: before it, not after
+    paid_order(records, late, days_ago(session, 100))  # a customer only since the cutoff
+    paid_order(records, trashed, days_ago(session, 300))
     records.delete("contacts", trashed)
     x, y = customer_model.dataset(crm, session, churn.SPEC, today, 180, "EUR")
     assert y == [0, 1]  # kept, gone (in contact id order); late and trashed are no examples
     assert len(x[0]) == len(churn.FEATURES)
     past = customer_model.history(crm, session, today - dt.timedelta(days=180), 180, "EUR")
     assert past[gone.id].dates == 2 and past[gone.id].orders == 2
-
-
-def _client(app: Any, user: Any) -> Any:
-    from crmcore.testing.plugin import PASSWORD
-
-    client = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(True))
-    assert token
-    form = {"email": user.email, "password": PASSWORD, "csrf_token": token[1]}
-    assert client.post("/login", data=form).status_code == 303
-    return client
-
-
-def _audit_rows(session: Any) -> int:
-    from crmcore.audit import AuditEntry
-
-    return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
 
 
 @pytest.fixture
@@ -152,19 +116,19 @@ def customers(records: Any, session: Any, make_user: Any, make_contact: Any) -> 
     for i in range(MIN_PER_CLASS + 1):
         loyal = make_contact(first_name=f"Loyal {i}", owner_id=rep.id)
         for days in (370, 310, 250, 190 + i % 5, 60):
-            _order(records, loyal, _ago(session, days))
+            paid_order(records, loyal, days_ago(session, days))
         gone = make_contact(first_name=f"Gone {i}", owner_id=rep.id)
         for days in (520 + i, 460 + i, 400 + i):
-            _order(records, gone, _ago(session, days))
+            paid_order(records, gone, days_ago(session, days))
     active = make_contact(first_name="Active", owner_id=rep.id)
     other_active = make_contact(first_name="Other active", owner_id=other.id)
     for contact in (active, other_active):
         for days in (100, 60, 20):
-            _order(records, contact, _ago(session, days))
+            paid_order(records, contact, days_ago(session, days))
     lapsed = make_contact(first_name="Lapsed", owner_id=rep.id)
     for days in (500, 450, 400):
-        _order(records, lapsed, _ago(session, days))
-    _order(records, lapsed, _ago(session, 10), status="cancelled")  # not a purchase
+        paid_order(records, lapsed, days_ago(session, days))
+    paid_order(records, lapsed, days_ago(session, 10), status="cancelled")  # not a purchase
     prospect = make_contact(first_name="Prospect", owner_id=rep.id)
     return {"rep": rep, "other": other, "active": active, "other_active": other_active,
             "lapsed": lapsed, "prospect": prospect}  # fmt: skip
@@ -189,9 +153,9 @@ def test_trained_on_the_order_history_and_stored_as_the_field(
     active, lapsed = _field(session, customers["active"]), _field(session, customers["lapsed"])
     assert isinstance(active, int) and active < 30 and lapsed >= 70
     assert _field(session, customers["prospect"]) is None
-    audits = _audit_rows(session)
+    audits = audit_rows(session)
     assert train_and_store(crm, session)[churn.NAME] == 0  # nothing moved: no write
-    assert _audit_rows(session) == audits
+    assert audit_rows(session) == audits
     # the field keeps its name: filters in the reader's scope, in the API and in reports
     query = "/api/v1/contacts?custom.churn_risk__lte=30&first_name__contains=active"
     found = api_as(admin).get(query + "&sort=id").get_json()["data"]
@@ -221,10 +185,10 @@ def test_the_nightly_job_stores_the_scores(app: Any, crm: Any, customers: dict[s
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_panel_scope_model_page_and_spanish(
-    app: Any, crm: Any, session: Any, make_user: Any, customers: dict[str, Any]
+    web_as: Any, app: Any, crm: Any, session: Any, make_user: Any, customers: dict[str, Any]
 ) -> None:
     train_and_store(crm, session)
-    rep = _client(app, customers["rep"])
+    rep = web_as(customers["rep"])
     page = rep.get(f"/contacts/{customers['lapsed'].id}").get_data(as_text=True)
     assert "Churn risk" in page and "of no order in the next 180 days" in page
     assert "model version 1" in page and "Main factors:" in page
@@ -232,7 +196,7 @@ def test_panel_scope_model_page_and_spanish(
     page = rep.get(f"/contacts/{customers['prospect'].id}").get_data(as_text=True)
     assert "of no order" not in page and "No orders yet." in page
     # another rep may not open the contact, so sees neither its score nor its factors
-    response = _client(app, customers["other"]).get(f"/contacts/{customers['lapsed'].id}")
+    response = web_as(customers["other"]).get(f"/contacts/{customers['lapsed'].id}")
     assert response.status_code == 404 and "of no order" not in response.get_data(as_text=True)
     models = rep.get("/insights/models/").get_data(as_text=True)
     section = models.split('id="model-churn_risk"', 1)[1].split("</section>", 1)[0]
@@ -242,7 +206,7 @@ def test_panel_scope_model_page_and_spanish(
     assert f'<dd class="model-auc">{model.auc:.3f}</dd>' in section
     assert 'class="calibration"' in section and "Time since the last order" in section
     assert 'name="window_days"' not in models  # a rep may not change the settings
-    spanish = _client(app, make_user("admin", locale="es"))
+    spanish = web_as(make_user("admin", locale="es"))
     page = spanish.get(f"/contacts/{customers['lapsed'].id}").get_data(as_text=True)
     assert "Riesgo de abandono" in page and "de ningún pedido en los próximos 180 días" in page
     assert "of no order" not in page and "Churn risk" not in page
@@ -255,13 +219,13 @@ def test_panel_scope_model_page_and_spanish(
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_the_churn_window_is_set_by_administrators(
-    app: Any, crm: Any, session: Any, make_user: Any, customers: dict[str, Any]
+    web_as: Any, app: Any, crm: Any, session: Any, make_user: Any, customers: dict[str, Any]
 ) -> None:
     from crmcore.settings import get_settings
 
     from crm_insights.analysis import propensity
 
-    admin = _client(app, make_user("admin"))
+    admin = web_as(make_user("admin"))
     page = admin.get("/insights/models/").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token and 'id="churn_risk-window_days"' in page and 'value="180"' in page
@@ -287,7 +251,7 @@ def test_the_churn_window_is_set_by_administrators(
     assert response.status_code == 303
     assert get_settings(session)[churn.SETTING] == 120
     assert propensity.SETTING not in get_settings(session)  # the other window untouched
-    rep = _client(app, customers["rep"])
+    rep = web_as(customers["rep"])
     token = re.search(r'name="csrf_token" value="([^"]+)"', rep.get("/contacts").get_data(True))
     assert token
     response = rep.post("/insights/models/window",
@@ -301,12 +265,12 @@ def test_the_churn_window_is_set_by_administrators(
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_too_little_data(
-    app: Any, crm: Any, session: Any, records: Any, make_user: Any, make_contact: Any
+    web_as: Any, app: Any, crm: Any, session: Any, records: Any, make_user: Any, make_contact: Any
 ) -> None:
     admin = make_user("admin")
     contact = make_contact(first_name="Solo", owner_id=admin.id)
-    _order(records, contact, _ago(session, 400))
-    client = _client(app, admin)
+    paid_order(records, contact, days_ago(session, 400))
+    client = web_as(admin)
     assert "No model trained yet." in client.get(f"/contacts/{contact.id}").get_data(as_text=True)
     contact_model = records.entity("contacts").model
     # a stale score (the formula's, before the model) is emptied while data is too little
@@ -324,7 +288,7 @@ def test_too_little_data(
             "180 days after their earlier orders; at least 20 of each are needed.")  # fmt: skip
     assert text in client.get(f"/contacts/{contact.id}").get_data(as_text=True)
     assert text in client.get("/insights/models/").get_data(as_text=True)
-    spanish = _client(app, make_user("admin", locale="es"))
+    spanish = web_as(make_user("admin", locale="es"))
     page = spanish.get("/insights/models/").get_data(as_text=True)
     assert "pocos datos para predecir" in page and "bought nothing" not in page
 

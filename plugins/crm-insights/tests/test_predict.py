@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from typing import Any
 
 import pytest
-from crmcore.testing.plugin import PASSWORD
 from sqlalchemy import select
 
 from crm_insights.analysis.models import PredictionModel
@@ -108,18 +106,9 @@ def deals(records: Any, session: Any, make_user: Any) -> dict[str, Any]:
     return {"rep": rep, "hot": hot, "lost": lost, "open": open_, "deal": deal}
 
 
-def _client(app: Any, user: Any) -> Any:
-    client = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(True))
-    assert token
-    form = {"email": user.email, "password": PASSWORD, "csrf_token": token[1]}
-    assert client.post("/login", data=form).status_code == 303
-    return client
-
-
 @pytest.mark.crm_plugins("sales", "insights")
 def test_train_on_deals_and_panel(
-    app: Any, crm: Any, session: Any, make_user: Any, deals: dict[str, Any]
+    web_as: Any, app: Any, crm: Any, session: Any, make_user: Any, deals: dict[str, Any]
 ) -> None:
     model = train(crm, session)
     assert model is not None and model.status == "ok" and model.version == 1
@@ -130,16 +119,16 @@ def test_train_on_deals_and_panel(
     assert scored.factors[0][0] == "calls"
     assert train(crm, session).version == 2  # type: ignore[union-attr]
     session.commit()
-    rep = _client(app, deals["rep"])
+    rep = web_as(deals["rep"])
     page = rep.get(f"/deals/{deals['hot'].id}").get_data(as_text=True)
     assert "Win probability" in page and "model version 2" in page
     assert "Calls logged: raises the probability" in page
     models = rep.get("/insights/models/").get_data(as_text=True)
     assert f'ROC AUC</dt><dd class="model-auc">{model.auc:.3f}</dd>' in models
     # another rep may not open the deal
-    assert _client(app, make_user("sales_rep")).get(f"/deals/{deals['hot'].id}").status_code == 404
+    assert web_as(make_user("sales_rep")).get(f"/deals/{deals['hot'].id}").status_code == 404
     # a support agent may not read deals: the page shows only the contacts' model
-    agent = _client(app, make_user("support_agent")).get("/insights/models/")
+    agent = web_as(make_user("support_agent")).get("/insights/models/")
     assert agent.status_code == 200
     assert 'id="model-purchase_propensity"' in agent.get_data(as_text=True)
     assert 'id="model-deal_win"' not in agent.get_data(as_text=True)
@@ -147,7 +136,7 @@ def test_train_on_deals_and_panel(
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_too_little_data_said_on_the_deal(
-    app: Any, crm: Any, session: Any, records: Any, make_user: Any
+    web_as: Any, app: Any, crm: Any, session: Any, records: Any, make_user: Any
 ) -> None:
     stage = records.entity("stages").model
     open_ = session.scalars(select(stage).where(~stage.is_won, ~stage.is_lost)).first()
@@ -157,7 +146,7 @@ def test_too_little_data_said_on_the_deal(
         {"title": "Lonely", "amount": "10", "currency": "EUR", "stage_id": open_.id,
          "pipeline_id": open_.pipeline_id},
     )  # fmt: skip
-    client = _client(app, admin)
+    client = web_as(admin)
     assert "No model trained yet." in client.get(f"/deals/{made.id}").get_data(as_text=True)
     model = train(crm, session)
     assert model is not None and model.status == "too_little_data"
@@ -175,11 +164,11 @@ def test_without_sales(crm: Any, session: Any) -> None:
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_panel_and_model_page_in_spanish(
-    app: Any, crm: Any, session: Any, make_user: Any, deals: dict[str, Any]
+    web_as: Any, app: Any, crm: Any, session: Any, make_user: Any, deals: dict[str, Any]
 ) -> None:
     train(crm, session)
     session.commit()
-    client = _client(app, make_user("admin", locale="es"))
+    client = web_as(make_user("admin", locale="es"))
     page = client.get(f"/deals/{deals['hot'].id}").get_data(as_text=True)
     assert "Probabilidad de ganar" in page and "Llamadas registradas: aumenta" in page
     assert "Win probability" not in page and "Main factors" not in page
@@ -189,7 +178,9 @@ def test_panel_and_model_page_in_spanish(
 
 
 @pytest.mark.crm_plugins("sales", "insights")
-def test_lead_conversion(app: Any, crm: Any, session: Any, records: Any, make_user: Any) -> None:
+def test_lead_conversion(
+    web_as: Any, app: Any, crm: Any, session: Any, records: Any, make_user: Any
+) -> None:
     """Converted leads came with a phone and got calls; unqualified ones did not."""
     from crm_insights.analysis.predict import LEAD, predict
 
@@ -211,7 +202,7 @@ def test_lead_conversion(app: Any, crm: Any, session: Any, records: Any, make_us
 
     model = train(crm, session, LEAD)
     assert model is not None and model.status == "too_little_data"
-    model_page = _client(app, rep).get("/insights/models/").get_data(as_text=True)
+    model_page = web_as(rep).get("/insights/models/").get_data(as_text=True)
     assert "0 converted and 0 unqualified leads" in model_page
     for i in range(MIN_PER_CLASS + 4):
         lead("unqualified", None if i % 3 else "+34600000000", i % 5 // 4)
@@ -230,7 +221,7 @@ def test_lead_conversion(app: Any, crm: Any, session: Any, records: Any, make_us
     scored = predict(crm, session, fresh, LEAD)
     assert scored is not None and scored.probability > 0.5
     session.commit()
-    page = _client(app, rep).get(f"/leads/{fresh.id}").get_data(as_text=True)
+    page = web_as(rep).get(f"/leads/{fresh.id}").get_data(as_text=True)
     assert "Conversion probability" in page and "model version 2" in page
 
 

@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from insights_orders import audit_rows, instance_day, paid_order
+from sqlalchemy import select
 
 from crm_insights.analysis import propensity
 from crm_insights.analysis.predict import MIN_PER_CLASS, fit
@@ -54,21 +55,6 @@ def test_the_window_setting() -> None:
         assert propensity.window_days({propensity.SETTING: bad}) == 90
 
 
-def _today(session: Any) -> dt.date:
-    from crmcore.settings import get_settings
-
-    from crm_insights.analysis.rfm import instance_today
-
-    return instance_today(get_settings(session))
-
-
-def _order(records: Any, contact: Any, day: dt.date, **fields: Any) -> Any:
-    line = {"description": "Item", "quantity": "1", "unit_price": "100", "tax_rate": "0"}
-    data = {"contact_id": contact.id, "status": "paid", "order_date": day.isoformat(),
-            "lines": [line], "currency": "EUR", "owner_id": contact.owner_id, **fields}  # fmt: skip
-    return records.create("orders", data)
-
-
 def _field(session: Any, record: Any) -> Any:
     session.refresh(record)
     return (record.custom_fields or {}).get(propensity.FIELD)
@@ -79,42 +65,25 @@ def customers(records: Any, session: Any, make_user: Any, make_contact: Any) -> 
     """Regular customers who ordered again after the cutoff (today - 90 days), one-off
     customers who never came back, and the contacts scored today: ``fresh`` (ordering lately)
     and ``lapsed`` of ``rep``, ``other_fresh`` of ``other``, ``prospect`` without orders."""
-    today = _today(session)
+    today = instance_day(session)
     rep, other = make_user("sales_rep"), make_user("sales_rep")
     for i in range(MIN_PER_CLASS + 1):
         regular = make_contact(first_name=f"Regular {i}", owner_id=rep.id)
         for days in (200, 150, 100, 30 + i % 5):
-            _order(records, regular, today - dt.timedelta(days=days))
+            paid_order(records, regular, today - dt.timedelta(days=days))
         once = make_contact(first_name=f"Once {i}", owner_id=rep.id)
-        _order(records, once, today - dt.timedelta(days=400 + i))
+        paid_order(records, once, today - dt.timedelta(days=400 + i))
     fresh = make_contact(first_name="Fresh", owner_id=rep.id)
     other_fresh = make_contact(first_name="Other fresh", owner_id=other.id)
     for contact in (fresh, other_fresh):
         for days in (70, 40, 10):
-            _order(records, contact, today - dt.timedelta(days=days))
+            paid_order(records, contact, today - dt.timedelta(days=days))
     lapsed = make_contact(first_name="Lapsed", owner_id=rep.id)
-    _order(records, lapsed, today - dt.timedelta(days=380))
-    _order(records, lapsed, today - dt.timedelta(days=20), status="cancelled")  # not a purchase
+    paid_order(records, lapsed, today - dt.timedelta(days=380))
+    paid_order(records, lapsed, today - dt.timedelta(days=20), status="cancelled")  # not a purchase
     prospect = make_contact(first_name="Prospect", owner_id=rep.id)
     return {"rep": rep, "other": other, "fresh": fresh, "other_fresh": other_fresh,
             "lapsed": lapsed, "prospect": prospect}  # fmt: skip
-
-
-def _client(app: Any, user: Any) -> Any:
-    from crmcore.testing.plugin import PASSWORD
-
-    client = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(True))
-    assert token
-    form = {"email": user.email, "password": PASSWORD, "csrf_token": token[1]}
-    assert client.post("/login", data=form).status_code == 303
-    return client
-
-
-def _audit_rows(session: Any) -> int:
-    from crmcore.audit import AuditEntry
-
-    return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
 
 
 @pytest.mark.crm_plugins("sales", "insights")
@@ -134,9 +103,9 @@ def test_trained_on_the_order_history_and_stored_as_a_field(
     fresh, lapsed = _field(session, customers["fresh"]), _field(session, customers["lapsed"])
     assert isinstance(fresh, int) and fresh >= 70 and lapsed < 30
     assert _field(session, customers["prospect"]) is None
-    audits = _audit_rows(session)
+    audits = audit_rows(session)
     assert train_and_store(crm, session)[propensity.NAME] == 0  # nothing moved: no write
-    assert _audit_rows(session) == audits
+    assert audit_rows(session) == audits
     # filters in the reader's scope, in the API and in reports
     query = "/api/v1/contacts?custom.purchase_propensity__gte=70&first_name__contains=fresh"
     found = api_as(admin).get(query + "&sort=id").get_json()["data"]
@@ -160,10 +129,10 @@ def test_trained_on_the_order_history_and_stored_as_a_field(
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_panel_model_page_and_spanish(
-    app: Any, crm: Any, session: Any, make_user: Any, customers: dict[str, Any]
+    web_as: Any, app: Any, crm: Any, session: Any, make_user: Any, customers: dict[str, Any]
 ) -> None:
     train_and_store(crm, session)
-    rep = _client(app, customers["rep"])
+    rep = web_as(customers["rep"])
     page = rep.get(f"/contacts/{customers['fresh'].id}").get_data(as_text=True)
     assert "Purchase propensity" in page and "of an order in the next 90 days" in page
     assert "model version 1" in page and "raises the probability" in page
@@ -173,11 +142,8 @@ def test_panel_model_page_and_spanish(
     assert 'id="model-purchase_propensity"' in models and "90 days" in models
     assert 'name="window_days"' not in models  # a rep may not change the setting
     # another rep may not open the contact
-    assert (
-        _client(app, customers["other"]).get(f"/contacts/{customers['fresh'].id}").status_code
-        == 404
-    )
-    spanish = _client(app, make_user("admin", locale="es"))
+    assert web_as(customers["other"]).get(f"/contacts/{customers['fresh'].id}").status_code == 404
+    spanish = web_as(make_user("admin", locale="es"))
     page = spanish.get(f"/contacts/{customers['fresh'].id}").get_data(as_text=True)
     assert "Propensión de compra" in page and "de un pedido en los próximos 90 días" in page
     assert "Purchase propensity" not in page and "of an order" not in page
@@ -187,12 +153,12 @@ def test_panel_model_page_and_spanish(
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_too_little_data(
-    app: Any, crm: Any, session: Any, records: Any, make_user: Any, make_contact: Any
+    web_as: Any, app: Any, crm: Any, session: Any, records: Any, make_user: Any, make_contact: Any
 ) -> None:
     admin = make_user("admin")
     contact = make_contact(first_name="Solo", owner_id=admin.id)
-    _order(records, contact, _today(session) - dt.timedelta(days=5))
-    client = _client(app, admin)
+    paid_order(records, contact, instance_day(session) - dt.timedelta(days=5))
+    client = web_as(admin)
     assert "No model trained yet." in client.get(f"/contacts/{contact.id}").get_data(as_text=True)
     contact_model = records.entity("contacts").model
     # a stale score from an earlier model is emptied while the model has too little data
@@ -213,11 +179,11 @@ def test_too_little_data(
 
 @pytest.mark.crm_plugins("sales", "insights")
 def test_the_window_is_set_by_administrators(
-    app: Any, crm: Any, session: Any, make_user: Any, customers: dict[str, Any]
+    web_as: Any, app: Any, crm: Any, session: Any, make_user: Any, customers: dict[str, Any]
 ) -> None:
     from crmcore.settings import get_settings
 
-    admin = _client(app, make_user("admin"))
+    admin = web_as(make_user("admin"))
     page = admin.get("/insights/models/").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token and 'name="window_days"' in page and 'value="90"' in page
@@ -235,7 +201,7 @@ def test_the_window_is_set_by_administrators(
                           data={"csrf_token": token[1], "window_days": "30"})  # fmt: skip
     assert response.status_code == 303
     assert get_settings(session)[propensity.SETTING] == 30
-    rep = _client(app, customers["rep"])
+    rep = web_as(customers["rep"])
     token = re.search(r'name="csrf_token" value="([^"]+)"', rep.get("/contacts").get_data(True))
     assert token
     response = rep.post("/insights/models/window",
