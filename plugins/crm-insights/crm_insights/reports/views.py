@@ -16,6 +16,7 @@ from . import export, form, lines, present
 from .definition import parse_definition, source_of
 from .fields import report_fields
 from .models import CHARTS, PIN_RANGES, VISIBILITIES, Report
+from .pins import range_names
 from .runner import run_definition
 from .sharing import get_readable, readable
 
@@ -103,14 +104,7 @@ def _builder(
         charts=CHARTS,
         visibilities=VISIBILITIES,
         pin_ranges=PIN_RANGES,
-        range_names={
-            "this_month": _("This month"),
-            "last_month": _("Last month"),
-            "this_quarter": _("This quarter"),
-            "last_quarter": _("Last quarter"),
-            "this_year": _("This year"),
-            "custom": _("Custom dates"),
-        },
+        range_names=range_names(),
         field_hint=_field_hint(service, values.get("entity", "")),
         present=present,
     ), status
