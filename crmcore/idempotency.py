@@ -235,15 +235,23 @@ def _answer_committed(crm: Any, session: Any, row_id: int, record: str | None) -
 
 
 def _read(session: Any, user_id: int, key: str) -> IdempotencyKey | None:
-    """The row of a key, read without taking SQLite's write lock."""
+    """The row of a key, read without taking SQLite's write lock, detached from the session.
+
+    Detached, so that the rollback below does not expire it: reading an expired attribute
+    would load it again in a new transaction, which on SQLite takes the write lock (and holds
+    it through the caller's sleep, starving the request that owns the key) and fails when the
+    row was deleted meanwhile."""
     token = sqlite_write_intent.set(False)
     try:
         session.rollback()
-        return session.scalar(  # type: ignore[no-any-return]
+        found = session.scalar(
             select(IdempotencyKey).where(
                 IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
             )
         )
+        if found is not None:
+            session.expunge(found)
+        return found  # type: ignore[no-any-return]
     finally:
         session.rollback()
         sqlite_write_intent.reset(token)
