@@ -62,13 +62,18 @@ SECRET_FIELDS = frozenset(
 
 
 def _safe(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
-    return {
-        # a secret is masked and named by what it protects ("password", not "password_hash")
-        (name.removesuffix("_hash") if name in SECRET_FIELDS else name): (
-            ["***", "***"] if name in SECRET_FIELDS else [jsonable(b), jsonable(a)]
-        )
-        for name, (b, a) in changes.items()
-    }
+    safe: dict[str, Any] = {}
+    plain = _PLAIN
+    for name, (before, after) in changes.items():
+        if name in SECRET_FIELDS:
+            # a secret is masked and named by what it protects ("password", not "password_hash")
+            safe[name.removesuffix("_hash")] = ["***", "***"]
+        else:
+            safe[name] = [
+                before if type(before) in plain else jsonable(before),
+                after if type(after) in plain else jsonable(after),
+            ]
+    return safe
 
 
 def record_audit_many(

@@ -151,23 +151,31 @@ def insert_rows(conn: Connection, plan: InsertPlan, rows: Sequence[Sequence[Any]
     if not rows:
         return []
     dialect = conn.dialect
-    width = len(plan.columns)
-    kept = [i for i in range(width) if any(row[i] is not None for row in rows)]
     binds = plan.binds(dialect)
-    columns = [tuple(row[i] for row in rows) for i in kept]
-    bound: list[Sequence[Any]] = []
-    for i, values in zip(kept, columns, strict=True):
-        process = binds[i]
-        bound.append(values if process is None else [process(v) for v in values])
+    columns = list(zip(*rows, strict=True))
+    everyone = len(rows)
+    kept = [i for i, values in enumerate(columns) if values.count(None) != everyone]
+    bound = [bound_column(binds[i], columns[i]) for i in kept]
     per_statement = max(1, MAX_PARAMETERS // max(1, len(kept)))
     ids: list[int] = []
+    bound_rows = list(zip(*bound, strict=True)) if bound else [()] * len(rows)
     for start in range(0, len(rows), per_statement):
-        page = [
-            tuple(column[r] for column in bound)
-            for r in range(start, min(start + per_statement, len(rows)))
-        ]
-        ids.extend(_insert_page(conn, plan, kept, page))
+        ids.extend(_insert_page(conn, plan, kept, bound_rows[start : start + per_statement]))
     return ids
+
+
+def bound_column(process: Callable[[Any], Any] | None, values: Sequence[Any]) -> Sequence[Any]:
+    """A column's values as the driver takes them, each through the column's bind processor.
+
+    A value the whole column shares (one object: the batch's timestamp, an entity name) is
+    processed once.
+    """
+    if process is None or not values:
+        return values
+    first = values[0]
+    if all(v is first for v in values):
+        return [process(first)] * len(values)
+    return list(map(process, values))
 
 
 def _insert_page(
@@ -226,10 +234,10 @@ def insert_many(
     dialect = conn.dialect
     processors = _processors(table, tuple(names), dialect)
     if any(p is not None for p in processors):
-        rows = [
-            tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
-            for row in rows
-        ]
+        # column by column: a processor is looked up once per column, not once per value
+        columns = zip(*rows, strict=True)
+        bound = [bound_column(p, c) for p, c in zip(processors, columns, strict=True)]
+        rows = list(zip(*bound, strict=True))
     quote = dialect.identifier_preparer.quote
     mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
     sql = (
@@ -237,7 +245,7 @@ def insert_many(
         f"({', '.join(quote(n) for n in names)}) VALUES ({', '.join([mark] * len(names))})"
         f"{suffix}"
     )
-    conn.exec_driver_sql(sql, [tuple(row) for row in rows])
+    conn.exec_driver_sql(sql, [row if type(row) is tuple else tuple(row) for row in rows])
 
 
 _PROCESSORS: dict[tuple[Table, tuple[str, ...], str], tuple[Callable[[Any], Any] | None, ...]] = {}

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy import types as satypes
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.exc import StaleDataError
 
 from .audit import record_audit, record_audit_many
@@ -445,8 +446,9 @@ class RecordService:
             self._pending.clear()
             raise Conflict(_integrity_message(exc)) from None
         pending, self._pending = self._pending, []
+        callers: dict[str, Any] = {}  # one look-up per hook for all the events of a batch
         for event in pending:
-            self._fire(event)
+            self._fire(event, callers)
 
     def rollback(self) -> None:
         """Roll back the session and drop the events of writes not committed."""
@@ -566,53 +568,70 @@ class RecordService:
         columns the statement cannot fill alone (a server default, a default reading the
         statement's context, a mapper over several tables), take the unit of work instead.
         """
-        columns = entity.columns
+        columns = entity.columns.keys()
         plan = insert_plan(entity)
+        session = self.session
         rows: list[list[Any]] = []
+        filled: list[tuple[str, Any, bool]] = []
+        now = utcnow()
+        for key, _name, default, call in plan.columns if plan is not None else ():
+            if call and getattr(default, "__wrapped__", None) is utcnow:
+                # the batch's records take one timestamp, as one statement with now() would
+                default, call = now, False
+            filled.append((key, default, call))
         for event in events:
             values = event.record.__dict__
             # a record already in the session was cascaded there by a related object a veto
             # hook added (a deal's stage history row): the unit of work inserts both in order
             if (
                 plan is None
-                or not {k for k in values if not k.startswith("_sa_")} <= columns.keys()
-                or event.record in self.session
+                or any(not k.startswith("_sa_") for k in values.keys() - columns)
+                or event.record in session
             ):
-                self.session.add_all([e.record for e in events])
+                session.add_all([e.record for e in events])
                 self._flush()
                 return
             rows.append(
                 [
                     values[key] if key in values else default(None) if call else default
-                    for key, _name, default, call in plan.columns
+                    for key, default, call in filled
                 ]
             )
         assert plan is not None  # events is never empty
         try:
-            ids = insert_rows(self.session.connection(), plan, rows)
+            ids = insert_rows(session.connection(), plan, rows)
         except IntegrityError as exc:
-            self.session.rollback()
+            session.rollback()
             raise Conflict(_integrity_message(exc)) from None
         except DataError:  # a backstop, as in _flush
-            self.session.rollback()
+            session.rollback()
             raise ValidationError("A value is out of range or too long for its field.") from None
-        identities = self.session.identity_map
+        identities = session.identity_map
+        identity_class = plan.mapper._identity_class
+        keys = [key for key, _default, _call in filled]
+        id_key = plan.id_key
+        # the cascade of ``Session.add`` walks every relationship of every record, and finds
+        # nothing: the records hold only column values (checked above)
+        attach = getattr(session, "_update_impl", None)
         for event, row, record_id in zip(events, rows, ids, strict=True):
             record = event.record
             # an object of a rolled-back insert stays in the session, expired, under an id
             # that SQLite hands out again: the new record takes its place
-            stale = identities.get(plan.mapper.identity_key_from_primary_key([record_id]))
+            stale = identities.get((identity_class, (record_id,), None))
             if stale is not None:
-                self.session.expunge(stale)
+                session.expunge(stale)
             # straight into the instance's dict: the next call marks every value present as
             # loaded, so there is no change history to record on the way
             state = record.__dict__
-            for (key, _name, _default, _call), value in zip(plan.columns, row, strict=True):
+            for key, value in zip(keys, row, strict=True):
                 if key not in state:
                     state[key] = value
-            state[plan.id_key] = record_id
+            state[id_key] = record_id
             make_transient_to_detached(record)
-            self.session.add(record)
+            if attach is not None:
+                attach(instance_state(record))
+            else:  # pragma: no cover - a SQLAlchemy without it
+                session.add(record)
 
     def _after_write(self, event: RecordEvent) -> None:
         entity, record = event.entity, event.record
@@ -651,14 +670,25 @@ class RecordService:
             self.commit()
         return event.record
 
-    def _fire(self, event: RecordEvent) -> None:
-        hook = {"create": "crm_record_created", "delete": "crm_record_deleted"}.get(
-            event.action, "crm_record_updated"
-        )
+    def _fire(self, event: RecordEvent, callers: dict[str, Any] | None = None) -> None:
+        """The after-commit event hook of ``event``; ``callers`` keeps each hook's caller (or
+        ``None``: no enabled plugin listens) for the next events of the same commit."""
+        hook = _EVENT_HOOKS.get(event.action, "crm_record_updated")
+        callers = {} if callers is None else callers
+        if hook not in callers:
+            caller = self.crm.hook(hook)
+            callers[hook] = caller if caller.get_hookimpls() else None
+        caller = callers[hook]
+        if caller is None:
+            return
         try:
-            self.crm.hook(hook)(event=event)
+            caller(event=event)
         except Exception:  # the write is committed; a failing listener must not undo the answer
             log.exception("%s failed for %s %s", hook, event.entity.name, event.record.id)
+
+
+#: The after-commit hook of each action (``update`` and ``restore``: ``crm_record_updated``).
+_EVENT_HOOKS = {"create": "crm_record_created", "delete": "crm_record_deleted"}
 
 
 def _terms(entity: Entity, action: str = "", plural: bool = False) -> dict[str, Any]:

@@ -167,3 +167,104 @@ def test_create_many_after_a_rollback_reuses_ids_cleanly(crm, records):
     names = {c.id: c.last_name for c in crm.session.scalars(select(Contact))}
     assert [names[r.id] for r in again] == ["Kept", "Also"]
     assert "Gone" not in names.values() and len(first) == 2
+
+
+def test_a_commit_looks_each_event_hook_up_once_and_fires_every_event(app, crm, records):
+    """The events of a batch share one caller per hook (not one look-up per record), and
+    each still reaches the listener, in order, with its own record."""
+    app.extensions["everyhook"] = []
+    looked_up: list[str] = []
+    real = crm.hook
+
+    def counted(name):
+        looked_up.append(name)
+        return real(name)
+
+    crm.hook = counted  # an attribute of this app's CRM object only
+    try:
+        made = records.create_many("contacts", [{"last_name": f"Fired{i}"} for i in range(6)])
+    finally:
+        del crm.hook
+    assert looked_up.count("crm_record_created") == 1
+    created = [e[2] for e in app.extensions["everyhook"] if e[0] == "created"]
+    assert created == [r.id for r in made]
+
+
+def test_an_event_hook_no_enabled_plugin_implements_is_not_called(crm, records):
+    """No listener: the caller is never invoked for the batch's events (a hook with one is,
+    as the test above shows)."""
+    calls: list[str] = []
+    real = crm.hook
+
+    class Silent:
+        def __init__(self, name):
+            self.name = name
+
+        def get_hookimpls(self):
+            return []
+
+        def __call__(self, **kwargs):
+            calls.append(self.name)
+
+    def hooks(name):
+        return Silent(name) if name == "crm_record_created" else real(name)
+
+    crm.hook = hooks
+    try:
+        made = records.create_many("contacts", [{"last_name": "Quiet"}, {"last_name": "Too"}])
+    finally:
+        del crm.hook
+    assert calls == [] and all(r.id for r in made)
+
+
+def test_records_of_create_many_are_in_the_identity_map_as_loaded(crm, records):
+    """The records join the session without its cascade walk: ``get`` answers them from
+    the identity map (no SQL), nothing is pending, and their values need no reload."""
+    from sqlalchemy import event
+
+    made = records.create_many(
+        "contacts", [{"first_name": "Map", "last_name": f"N{i}"} for i in range(3)], commit=False
+    )
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(crm.engine, "before_cursor_execute", seen)
+    try:
+        for record in made:
+            assert crm.session.get(Contact, record.id) is record
+            assert record.last_name.startswith("N") and record.version == 1
+        assert not crm.session.new and not crm.session.dirty
+    finally:
+        event.remove(crm.engine, "before_cursor_execute", seen)
+    assert statements == []
+    records.commit()
+
+
+def test_a_batch_takes_one_timestamp_stored_as_a_single_create_stores_it(crm, records):
+    """``created_at``/``updated_at`` (``utcnow`` defaults) are read once per batch, in the
+    same stored form as a record created alone; other callable defaults stay per row."""
+    import datetime as dt
+    import re
+
+    from sqlalchemy import text
+
+    before = dt.datetime.now(dt.UTC)
+    made = records.create_many("contacts", [{"last_name": f"Clock{i}"} for i in range(4)])
+    alone = records.create("contacts", {"last_name": "Alone"})
+    after = dt.datetime.now(dt.UTC)
+    stamps = {(r.created_at, r.updated_at) for r in made}
+    assert len(stamps) == 1
+    [(created, updated)] = stamps
+    assert created == updated and before <= created <= after
+    assert created.tzinfo is not None
+    assert len({id(r.emails) for r in made}) == len(made)  # ``list`` default: one per record
+    shape = [
+        re.sub(r"\d", "0", str(v))
+        for v in crm.session.execute(
+            text("SELECT created_at FROM core_contact WHERE id IN (:a, :b)"),
+            {"a": made[0].id, "b": alone.id},
+        ).scalars()
+    ]
+    assert len(shape) == 2 and shape[0] == shape[1]

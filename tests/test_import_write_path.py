@@ -114,6 +114,18 @@ def test_an_imported_row_is_stored_audited_and_indexed_as_a_created_one(
     assert created_changes.pop("email") == [None, "jose2@example.com"]
     assert changes == created_changes
     assert changes["custom_fields.level"] == [None, "gold"]
+    # the stored text itself (SQLite keeps what was sent): same keys, order and JSON form
+    raw = {
+        record_id: crm.session.execute(
+            text(
+                "SELECT CAST(changes AS TEXT) FROM core_audit"
+                " WHERE entity = 'contact' AND record_id = :id"
+            ),
+            {"id": record_id},
+        ).scalar_one()
+        for record_id in (imported.id, created.id)
+    }
+    assert raw[imported.id].replace("jose@", "jose2@") == raw[created.id]
 
     owner, title, body = search_of(crm, imported.id)
     assert (owner, title) == (search_of(crm, created.id)[0], search_of(crm, created.id)[1])

@@ -61,6 +61,12 @@ class RowConverter:
             and col.type.length
             and type(fields.schema_fields.get(name)) is mm.String
         }
+        #: how each mapped schema field's text is read, decided once from its type
+        self.kinds: dict[str, str] = {
+            target: _kind(fields.schema_fields[target])
+            for target in self.targets
+            if target is not None and target in fields.schema_fields
+        }
 
     def convert(self, line: int, cells: list[str]) -> Row:
         row = Row(line, cells)
@@ -84,9 +90,7 @@ class RowConverter:
                 self._set(row, target, value)
         if not canonical and not row.errors:
             row.errors["_schema"] = ["The row has no value in any imported column."]
-        digest = json.dumps(
-            [self.fields.entity.name, canonical], sort_keys=True, ensure_ascii=False
-        )
+        digest = _CANONICAL.encode([self.fields.entity.name, canonical])
         row.fingerprint = hashlib.sha256(digest.encode()).hexdigest()
         return row
 
@@ -95,17 +99,15 @@ class RowConverter:
         if limit is not None and len(value) > limit:
             row.errors[name] = [f"Longer than maximum length {limit}."]
             return
-        schema_field = self.fields.schema_fields[name]
-        if isinstance(schema_field, mm.List):
-            inner = schema_field.inner
-            if isinstance(inner, mm.Nested | mm.Dict):
-                self._json(row, name, value)
-                return
+        kind = self.kinds.get(name)
+        if kind is None:
+            kind = self.kinds[name] = _kind(self.fields.schema_fields[name])
+        if kind == "json":
+            self._json(row, name, value)
+        elif kind == "list":
             separator = ";" if ";" in value else ","
             row.data[name] = [part.strip() for part in value.split(separator) if part.strip()]
-        elif isinstance(schema_field, mm.Dict | mm.Nested):
-            self._json(row, name, value)
-        elif isinstance(schema_field, mm.Boolean):
+        elif kind == "boolean":
             lowered = value.casefold()
             row.data[name] = (
                 True if lowered in _TRUE_ES else False if lowered in _FALSE_ES else value
@@ -119,3 +121,20 @@ class RowConverter:
             row.data[name] = json.loads(value)
         except json.JSONDecodeError:
             row.errors[name] = ["Not valid JSON."]
+
+
+#: The fingerprint's canonical JSON: what ``json.dumps(..., sort_keys=True,
+#: ensure_ascii=False)`` writes, without making an encoder per row.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
+
+def _kind(schema_field: mm.Field) -> str:
+    """How a cell is read for ``schema_field``: ``json`` (nested objects), ``list`` (separated
+    values), ``boolean`` (Spanish words too) or ``text`` (as it is, for the schema)."""
+    if isinstance(schema_field, mm.List):
+        return "json" if isinstance(schema_field.inner, mm.Nested | mm.Dict) else "list"
+    if isinstance(schema_field, mm.Dict | mm.Nested):
+        return "json"
+    if isinstance(schema_field, mm.Boolean):
+        return "boolean"
+    return "text"

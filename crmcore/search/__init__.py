@@ -63,14 +63,24 @@ def terms(query: str) -> list[str]:
     return re.findall(r"\w+", normalise(query))[:MAX_TERMS]
 
 
+def _loaded(record: Any, name: str) -> Any:
+    """``getattr(record, name, None)``, read from the instance's dict when loaded there (a
+    batch's new records have every column loaded; no attribute machinery per value)."""
+    values = record.__dict__
+    return values[name] if name in values else getattr(record, name, None)
+
+
 def document_text(entity: Entity, record: Any) -> str:
+    """The normalised text of ``record`` that search matches: its search fields and tags."""
+    values = record.__dict__  # loaded values without the attribute machinery; else getattr
     parts: list[str] = []
     for name in entity.search_fields:
-        value = getattr(record, name, None)
+        value = values[name] if name in values else getattr(record, name, None)
         if value:
-            parts.append(str(value))
+            parts.append(value if type(value) is str else str(value))
     if entity.has_tags:
-        parts.extend(str(t) for t in (record.tags or ()))
+        tags = values["tags"] if "tags" in values else record.tags
+        parts.extend(t if type(t) is str else str(t) for t in (tags or ()))
     return normalise(" ".join(parts))
 
 
@@ -122,7 +132,7 @@ class SearchIndex:
                 (
                     name,
                     r.id,
-                    getattr(r, owner) if owner else None,
+                    _loaded(r, owner) if owner else None,
                     display(r)[:300],
                     document_text(entity, r),
                 )
