@@ -11,6 +11,9 @@ import hashlib
 import json
 import uuid
 
+import pytest
+from sqlalchemy import text
+
 from crmcore.audit import _safe, jsonable
 from crmcore.bulk_insert import bound_column
 from crmcore.importing.converting import RowConverter
@@ -109,3 +112,98 @@ def test_row_fingerprints_keep_their_formula_so_old_imports_stay_idempotent(crm,
     assert row.fingerprint == expected
     assert row.data["tags"] == ["a", "b"] and row.company == "Sol S.L."
     assert row.data["email_opt_out"] is True and row.data["last_name"] == "Núñez"
+
+
+def _fts_ok(crm) -> None:
+    """SQLite's own check that the full-text index holds exactly the documents' text."""
+    crm.session.execute(
+        text("INSERT INTO core_search_fts(core_search_fts) VALUES('integrity-check')")
+    )
+
+
+def _paused(crm) -> int:
+    return crm.session.execute(text("SELECT count(*) FROM core_search_fts_paused")).scalar_one()
+
+
+def _sqlite(crm) -> None:
+    if crm.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's full-text trigger (PostgreSQL's tsvector is a generated column)")
+
+
+def _found(crm, records, words: str) -> list[int]:
+    entity = records.entity("contacts")
+    return sorted(crm.session.scalars(crm.search.record_ids(entity, words)))
+
+
+def test_a_batch_indexes_its_documents_at_once_and_the_trigger_resumes(crm, records):
+    _sqlite(crm)
+    first = records.create_many("contacts", [{"last_name": f"Uno{i} Lote"} for i in range(5)])
+    second = records.create_many("contacts", [{"last_name": f"Dos{i} Lote"} for i in range(5)])
+    assert _paused(crm) == 0
+    _fts_ok(crm)
+    assert _found(crm, records, "lote") == sorted(r.id for r in first + second)
+    entries = crm.session.execute(
+        text("SELECT rowid FROM core_search_fts WHERE core_search_fts MATCH 'lote'")
+    ).scalars()
+    assert sorted(entries) == sorted(r.id for r in first + second)
+    # each indexed once: a second entry (the last document before the second batch is the
+    # one at risk) would survive the change as a ghost
+    records.update("contacts", first[-1], {"last_name": "Renombrado"})
+    assert _found(crm, records, "uno4") == []
+    assert _found(crm, records, "dos3") == [second[3].id]
+    alone = records.create("contacts", {"last_name": "Suelto"})  # the trigger is back
+    assert _found(crm, records, "suelto") == [alone.id]
+    records.update("contacts", alone, {"last_name": "Cambiado"})
+    assert _found(crm, records, "suelto") == [] and _found(crm, records, "cambiado") == [alone.id]
+    _fts_ok(crm)
+
+
+def test_a_replaced_document_of_a_reused_id_is_indexed_once(crm, records):
+    """A document left behind under an id SQLite hands out again is replaced (the upsert's
+    update trigger indexes it); the batch's own index statement must not add it twice."""
+    _sqlite(crm)
+    made = records.create_many("contacts", [{"last_name": "Viejo"}, {"last_name": "Otro"}])
+    crm.session.execute(text("DELETE FROM core_contact WHERE id = :id"), {"id": made[1].id})
+    crm.session.commit()  # the document of the deleted row stays behind
+    again = records.create_many("contacts", [{"last_name": "Nuevo"}, {"last_name": "Mas"}])
+    assert made[1].id in {r.id for r in again}  # the id came back
+    _fts_ok(crm)
+    assert _found(crm, records, "otro") == []
+    assert _found(crm, records, "nuevo") == [again[0].id]
+
+
+def test_a_failed_document_insert_leaves_the_trigger_running(crm, records, monkeypatch):
+    _sqlite(crm)
+    from crmcore.search import SearchIndex
+
+    records.create("contacts", {"last_name": "Primero"})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(SearchIndex, "_insert_documents", staticmethod(broken))
+    with pytest.raises(RuntimeError):
+        records.create_many("contacts", [{"last_name": "Roto"}, {"last_name": "Tambien"}])
+    assert _paused(crm) == 0
+    crm.session.rollback()
+    monkeypatch.undo()
+    alone = records.create("contacts", {"last_name": "Despues"})
+    assert _found(crm, records, "despues") == [alone.id]
+    _fts_ok(crm)
+
+
+def test_documents_near_the_rowid_limit_are_indexed_by_the_trigger(crm, records):
+    """Past the largest rowid SQLite picks free ids at random, so "ids above the largest"
+    would miss some: the batch keeps the per-row trigger then."""
+    _sqlite(crm)
+    crm.session.execute(
+        text(
+            "INSERT INTO core_search_doc (id, entity, record_id, owner_id, title, body) "
+            "VALUES (9223372036854775806, 'note', 1, NULL, 'x', 'limite')"
+        )
+    )
+    made = records.create_many("contacts", [{"last_name": f"Azar{i}"} for i in range(4)])
+    assert _paused(crm) == 0
+    for i, record in enumerate(made):
+        assert _found(crm, records, f"azar{i}") == [record.id]
+    _fts_ok(crm)
