@@ -575,9 +575,13 @@ class RecordService:
         filled: list[tuple[str, Any, bool]] = []
         now = utcnow()
         for key, _name, default, call in plan.columns if plan is not None else ():
-            if call and getattr(default, "__wrapped__", None) is utcnow:
-                # the batch's records take one timestamp, as one statement with now() would
-                default, call = now, False
+            if call:
+                # the function itself, not SQLAlchemy's wrapper taking the statement's context
+                # (which plans leave out); the batch's records take one timestamp, as one
+                # statement with now() would
+                default = default.__wrapped__
+                if default is utcnow:
+                    default, call = now, False
             filled.append((key, default, call))
         for event in events:
             values = event.record.__dict__
@@ -593,7 +597,7 @@ class RecordService:
                 return
             rows.append(
                 [
-                    values[key] if key in values else default(None) if call else default
+                    values[key] if key in values else default() if call else default
                     for key, default, call in filled
                 ]
             )

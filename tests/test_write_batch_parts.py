@@ -207,3 +207,32 @@ def test_documents_near_the_rowid_limit_are_indexed_by_the_trigger(crm, records)
     for i, record in enumerate(made):
         assert _found(crm, records, f"azar{i}") == [record.id]
     _fts_ok(crm)
+
+
+def _old_normalise(value: str) -> str:
+    """Search's normal form as documents were stored before (the reference)."""
+    import unicodedata
+
+    if value.isascii():
+        return value.lower()
+    decomposed = unicodedata.normalize("NFKD", value)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "José Núñez",
+        "MÁLAGA Logística",
+        "Ærø ß ﬁ ẞ",
+        "İstanbul ǰ",
+        "東京 ﾊﾝｶｸ",
+        "a\u0301\u0327b",
+        "x",
+    ],
+)
+def test_search_text_is_normalised_as_before(value):
+    from crmcore.search import normalise
+
+    assert normalise(value) == _old_normalise(value)
+    assert normalise(value) == normalise(value)  # from the filled table, the same again

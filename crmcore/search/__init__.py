@@ -58,8 +58,21 @@ def normalise(value: str) -> str:
     """Lower case without accents: the form both stored text and queries are compared in."""
     if value.isascii():  # no accents to strip; ASCII casefold is lower
         return value.lower()
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return unicodedata.normalize("NFKD", value).translate(_NO_MARKS).casefold()
+
+
+class _Marks(dict[int, int | None]):
+    """A ``str.translate`` table that drops combining marks (accents) and keeps every other
+    character, filled as characters are met."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        if len(self) < 65536:  # text in every script of Unicode cannot grow it without end
+            self[code] = kept
+        return kept
+
+
+_NO_MARKS = _Marks()
 
 
 def terms(query: str) -> list[str]:
