@@ -236,3 +236,36 @@ def test_search_text_is_normalised_as_before(value):
 
     assert normalise(value) == _old_normalise(value)
     assert normalise(value) == normalise(value)  # from the filled table, the same again
+
+
+def test_an_array_column_keeps_its_arrays_on_postgresql(crm):
+    """PostgreSQL inserts a batch from one array per column (``unnest``), which would
+    flatten a column that is an array itself: such a table takes the ``VALUES`` list."""
+    if crm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's array columns")
+    from types import SimpleNamespace
+
+    from sqlalchemy import ARRAY, Column, Integer, MetaData, String
+    from sqlalchemy.orm import DeclarativeBase
+
+    from crmcore.bulk_insert import insert_plan, insert_rows
+
+    class Base(DeclarativeBase):
+        metadata = MetaData()
+
+    class Thing(Base):
+        __tablename__ = "test_bulk_thing"
+        id = Column(Integer, primary_key=True)
+        name = Column(String(20), nullable=False)
+        nums = Column(ARRAY(Integer))
+
+    conn = crm.session.connection()
+    Base.metadata.create_all(conn)  # rolled back with the test
+    plan = insert_plan(SimpleNamespace(model=Thing))
+    assert plan is not None
+    order = [key for key, *_ in plan.columns]
+    wanted = [("a", [1, 2]), ("b", None), ("c", [3])]
+    rows = [[dict(name=n, nums=v)[key] for key in order] for n, v in wanted]
+    ids = insert_rows(conn, plan, rows)
+    stored = dict(conn.exec_driver_sql("SELECT id, nums FROM test_bulk_thing").all())
+    assert [stored[i] for i in ids] == [v for _n, v in wanted]
