@@ -31,7 +31,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from .audit import record_audit, record_audit_many
 from .bulk_insert import insert_plan, insert_rows
 from .customfields import FieldDef, clean_values
-from .db import utcnow
+from .db import live, utcnow
 from .errors import (
     Conflict,
     CRMError,
@@ -131,7 +131,7 @@ class RecordService:
                 "You may not %(action)s %(things)s.", params=_terms(entity, action, plural=True)
             )
         model = entity.model
-        deleted = model.deleted_at.is_not(None) if trashed else model.deleted_at.is_(None)
+        deleted = model.deleted_at.is_not(None) if trashed else live(model)
         stmt = select(model).where(deleted, self.access.condition(entity, action))
         if entity.linked_to is not None:
             stmt = stmt.where(linked_condition(self.access, entity, self.crm.entities()))
