@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validate
 from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
 from marshmallow.utils import is_collection
 
@@ -172,6 +172,10 @@ def _converter(field: fields.Field, attr: str | None, kwargs: dict[str, Any]) ->
         return generic
     validators = tuple(field.validators)
     allow_none = field.allow_none
+    if type(field) is fields.String:
+        bounds = _length_bounds(validators)
+        if bounds is not None:
+            return _bounded_string(allow_none, *bounds)
     blank_is_none = type(field) is Email  # ``Email.deserialize``: a blank is no address
 
     def convert(value: Any, data: Any) -> Any:
@@ -185,6 +189,34 @@ def _converter(field: fields.Field, attr: str | None, kwargs: dict[str, Any]) ->
         return output
 
     return convert
+
+
+def _length_bounds(validators: tuple[Any, ...]) -> tuple[int, float] | None:
+    """The lengths a string may have when its only validator (if any) is a ``Length``."""
+    if not validators:
+        return 0, float("inf")
+    if len(validators) > 1 or type(validators[0]) is not validate.Length:
+        return None
+    length = validators[0]
+    if length.equal is not None:
+        return length.equal, length.equal
+    return (
+        length.min if length.min is not None else 0,
+        length.max if length.max is not None else float("inf"),
+    )
+
+
+def _bounded_string(allow_none: bool, shortest: int, longest: float) -> Convert:
+    """The converter of the commonest field: a string of a length, maybe ``None``."""
+
+    def string(value: Any, data: Any) -> Any:
+        if type(value) is str and shortest <= len(value) <= longest:
+            return value
+        if value is None and allow_none:
+            return None
+        raise Unsure
+
+    return string
 
 
 # Direct converters: each takes a value of the common input types (anything else raises
