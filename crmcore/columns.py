@@ -85,6 +85,20 @@ class ColumnChecks:
             if bounds is not None and not bounds[0] <= value < bounds[1]:
                 return "Number out of range."
             return None
+        if kind is list:  # tags: the items of a list are checked as values of no column
+            for item in value:
+                if type(item) is not str or "\x00" in item:
+                    return value_problem(self._types.get(name), value)
+            return None
+        if kind is dict:  # custom fields: keys and items are checked as values of no column
+            for key, item in value.items():
+                if (
+                    type(key) is not str
+                    or "\x00" in key
+                    or (item is not None and (type(item) is not str or "\x00" in item))
+                ):
+                    return value_problem(self._types.get(name), value)
+            return None
         return value_problem(self._types.get(name), value)
 
 

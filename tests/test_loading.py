@@ -15,6 +15,7 @@ import marshmallow
 import pytest
 from marshmallow import fields, validate
 
+from crmcore.columns import value_problem
 from crmcore.fields import Email, Phone, batch_region
 from crmcore.loading import Unsure, compile_loader
 
@@ -263,3 +264,28 @@ def test_schemas_with_hooks_or_unknown_keys_get_no_compiled_loader(crm):
     companies = crm.registry.get("companies")
     assert compile_loader(companies.create_schema, {"domain"}) is None  # name is required
     assert compile_loader(companies.update_schema, {"domain"}) is not None  # partial
+
+
+def test_column_checks_answer_as_value_problem_for_every_column(crm):
+    """``Entity.column_checks`` (worked out once per entity) refuses exactly what
+    ``value_problem`` refuses, with the same message, for every column and non-column."""
+    far = dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.timezone(dt.timedelta(hours=-14)))
+    values: list[Any] = [
+        None, "", "abc", "a\x00b", "x" * 20, "x" * 21, "x" * 255, "x" * 256, "x" * 10001,
+        0, -(2**15), 2**15, 2**31 - 1, 2**31, -(2**31) - 1, 2**63, -(2**63), True, False,
+        1.5, decimal.Decimal("1e40"), dt.date(2026, 1, 2), far, dt.datetime(2026, 1, 2),
+        [], ["a", "b"], ["a\x00"], [1, 2**64], [None], ("a",), {}, {"level": "gold"},
+        {"a": None}, {"a\x00": "b"}, {"a": "b\x00"}, {"a": 2**64}, {"a": ["x\x00"]}, {1: "a"},
+    ]  # fmt: skip
+    checked = 0
+    for entity in crm.registry:
+        checks = entity.column_checks
+        for name, column_type in [*entity.column_types.items(), ("not_a_column", None)]:
+            for value in values:
+                assert checks.problem(name, value) == value_problem(column_type, value), (
+                    entity.name,
+                    name,
+                    value,
+                )
+                checked += 1
+    assert checked > 10_000
