@@ -126,6 +126,7 @@ def similar(a: str, b: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=65536)  # few first names, compared again and again
 def first_names_match(a: str, b: str) -> bool:
     """``ana`` and ``ana maria``, ``j`` and ``juan``, ``jon`` and ``john`` match."""
     a, b = fold(a), fold(b)
