@@ -220,3 +220,32 @@ def test_the_existing_key_look_up_uses_the_email_index(crm, tmp_path, make_conta
         )
     )
     assert "ix_core_contact_email " in plan + " " and "deleted_at" not in plan, plan
+
+
+@pytest.mark.crm_sqlite_only
+def test_the_look_up_by_company_and_last_name_reads_the_index_alone(
+    crm, make_company, make_contact
+) -> None:
+    """Not every contact of each company named (its rows for their last names)."""
+    acme = make_company(name="Acme")
+    batch = [make_contact(company_id=acme.id, last_name=f"Name {n}") for n in range(3)]
+    seen: list[tuple[str, Any]] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if "core_contact.company_id IN" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(crm.engine, "before_cursor_execute", before)
+    try:
+        check_records(crm.records(), crm.registry.get("contacts"), batch)
+    finally:
+        event.remove(crm.engine, "before_cursor_execute", before)
+    assert len(seen) == 1
+    statement, parameters = seen[0]
+    plan = [
+        str(row[-1])
+        for row in crm.session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, parameters
+        )
+    ]
+    assert any("ix_core_contact_company_last_name" in step for step in plan), plan
