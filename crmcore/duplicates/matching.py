@@ -242,18 +242,21 @@ def _contact_keys(values: Mapping[str, Any], other: Any = None) -> set[Any]:
     """What ``_contact_reasons`` compares: an e-mail, a phone, a company and last name."""
     keys: set[Any] = set()
     if other is not None:
-        if other.email:
-            keys.add(("email", other.email.lower()))
-        keys.update(("phone", p) for p in (other.phone, other.mobile) if p)
-        if other.company_id:
-            keys.add(("name", other.company_id, (other.last_name or "").strip().lower()))
-        return keys
-    if values.get("email"):
-        keys.add(("email", str(values["email"]).lower()))
-    keys.update(("phone", p) for p in _phones(values))
-    last = str(values.get("last_name") or "").strip().lower()
-    if last and values.get("company_id"):
-        keys.add(("name", values["company_id"], last))
+        email, phone, mobile = other.email, other.phone, other.mobile
+        company, last = other.company_id, other.last_name
+    else:
+        email, phone, mobile = values.get("email"), values.get("phone"), values.get("mobile")
+        company, last = values.get("company_id"), str(values.get("last_name") or "")
+        if not last.strip():
+            company = None  # only a last name makes a name key of input values
+    if email:
+        keys.add(("email", str(email).lower()))
+    if phone:
+        keys.add(("phone", str(phone)))
+    if mobile:
+        keys.add(("phone", str(mobile)))
+    if company:
+        keys.add(("name", company, (last or "").strip().lower()))
     return keys
 
 
