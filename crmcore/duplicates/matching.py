@@ -464,7 +464,7 @@ def check_records(
     if found:
         candidate_keys = [rule.keys({}, other) for other in found] if rule.keys else None
         _match(entity, rule, rows, keys, found, candidate_keys, None, out)
-    readable = _readable(service, entity, records)
+    readable = _readable(service, entity, ids)
     mates = [
         (position, record)
         for position, record in enumerate(records)
@@ -484,10 +484,9 @@ def check_records(
     return [_best(matches) for matches in out]
 
 
-def _readable(service: RecordService, entity: Entity, records: Sequence[Any]) -> set[int]:
-    """The ids of ``records`` (just written, so not in the trash) the user may read."""
+def _readable(service: RecordService, entity: Entity, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` (records just written, so not in the trash) the user may read."""
     access = service.access
-    ids = [r.id for r in records]
     if access.scope(entity, "read") == "all" and (entity.linked_to is None or access.is_system):
         return set(ids)
     try:
