@@ -118,15 +118,24 @@ class Phone(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         if text is None or not text.strip():
             return None
-        if len(text) > 40:
-            raise ValidationError("Not a valid phone number.")
         try:
-            number = phonenumbers.parse(text, default_region())
-        except phonenumbers.NumberParseException:
-            raise ValidationError("Not a valid phone number.") from None
-        if not phonenumbers.is_possible_number(number):
-            raise ValidationError("Not a valid phone number.")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return e164_number(text, default_region())
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def e164_number(text: str, region: str) -> str:
+    """``text`` as a number in E.164 form, read in ``region`` when it has no ``+`` prefix;
+    ``ValueError`` when it is not a possible phone number."""
+    if len(text) > 40:
+        raise ValueError("Not a valid phone number.")
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise ValueError("Not a valid phone number.") from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError("Not a valid phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class Country(fields.String):

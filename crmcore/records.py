@@ -14,16 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import marshmallow
-from sqlalchemy import (
-    BigInteger,
-    Integer,
-    Select,
-    SmallInteger,
-    String,
-    func,
-    select,
-)
-from sqlalchemy import types as satypes
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import instance_state
@@ -31,8 +22,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from .audit import record_audit, record_audit_many
 from .bulk_insert import insert_plan, insert_rows
+from .columns import value_problem
 from .customfields import FieldDef, clean_values
-from .db import utcnow
+from .db import live, utcnow
 from .errors import (
     Conflict,
     CRMError,
@@ -132,7 +124,7 @@ class RecordService:
                 "You may not %(action)s %(things)s.", params=_terms(entity, action, plural=True)
             )
         model = entity.model
-        deleted = model.deleted_at.is_not(None) if trashed else model.deleted_at.is_(None)
+        deleted = model.deleted_at.is_not(None) if trashed else live(model)
         stmt = select(model).where(deleted, self.access.condition(entity, action))
         if entity.linked_to is not None:
             stmt = stmt.where(linked_condition(self.access, entity, self.crm.entities()))
@@ -463,15 +455,15 @@ class RecordService:
         if not isinstance(data, Mapping):
             raise ValidationError("Expected an object of fields.")
         try:
-            values: dict[str, Any] = entity.loader(schema, data).load(dict(data))
+            values = entity.load(schema, dict(data))
         except marshmallow.ValidationError as exc:
             raise ValidationError(_messages(exc)) from None
         for name in SYSTEM_FIELDS:
             values.pop(name, None)
         errors: dict[str, list[str]] = {}
-        types = entity.column_types
+        problem_of = entity.column_checks.problem
         for name, value in values.items():
-            problem = value_problem(types.get(name), value)
+            problem = problem_of(name, value)
             if problem is not None:
                 errors[name] = [problem]
             elif isinstance(value, dt.datetime) and value.tzinfo is not None:
@@ -703,61 +695,6 @@ def _terms(entity: Entity, action: str = "", plural: bool = False) -> dict[str, 
     if action:
         out["action"] = Term(action, "verb")
     return out
-
-
-_INT_BITS = ((SmallInteger, 16), (BigInteger, 64), (Integer, 32))
-
-
-def value_problem(column_type: Any, value: Any) -> str | None:
-    """Why the database could not store ``value`` in a column of ``column_type``, or ``None``.
-
-    Checked before SQL is sent, so out-of-range numbers, over-long strings, NUL characters and
-    datetimes that overflow when moved to UTC are field errors (4xx) rather than driver errors
-    (500, and on PostgreSQL an aborted transaction). ``column_type`` may be ``None`` for values
-    that are not columns; only NUL characters are refused then.
-    """
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "Contains a NUL character."
-        length = getattr(_impl(column_type), "length", None)
-        if isinstance(_impl(column_type), String) and length and len(value) > length:
-            return f"Longer than maximum length {length}."
-        return None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            problem = value_problem(None, key) or value_problem(None, item)
-            if problem is not None:
-                return problem
-        return None
-    if isinstance(value, list | tuple):
-        for item in value:
-            problem = value_problem(None, item)
-            if problem is not None:
-                return problem
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        impl = _impl(column_type)
-        # ids in lists (``member_ids``) are compared as 64-bit; no driver takes more
-        bits = next(
-            (b for kind, b in _INT_BITS if isinstance(impl, kind)),
-            64 if column_type is None else None,
-        )
-        if bits is not None and not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
-            return "Number out of range."
-        return None
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        try:
-            value.astimezone(dt.UTC)
-        except OverflowError:
-            return "Date out of range."
-    return None
-
-
-def _impl(column_type: Any) -> Any:
-    """The underlying type of a ``TypeDecorator`` (``AwareDateTime`` -> ``DateTime``)."""
-    if isinstance(column_type, satypes.TypeDecorator):
-        return column_type.impl_instance
-    return column_type
 
 
 def _messages(exc: marshmallow.ValidationError) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, missing
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute
 
+from .columns import ColumnChecks
 from .contributions import ACTIONS
+from .loading import LoaderCache, load_values
 from .plugins import PluginConflictError
 
 if TYPE_CHECKING:
@@ -178,6 +180,18 @@ class Entity:
         narrowed = type(schema)(only=only, partial=schema.partial, unknown=schema.unknown)
         cache[(id(schema), wanted)] = narrowed
         return narrowed
+
+    def load(self, schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+        """``schema.load(data)`` for one of this entity's schemas, through a loader compiled
+        once for ``data``'s keys (``crmcore.loading``) when there is one; raises marshmallow's
+        ``ValidationError`` with marshmallow's own messages."""
+        cache: LoaderCache = self.__dict__.setdefault("_compiled_loaders", {})
+        return load_values(cache, schema, data, self.loader)
+
+    @cached_property
+    def column_checks(self) -> ColumnChecks:
+        """``value_problem`` for each column, worked out once (``crmcore.columns``)."""
+        return ColumnChecks(self.column_types)
 
     @cached_property
     def columns(self) -> dict[str, Any]:

@@ -56,6 +56,8 @@ class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
         # duplicate detection looks contacts up by phone and mobile (crmcore.duplicates)
         Index("ix_core_contact_phone", "phone"),
         Index("ix_core_contact_mobile", "mobile"),
+        # and by company and last name (the company's own look-ups use it too)
+        Index("ix_core_contact_company_last_name", "company_id", text("lower(last_name)")),
     )
 
     first_name: Mapped[str] = mapped_column(String(100), default="")
@@ -69,7 +71,7 @@ class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
     phones: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     addresses: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     company_id: Mapped[int | None] = mapped_column(
-        ForeignKey("core_company.id", ondelete="SET NULL"), index=True
+        ForeignKey("core_company.id", ondelete="SET NULL")
     )
     best_time_from: Mapped[dt.time | None] = mapped_column(Time)
     best_time_to: Mapped[dt.time | None] = mapped_column(Time)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import marshmallow
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, tuple_, union_all
 
 from ..errors import CRMError
 from ..parsing import MAX_ID
@@ -126,6 +126,7 @@ def similar(a: str, b: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=65536)  # few first names, compared again and again
 def first_names_match(a: str, b: str) -> bool:
     """``ana`` and ``ana maria``, ``j`` and ``juan``, ``jon`` and ``john`` match."""
     a, b = fold(a), fold(b)
@@ -169,12 +170,16 @@ class Rule:
         false) or of a candidate row (``values`` ignored); ``reasons`` can only find a reason
         for a pair sharing a key, so a batch compares each row with those candidates alone
         instead of every candidate of the batch. ``None``: every pair is compared.
+    :ivar found: ``found(values)`` - whether ``condition`` over a record's own values finds
+        that record; a batch's records are paired among themselves in memory, and only those
+        the look-up would have found. ``None``: every record that shares a key with another.
     """
 
     columns: tuple[str, ...]
     condition: Callable[[Any, Sequence[Mapping[str, Any]]], list[ColumnElement[bool]]]
     reasons: Callable[[Mapping[str, Any], Any], list[str]]
     keys: Callable[[Mapping[str, Any], Any], set[Any]] | None = None
+    found: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 def _phones(values: Mapping[str, Any]) -> set[str]:
@@ -237,18 +242,21 @@ def _contact_keys(values: Mapping[str, Any], other: Any = None) -> set[Any]:
     """What ``_contact_reasons`` compares: an e-mail, a phone, a company and last name."""
     keys: set[Any] = set()
     if other is not None:
-        if other.email:
-            keys.add(("email", other.email.lower()))
-        keys.update(("phone", p) for p in (other.phone, other.mobile) if p)
-        if other.company_id:
-            keys.add(("name", other.company_id, (other.last_name or "").strip().lower()))
-        return keys
-    if values.get("email"):
-        keys.add(("email", str(values["email"]).lower()))
-    keys.update(("phone", p) for p in _phones(values))
-    last = str(values.get("last_name") or "").strip().lower()
-    if last and values.get("company_id"):
-        keys.add(("name", values["company_id"], last))
+        email, phone, mobile = other.email, other.phone, other.mobile
+        company, last = other.company_id, other.last_name
+    else:
+        email, phone, mobile = values.get("email"), values.get("phone"), values.get("mobile")
+        company, last = values.get("company_id"), str(values.get("last_name") or "")
+        if not last.strip():
+            company = None  # only a last name makes a name key of input values
+    if email:
+        keys.add(("email", str(email).lower()))
+    if phone:
+        keys.add(("phone", str(phone)))
+    if mobile:
+        keys.add(("phone", str(mobile)))
+    if company:
+        keys.add(("name", company, (last or "").strip().lower()))
     return keys
 
 
@@ -264,6 +272,11 @@ def _company_condition(entity: Any, rows: Sequence[Mapping[str, Any]]) -> list[C
         lowered = func.lower(model.name)
         parts.append(and_(lowered >= prefix, lowered < prefix + "\uffff"))
     return parts
+
+
+def _company_found(values: Mapping[str, Any]) -> bool:
+    # a name that starts with no word (``(Acme)``) has no prefix to be looked up by
+    return bool(_domain(values) or _prefix(values.get("name")))
 
 
 def _company_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
@@ -287,7 +300,12 @@ RULES: dict[str, Rule] = {
         _contact_reasons,
         _contact_keys,
     ),
-    "company": Rule(("name", "domain", "website"), _company_condition, _company_reasons),
+    "company": Rule(
+        ("name", "domain", "website"),
+        _company_condition,
+        _company_reasons,
+        found=_company_found,
+    ),
 }
 
 
@@ -308,27 +326,47 @@ def candidates_for(
     """The likely duplicates of each of ``rows`` (validated values), best first, among the
     records the user of ``service`` may read; one query for the whole batch.
 
-    ``exclude(index, candidate_id)`` drops a candidate of the row at ``index`` (the record
-    itself, a later record of the same batch).
+    ``exclude(index, candidate_id)`` drops a candidate of the row at ``index``.
     """
     rule = RULES.get(entity.name)
     out: list[list[Candidate]] = [[] for _ in rows]
     if rule is None or not rows:
         return out
+    found = _look_up(service, entity, rule, rows)
+    if found:
+        keys = [rule.keys(values, None) for values in rows] if rule.keys is not None else None
+        candidate_keys = [rule.keys({}, other) for other in found] if rule.keys else None
+        _match(entity, rule, rows, keys, found, candidate_keys, exclude, out)
+    return [_best(matches) for matches in out]
+
+
+def _look_up(
+    service: RecordService,
+    entity: Entity,
+    rule: Rule,
+    rows: Sequence[Mapping[str, Any]],
+    leave_out: Sequence[int] = (),
+) -> list[Any]:
+    """The rows (``id``, title fields, ``rule.columns``) of the readable records that may
+    duplicate any of ``rows``, but for the records of ids ``leave_out``: one query."""
     terms = rule.condition(entity, rows)
     if not terms:
-        return out
+        return []
     model = entity.model
+    outside = _outside(model.id, leave_out)
     condition: ColumnElement[bool] = or_(*terms)
     if len(terms) <= UNION_TERMS and service.session.get_bind().dialect.name == "sqlite":
         # SQLite would walk the whole table by the scope's ``deleted_at IS NULL`` index rather
         # than combine the terms' indexes: one look-up per term, joined by id (PostgreSQL's
-        # planner combines the OR's indexes itself, and is slower with the union)
-        condition = model.id.in_(union_all(*(select(model.id).where(t) for t in terms)))
+        # planner combines the OR's indexes itself, and is slower with the union); the ids
+        # left out are dropped inside each look-up, from the index entry alone
+        condition = model.id.in_(union_all(*(select(model.id).where(t, outside) for t in terms)))
+    else:
+        condition = and_(condition, outside)
     try:
         stmt = service.query(entity, "read")
     except CRMError:  # the user may create but not read: nothing to point at
-        return out
+        return []
     names = dict.fromkeys(("id", *entity.title_fields, *rule.columns))
     stmt = (
         stmt.with_only_columns(*(getattr(model, n) for n in names))
@@ -336,30 +374,60 @@ def candidates_for(
         .order_by(model.id)
         .limit(PER_RECORD * len(rows))
     )
-    found = list(service.session.execute(stmt))
+    return list(service.session.execute(stmt))
+
+
+def _outside(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column`` not one of ``ids``: a range when they are consecutive (a batch's new ids)."""
+    if not ids:
+        return true()
+    low, high = min(ids), max(ids)
+    outside: ColumnElement[bool] = (
+        or_(column < low, column > high)
+        if high - low + 1 == len(set(ids))
+        else column.not_in(sorted(ids))
+    )
+    return outside
+
+
+def _match(
+    entity: Entity,
+    rule: Rule,
+    rows: Sequence[Mapping[str, Any]],
+    keys: list[set[Any]] | None,
+    candidates: Sequence[Any],
+    candidate_keys: list[set[Any]] | None,
+    exclude: Callable[[int, int], bool] | None,
+    out: list[list[Candidate]],
+) -> None:
+    """Add to ``out[index]`` each of ``candidates`` that ``rows[index]`` matches: only those
+    sharing a key with it (``keys[index]``, ``candidate_keys``) when the rule has keys."""
     by_key: dict[Any, list[int]] = {}
-    if rule.keys is not None:
-        for position, other in enumerate(found):
-            for key in rule.keys({}, other):
+    if keys is not None and candidate_keys is not None:
+        for position, found_keys in enumerate(candidate_keys):
+            for key in found_keys:
                 by_key.setdefault(key, []).append(position)
     for index, values in enumerate(rows):
-        matches = []
-        if rule.keys is None:
-            compared: Iterable[Any] = found
+        if keys is None:
+            compared: Iterable[Any] = candidates
         else:
-            near = {p for key in rule.keys(values, None) for p in by_key.get(key, ())}
-            compared = [found[p] for p in sorted(near)]
+            near = {p for key in keys[index] for p in by_key.get(key, ())}
+            if not near:
+                continue
+            compared = [candidates[p] for p in sorted(near)]
         for other in compared:
             if exclude is not None and exclude(index, other.id):
                 continue
             reasons = rule.reasons(values, other)
             if reasons:
-                matches.append(
+                out[index].append(
                     Candidate(other.id, entity.display(other), score(reasons), tuple(reasons))
                 )
-        matches.sort(key=lambda c: (-c.score, c.id))
-        out[index] = matches[:PER_RECORD]
-    return out
+
+
+def _best(matches: list[Candidate]) -> list[Candidate]:
+    matches.sort(key=lambda c: (-c.score, c.id))
+    return matches[:PER_RECORD]
 
 
 def check_input(service: RecordService, entity: Entity, data: Mapping[str, Any]) -> list[Candidate]:
@@ -380,16 +448,54 @@ def check_records(
     service: RecordService, entity: Entity, records: Sequence[Any]
 ) -> list[list[Candidate]]:
     """The likely duplicates of records just written (an import batch, flushed), one list per
-    record: a pair within the batch is reported once, on the later record."""
+    record: a pair within the batch is reported once, on the later record.
+
+    The database is asked only about the records outside the batch; the pairs within it are
+    found from the records themselves, among those the user may read.
+    """
     rule = RULES.get(entity.name)
+    out: list[list[Candidate]] = [[] for _ in records]
     if rule is None or not records:
-        return [[] for _ in records]
+        return out
     rows = [{n: getattr(r, n, None) for n in rule.columns} for r in records]
     ids = [r.id for r in records]
-    members = set(ids)
-    return candidates_for(
-        service,
-        entity,
-        rows,
-        lambda index, other: other == ids[index] or (other > ids[index] and other in members),
-    )
+    keys = [rule.keys(values, None) for values in rows] if rule.keys is not None else None
+    found = _look_up(service, entity, rule, rows, leave_out=ids)
+    if found:
+        candidate_keys = [rule.keys({}, other) for other in found] if rule.keys else None
+        _match(entity, rule, rows, keys, found, candidate_keys, None, out)
+    readable = _readable(service, entity, ids)
+    mates = [
+        (position, record)
+        for position, record in enumerate(records)
+        if record.id in readable and (rule.found is None or rule.found(rows[position]))
+    ]
+    if mates:
+        _match(
+            entity,
+            rule,
+            rows,
+            keys,
+            [record for _position, record in mates],
+            [keys[position] for position, _record in mates] if keys is not None else None,
+            lambda index, other: other >= ids[index],
+            out,
+        )
+    return [_best(matches) for matches in out]
+
+
+def _readable(service: RecordService, entity: Entity, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` (records just written, so not in the trash) the user may read."""
+    access = service.access
+    if access.scope(entity, "read") == "all" and (entity.linked_to is None or access.is_system):
+        return set(ids)
+    try:
+        stmt = service.query(entity, "read")
+    except CRMError:
+        return set()
+    model = entity.model
+    return set(
+        service.session.scalars(
+            stmt.with_only_columns(model.id).where(model.id.between(min(ids), max(ids)))
+        )
+    ) & set(ids)

@@ -517,12 +517,16 @@ class Importer:
         column = self.entity.attribute(self.dedupe)
         model = self.entity.model
         found: dict[str, int] = {}
-        for value, record_id in self.session.execute(
-            select(func.lower(column), model.id)
-            .where(column.in_(keys), model.deleted_at.is_(None))
+        # trashed records are left out here rather than in SQL: with ``deleted_at IS NULL``
+        # in the WHERE clause SQLite walks every live record by that column's index instead
+        # of looking the keys up by theirs (the cost of each batch grew with the table)
+        for value, record_id, deleted_at in self.session.execute(
+            select(func.lower(column), model.id, model.deleted_at)
+            .where(column.in_(keys))
             .order_by(model.id)
         ):
-            found.setdefault(value, record_id)
+            if deleted_at is None:
+                found.setdefault(value, record_id)
         return found
 
     def _save(self, counts: _Counts, rows: int) -> None:

@@ -106,7 +106,7 @@ class SearchIndex:
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
-        self._pausable = False  # the full-text trigger can pause (migration 0012_search_batch)
+        self._pausable = False  # the full-text trigger can pause (migration 0013_search_batch)
 
     @staticmethod
     def _values(entity: Entity, record: Any) -> dict[str, Any]:

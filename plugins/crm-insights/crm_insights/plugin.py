@@ -159,6 +159,25 @@ def crm_records_written(events: list[Any]) -> None:
 
 
 @hookimpl
+def crm_record_created(event: Any) -> None:
+    """A saved report whose definition fits a rollup gets one, made in the background."""
+    _report_saved(event)
+
+
+@hookimpl
+def crm_record_updated(event: Any) -> None:
+    """A report changed to a definition that fits a rollup gets one, made in the background."""
+    _report_saved(event)
+
+
+def _report_saved(event: Any) -> None:
+    if event.entity.name == "report":
+        from .rollups.manage import report_saved
+
+        report_saved(event.records.crm, event.record)
+
+
+@hookimpl
 def crm_person_data(person: Any) -> list[Any]:
     """The scores and calling hours of a person's contacts (deleted when they are erased)."""
     from .analysis.privacy import person_data

@@ -335,6 +335,59 @@ def test_saved_reports_that_fit_get_a_rollup(
     same(crm, people["rep"], BY_STAGE_AND_MONTH)
 
 
+def test_saving_a_report_that_fits_makes_its_rollup_in_the_background(
+    crm: Any, records: Any, people: dict[str, Any], stages: list[int], immediate_jobs: Any
+) -> None:
+    from crm_insights.rollups import Rollup
+
+    deal(records, people["rep"], stages[0], "2026-03-03", "12.00")
+    others = records.create(
+        "reports",
+        {"name": "Smallest deal", "definition": {"entity": "deals", "measures": ["min:amount"]}},
+    )
+    assert crm.session.scalars(select(Rollup)).all() == []  # min cannot come from a rollup
+    from crmcore.permissions import Access
+
+    rep = crm.records(Access.for_user(people["rep"]))
+    saved = rep.create("reports", {"name": "Pipeline", "definition": BY_STAGE_AND_MONTH})
+    crm.session.expire_all()
+    (rollup,) = crm.session.scalars(select(Rollup)).all()
+    assert (rollup.report_id, rollup.status) == (saved.id, "ready")
+    assert (rollup.groups, rollup.measures) == (["stage_id", "close_date"], ["amount"])
+    same(crm, people["rep"], BY_STAGE_AND_MONTH)
+    # saved again, or another report the same rollup answers: no second rollup
+    rep.update("reports", saved.id, {"name": "Pipeline by month"})
+    records.update("reports", others.id, {"definition": {**BY_STAGE_AND_MONTH, "limit": 2}})
+    assert len(crm.session.scalars(select(Rollup)).all()) == 1
+    # a report changed to a definition that fits another rollup gets that one
+    records.update(
+        "reports",
+        others.id,
+        {"definition": {"entity": "deals", "group_by": ["owner_id"], "measures": ["count"]}},
+    )
+    crm.session.expire_all()
+    made = {r.report_id: r.groups for r in crm.session.scalars(select(Rollup))}
+    assert made == {saved.id: ["stage_id", "close_date"], others.id: ["owner_id"]}
+
+
+def test_the_rollup_job_of_a_report_gone_or_changed_meanwhile_makes_nothing(
+    app: Any, crm: Any, records: Any, people: dict[str, Any]
+) -> None:
+    from crm_insights.rollups import Rollup
+    from crm_insights.rollups.manage import for_report
+
+    gone = records.create("reports", {"name": "Pipeline", "definition": BY_STAGE_AND_MONTH})
+    records.delete("reports", gone.id)
+    changed = records.create("reports", {"name": "Count", "definition": BY_STAGE_AND_MONTH})
+    records.update(
+        "reports", changed.id, {"definition": {"entity": "deals", "measures": ["max:amount"]}}
+    )
+    assert for_report(app, gone.id) is None
+    assert for_report(app, changed.id) is None
+    assert for_report(app, 10**9) is None
+    assert crm.session.scalars(select(Rollup)).all() == []
+
+
 def test_a_merge_of_contacts_leaves_the_rollups_right(
     crm: Any, records: Any, people: dict[str, Any], rollup: Any, make_contact: Any
 ) -> None:

@@ -1,7 +1,8 @@
-"""Which rollups exist: one for each saved report whose definition fits (made by the nightly
-job and by ``crm insights rollup rebuild``), and those declared with ``crm insights rollup
-add``. A rollup is built once from the records, then kept by the writes; the nightly job
-compares it with the records and rebuilds it when they differ.
+"""Which rollups exist: one for each saved report whose definition fits (made in the background
+when the report is saved, and by the nightly job and ``crm insights rollup rebuild`` for
+reports saved before), and those declared with ``crm insights rollup add``. A rollup is built
+once from the records, then kept by the writes; the nightly job compares it with the records
+and rebuilds it when they differ.
 """
 
 from __future__ import annotations
@@ -85,15 +86,22 @@ def check_fields(service: Any, entity: Any, groups: list[str], measures: list[st
     return Wanted(entity.plural, tuple(dict.fromkeys(groups)), tuple(sorted(set(measures))))
 
 
-def ensure(service: Any, wanted: Wanted, report_id: int | None = None) -> tuple[Rollup, bool]:
-    """The rollup holding ``wanted`` (one with the same groups and at least its measures), or
-    a new one, built; whether it is new. Not committed."""
-    session = service.session
+def holding(session: Any, wanted: Wanted) -> Rollup | None:
+    """The rollup with the same groups as ``wanted`` and at least its measures, if any."""
     for rollup in session.scalars(select(Rollup).where(Rollup.entity == wanted.entity)):
         if set(rollup.groups) == set(wanted.groups) and set(wanted.measures) <= set(
             rollup.measures
         ):
-            return rollup, False
+            return rollup
+    return None
+
+
+def ensure(service: Any, wanted: Wanted, report_id: int | None = None) -> tuple[Rollup, bool]:
+    """The rollup holding ``wanted``, or a new one, built; whether it is new. Not committed."""
+    session = service.session
+    found = holding(session, wanted)
+    if found is not None:
+        return found, False
     rollup = Rollup(
         entity=wanted.entity,
         groups=list(wanted.groups),
@@ -121,6 +129,39 @@ def for_reports(crm: Any, session: Any) -> list[Rollup]:
             if new:
                 made.append(rollup)
     return made
+
+
+#: the job that makes a saved report's rollup
+REPORT_JOB = "crm_insights.rollups.manage:for_report"
+
+
+def report_saved(crm: Any, report: Report) -> bool:
+    """Queue the making of ``report``'s rollup when its definition fits one that no rollup
+    holds yet (a build reads every record of the entity: it runs in the background, and the
+    report runs its plain query until it is done); whether a job was queued."""
+    if report.deleted_at is not None:
+        return False
+    wanted = wanted_for(crm.records(Access.system()), report)
+    if wanted is None or holding(crm.session, wanted) is not None:
+        return False
+    crm.jobs.enqueue(REPORT_JOB, report.id)
+    return True
+
+
+def for_report(app: Any, report_id: int) -> int | None:
+    """Job: make and build the rollup of saved report ``report_id`` if it still fits one and
+    none holds it yet; the rollup's id (``None`` when the report is gone or no longer fits)."""
+    crm = app.extensions["crm"]
+    report = crm.session.get(Report, report_id)
+    if report is None or report.deleted_at is not None:
+        return None
+    service = crm.records(Access.system())
+    wanted = wanted_for(service, report)
+    if wanted is None:
+        return None
+    rollup, _new = ensure(service, wanted, report.id)
+    crm.session.commit()
+    return rollup.id
 
 
 def rebuild(crm: Any, session: Any, ids: list[int] | None = None) -> dict[int, int | None]:

@@ -1,8 +1,8 @@
 """Search documents of a batch indexed with one statement (SQLite): the full-text insert
 trigger steps aside while ``core_search_fts_paused`` holds a row
 
-Revision ID: 0012_search_batch
-Revises: 0011_auth_stamp
+Revision ID: 0013_search_batch
+Revises: 0012_contact_company_last_name
 Create Date: 2026-12-05 17:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0012_search_batch"
-down_revision: str | None = "0011_auth_stamp"
+revision: str = "0013_search_batch"
+down_revision: str | None = "0012_contact_company_last_name"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
