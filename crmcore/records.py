@@ -673,7 +673,8 @@ class RecordService:
         callers = {} if callers is None else callers
         if hook not in callers:
             caller = self.crm.hook(hook)
-            callers[hook] = caller if caller.get_hookimpls() else None
+            listeners = getattr(caller, "get_hookimpls", None)
+            callers[hook] = caller if listeners is None or listeners() else None
         caller = callers[hook]
         if caller is None:
             return
