@@ -76,20 +76,48 @@ class InsertPlan:
         return found
 
 
+#: stored forms remembered per JSON column, at most (the same few tag lists and choices recur)
+MEMO_SIZE = 4096
+
+
 def _empty_once(
     column_type: Any, process: Callable[[Any], Any] | None
 ) -> Callable[[Any], Any] | None:
     """A JSON column's processor that serialises an empty list or object once, not per row
-    (most records leave most of their JSON columns at their default)."""
+    (most records leave most of their JSON columns at their default), and remembers the stored
+    form of small lists and objects of plain strings (tags, a choice custom field), which the
+    rows of an import repeat: only values whose every item is a ``str`` are remembered, so
+    equal values of other types (``True == 1``) never share a stored form."""
     if process is None or not isinstance(column_type, JSON):
         return process
     empty_list, empty_dict = process([]), process({})
+    lists: dict[tuple[str, ...], Any] = {}
+    objects: dict[tuple[tuple[str, str], ...], Any] = {}
 
     def processed(value: Any) -> Any:
-        if not value and type(value) is list:
-            return empty_list
-        if not value and type(value) is dict:
-            return empty_dict
+        kind = type(value)
+        if kind is list:
+            if not value:
+                return empty_list
+            if len(value) <= 8 and all(type(item) is str for item in value):
+                key = tuple(value)
+                found = lists.get(key)
+                if found is None:
+                    found = process(value)
+                    if len(lists) < MEMO_SIZE:
+                        lists[key] = found
+                return found
+        elif kind is dict:
+            if not value:
+                return empty_dict
+            if len(value) <= 8 and all(type(k) is str and type(v) is str for k, v in value.items()):
+                pairs = tuple(value.items())
+                found = objects.get(pairs)
+                if found is None:
+                    found = process(value)
+                    if len(objects) < MEMO_SIZE:
+                        objects[pairs] = found
+                return found
         return process(value)
 
     return processed

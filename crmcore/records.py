@@ -207,7 +207,8 @@ class RecordService:
         changes: dict[str, tuple[Any, Any]] = {}
         for name, value in values.items():
             setattr(record, name, value)
-            if value not in (None, "", [], {}):
+            # a true value is never one of the empties: only the false ones are compared
+            if value or value not in (None, "", [], {}):
                 changes[name] = (None, value)
         for name, value in (record.custom_fields or {}).items() if entity.has_custom_fields else ():
             if value is not None:
@@ -285,7 +286,8 @@ class RecordService:
         changes: dict[str, tuple[Any, Any]] = {}
         for name, value in values.items():
             setattr(record, name, value)
-            if value not in (None, "", [], {}):
+            # a true value is never one of the empties: only the false ones are compared
+            if value or value not in (None, "", [], {}):
                 changes[name] = (None, value)
         for name, value in (record.custom_fields or {}).items() if entity.has_custom_fields else ():
             if value is not None:

@@ -268,3 +268,30 @@ def test_a_batch_takes_one_timestamp_stored_as_a_single_create_stores_it(crm, re
         ).scalars()
     ]
     assert len(shape) == 2 and shape[0] == shape[1]
+
+
+def test_create_many_changes_name_false_and_zero_values_but_not_empty_ones(crm, records):
+    first, second = records.create_many(
+        "contacts",
+        [
+            {
+                "first_name": "Flags",
+                "last_name": "Off",
+                "email_opt_out": False,
+                "tags": [],
+                "city": "",
+                "emails": [],
+                "phone": "",
+            },
+            {"first_name": "Flags", "last_name": "On", "email_opt_out": True, "tags": ["x"]},
+        ],
+    )
+    changes = {
+        a.record_id: a.changes
+        for a in crm.session.scalars(select(AuditEntry).where(AuditEntry.entity == "contact"))
+    }
+    assert changes[first.id]["email_opt_out"] == [None, False]
+    assert "first_name" in changes[first.id]
+    assert not {"tags", "city", "emails", "phone"} & set(changes[first.id])
+    assert changes[second.id]["email_opt_out"] == [None, True]
+    assert changes[second.id]["tags"] == [None, ["x"]]

@@ -269,3 +269,69 @@ def test_an_array_column_keeps_its_arrays_on_postgresql(crm):
     ids = insert_rows(conn, plan, rows)
     stored = dict(conn.exec_driver_sql("SELECT id, nums FROM test_bulk_thing").all())
     assert [stored[i] for i in ids] == [v for _n, v in wanted]
+
+
+def test_json_columns_store_remembered_values_exactly_as_the_serialiser_does(monkeypatch):
+    import random
+
+    from sqlalchemy import JSON
+
+    from crmcore import bulk_insert
+
+    calls: list[object] = []
+
+    def process(value):
+        calls.append(value)
+        return json.dumps(value)
+
+    monkeypatch.setattr(bulk_insert, "MEMO_SIZE", 50)
+    processed = bulk_insert._empty_once(JSON(), process)
+    assert processed is not None
+
+    class Tag(str):
+        pass
+
+    rnd = random.Random(19)
+    words = ["vip", "lead", "é", '"q"', "", "1", "true"]
+    corpus: list[object] = [
+        [],
+        {},
+        ["vip"],
+        ["vip", "lead"],
+        ["lead", "vip"],
+        [True],
+        [1],
+        [1.0],
+        ["1"],
+        [Tag("vip")],
+        [["vip"]],
+        [None],
+        {"level": "gold"},
+        {"level": True},
+        {"level": 1},
+        {"a": "1", "b": "2"},
+        {"b": "2", "a": "1"},
+        {"level": ["gold"]},
+        {"level": None},
+        ["a"] * 9,
+        {str(i): "x" for i in range(9)},
+        None,
+        "text",
+        3,
+    ]
+    corpus += [rnd.sample(words, k=rnd.randint(0, 3)) for _ in range(300)]
+    corpus += [{w: rnd.choice(words) for w in rnd.sample(words, k=2)} for _ in range(300)]
+    for _round in range(2):  # the second round reads what the first remembered
+        for value in corpus:
+            assert processed(value) == json.dumps(value), value
+    # remembered: a repeated plain-string value is serialised once, others every time
+    calls.clear()
+    for value in (["vip", "lead"], {"level": "gold"}, [True], [1], {"level": 1}):
+        processed(value)
+    assert calls == [[True], [1], {"level": 1}]
+    # bounded: past MEMO_SIZE values are serialised each time and still stored right
+    calls.clear()
+    fresh = [[f"new {i}"] for i in range(60)]
+    assert [processed(v) for v in fresh] == [json.dumps(v) for v in fresh]
+    assert [processed(v) for v in fresh] == [json.dumps(v) for v in fresh]
+    assert len(calls) == 120
