@@ -58,24 +58,41 @@ def run_crm(env: dict[str, str], *args: str) -> None:
 
     The command runs in the test's process, through Click's runner with ``env`` in place of
     ``os.environ`` for the call: the same code as the `crm` executable, without starting a new
-    Python (about two seconds of CPU each) for every command that prepares an instance.
+    Python (about two seconds of CPU each) for every command that prepares an instance. Commands
+    run one after the other with the same ``CRM_*`` settings share the app the first of them
+    loaded, as commands in one long-running `crm` process would: building it costs about a
+    second of CPU (the API's blueprints and OpenAPI document). ``init`` loads its own.
     """
     import gc
 
     from click.testing import CliRunner
+    from flask.cli import ScriptInfo
 
     from ..cli import cli
 
     changes: dict[str, str | None] = {k: v for k, v in env.items() if os.environ.get(k) != v}
     changes.update({k: None for k in os.environ if k not in env})
+    key = tuple(sorted((k, v) for k, v in env.items() if k.startswith("CRM_")))
+    if args[:1] == ("init",) or (_shared_app and _shared_app[0][0] != key):
+        _forget_app()  # init migrates: the commands after it load the migrated instance
+    # the ScriptInfo the `crm` executable makes, holding the app already loaded, if any
+    info = ScriptInfo(
+        create_app=cli.create_app,
+        set_debug_flag=cli.set_debug_flag,
+        load_dotenv_defaults=cli.load_dotenv,
+    )
+    if _shared_app:
+        info._loaded_app = _shared_app[0][1]
     saved = dict(os.environ)
     try:
-        result = CliRunner().invoke(cli, list(args), env=changes, prog_name="crm")
+        result = CliRunner().invoke(cli, list(args), env=changes, prog_name="crm", obj=info)
     finally:  # as it was: Flask's command line sets FLASK_RUN_FROM_CLI, for one
-        for key in set(os.environ) - set(saved):
-            del os.environ[key]
+        for key_name in set(os.environ) - set(saved):
+            del os.environ[key_name]
         os.environ.update(saved)
-    gc.collect()  # the command's app and its database connections, not kept past the call
+    if not _shared_app and info._loaded_app is not None and args[:1] != ("init",):
+        _shared_app.append((key, info._loaded_app))
+    gc.collect()  # what the command made and no longer holds
     if result.exit_code != 0:
         error = result.exception
         failed = error is not None and not isinstance(error, SystemExit)
@@ -83,6 +100,18 @@ def run_crm(env: dict[str, str], *args: str) -> None:
         raise RuntimeError(
             f"crm {' '.join(args)} exited with {result.exit_code}: {result.output}{detail}"
         )
+
+
+#: the app that :func:`run_crm`'s last commands loaded, and the ``CRM_*`` settings it was built
+#: under: one at a time, so no instance's app and database connections outlive its commands
+_shared_app: list[tuple[tuple[tuple[str, str], ...], Any]] = []
+
+
+def _forget_app() -> None:
+    """Let go of the app :func:`run_crm` shares and close its database connections."""
+    while _shared_app:
+        _key, app = _shared_app.pop()
+        app.extensions["crm"].engine.dispose()
 
 
 def instance_env(instance_path: Path, port: int, database_url: str | None) -> dict[str, str]:
