@@ -94,30 +94,26 @@ def _empty_once(
     lists: dict[tuple[str, ...], Any] = {}
     objects: dict[tuple[tuple[str, str], ...], Any] = {}
 
+    def remembered(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+        found = memo.get(key)
+        if found is None:
+            found = process(value)
+            if len(memo) < MEMO_SIZE:
+                memo[key] = found
+        return found
+
     def processed(value: Any) -> Any:
         kind = type(value)
         if kind is list:
             if not value:
                 return empty_list
             if len(value) <= 8 and all(type(item) is str for item in value):
-                key = tuple(value)
-                found = lists.get(key)
-                if found is None:
-                    found = process(value)
-                    if len(lists) < MEMO_SIZE:
-                        lists[key] = found
-                return found
+                return remembered(lists, tuple(value), value)
         elif kind is dict:
             if not value:
                 return empty_dict
             if len(value) <= 8 and all(type(k) is str and type(v) is str for k, v in value.items()):
-                pairs = tuple(value.items())
-                found = objects.get(pairs)
-                if found is None:
-                    found = process(value)
-                    if len(objects) < MEMO_SIZE:
-                        objects[pairs] = found
-                return found
+                return remembered(objects, tuple(value.items()), value)
         return process(value)
 
     return processed
