@@ -195,27 +195,11 @@ class RecordService:
             raise PermissionDenied(
                 "You may not %(action)s %(things)s.", params=_terms(entity, "create", plural=True)
             )
-        values = self._load(entity, entity.create_schema, data)
-        record = entity.model()
-        self._apply_owner(entity, scope, values, current=None)
-        custom = values.pop("custom_fields", None)
-        self._apply_custom(entity, record, custom or {}, creating=True)
-        self._check_references(ReferenceCheck(self, entity), values, None)
-        if entity.prepare:
-            entity.prepare(values, None, self)
-        values.update(internal or {})
-        changes: dict[str, tuple[Any, Any]] = {}
-        for name, value in values.items():
-            setattr(record, name, value)
-            # a true value is never one of the empties: only the false ones are compared
-            if value or value not in (None, "", [], {}):
-                changes[name] = (None, value)
-        for name, value in (record.custom_fields or {}).items() if entity.has_custom_fields else ():
-            if value is not None:
-                changes[f"custom_fields.{name}"] = (None, value)
-        event = RecordEvent(entity, record, "create", changes, self.user, self)
+        event = self._new_record(
+            entity, scope, data, None, ReferenceCheck(self, entity), internal=internal
+        )
         self.crm.hook("crm_validate_record")(event=event)
-        self.session.add(record)
+        self.session.add(event.record)
         self._flush()
         self._after_write(event)
         return self._finish(event, commit)
@@ -271,10 +255,12 @@ class RecordService:
         entity: Entity,
         scope: str,
         data: Mapping[str, Any],
-        defs: list[FieldDef],
+        defs: list[FieldDef] | None,
         check: ReferenceCheck,
+        internal: Mapping[str, Any] | None = None,
     ) -> RecordEvent:
-        """A transient record built from ``data`` and its create event (``create``'s steps)."""
+        """A transient record built from ``data`` and its create event: the steps of a create
+        up to the veto hook (``defs``: the custom field definitions, ``None`` to read them)."""
         values = self._load(entity, entity.create_schema, data)
         record = entity.model()
         self._apply_owner(entity, scope, values, current=None)
@@ -283,6 +269,7 @@ class RecordService:
         self._check_references(check, values, None)
         if entity.prepare:
             entity.prepare(values, None, self)
+        values.update(internal or {})
         changes: dict[str, tuple[Any, Any]] = {}
         for name, value in values.items():
             setattr(record, name, value)
