@@ -63,6 +63,6 @@ class Blank:
 
 
 @functools.cache  # one per model class
-def blank(model: type[Any]) -> Blank:
+def blank(model: Any) -> Blank:
     """The :class:`Blank` of ``model``."""
     return Blank(model)
