@@ -13,7 +13,6 @@ without ``set`` listeners (``validates``, mutable types); any other value is set
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,7 +61,13 @@ class Blank:
                 setattr(record, name, value)
 
 
-@functools.cache  # one per model class
-def blank(model: Any) -> Blank:
-    """The :class:`Blank` of ``model``."""
-    return Blank(model)
+_BLANKS: dict[type[Any], Blank] = {}
+
+
+def blank(model: type[Any]) -> Blank:
+    """The :class:`Blank` of ``model`` (one per model class)."""
+    try:
+        return _BLANKS[model]
+    except KeyError:
+        made = _BLANKS[model] = Blank(model)
+        return made
