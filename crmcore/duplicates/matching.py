@@ -385,7 +385,7 @@ def _look_up(
 @functools.lru_cache(maxsize=64)  # one per entity's rule and title fields
 def _found_type(names: tuple[str, ...]) -> Any:
     """The named tuple type of a look-up's rows."""
-    return collections.namedtuple("Found", names)  # type: ignore[misc]
+    return collections.namedtuple("Found", names)
 
 
 def _outside(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
