@@ -15,6 +15,8 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 from marshmallow import ValidationError, fields
 
+from .phones import common_e164
+
 #: The common case of a local part: an ASCII "dot-atom" (RFC 5322), which email-validator
 #: always accepts as it is; anything else takes the full check.
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
@@ -129,6 +131,9 @@ def e164_number(text: str, region: str) -> str:
     ``ValueError`` when it is not a possible phone number."""
     if len(text) > 40:
         raise ValueError("Not a valid phone number.")
+    common = common_e164(text, region)
+    if common is not None:
+        return common
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

@@ -35,6 +35,7 @@ from .errors import (
     ValidationError,
 )
 from .fields import batch_region
+from .instances import blank
 from .permissions import Access, linked_condition
 from .references import ReferenceCheck
 from .registry import SYSTEM_FIELDS, Entity
@@ -262,7 +263,8 @@ class RecordService:
         """A transient record built from ``data`` and its create event: the steps of a create
         up to the veto hook (``defs``: the custom field definitions, ``None`` to read them)."""
         values = self._load(entity, entity.create_schema, data)
-        record = entity.model()
+        maker = blank(entity.model)
+        record = maker.new()
         self._apply_owner(entity, scope, values, current=None)
         custom = values.pop("custom_fields", None)
         self._apply_custom(entity, record, custom or {}, creating=True, defs=defs)
@@ -270,9 +272,9 @@ class RecordService:
         if entity.prepare:
             entity.prepare(values, None, self)
         values.update(internal or {})
+        maker.fill(record, values)
         changes: dict[str, tuple[Any, Any]] = {}
         for name, value in values.items():
-            setattr(record, name, value)
             # a true value is never one of the empties: only the false ones are compared
             if value or value not in (None, "", [], {}):
                 changes[name] = (None, value)

@@ -120,6 +120,19 @@ def test_a_batch_hints_only_records_the_user_may_read(crm, records, make_user) -
     assert [ids_of(f) for f in everyone] == [[], [mine_first.id], [mine_first.id, theirs.id]]
 
 
+def test_a_pair_of_the_batch_with_one_readable_record_is_hinted(crm, records, make_user) -> None:
+    # the readable record shares its key with no other readable one: only the other's row
+    rep, other = make_user("sales_rep"), make_user("sales_rep")
+    phone = "+34911222444"
+    mine = records.create("contacts", {"last_name": "A", "owner_id": rep.id, "phone": phone})
+    theirs = records.create("contacts", {"last_name": "B", "owner_id": other.id, "phone": phone})
+    entity = crm.registry.get("contacts")
+    service = crm.records(access=Access.for_user(rep))
+    found = check_records(service, entity, [mine, theirs])
+    assert [ids_of(f) for f in found] == [[], [mine.id]]
+    assert found == read_back(service, entity, [mine, theirs])
+
+
 def test_a_record_between_the_batch_ids_is_looked_up(crm, records, make_contact) -> None:
     first, between, last = (make_contact(email="same@example.com") for _ in range(3))
     entity = crm.registry.get("contacts")

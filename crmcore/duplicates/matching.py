@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import difflib
 import functools
 import re
@@ -224,7 +225,8 @@ def _contact_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
     email = values.get("email")
     if email and other.email and str(email).lower() == other.email.lower():
         reasons.append("email")
-    if _phones(values) & {p for p in (other.phone, other.mobile) if p}:
+    phones = _phones(values)  # non-empty texts: an empty or missing number is never in it
+    if phones and (other.phone in phones or other.mobile in phones):
         reasons.append("phone")
     last = str(values.get("last_name") or "").strip().lower()
     if (
@@ -374,7 +376,16 @@ def _look_up(
         .order_by(model.id)
         .limit(PER_RECORD * len(rows))
     )
-    return list(service.session.execute(stmt))
+    result = service.session.execute(stmt)
+    # plain named tuples: the rules read each candidate's columns by attribute many times,
+    # and a named tuple's attribute costs a tenth of a ``Row``'s
+    return list(map(_found_type(tuple(result.keys()))._make, result))
+
+
+@functools.lru_cache(maxsize=64)  # one per entity's rule and title fields
+def _found_type(names: tuple[str, ...]) -> Any:
+    """The named tuple type of a look-up's rows."""
+    return collections.namedtuple("Found", names)
 
 
 def _outside(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
@@ -457,7 +468,7 @@ def check_records(
     out: list[list[Candidate]] = [[] for _ in records]
     if rule is None or not records:
         return out
-    rows = [{n: getattr(r, n, None) for n in rule.columns} for r in records]
+    rows = [_values(r, rule.columns) for r in records]
     ids = [r.id for r in records]
     keys = [rule.keys(values, None) for values in rows] if rule.keys is not None else None
     found = _look_up(service, entity, rule, rows, leave_out=ids)
@@ -465,10 +476,20 @@ def check_records(
         candidate_keys = [rule.keys({}, other) for other in found] if rule.keys else None
         _match(entity, rule, rows, keys, found, candidate_keys, None, out)
     readable = _readable(service, entity, ids)
+    shared: set[Any] | None = None
+    if keys is not None:
+        # a record can match another of the batch only on a key that two records have
+        seen: set[Any] = set()
+        shared = set()
+        for row_keys in keys:
+            shared.update(row_keys & seen)
+            seen.update(row_keys)
     mates = [
         (position, record)
         for position, record in enumerate(records)
-        if record.id in readable and (rule.found is None or rule.found(rows[position]))
+        if record.id in readable
+        and (shared is None or keys is None or not shared.isdisjoint(keys[position]))
+        and (rule.found is None or rule.found(rows[position]))
     ]
     if mates:
         _match(
@@ -482,6 +503,13 @@ def check_records(
             out,
         )
     return [_best(matches) for matches in out]
+
+
+def _values(record: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The values of ``names`` of a record: from its dict when loaded (as a new record's
+    are), else through the attribute (which may load it)."""
+    loaded = record.__dict__
+    return {n: loaded[n] if n in loaded else getattr(record, n, None) for n in names}
 
 
 def _readable(service: RecordService, entity: Entity, ids: Sequence[int]) -> set[int]:
