@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import marshmallow
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -35,7 +35,7 @@ from .errors import (
     ValidationError,
 )
 from .fields import batch_region
-from .instances import blank
+from .instances import blank, detach_as_loaded
 from .permissions import Access, linked_condition
 from .references import ReferenceCheck
 from .registry import SYSTEM_FIELDS, Entity
@@ -614,6 +614,7 @@ class RecordService:
         # the cascade of ``Session.add`` walks every relationship of every record, and finds
         # nothing: the records hold only column values (checked above)
         attach = getattr(session, "_update_impl", None)
+        attributes = frozenset(plan.mapper.class_manager)
         for event, row, record_id in zip(events, rows, ids, strict=True):
             record = event.record
             # an object of a rolled-back insert stays in the session, expired, under an id
@@ -628,7 +629,7 @@ class RecordService:
                 if key not in state:
                     state[key] = value
             state[id_key] = record_id
-            make_transient_to_detached(record)
+            detach_as_loaded(record, identity_class, (record_id,), attributes)
             if attach is not None:
                 attach(instance_state(record))
             else:  # pragma: no cover - a SQLAlchemy without it
