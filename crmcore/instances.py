@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import inspect
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm.attributes import instance_state
 
 from .db import Base
@@ -71,3 +72,24 @@ def blank(model: type[Any]) -> Blank:
     except KeyError:
         made = _BLANKS[model] = Blank(model)
         return made
+
+
+def detach_as_loaded(
+    record: Any, identity_class: type[Any], key: tuple[Any, ...], attributes: frozenset[str]
+) -> None:
+    """What ``sqlalchemy.orm.make_transient_to_detached`` does to a transient ``record`` of
+    primary key ``key`` (its mapper's ``_identity_class`` and attributes ``attributes``,
+    ``frozenset(class_manager)``): every value present marked as loaded, every other attribute
+    expired. A batch's caller has them at hand; the function works them out per record from
+    the primary key's attributes and the class manager (~60 % of its cost).
+    """
+    state = instance_state(record)
+    if state.session_id or state.key:
+        raise InvalidRequestError("Given object must be transient")
+    state.key = (identity_class, key, state.identity_token)
+    if state._deleted:
+        del state._deleted
+    values = state.dict
+    state._commit_all(values)
+    # committed_state is empty now: what ``state.unloaded`` is
+    state._expire_attributes(values, attributes.difference(values))

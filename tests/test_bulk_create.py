@@ -3,6 +3,9 @@ uses keep every step of ``create``: validation, veto, defaults, audit, search, e
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 from sqlalchemy import select
 
@@ -295,3 +298,29 @@ def test_create_many_changes_name_false_and_zero_values_but_not_empty_ones(crm, 
     assert not {"tags", "city", "emails", "phone"} & set(changes[first.id])
     assert changes[second.id]["email_opt_out"] == [None, True]
     assert changes[second.id]["tags"] == [None, ["x"]]
+
+
+def test_a_refused_row_leaves_no_cycle_holding_the_batch(app, crm, records):
+    """The errors come back without traceback: one would hold ``create_many``'s frame, whose
+    results hold the error - a cycle keeping the whole batch alive until a full collection."""
+    app.extensions["everyhook"] = []
+    rows = [
+        {"first_name": "Bulk", "last_name": "Kept"},
+        {"first_name": "Bulk", "email": "not an address"},  # refused by the schema
+        {"first_name": "Bulk", "last_name": "Vetoed"},  # refused by the veto hook
+    ]
+    gc.collect()
+    gc.disable()
+    try:
+        results = records.create_many("contacts", rows)
+        kept, bad, vetoed = results
+        assert isinstance(bad, ValidationError) and isinstance(vetoed, ValidationError)
+        assert bad.messages
+        assert vetoed.messages == {"last_name": ["Vetoed by the everyhook plugin."]}
+        assert bad.__traceback__ is None and vetoed.__traceback__ is None
+        refs = [weakref.ref(bad), weakref.ref(vetoed)]
+        del results, bad, vetoed
+        assert [ref() for ref in refs] == [None, None]  # freed by reference counting alone
+    finally:
+        gc.enable()
+    assert kept.id is not None

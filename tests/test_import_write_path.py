@@ -5,6 +5,7 @@ row in a batch costs only itself."""
 from __future__ import annotations
 
 import csv
+import gc
 import io
 from pathlib import Path
 
@@ -243,3 +244,30 @@ def test_a_batch_reads_the_phone_region_once(app, crm, monkeypatch):
     assert len(calls) == 1 and len(regions) == 1
     default_region()
     assert len(calls) == 2  # outside a batch the setting is read as before
+
+
+def test_the_collector_is_tuned_for_the_run_and_restored_after_it(crm, tmp_path, monkeypatch):
+    from crmcore.importing import engine
+
+    seen: list[tuple[int, int, int]] = []
+    batch = engine.Importer._import_batch
+
+    def watched(self, rows):
+        seen.append(gc.get_threshold())
+        return batch(self, rows)
+
+    monkeypatch.setattr(engine.Importer, "_import_batch", watched)
+    before = gc.get_threshold()
+    path = write(tmp_path / "few.csv", [[f"N{i}", f"L{i}", f"n{i}@example.com"] for i in range(3)])
+    result = import_file(crm, Access.system(), path, ImportOptions(entity="contacts"))
+    assert result.created == 3
+    assert seen and seen[0][:2] == (10_000, 50) and seen[0][2] == before[2]
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+    def broken(self, rows):
+        raise RuntimeError("a failing batch")
+
+    monkeypatch.setattr(engine.Importer, "_import_batch", broken)
+    with pytest.raises(RuntimeError):
+        import_file(crm, Access.system(), path, ImportOptions(entity="contacts"))
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

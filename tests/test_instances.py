@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import DeclarativeBase, Mapped, make_transient_to_detached, mapped_column
 
 from crmcore.contacts.models import Contact
-from crmcore.instances import Blank, blank
+from crmcore.instances import Blank, blank, detach_as_loaded
 
 VALUES = {
     "first_name": "Ana",
@@ -97,3 +99,45 @@ def test_a_model_with_its_own_constructor_is_made_by_it():
     maker.fill(record, {"name": "given"})
     assert record.name == "given"
     assert inspect(record).attrs.name.history.added == ["given"]
+
+
+def _state_of(record: Any) -> dict[str, Any]:
+    state = inspect(record)
+    return {
+        "key": state.key,
+        "dict": {k: v for k, v in state.dict.items() if k != "_sa_instance_state"},
+        "expired_attributes": set(state.expired_attributes),
+        "committed_state": dict(state.committed_state),
+        "unloaded": state.unloaded,
+        "flags": (state.modified, state.expired, state.detached, state._deleted),
+        "callables": dict(state.callables),
+    }
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        VALUES,
+        {"first_name": "Ana"},  # most columns absent: expired
+        {"first_name": None, "tags": [], "custom_fields": {"a": {"b": [1, "ñ"]}}},
+    ],
+)
+def test_a_record_detached_as_loaded_is_as_make_transient_to_detached_leaves_it(values):
+    mapper = inspect(Contact)
+    records = []
+    for detach in ("sqlalchemy", "crmcore"):
+        record = blank(Contact).new()
+        blank(Contact).fill(record, values)
+        record.city = "Madrid"  # a change through the instrumented set: a history to drop
+        record.id = 41
+        if detach == "sqlalchemy":
+            make_transient_to_detached(record)
+        else:
+            attributes = frozenset(mapper.class_manager)
+            detach_as_loaded(record, mapper._identity_class, (41,), attributes)
+        records.append(record)
+    ours, theirs = _state_of(records[1]), _state_of(records[0])
+    assert ours == theirs
+    assert ours["key"] == (Contact, (41,), None) and ours["expired_attributes"]
+    with pytest.raises(InvalidRequestError):  # no longer transient
+        detach_as_loaded(records[1], mapper._identity_class, (41,), frozenset())

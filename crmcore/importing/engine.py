@@ -187,6 +187,11 @@ class Importer:
         # the garbage collector's full passes during the run: they only grow more numerous
         # with each batch's short-lived ones (~5 % of an import's CPU time)
         gc.freeze()
+        # and the youngest generation is collected every 10,000 allocations rather than 700:
+        # a batch's objects are freed by reference counting (no cycle holds them), so the
+        # frequent passes found little but walked every object alive (~3 % of the CPU time)
+        thresholds = gc.get_threshold()
+        gc.set_threshold(10_000, 50, thresholds[2])
         try:
             for batch in self._batches():
                 counts = self._import_batch(batch)
@@ -203,6 +208,7 @@ class Importer:
                 if self.progress:
                     self.progress(len(batch))
         finally:
+            gc.set_threshold(*thresholds)
             gc.unfreeze()
             if self._report_file is not None:
                 self._report_file.close()
