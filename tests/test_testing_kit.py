@@ -1,5 +1,6 @@
 """The test kit's own promises: ``run_crm`` runs a command with the instance's environment and
-leaves the test's environment as it was; a failed command raises with its message."""
+leaves the test's environment as it was; a failed command raises with its message; the tests of
+a module sharing a module-scoped fixture form one xdist group."""
 
 from __future__ import annotations
 
@@ -37,3 +38,22 @@ def test_run_crm_raises_with_the_commands_message(tmp_path: Path) -> None:
         run_crm(env, "users", "list")
     assert "crm users list exited with 1" in str(failed.value)
     assert "crm init" in str(failed.value)
+
+
+@pytest.fixture(scope="module")
+def module_set_up() -> str:
+    return "made once for the module"
+
+
+def test_a_test_sharing_a_module_fixture_is_grouped_with_its_module(
+    module_set_up: str, request: pytest.FixtureRequest
+) -> None:
+    mark = request.node.get_closest_marker("xdist_group")
+    assert mark is not None and mark.args == (request.node.nodeid.split("::")[0],)
+    assert mark.args[0].endswith("test_testing_kit.py")
+
+
+def test_a_test_without_a_module_fixture_is_not_grouped(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    assert request.node.get_closest_marker("xdist_group") is None
