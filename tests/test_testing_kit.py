@@ -1,6 +1,6 @@
 """The test kit's own promises: ``run_crm`` runs a command with the instance's environment and
-leaves the test's environment as it was; a failed command raises with its message; the tests of
-a module sharing a module-scoped fixture form one xdist group."""
+leaves the test's environment as it was; a failed command raises with its message; its init of a
+new instance copies the first one the process made."""
 
 from __future__ import annotations
 
@@ -84,22 +84,3 @@ def test_run_crm_init_copies_a_new_instance_and_migrates_one_that_has_data(
         ).stdout  # fmt: skip
         assert "second@example.com" in listed and "first@example.com" not in listed
         _forget_app()  # the databases go at the end of the block: no connection may be left
-
-
-@pytest.fixture(scope="module")
-def module_set_up() -> str:
-    return "made once for the module"
-
-
-def test_a_test_sharing_a_module_fixture_is_grouped_with_its_module(
-    module_set_up: str, request: pytest.FixtureRequest
-) -> None:
-    mark = request.node.get_closest_marker("xdist_group")
-    assert mark is not None and mark.args == (request.node.nodeid.split("::")[0],)
-    assert mark.args[0].endswith("test_testing_kit.py")
-
-
-def test_a_test_without_a_module_fixture_is_not_grouped(
-    tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    assert request.node.get_closest_marker("xdist_group") is None

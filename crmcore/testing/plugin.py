@@ -98,19 +98,9 @@ class DeprecationReport:
             terminalreporter.line(f"{filename}:{lineno}: {message}{times}")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist names the groups in the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out the ``crm_sqlite_only`` tests when the suite runs on PostgreSQL: a suite run
-    on both databases runs them once.
-
-    Under ``pytest-xdist``, the tests of a module that use a fixture of module (or class)
-    scope, such as a served instance or ``crm_browser``, go in one ``xdist_group``: run with
-    ``--dist loadgroup``, they all run on one worker, and that set-up is made once rather than
-    once on each worker that gets one of them."""
-    if config.pluginmanager.hasplugin("xdist"):
-        for item in items:
-            if _shares_module_fixture(item):
-                item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    on both databases runs them once."""
     url = config.getoption("--crm-db")
     if not url or url.startswith("sqlite"):
         return
@@ -118,13 +108,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
-
-
-def _shares_module_fixture(item: pytest.Item) -> bool:
-    """Whether ``item`` uses a fixture set up once per module, package or class."""
-    info = getattr(item, "_fixtureinfo", None)
-    defs = info.name2fixturedefs.values() if info is not None else ()
-    return any(d and d[-1].scope in ("module", "package", "class") for d in defs)
 
 
 @pytest.fixture(scope="session")
