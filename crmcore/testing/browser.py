@@ -166,6 +166,7 @@ def _empty_postgresql_server(url: str) -> str | None:
     ``None``."""
     from sqlalchemy import create_engine, inspect
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
@@ -175,6 +176,8 @@ def _empty_postgresql_server(url: str) -> str | None:
         with engine.connect() as conn:
             if inspect(conn).get_table_names():
                 return None
+    except OperationalError:  # no such database or server: `crm init` says so
+        return None
     finally:
         engine.dispose()
     return parsed.set(database="postgres").render_as_string(hide_password=False)
