@@ -64,10 +64,11 @@ def run_crm(env: dict[str, str], *args: str) -> None:
     loaded, as commands in one long-running `crm` process would: building it costs about a
     second of CPU (the API's blueprints and OpenAPI document). ``init`` loads its own.
 
-    ``init`` of a new SQLite instance (an empty or missing folder, no ``CRM_DATABASE_URL``)
-    copies the instance the process's first such ``init`` made with the same other ``CRM_*``
-    settings, and gives it a secret key of its own: the same files, without migrating again
-    (about two seconds of CPU).
+    ``init`` of a new instance (an empty or missing folder, and no ``CRM_DATABASE_URL`` or one
+    naming an empty PostgreSQL database) copies the instance the process's first such ``init``
+    made with the same other ``CRM_*`` settings, and gives it a secret key of its own: the same
+    files, and on PostgreSQL the database made again with ``CREATE DATABASE ... TEMPLATE``,
+    without migrating again (about two seconds of CPU).
     """
     if args == ("init",) and _copy_initialised(env):
         return
@@ -115,34 +116,130 @@ def _invoke(env: dict[str, str], args: tuple[str, ...]) -> None:
         )
 
 
-#: instances that `crm init` made, one per set of ``CRM_*`` settings besides the folder and the
-#: base URL, for :func:`_copy_initialised` (removed when the process ends)
-_initialised: dict[tuple[tuple[str, str], ...], Path] = {}
+#: instances that `crm init` made, one per set of ``CRM_*`` settings besides the folder, the
+#: base URL and the database, and per PostgreSQL server, for :func:`_copy_initialised` (removed
+#: when the process ends): the folder, and the template database on PostgreSQL
+_initialised: dict[tuple[Any, ...], tuple[Path, str | None]] = {}
 
 
 def _copy_initialised(env: dict[str, str]) -> bool:
-    """Make the new SQLite instance ``env`` names a copy of an initialised one; False when it
-    is not a new SQLite instance (``crm init`` must run then)."""
+    """Make the new instance ``env`` names a copy of an initialised one; False when it is not
+    a new instance on SQLite or on an empty PostgreSQL database (``crm init`` must run then)."""
     folder = Path(env.get("CRM_INSTANCE_PATH", ""))
-    if not env.get("CRM_INSTANCE_PATH") or "CRM_DATABASE_URL" in env:
+    if not env.get("CRM_INSTANCE_PATH"):
         return False
     if folder.exists() and any(folder.iterdir()):
         return False
-    own = ("CRM_INSTANCE_PATH", "CRM_BASE_URL")
-    key = tuple(sorted((k, v) for k, v in env.items() if k.startswith("CRM_") and k not in own))
+    url = env.get("CRM_DATABASE_URL")
+    server = _empty_postgresql_server(url) if url else None
+    if url and server is None:
+        return False
+    own = ("CRM_INSTANCE_PATH", "CRM_BASE_URL", "CRM_DATABASE_URL")
+    key = (
+        *sorted((k, v) for k, v in env.items() if k.startswith("CRM_") and k not in own),
+        server,
+    )
     if key not in _initialised:
         import atexit
         import tempfile
 
         made = Path(tempfile.mkdtemp(prefix="crm-initialised-"))
         atexit.register(shutil.rmtree, made, ignore_errors=True)
-        _invoke({**env, "CRM_INSTANCE_PATH": str(made / "instance")}, ("init",))
-        _initialised[key] = made / "instance"
-    shutil.copytree(_initialised[key], folder, dirs_exist_ok=True)
+        template = _new_template_database(server) if server else None
+        made_env = {**env, "CRM_INSTANCE_PATH": str(made / "instance")}
+        if template:
+            made_env["CRM_DATABASE_URL"] = template
+        _invoke(made_env, ("init",))
+        _initialised[key] = (made / "instance", template)
+    source, template = _initialised[key]
+    if server and template and url:
+        _copy_database(server, template, url)
+    shutil.copytree(source, folder, dirs_exist_ok=True)
     secret = folder / "secret_key"
     if secret.exists():  # copied with its mode (600)
         secret.write_text(secrets.token_urlsafe(48) + "\n")
     return True
+
+
+def _empty_postgresql_server(url: str) -> str | None:
+    """The server part of ``url`` when it names a PostgreSQL database without tables, else
+    ``None``."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    engine = create_engine(parsed.set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as conn:
+            if inspect(conn).get_table_names():
+                return None
+    except OperationalError:  # no such database or server: `crm init` says so
+        return None
+    finally:
+        engine.dispose()
+    return parsed.set(database="postgres").render_as_string(hide_password=False)
+
+
+def _admin_engine(server: str) -> Any:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server).set(drivername="postgresql+psycopg")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+def _new_template_database(server: str) -> str:
+    """A new, empty database on ``server``, dropped when the process ends: its URL."""
+    import atexit
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    name = f"crmtemplate_{os.getpid()}_{secrets.token_hex(4)}"
+    engine = _admin_engine(server)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+    def drop() -> None:
+        engine = _admin_engine(server)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            engine.dispose()
+
+    atexit.register(drop)
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def _copy_database(server: str, template: str, url: str) -> None:
+    """Make the (empty) database ``url`` names again, on ``server``, as a copy of
+    ``template``."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    source, target = make_url(template).database, make_url(url).database
+    engine = _admin_engine(server)
+    try:
+        with engine.connect() as conn:
+            # nobody may be connected to a template: the app of its `crm init` may still be
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": source},
+            )
+            conn.execute(text(f'DROP DATABASE "{target}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{target}" TEMPLATE "{source}"'))
+    finally:
+        engine.dispose()
 
 
 #: the app that :func:`run_crm`'s last commands loaded, and the ``CRM_*`` settings it was built
