@@ -182,15 +182,16 @@ def bulk_load(engine: Engine) -> Iterator[None]:
     try:
         yield
     finally:
+        # the connections used get their settings back when they next begin a transaction
         sqlite_bulk_load.reset(token)
-        raw = engine.raw_connection()
-        try:
-            _apply_bulk(raw.dbapi_connection, raw.info, sqlite_bulk_load.get())
-            cursor = raw.dbapi_connection.cursor()  # autocommit: no transaction is open
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            cursor.close()
-        finally:
-            raw.close()
+    raw = engine.raw_connection()  # not after a failure: the next automatic one will do
+    try:
+        _apply_bulk(raw.dbapi_connection, raw.info, sqlite_bulk_load.get())
+        cursor = raw.dbapi_connection.cursor()  # autocommit: no transaction is open
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        cursor.close()
+    finally:
+        raw.close()
 
 
 def _apply_bulk(dbapi_connection: Any, info: dict[str, Any], bulk: bool) -> None:
