@@ -262,7 +262,9 @@ def insert_many(
 ) -> None:
     """``INSERT INTO table (names) VALUES (...) suffix`` as one driver ``executemany`` of
     ``rows`` (values in the order of ``names``), each value bound with its column's own bind
-    processor: audit rows, search documents, fingerprints of an import batch.
+    processor: audit rows, search documents, fingerprints of an import batch. On PostgreSQL,
+    rows without a suffix are copied (``COPY ... FROM STDIN``): the same rows, a fraction of
+    the client's and the server's work per row.
 
     ``suffix`` is SQL written by the caller (an ``ON CONFLICT`` clause), never data.
     """
@@ -276,6 +278,9 @@ def insert_many(
         bound = [bound_column(p, c) for p, c in zip(processors, columns, strict=True)]
         rows = list(zip(*bound, strict=True))
     quote = dialect.identifier_preparer.quote
+    if dialect.name == "postgresql" and not suffix:
+        _copy(conn, table, names, rows)
+        return
     mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
     sql = (
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608
@@ -283,6 +288,30 @@ def insert_many(
         f"{suffix}"
     )
     conn.exec_driver_sql(sql, [row if type(row) is tuple else tuple(row) for row in rows])
+
+
+def _copy(conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Any]) -> None:
+    """PostgreSQL: the rows with one ``COPY ... FROM STDIN`` in the connection's transaction
+    (the server parses no statement per row); an error is raised as SQLAlchemy's, as from
+    ``exec_driver_sql``."""
+    from sqlalchemy.exc import DBAPIError
+
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"COPY {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(n) for n in names)}) FROM STDIN"
+    )
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(sql) as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error) from None
+    finally:
+        cursor.close()
 
 
 _PROCESSORS: dict[tuple[Table, tuple[str, ...], str], tuple[Callable[[Any], Any] | None, ...]] = {}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -147,6 +149,71 @@ sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", defaul
 #: Seconds SQLite waits for the write lock before giving up (the request then answers 503).
 SQLITE_BUSY_TIMEOUT_MS = 10000
 
+#: Whether SQLite transactions of this context are a bulk load (an import's batches): they
+#: then run with :data:`BULK_PRAGMAS`, see :func:`bulk_load`.
+sqlite_bulk_load: ContextVar[bool] = ContextVar("sqlite_bulk_load", default=False)
+
+#: The settings of a connection while it serves a bulk load, restored after. Measured on a
+#: 100,000-row import (docs/performance.md, "Import, session 8"): with SQLite's defaults a
+#: batch's new index entries land on pages all over the table's indexes, which a 2 MB page
+#: cache cannot hold (they were read back from the file every batch), multi-row statements
+#: spilled their statement journal to a temporary file, and every commit checkpointed the
+#: thousands of pages it wrote (each copied again by the next batch's checkpoint).
+BULK_PRAGMAS: dict[str, int] = {
+    "cache_size": -65536,  # KiB: 64 MB of page cache on the importing connection
+    "temp_store": 2,  # statement journals (and temporary tables) in memory
+    "wal_autocheckpoint": 16384,  # pages (64 MB of WAL) between checkpoints, not 1,000
+}
+
+
+@contextmanager
+def bulk_load(engine: Engine) -> Iterator[None]:
+    """Run the SQLite transactions begun inside the block with :data:`BULK_PRAGMAS`.
+
+    Each connection takes them when it begins a transaction inside the block (a session
+    may check out another pooled connection for each batch) and gets its own previous values
+    back when it begins one outside; the WAL is checkpointed once when the block ends, so
+    the import pays for copying what it wrote. Other databases: nothing changes.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    token = sqlite_bulk_load.set(True)
+    try:
+        yield
+    finally:
+        # the connections used get their settings back when they next begin a transaction
+        sqlite_bulk_load.reset(token)
+    raw = engine.raw_connection()  # not after a failure: the next automatic one will do
+    try:
+        _apply_bulk(raw.dbapi_connection, raw.info, sqlite_bulk_load.get())
+        cursor = raw.dbapi_connection.cursor()  # autocommit: no transaction is open
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        cursor.close()
+    finally:
+        raw.close()
+
+
+def _apply_bulk(dbapi_connection: Any, info: dict[str, Any], bulk: bool) -> None:
+    """Switch one SQLite connection to or from :data:`BULK_PRAGMAS` (``info``: its pool
+    record's, which keeps the values to restore)."""
+    if info.get("crm_bulk_load", False) == bulk:
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        if bulk:
+            saved = {}
+            for name, value in BULK_PRAGMAS.items():
+                saved[name] = cursor.execute(f"PRAGMA {name}").fetchone()[0]
+                cursor.execute(f"PRAGMA {name}={int(value)}")
+            info["crm_bulk_saved"] = saved
+        else:
+            for name, value in info.pop("crm_bulk_saved", {}).items():
+                cursor.execute(f"PRAGMA {name}={int(value)}")
+    finally:
+        cursor.close()
+    info["crm_bulk_load"] = bulk
+
 
 def is_unavailable(error: BaseException) -> bool:
     """Whether ``error`` means the database cannot serve now (SQLite's write lock still taken
@@ -256,6 +323,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
+        # ``info`` belongs to the DBAPI connection: a new one starts without the bulk settings
+        pooled = conn.connection
+        _apply_bulk(pooled.dbapi_connection, pooled.info, sqlite_bulk_load.get())
         conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
 
 
@@ -267,6 +337,7 @@ __all__ = [
     "OwnedMixin",
     "RecordMixin",
     "TagsMixin",
+    "bulk_load",
     "create_engine_for",
     "func",
     "is_unavailable",

@@ -190,3 +190,29 @@ def test_the_comparison_can_see_a_difference(fresh_database, tmp_path):
             context = MigrationContext.configure(conn, opts={"include_object": _include_core})
             diff = compare_metadata(context, Base.metadata)
     assert [d[0] for d in diff if d[0] == "add_table"] == ["add_table"]
+
+
+def test_0014_drops_the_contacts_redundant_indexes_and_gives_them_back(fresh_database, tmp_path):
+    """The single-column owner and change-time indexes go; the composite ones that serve
+    their look-ups stay; a downgrade restores both."""
+    from alembic import command
+
+    app = _app(fresh_database, tmp_path, [])
+    crm = app.extensions["crm"]
+    single = {"ix_core_contact_owner_id", "ix_core_contact_updated_at"}
+    composite = {"ix_core_contact_owner_id_id", "ix_core_contact_updated_at_id"}
+
+    def indexes() -> set[str]:
+        crm.session.commit()
+        return {i["name"] for i in inspect(crm.engine).get_indexes("core_contact")}
+
+    with app.app_context():
+        migrate.upgrade(crm, "core")
+        assert composite <= indexes() and not single & indexes()
+        command.downgrade(
+            migrate._config(crm, "core", crm.session.connection()), "0013_search_batch"
+        )
+        assert single | composite <= indexes()
+        migrate.upgrade(crm, "core")
+        assert composite <= indexes() and not single & indexes()
+        assert migrate.current(crm, "core") == "0014_contact_redundant_indexes"

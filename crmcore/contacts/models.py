@@ -87,3 +87,11 @@ class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
     description: Mapped[str | None] = mapped_column(Text)
 
     company: Mapped[Company | None] = relationship(lazy="raise")
+
+
+#: the mixins' single-column indexes that ix_core_contact_owner_id_id and
+#: ix_core_contact_updated_at_id make redundant (an index serves every look-up by its first
+#: column; on SQLite an index already ends with the rowid): dropped by migration 0014
+REDUNDANT_INDEXES = ("ix_core_contact_owner_id", "ix_core_contact_updated_at")
+for _index in [i for i in Contact.__table__.indexes if i.name in REDUNDANT_INDEXES]:
+    Contact.__table__.indexes.discard(_index)

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from ..bulk_insert import insert_many
-from ..db import utcnow
+from ..db import bulk_load, utcnow
 from ..duplicates import check_records
 from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
 from ..exporting import csv_cell
@@ -193,20 +193,27 @@ class Importer:
         thresholds = gc.get_threshold()
         gc.set_threshold(10_000, 50, thresholds[2])
         try:
-            for batch in self._batches():
-                counts = self._import_batch(batch)
-                result.total += len(batch)
-                result.created += counts.created
-                result.updated += counts.updated
-                result.skipped += counts.skipped
-                result.rejected += len(counts.rejected)
-                result.companies_created += counts.companies
-                result.possible_duplicates += len(counts.duplicates)
-                room = MAX_DUPLICATES_LISTED - len(result.duplicates)
-                result.duplicates.extend(counts.duplicates[: max(room, 0)])
-                self._write_rejected(counts.rejected)
-                if self.progress:
-                    self.progress(len(batch))
+            # SQLite: the batches' transactions with a bigger page cache and fewer checkpoints
+            with bulk_load(self.service.crm.engine):
+                session = self.session
+                if not (session.new or session.dirty or session.deleted):
+                    # end the reads begun before (the custom fields): the first batch's
+                    # transaction then begins with the bulk settings too
+                    session.commit()
+                for batch in self._batches():
+                    counts = self._import_batch(batch)
+                    result.total += len(batch)
+                    result.created += counts.created
+                    result.updated += counts.updated
+                    result.skipped += counts.skipped
+                    result.rejected += len(counts.rejected)
+                    result.companies_created += counts.companies
+                    result.possible_duplicates += len(counts.duplicates)
+                    room = MAX_DUPLICATES_LISTED - len(result.duplicates)
+                    result.duplicates.extend(counts.duplicates[: max(room, 0)])
+                    self._write_rejected(counts.rejected)
+                    if self.progress:
+                        self.progress(len(batch))
         finally:
             gc.set_threshold(*thresholds)
             gc.unfreeze()
