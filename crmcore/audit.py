@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import json
 import uuid
+from itertools import chain, compress
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .bulk_insert import insert_many
@@ -76,6 +78,70 @@ def _safe(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
     return safe
 
 
+#: Scalars ``jsonable`` turns into a string, exact types only: the encoder's ``default`` below.
+#: (Exact types throughout: an ``Enum`` mixed into ``str`` or ``int`` would be encoded as its
+#: ``str``/``int`` content but is logged as its ``value``.)
+_CONVERTED = frozenset({dt.datetime, dt.date, dt.time, decimal.Decimal, uuid.UUID})
+_SCALARS = _PLAIN | _CONVERTED
+_SEQUENCES = frozenset({list, tuple})
+_FLAT = _SCALARS | _SEQUENCES
+
+
+def _converted(value: Any) -> Any:
+    if type(value) in _CONVERTED:
+        return jsonable(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: ``json.dumps`` (what the JSON column stores) with ``jsonable``'s strings for the
+#: :data:`_CONVERTED` scalars
+_ENCODE = json.JSONEncoder(default=_converted).encode
+_DUMPS = json.dumps
+
+#: ``core_audit`` with ``changes`` taking JSON text: what :func:`record_audit_many` encodes
+#: itself (SQLite stores the text; PostgreSQL parses it into the same ``jsonb``)
+_AUDIT_TEXT = Table(
+    "core_audit",
+    MetaData(),
+    *(
+        Column(c.name, Text() if c.name == "changes" else c.type)
+        for c in AuditEntry.__table__.columns  # type: ignore[attr-defined]
+        if c.name != "id"
+    ),
+)
+
+
+def _flat(batch: list[dict[str, tuple[Any, Any]]]) -> bool:
+    """Whether every change of ``batch`` is a pair of flat values (strings, numbers, dates,
+    lists of them) of a field that is no secret: what the encoder writes as ``_safe`` would.
+    Checked for the whole batch at once, without a Python step per value."""
+    pairs = list(chain.from_iterable(map(dict.values, batch)))
+    kinds = set(map(type, chain.from_iterable(pairs)))
+    if not kinds <= _FLAT or not SECRET_FIELDS.isdisjoint(chain.from_iterable(batch)):
+        return False
+    if sum(map(len, pairs)) != 2 * len(pairs):  # not pairs: the general path's error
+        return False
+    if kinds.isdisjoint(_SEQUENCES):
+        return True
+    values = chain.from_iterable(pairs)
+    sequences = compress(
+        values, map(_SEQUENCES.__contains__, map(type, chain.from_iterable(pairs)))
+    )
+    return _SCALARS.issuperset(map(type, chain.from_iterable(sequences)))
+
+
+def changes_json(changes: dict[str, tuple[Any, Any]]) -> str:
+    """The JSON text the audit log stores for ``changes``: ``json.dumps(_safe(changes))``.
+
+    Changes of flat values (the fields of a new record: strings, numbers, dates, lists of
+    them) are encoded as they are, without the copy ``_safe`` makes: the pairs are encoded
+    as the lists they become and the dates, decimals and ids through the encoder's
+    ``default``, which gives ``jsonable``'s strings. Anything else (a secret, a nested
+    object, an ``Enum``, a subclass) takes the general path.
+    """
+    return _ENCODE(changes) if _flat([changes]) else _DUMPS(_safe(changes))
+
+
 def record_audit_many(
     session: Session,
     entries: list[tuple[str, int, str, int | None, dict[str, tuple[Any, Any]]]],
@@ -87,13 +153,17 @@ def record_audit_many(
     if not entries:
         return
     now = utcnow()
+    batch = [changes for _entity, _record_id, _action, _user_id, changes in entries]
+    texts = list(map(_ENCODE, batch)) if _flat(batch) else list(map(changes_json, batch))
     insert_many(
         session.connection(),
-        AuditEntry.__table__,  # type: ignore[arg-type]
+        _AUDIT_TEXT,
         ("entity", "record_id", "action", "user_id", "at", "changes"),
         [
-            (entity, record_id, action, user_id, now, _safe(changes))
-            for entity, record_id, action, user_id, changes in entries
+            (entity, record_id, action, user_id, now, changes)
+            for (entity, record_id, action, user_id, _changes), changes in zip(
+                entries, texts, strict=True
+            )
         ],
     )
 

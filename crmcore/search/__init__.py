@@ -75,6 +75,20 @@ class _Marks(dict[int, int | None]):
 _NO_MARKS = _Marks()
 
 
+class _Normalised(dict[str, str]):
+    """``normalise`` of the words a batch's documents repeat (names, cities, companies, tags),
+    remembered up to a bound."""
+
+    def __missing__(self, value: str) -> str:
+        done = normalise(value)
+        if len(self) < 65536:
+            self[value] = done
+        return done
+
+
+_NORMALISED = _Normalised()
+
+
 def terms(query: str) -> list[str]:
     """The words of a query; every search-syntax character is dropped, never interpreted."""
     return re.findall(r"\w+", normalise(query))[:MAX_TERMS]
@@ -98,7 +112,37 @@ def document_text(entity: Entity, record: Any) -> str:
     if entity.has_tags:
         tags = values["tags"] if "tags" in values else record.tags
         parts.extend(t if type(t) is str else str(t) for t in (tags or ()))
-    return normalise(" ".join(parts))
+    text = " ".join(parts)
+    if text.isascii():
+        return text.lower()
+    # normalise part by part (remembered): decomposition, mark removal and case folding work
+    # character by character and reorder no mark across the separating space, so the parts
+    # normalised and joined are the text normalised
+    normalised = _NORMALISED
+    return " ".join([normalised[p] for p in parts])
+
+
+def _titles(entity: Entity) -> Any:
+    """``entity.display`` reading loaded values from the instance's dict, or ``None`` when the
+    entity's titles are translated or its ``display`` is not ``Entity.display``."""
+    from ..registry import Entity
+
+    if (
+        entity.translated_titles
+        or type(entity).display is not Entity.display
+        or "display" in vars(entity)
+    ):
+        return None
+    fields = tuple(entity.title_fields)
+    title = entity.title
+
+    def display(record: Any) -> str:
+        values = record.__dict__
+        parts = [str((values[f] if f in values else getattr(record, f, "")) or "") for f in fields]
+        text = " ".join([p for p in parts if p]).strip()
+        return text or f"{title} #{record.id}"
+
+    return display
 
 
 class SearchIndex:
@@ -182,6 +226,7 @@ class SearchIndex:
     def _insert_documents(
         conn: Any, name: str, owner: str | None, display: Any, entity: Entity, records: list[Any]
     ) -> None:
+        display = _titles(entity) or display
         insert_many(
             conn,
             SearchDoc.__table__,  # type: ignore[arg-type]
