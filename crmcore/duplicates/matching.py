@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import difflib
 import functools
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import marshmallow
-from sqlalchemy import ColumnElement, and_, func, or_, select, true, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, tuple_, union_all
 
 from ..errors import CRMError
 from ..parsing import MAX_ID
@@ -157,15 +158,19 @@ def _prefix(name: str | None) -> str | None:
 
 # rules --------------------------------------------------------------------------------------
 
+#: a look-up's term: a condition on the entity's table, or a query of the ids it finds
+Term = ColumnElement[bool] | Select[Any]
+
 
 @dataclass(frozen=True)
 class Rule:
     """How one entity's duplicates are found.
 
     :ivar columns: columns read of each candidate (besides ``id`` and the title fields).
-    :ivar condition: ``condition(entity, rows)`` - SQL conditions, each served by an index,
-        any of which matches every candidate of any of ``rows`` (their validated values);
-        empty when nothing can match.
+    :ivar condition: ``condition(entity, rows, json_lists)`` - SQL terms, each served by an
+        index, any of which matches every candidate of any of ``rows`` (their validated
+        values); empty when nothing can match. A term is a condition or a query of ids;
+        ``json_lists`` (SQLite) lets it take its lists from ``json_each`` parameters.
     :ivar reasons: ``reasons(values, candidate)`` - why ``candidate`` matches ``values``.
     :ivar keys: ``keys(values, candidate)`` - the match keys of input values (``candidate``
         false) or of a candidate row (``values`` ignored); ``reasons`` can only find a reason
@@ -177,7 +182,7 @@ class Rule:
     """
 
     columns: tuple[str, ...]
-    condition: Callable[[Any, Sequence[Mapping[str, Any]]], list[ColumnElement[bool]]]
+    condition: Callable[[Any, Sequence[Mapping[str, Any]], bool], list[Term]]
     reasons: Callable[[Mapping[str, Any], Any], list[str]]
     keys: Callable[[Mapping[str, Any], Any], set[Any]] | None = None
     found: Callable[[Mapping[str, Any]], bool] | None = None
@@ -187,7 +192,9 @@ def _phones(values: Mapping[str, Any]) -> set[str]:
     return {str(p) for p in (values.get("phone"), values.get("mobile")) if p}
 
 
-def _contact_condition(entity: Any, rows: Sequence[Mapping[str, Any]]) -> list[ColumnElement[bool]]:
+def _contact_condition(
+    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: bool = False
+) -> list[Term]:
     model = entity.model
     emails = {str(r["email"]).lower() for r in rows if r.get("email")}
     phones = set().union(*(_phones(r) for r in rows))
@@ -200,24 +207,57 @@ def _contact_condition(entity: Any, rows: Sequence[Mapping[str, Any]]) -> list[C
         and 1 <= r["company_id"] <= MAX_ID
         and (r.get("last_name") or "").strip()
     ]
-    parts: list[ColumnElement[bool]] = []
+    parts: list[Term] = []
     if emails:
-        parts.append(func.lower(model.email).in_(sorted(emails)))
+        parts.append(_one_of(model, func.lower(model.email), sorted(emails), json_lists))
     if phones:
-        parts.append(model.phone.in_(sorted(phones)))
-        parts.append(model.mobile.in_(sorted(phones)))
+        parts.append(_one_of(model, model.phone, sorted(phones), json_lists))
+        parts.append(_one_of(model, model.mobile, sorted(phones), json_lists))
     if named:
-        # the pairs themselves: every company's contacts with any of the batch's last names
-        # would be most of the table at a million contacts; the company ids alone let an
-        # index find them (no index takes the pair)
         pairs = sorted(set(named))
-        parts.append(
-            and_(
-                model.company_id.in_(sorted({company for company, _last in pairs})),
-                tuple_(model.company_id, func.lower(model.last_name)).in_(pairs),
+        if json_lists:
+            # a join from the pairs: SQLite then finds each pair in the index on
+            # ``(company_id, lower(last_name))`` alone; with ``IN`` it uses only the company
+            # part of the index and reads every contact of each company named
+            listed = _json_each(pairs)
+            parts.append(
+                select(model.id)
+                .select_from(listed)
+                .join(
+                    model,
+                    and_(
+                        model.company_id == func.json_extract(listed.c.value, "$[0]"),
+                        func.lower(model.last_name) == func.json_extract(listed.c.value, "$[1]"),
+                    ),
+                )
             )
-        )
+        else:
+            # the pairs themselves: every company's contacts with any of the batch's last
+            # names would be most of the table at a million contacts; the company ids alone
+            # let an index find them (no index takes the pair)
+            parts.append(
+                and_(
+                    model.company_id.in_(sorted({company for company, _last in pairs})),
+                    tuple_(model.company_id, func.lower(model.last_name)).in_(pairs),
+                )
+            )
     return parts
+
+
+def _json_each(values: Sequence[Any]) -> Any:
+    """SQLite's ``json_each`` over ``values`` sent as one JSON parameter."""
+    return func.json_each(json.dumps(values)).table_valued("value")
+
+
+def _one_of(model: Any, column: Any, values: Sequence[Any], json_lists: bool) -> Term:
+    """``column IN values``. On SQLite (``json_lists``) a join from one JSON parameter, sent
+    as is, rather than a list SQLAlchemy expands into a parameter per value at every
+    execution (~2,800 per import batch); a join, because with ``IN (SELECT ...)`` the planner
+    may walk the table by the range of ids left out instead of the column's index."""
+    if not json_lists:
+        return column.in_(values)
+    listed = _json_each(values)
+    return select(model.id).select_from(listed).join(model, column == listed.c.value)
 
 
 def _contact_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
@@ -262,11 +302,13 @@ def _contact_keys(values: Mapping[str, Any], other: Any = None) -> set[Any]:
     return keys
 
 
-def _company_condition(entity: Any, rows: Sequence[Mapping[str, Any]]) -> list[ColumnElement[bool]]:
+def _company_condition(
+    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: bool = False
+) -> list[Term]:
     model = entity.model
     domains = {d for d in (_domain(r) for r in rows) if d}
     prefixes = {p for p in (_prefix(r.get("name")) for r in rows) if p}
-    parts: list[ColumnElement[bool]] = []
+    parts: list[Term] = []
     if domains:
         parts.append(model.domain.in_(sorted(domains)))
     for prefix in sorted(prefixes):
@@ -351,20 +393,24 @@ def _look_up(
 ) -> list[Any]:
     """The rows (``id``, title fields, ``rule.columns``) of the readable records that may
     duplicate any of ``rows``, but for the records of ids ``leave_out``: one query."""
-    terms = rule.condition(entity, rows)
+    sqlite = service.session.get_bind().dialect.name == "sqlite"
+    terms = rule.condition(entity, rows, sqlite)
     if not terms:
         return []
     model = entity.model
     outside = _outside(model.id, leave_out)
-    condition: ColumnElement[bool] = or_(*terms)
-    if len(terms) <= UNION_TERMS and service.session.get_bind().dialect.name == "sqlite":
+    if len(terms) <= UNION_TERMS and sqlite:
         # SQLite would walk the whole table by the scope's ``deleted_at IS NULL`` index rather
         # than combine the terms' indexes: one look-up per term, joined by id (PostgreSQL's
         # planner combines the OR's indexes itself, and is slower with the union); the ids
         # left out are dropped inside each look-up, from the index entry alone
-        condition = model.id.in_(union_all(*(select(model.id).where(t, outside) for t in terms)))
+        condition: ColumnElement[bool] = model.id.in_(
+            union_all(*(_ids(model, t).where(outside) for t in terms))
+        )
     else:
-        condition = and_(condition, outside)
+        condition = and_(
+            or_(*(model.id.in_(t) if isinstance(t, Select) else t for t in terms)), outside
+        )
     try:
         stmt = service.query(entity, "read")
     except CRMError:  # the user may create but not read: nothing to point at
@@ -380,6 +426,11 @@ def _look_up(
     # plain named tuples: the rules read each candidate's columns by attribute many times,
     # and a named tuple's attribute costs a tenth of a ``Row``'s
     return list(map(_found_type(tuple(result.keys()))._make, result))
+
+
+def _ids(model: Any, term: Term) -> Select[Any]:
+    """The query of the ids ``term`` finds."""
+    return term if isinstance(term, Select) else select(model.id).where(term)
 
 
 @functools.lru_cache(maxsize=64)  # one per entity's rule and title fields
