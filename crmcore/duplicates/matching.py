@@ -14,7 +14,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import marshmallow
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 
 from ..errors import CRMError
 from ..parsing import MAX_ID
@@ -160,6 +172,8 @@ def _prefix(name: str | None) -> str | None:
 
 #: a look-up's term: a condition on the entity's table, or a query of the ids it finds
 Term = ColumnElement[bool] | Select[Any]
+#: a look-up's terms and the values of the parameters they name
+Terms = tuple[list[Term], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -169,8 +183,9 @@ class Rule:
     :ivar columns: columns read of each candidate (besides ``id`` and the title fields).
     :ivar condition: ``condition(entity, rows, json_lists)`` - SQL terms, each served by an
         index, any of which matches every candidate of any of ``rows`` (their validated
-        values); empty when nothing can match. A term is a condition or a query of ids;
-        ``json_lists`` (SQLite) lets it take its lists from ``json_each`` parameters.
+        values), and the values of the parameters they name; no terms when nothing can
+        match. A term is a condition or a query of ids; ``json_lists`` (SQLite) lets them
+        take their lists from ``json_each`` of one parameter each.
     :ivar reasons: ``reasons(values, candidate)`` - why ``candidate`` matches ``values``.
     :ivar keys: ``keys(values, candidate)`` - the match keys of input values (``candidate``
         false) or of a candidate row (``values`` ignored); ``reasons`` can only find a reason
@@ -182,7 +197,7 @@ class Rule:
     """
 
     columns: tuple[str, ...]
-    condition: Callable[[Any, Sequence[Mapping[str, Any]], bool], list[Term]]
+    condition: Callable[[Any, Sequence[Mapping[str, Any]], bool], Terms]
     reasons: Callable[[Mapping[str, Any], Any], list[str]]
     keys: Callable[[Mapping[str, Any], Any], set[Any]] | None = None
     found: Callable[[Mapping[str, Any]], bool] | None = None
@@ -194,7 +209,7 @@ def _phones(values: Mapping[str, Any]) -> set[str]:
 
 def _contact_condition(
     entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: bool = False
-) -> list[Term]:
+) -> Terms:
     model = entity.model
     emails = {str(r["email"]).lower() for r in rows if r.get("email")}
     phones = set().union(*(_phones(r) for r in rows))
@@ -207,57 +222,56 @@ def _contact_condition(
         and 1 <= r["company_id"] <= MAX_ID
         and (r.get("last_name") or "").strip()
     ]
+    pairs = sorted(set(named))
+    if json_lists:
+        lists = {"emails": sorted(emails), "phones": sorted(phones), "pairs": pairs}
+        shown = tuple(name for name, values in lists.items() if values)
+        params = {f"duplicate_{name}": json.dumps(lists[name]) for name in shown}
+        return _contact_json_terms(model, shown), params
     parts: list[Term] = []
     if emails:
-        parts.append(_one_of(model, func.lower(model.email), sorted(emails), json_lists))
+        parts.append(func.lower(model.email).in_(sorted(emails)))
     if phones:
-        parts.append(_one_of(model, model.phone, sorted(phones), json_lists))
-        parts.append(_one_of(model, model.mobile, sorted(phones), json_lists))
-    if named:
-        pairs = sorted(set(named))
-        if json_lists:
-            # a join from the pairs: SQLite then finds each pair in the index on
-            # ``(company_id, lower(last_name))`` alone; with ``IN`` it uses only the company
-            # part of the index and reads every contact of each company named
-            listed = _json_each(pairs)
-            parts.append(
-                select(model.id)
-                .select_from(listed)
-                .join(
-                    model,
-                    and_(
-                        model.company_id == func.json_extract(listed.c.value, "$[0]"),
-                        func.lower(model.last_name) == func.json_extract(listed.c.value, "$[1]"),
-                    ),
-                )
+        parts.append(model.phone.in_(sorted(phones)))
+        parts.append(model.mobile.in_(sorted(phones)))
+    if pairs:
+        # the pairs themselves: every company's contacts with any of the batch's last names
+        # would be most of the table at a million contacts; the company ids alone let an
+        # index find them (no index takes the pair)
+        parts.append(
+            and_(
+                model.company_id.in_(sorted({company for company, _last in pairs})),
+                tuple_(model.company_id, func.lower(model.last_name)).in_(pairs),
             )
+        )
+    return parts, {}
+
+
+@functools.lru_cache(maxsize=32)  # per model and which of its lists a batch has
+def _contact_json_terms(model: Any, shown: tuple[str, ...]) -> list[Term]:
+    """The contact look-up's terms on SQLite, built once: each a join from a ``json_each``
+    of one parameter (``duplicate_emails``, ``duplicate_phones``, ``duplicate_pairs``),
+    which the statement sends as is, rather than lists that SQLAlchemy expands into a
+    parameter per value at every execution (~2,800 per import batch). Joins, because with
+    ``IN (SELECT ...)`` the planner may walk the table by the range of ids left out instead
+    of a column's index, and finds a company and last name by the company's part of the
+    index alone, reading every contact of each company named."""
+    terms: list[Term] = []
+    for name in shown:
+        listed = func.json_each(bindparam(f"duplicate_{name}", type_=String)).table_valued("value")
+        if name == "emails":
+            on = [func.lower(model.email) == listed.c.value]
+        elif name == "phones":
+            on = [model.phone == listed.c.value, model.mobile == listed.c.value]
         else:
-            # the pairs themselves: every company's contacts with any of the batch's last
-            # names would be most of the table at a million contacts; the company ids alone
-            # let an index find them (no index takes the pair)
-            parts.append(
+            on = [
                 and_(
-                    model.company_id.in_(sorted({company for company, _last in pairs})),
-                    tuple_(model.company_id, func.lower(model.last_name)).in_(pairs),
+                    model.company_id == func.json_extract(listed.c.value, "$[0]"),
+                    func.lower(model.last_name) == func.json_extract(listed.c.value, "$[1]"),
                 )
-            )
-    return parts
-
-
-def _json_each(values: Sequence[Any]) -> Any:
-    """SQLite's ``json_each`` over ``values`` sent as one JSON parameter."""
-    return func.json_each(json.dumps(values)).table_valued("value")
-
-
-def _one_of(model: Any, column: Any, values: Sequence[Any], json_lists: bool) -> Term:
-    """``column IN values``. On SQLite (``json_lists``) a join from one JSON parameter, sent
-    as is, rather than a list SQLAlchemy expands into a parameter per value at every
-    execution (~2,800 per import batch); a join, because with ``IN (SELECT ...)`` the planner
-    may walk the table by the range of ids left out instead of the column's index."""
-    if not json_lists:
-        return column.in_(values)
-    listed = _json_each(values)
-    return select(model.id).select_from(listed).join(model, column == listed.c.value)
+            ]
+        terms.extend(select(model.id).select_from(listed).join(model, c) for c in on)
+    return terms
 
 
 def _contact_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
@@ -304,7 +318,7 @@ def _contact_keys(values: Mapping[str, Any], other: Any = None) -> set[Any]:
 
 def _company_condition(
     entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: bool = False
-) -> list[Term]:
+) -> Terms:
     model = entity.model
     domains = {d for d in (_domain(r) for r in rows) if d}
     prefixes = {p for p in (_prefix(r.get("name")) for r in rows) if p}
@@ -315,7 +329,7 @@ def _company_condition(
         # a range on ``lower(name)``: the expression index serves it on SQLite and PostgreSQL
         lowered = func.lower(model.name)
         parts.append(and_(lowered >= prefix, lowered < prefix + "\uffff"))
-    return parts
+    return parts, {}
 
 
 def _company_found(values: Mapping[str, Any]) -> bool:
@@ -394,7 +408,7 @@ def _look_up(
     """The rows (``id``, title fields, ``rule.columns``) of the readable records that may
     duplicate any of ``rows``, but for the records of ids ``leave_out``: one query."""
     sqlite = service.session.get_bind().dialect.name == "sqlite"
-    terms = rule.condition(entity, rows, sqlite)
+    terms, params = rule.condition(entity, rows, sqlite)
     if not terms:
         return []
     model = entity.model
@@ -422,7 +436,7 @@ def _look_up(
         .order_by(model.id)
         .limit(PER_RECORD * len(rows))
     )
-    result = service.session.execute(stmt)
+    result = service.session.execute(stmt, params)
     # plain named tuples: the rules read each candidate's columns by attribute many times,
     # and a named tuple's attribute costs a tenth of a ``Row``'s
     return list(map(_found_type(tuple(result.keys()))._make, result))
