@@ -324,3 +324,44 @@ def test_a_batch_look_up_sends_its_lists_as_a_few_parameters(crm, make_company, 
     assert [ids_of(f) for f in found[:200]] == [[]] * 200
     assert [ids_of(f) for f in found[200:]] == [[k.id] for k in known[:2] + known]
     assert [f[0].reasons for f in found[200:]] == [("email",), ("phone",)] + [("name",)] * 4
+
+
+def test_reasons_from_shared_keys_are_those_of_the_comparison() -> None:
+    """``shared_reasons`` is a shortcut of ``reasons`` for a pair sharing a key: the same
+    reasons, in the same order, for every pair of a grid of awkward values."""
+    rule = matching.RULES["contact"]
+    assert rule.keys is not None and rule.shared_reasons is not None
+    found = matching._found_type(("id", *rule.columns))
+    emails = [None, "", "Ana@Example.com", "ana@example.com", "other@example.com"]
+    phones = [None, "", "+34911000001", "+34911000002"]
+    companies = [None, 0, 1, 2]
+    lasts = [None, "", "  ", "Ruiz", " RUIZ ", "Gil"]
+    firsts = [None, "", "Ana", "Ana María", "Luis"]
+    compared = 0
+    for email in emails:
+        for phone in phones:
+            for company in companies:
+                for last in lasts:
+                    for first in firsts:
+                        values = {
+                            "email": email,
+                            "phone": phone,
+                            "mobile": None,
+                            "company_id": company,
+                            "first_name": first,
+                            "last_name": last,
+                        }
+                        mine = rule.keys(values, None)
+                        for other in (
+                            found(7, "ANA@example.com", None, phone, 1, "ana", " ruiz"),
+                            found(8, "other@example.com", "+34911000002", None, 2, "Luis", "Ruiz"),
+                            found(9, None, None, None, company, None, "Gil"),
+                        ):
+                            shared = sorted(mine & rule.keys({}, other), key=repr)
+                            if not shared:
+                                continue
+                            compared += 1
+                            assert rule.shared_reasons(values, other, shared) == rule.reasons(
+                                values, other
+                            ), (values, other)
+    assert compared > 1000

@@ -191,6 +191,8 @@ class Rule:
         false) or of a candidate row (``values`` ignored); ``reasons`` can only find a reason
         for a pair sharing a key, so a batch compares each row with those candidates alone
         instead of every candidate of the batch. ``None``: every pair is compared.
+    :ivar shared_reasons: ``shared_reasons(values, candidate, keys)`` - what ``reasons``
+        finds for a pair sharing ``keys`` (at least one), cheaper. ``None``: ``reasons``.
     :ivar found: ``found(values)`` - whether ``condition`` over a record's own values finds
         that record; a batch's records are paired among themselves in memory, and only those
         the look-up would have found. ``None``: every record that shares a key with another.
@@ -201,6 +203,7 @@ class Rule:
     reasons: Callable[[Mapping[str, Any], Any], list[str]]
     keys: Callable[[Mapping[str, Any], Any], set[Any]] | None = None
     found: Callable[[Mapping[str, Any]], bool] | None = None
+    shared_reasons: Callable[[Mapping[str, Any], Any, Sequence[Any]], list[str]] | None = None
 
 
 def _phones(values: Mapping[str, Any]) -> set[str]:
@@ -316,6 +319,20 @@ def _contact_keys(values: Mapping[str, Any], other: Any = None) -> set[Any]:
     return keys
 
 
+def _contact_shared_reasons(
+    values: Mapping[str, Any], other: Any, keys: Sequence[Any]
+) -> list[str]:
+    """``_contact_reasons`` of a pair sharing ``keys``: a shared e-mail or phone key is that
+    reason; a shared company and last name is one if the first names match too."""
+    kinds = {key[0] for key in keys}
+    reasons = [kind for kind in ("email", "phone") if kind in kinds]
+    if "name" in kinds and first_names_match(
+        values.get("first_name") or "", other.first_name or ""
+    ):
+        reasons.append("name")
+    return reasons
+
+
 def _company_condition(
     entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: bool = False
 ) -> Terms:
@@ -357,6 +374,7 @@ RULES: dict[str, Rule] = {
         _contact_condition,
         _contact_reasons,
         _contact_keys,
+        shared_reasons=_contact_shared_reasons,
     ),
     "company": Rule(
         ("name", "domain", "website"),
@@ -485,16 +503,22 @@ def _match(
                 by_key.setdefault(key, []).append(position)
     for index, values in enumerate(rows):
         if keys is None:
-            compared: Iterable[Any] = candidates
+            compared: Iterable[tuple[Any, Sequence[Any]]] = ((c, ()) for c in candidates)
         else:
-            near = {p for key in keys[index] for p in by_key.get(key, ())}
-            if not near:
+            shared: dict[int, list[Any]] = {}
+            for key in keys[index]:
+                for position in by_key.get(key, ()):
+                    shared.setdefault(position, []).append(key)
+            if not shared:
                 continue
-            compared = [candidates[p] for p in sorted(near)]
-        for other in compared:
+            compared = [(candidates[p], shared[p]) for p in sorted(shared)]
+        for other, its_keys in compared:
             if exclude is not None and exclude(index, other.id):
                 continue
-            reasons = rule.reasons(values, other)
+            if its_keys and rule.shared_reasons is not None:
+                reasons = rule.shared_reasons(values, other, its_keys)
+            else:
+                reasons = rule.reasons(values, other)
             if reasons:
                 out[index].append(
                     Candidate(other.id, entity.display(other), score(reasons), tuple(reasons))
