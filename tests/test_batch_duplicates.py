@@ -239,13 +239,14 @@ def test_the_existing_key_look_up_uses_the_email_index(crm, tmp_path, make_conta
 def test_the_look_up_by_company_and_last_name_reads_the_index_alone(
     crm, make_company, make_contact
 ) -> None:
-    """Not every contact of each company named (its rows for their last names)."""
+    """Not every contact of each company named (its rows for their last names): each pair
+    is found by both columns of the index on ``(company_id, lower(last_name))``."""
     acme = make_company(name="Acme")
     batch = [make_contact(company_id=acme.id, last_name=f"Name {n}") for n in range(3)]
     seen: list[tuple[str, Any]] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        if "core_contact.company_id IN" in statement:
+        if "core_contact.company_id =" in statement:
             seen.append((statement, parameters))
 
     event.listen(crm.engine, "before_cursor_execute", before)
@@ -261,4 +262,106 @@ def test_the_look_up_by_company_and_last_name_reads_the_index_alone(
             "EXPLAIN QUERY PLAN " + statement, parameters
         )
     ]
-    assert any("ix_core_contact_company_last_name" in step for step in plan), plan
+    explained = "\n".join([statement, *plan])
+    assert any(
+        "ix_core_contact_company_last_name (company_id=? AND <expr>=?" in step for step in plan
+    ), explained
+    # nor a walk through the ids outside the batch
+    assert not any("core_contact USING INTEGER PRIMARY KEY (rowid<" in step for step in plan), (
+        explained
+    )
+
+
+@pytest.mark.crm_sqlite_only
+def test_a_batch_look_up_sends_its_lists_as_a_few_parameters(crm, make_company, records) -> None:
+    """Not one parameter per e-mail, phone and name, which SQLAlchemy would expand into the
+    statement at every execution; the keys still find their records, whatever they hold."""
+    acme = make_company(name="Acme")
+    odd = ['o\'brien "q" \\ [1]', "ñandú 名前", "a,b", '{"x": 1}']
+    known = [
+        records.create(
+            "contacts",
+            {
+                "last_name": name,
+                "company_id": acme.id,
+                "email": f"k{n}@example.com",
+                "phone": f"+3491100{n:04d}",
+            },
+        )
+        for n, name in enumerate(odd)
+    ]
+    batch = [
+        records.create(
+            "contacts",
+            {
+                "first_name": "Z",
+                "last_name": f"Batch {n}",
+                "email": f"b{n}@example.com",
+                "phone": f"+3491200{n:04d}",
+                "company_id": acme.id,
+            },
+        )
+        for n in range(200)
+    ]
+    # one batch record per key of a known record: e-mail, phone, and company + last name
+    twins = [
+        records.create("contacts", {"last_name": "T1", "email": "K0@example.com"}),
+        records.create("contacts", {"last_name": "T2", "mobile": "+34911000001"}),
+        *(records.create("contacts", {"last_name": n, "company_id": acme.id}) for n in odd),
+    ]
+    sent: list[Any] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if "UNION ALL" in statement:
+            sent.append(parameters)
+
+    event.listen(crm.engine, "before_cursor_execute", before)
+    try:
+        found = check_records(crm.records(), crm.registry.get("contacts"), batch + twins)
+    finally:
+        event.remove(crm.engine, "before_cursor_execute", before)
+    assert len(sent) == 1 and len(sent[0]) < 20, sent
+    assert [ids_of(f) for f in found[:200]] == [[]] * 200
+    assert [ids_of(f) for f in found[200:]] == [[k.id] for k in known[:2] + known]
+    assert [f[0].reasons for f in found[200:]] == [("email",), ("phone",)] + [("name",)] * 4
+
+
+def test_reasons_from_shared_keys_are_those_of_the_comparison() -> None:
+    """``shared_reasons`` is a shortcut of ``reasons`` for a pair sharing a key: the same
+    reasons, in the same order, for every pair of a grid of awkward values."""
+    rule = matching.RULES["contact"]
+    assert rule.keys is not None and rule.shared_reasons is not None
+    found = matching._found_type(("id", *rule.columns))
+    emails = [None, "", "Ana@Example.com", "ana@example.com", "other@example.com"]
+    phones = [None, "", "+34911000001", "+34911000002"]
+    companies = [None, 0, 1, 2]
+    lasts = [None, "", "  ", "Ruiz", " RUIZ ", "Gil"]
+    firsts = [None, "", "Ana", "Ana María", "Luis"]
+    compared = 0
+    for email in emails:
+        for phone in phones:
+            for company in companies:
+                for last in lasts:
+                    for first in firsts:
+                        values = {
+                            "email": email,
+                            "phone": phone,
+                            "mobile": None,
+                            "company_id": company,
+                            "first_name": first,
+                            "last_name": last,
+                        }
+                        mine = rule.keys(values, None)
+                        for other in (
+                            found(7, "ANA@example.com", None, phone, 1, "ana", " ruiz"),
+                            found(8, "other@example.com", "+34911000002", None, 2, "Luis", "Ruiz"),
+                            found(9, None, None, None, company, None, "Gil"),
+                        ):
+                            shared = sorted(mine & rule.keys({}, other), key=repr)
+                            if not shared:
+                                continue
+                            compared += 1
+                            assert rule.shared_reasons(values, other, shared) == rule.reasons(
+                                values, other
+                            ), (values, other)
+    assert compared > 1000

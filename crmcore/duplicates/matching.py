@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import difflib
 import functools
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -13,7 +14,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import marshmallow
-from sqlalchemy import ColumnElement, and_, func, or_, select, true, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 
 from ..errors import CRMError
 from ..parsing import MAX_ID
@@ -157,37 +170,49 @@ def _prefix(name: str | None) -> str | None:
 
 # rules --------------------------------------------------------------------------------------
 
+#: a look-up's term: a condition on the entity's table, or a query of the ids it finds
+Term = ColumnElement[bool] | Select[Any]
+#: a look-up's terms and the values of the parameters they name
+Terms = tuple[list[Term], dict[str, Any]]
+
 
 @dataclass(frozen=True)
 class Rule:
     """How one entity's duplicates are found.
 
     :ivar columns: columns read of each candidate (besides ``id`` and the title fields).
-    :ivar condition: ``condition(entity, rows)`` - SQL conditions, each served by an index,
-        any of which matches every candidate of any of ``rows`` (their validated values);
-        empty when nothing can match.
+    :ivar condition: ``condition(entity, rows, json_lists)`` - SQL terms, each served by an
+        index, any of which matches every candidate of any of ``rows`` (their validated
+        values), and the values of the parameters they name; no terms when nothing can
+        match. A term is a condition or a query of ids; ``json_lists`` (SQLite) lets them
+        take their lists from ``json_each`` of one parameter each.
     :ivar reasons: ``reasons(values, candidate)`` - why ``candidate`` matches ``values``.
     :ivar keys: ``keys(values, candidate)`` - the match keys of input values (``candidate``
         false) or of a candidate row (``values`` ignored); ``reasons`` can only find a reason
         for a pair sharing a key, so a batch compares each row with those candidates alone
         instead of every candidate of the batch. ``None``: every pair is compared.
+    :ivar shared_reasons: ``shared_reasons(values, candidate, keys)`` - what ``reasons``
+        finds for a pair sharing ``keys`` (at least one), cheaper. ``None``: ``reasons``.
     :ivar found: ``found(values)`` - whether ``condition`` over a record's own values finds
         that record; a batch's records are paired among themselves in memory, and only those
         the look-up would have found. ``None``: every record that shares a key with another.
     """
 
     columns: tuple[str, ...]
-    condition: Callable[[Any, Sequence[Mapping[str, Any]]], list[ColumnElement[bool]]]
+    condition: Callable[[Any, Sequence[Mapping[str, Any]], bool], Terms]
     reasons: Callable[[Mapping[str, Any], Any], list[str]]
     keys: Callable[[Mapping[str, Any], Any], set[Any]] | None = None
     found: Callable[[Mapping[str, Any]], bool] | None = None
+    shared_reasons: Callable[[Mapping[str, Any], Any, Sequence[Any]], list[str]] | None = None
 
 
 def _phones(values: Mapping[str, Any]) -> set[str]:
     return {str(p) for p in (values.get("phone"), values.get("mobile")) if p}
 
 
-def _contact_condition(entity: Any, rows: Sequence[Mapping[str, Any]]) -> list[ColumnElement[bool]]:
+def _contact_condition(
+    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: bool = False
+) -> Terms:
     model = entity.model
     emails = {str(r["email"]).lower() for r in rows if r.get("email")}
     phones = set().union(*(_phones(r) for r in rows))
@@ -200,24 +225,56 @@ def _contact_condition(entity: Any, rows: Sequence[Mapping[str, Any]]) -> list[C
         and 1 <= r["company_id"] <= MAX_ID
         and (r.get("last_name") or "").strip()
     ]
-    parts: list[ColumnElement[bool]] = []
+    pairs = sorted(set(named))
+    if json_lists:
+        lists = {"emails": sorted(emails), "phones": sorted(phones), "pairs": pairs}
+        shown = tuple(name for name, values in lists.items() if values)
+        params = {f"duplicate_{name}": json.dumps(lists[name]) for name in shown}
+        return _contact_json_terms(model, shown), params
+    parts: list[Term] = []
     if emails:
         parts.append(func.lower(model.email).in_(sorted(emails)))
     if phones:
         parts.append(model.phone.in_(sorted(phones)))
         parts.append(model.mobile.in_(sorted(phones)))
-    if named:
+    if pairs:
         # the pairs themselves: every company's contacts with any of the batch's last names
         # would be most of the table at a million contacts; the company ids alone let an
         # index find them (no index takes the pair)
-        pairs = sorted(set(named))
         parts.append(
             and_(
                 model.company_id.in_(sorted({company for company, _last in pairs})),
                 tuple_(model.company_id, func.lower(model.last_name)).in_(pairs),
             )
         )
-    return parts
+    return parts, {}
+
+
+@functools.lru_cache(maxsize=32)  # per model and which of its lists a batch has
+def _contact_json_terms(model: Any, shown: tuple[str, ...]) -> list[Term]:
+    """The contact look-up's terms on SQLite, built once: each a join from a ``json_each``
+    of one parameter (``duplicate_emails``, ``duplicate_phones``, ``duplicate_pairs``),
+    which the statement sends as is, rather than lists that SQLAlchemy expands into a
+    parameter per value at every execution (~2,800 per import batch). Joins, because with
+    ``IN (SELECT ...)`` the planner may walk the table by the range of ids left out instead
+    of a column's index, and finds a company and last name by the company's part of the
+    index alone, reading every contact of each company named."""
+    terms: list[Term] = []
+    for name in shown:
+        listed = func.json_each(bindparam(f"duplicate_{name}", type_=String)).table_valued("value")
+        if name == "emails":
+            on = [func.lower(model.email) == listed.c.value]
+        elif name == "phones":
+            on = [model.phone == listed.c.value, model.mobile == listed.c.value]
+        else:
+            on = [
+                and_(
+                    model.company_id == func.json_extract(listed.c.value, "$[0]"),
+                    func.lower(model.last_name) == func.json_extract(listed.c.value, "$[1]"),
+                )
+            ]
+        terms.extend(select(model.id).select_from(listed).join(model, c) for c in on)
+    return terms
 
 
 def _contact_reasons(values: Mapping[str, Any], other: Any) -> list[str]:
@@ -262,18 +319,34 @@ def _contact_keys(values: Mapping[str, Any], other: Any = None) -> set[Any]:
     return keys
 
 
-def _company_condition(entity: Any, rows: Sequence[Mapping[str, Any]]) -> list[ColumnElement[bool]]:
+def _contact_shared_reasons(
+    values: Mapping[str, Any], other: Any, keys: Sequence[Any]
+) -> list[str]:
+    """``_contact_reasons`` of a pair sharing ``keys``: a shared e-mail or phone key is that
+    reason; a shared company and last name is one if the first names match too."""
+    kinds = {key[0] for key in keys}
+    reasons = [kind for kind in ("email", "phone") if kind in kinds]
+    if "name" in kinds and first_names_match(
+        values.get("first_name") or "", other.first_name or ""
+    ):
+        reasons.append("name")
+    return reasons
+
+
+def _company_condition(
+    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: bool = False
+) -> Terms:
     model = entity.model
     domains = {d for d in (_domain(r) for r in rows) if d}
     prefixes = {p for p in (_prefix(r.get("name")) for r in rows) if p}
-    parts: list[ColumnElement[bool]] = []
+    parts: list[Term] = []
     if domains:
         parts.append(model.domain.in_(sorted(domains)))
     for prefix in sorted(prefixes):
         # a range on ``lower(name)``: the expression index serves it on SQLite and PostgreSQL
         lowered = func.lower(model.name)
         parts.append(and_(lowered >= prefix, lowered < prefix + "\uffff"))
-    return parts
+    return parts, {}
 
 
 def _company_found(values: Mapping[str, Any]) -> bool:
@@ -301,6 +374,7 @@ RULES: dict[str, Rule] = {
         _contact_condition,
         _contact_reasons,
         _contact_keys,
+        shared_reasons=_contact_shared_reasons,
     ),
     "company": Rule(
         ("name", "domain", "website"),
@@ -351,20 +425,24 @@ def _look_up(
 ) -> list[Any]:
     """The rows (``id``, title fields, ``rule.columns``) of the readable records that may
     duplicate any of ``rows``, but for the records of ids ``leave_out``: one query."""
-    terms = rule.condition(entity, rows)
+    sqlite = service.session.get_bind().dialect.name == "sqlite"
+    terms, params = rule.condition(entity, rows, sqlite)
     if not terms:
         return []
     model = entity.model
     outside = _outside(model.id, leave_out)
-    condition: ColumnElement[bool] = or_(*terms)
-    if len(terms) <= UNION_TERMS and service.session.get_bind().dialect.name == "sqlite":
+    if len(terms) <= UNION_TERMS and sqlite:
         # SQLite would walk the whole table by the scope's ``deleted_at IS NULL`` index rather
         # than combine the terms' indexes: one look-up per term, joined by id (PostgreSQL's
         # planner combines the OR's indexes itself, and is slower with the union); the ids
         # left out are dropped inside each look-up, from the index entry alone
-        condition = model.id.in_(union_all(*(select(model.id).where(t, outside) for t in terms)))
+        condition: ColumnElement[bool] = model.id.in_(
+            union_all(*(_ids(model, t).where(outside) for t in terms))
+        )
     else:
-        condition = and_(condition, outside)
+        condition = and_(
+            or_(*(model.id.in_(t) if isinstance(t, Select) else t for t in terms)), outside
+        )
     try:
         stmt = service.query(entity, "read")
     except CRMError:  # the user may create but not read: nothing to point at
@@ -376,10 +454,15 @@ def _look_up(
         .order_by(model.id)
         .limit(PER_RECORD * len(rows))
     )
-    result = service.session.execute(stmt)
+    result = service.session.execute(stmt, params)
     # plain named tuples: the rules read each candidate's columns by attribute many times,
     # and a named tuple's attribute costs a tenth of a ``Row``'s
     return list(map(_found_type(tuple(result.keys()))._make, result))
+
+
+def _ids(model: Any, term: Term) -> Select[Any]:
+    """The query of the ids ``term`` finds."""
+    return term if isinstance(term, Select) else select(model.id).where(term)
 
 
 @functools.lru_cache(maxsize=64)  # one per entity's rule and title fields
@@ -420,16 +503,22 @@ def _match(
                 by_key.setdefault(key, []).append(position)
     for index, values in enumerate(rows):
         if keys is None:
-            compared: Iterable[Any] = candidates
+            compared: Iterable[tuple[Any, Sequence[Any]]] = ((c, ()) for c in candidates)
         else:
-            near = {p for key in keys[index] for p in by_key.get(key, ())}
-            if not near:
+            shared: dict[int, list[Any]] = {}
+            for key in keys[index]:
+                for position in by_key.get(key, ()):
+                    shared.setdefault(position, []).append(key)
+            if not shared:
                 continue
-            compared = [candidates[p] for p in sorted(near)]
-        for other in compared:
+            compared = [(candidates[p], shared[p]) for p in sorted(shared)]
+        for other, its_keys in compared:
             if exclude is not None and exclude(index, other.id):
                 continue
-            reasons = rule.reasons(values, other)
+            if its_keys and rule.shared_reasons is not None:
+                reasons = rule.shared_reasons(values, other, its_keys)
+            else:
+                reasons = rule.reasons(values, other)
             if reasons:
                 out[index].append(
                     Candidate(other.id, entity.display(other), score(reasons), tuple(reasons))
