@@ -183,12 +183,20 @@ def _empty_postgresql_server(url: str) -> str | None:
     return parsed.set(database="postgres").render_as_string(hide_password=False)
 
 
-def _admin_engine(server: str) -> Any:
+@contextmanager
+def _admin(server: str) -> Iterator[Any]:
+    """An autocommit connection to ``server`` (for ``CREATE``/``DROP DATABASE``), closed
+    with its engine after the block."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
     url = make_url(server).set(drivername="postgresql+psycopg")
-    return create_engine(url, isolation_level="AUTOCOMMIT")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def _new_template_database(server: str) -> str:
@@ -199,20 +207,12 @@ def _new_template_database(server: str) -> str:
     from sqlalchemy.engine import make_url
 
     name = f"crmtemplate_{os.getpid()}_{secrets.token_hex(4)}"
-    engine = _admin_engine(server)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
+    with _admin(server) as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
 
     def drop() -> None:
-        engine = _admin_engine(server)
-        try:
-            with engine.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            engine.dispose()
+        with _admin(server) as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     atexit.register(drop)
     return make_url(server).set(database=name).render_as_string(hide_password=False)
@@ -225,21 +225,17 @@ def _copy_database(server: str, template: str, url: str) -> None:
     from sqlalchemy.engine import make_url
 
     source, target = make_url(template).database, make_url(url).database
-    engine = _admin_engine(server)
-    try:
-        with engine.connect() as conn:
-            # nobody may be connected to a template: the app of its `crm init` may still be
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": source},
-            )
-            conn.execute(text(f'DROP DATABASE "{target}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{target}" TEMPLATE "{source}"'))
-    finally:
-        engine.dispose()
+    with _admin(server) as conn:
+        # nobody may be connected to a template: the app of its `crm init` may still be
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": source},
+        )
+        conn.execute(text(f'DROP DATABASE "{target}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{target}" TEMPLATE "{source}"'))
 
 
 #: the app that :func:`run_crm`'s last commands loaded, and the ``CRM_*`` settings it was built
