@@ -145,7 +145,7 @@ def raw_executemany(
     """Seconds (wall, CPU of this process) to insert the companies and the rows with the
     driver's executemany alone. ``bulk``: on SQLite, with the settings the importer gives its
     own batches (``crmcore.db.BULK_PRAGMAS``) and its one checkpoint at the end."""
-    from crmcore.db import BULK_PRAGMAS
+    from crmcore.db import _apply_bulk  # the importer's own switch to BULK_PRAGMAS and back
 
     crm = app.extensions["crm"]
     names = sorted({r["company"] for r in good})
@@ -167,11 +167,9 @@ def raw_executemany(
     start = time.perf_counter()
     cursor = conn.cursor()
     bulk = bulk and not pg
-    saved = {}
+    info: dict[str, Any] = {}
     if bulk:
-        for name, value in BULK_PRAGMAS.items():
-            saved[name] = cursor.execute(f"PRAGMA {name}").fetchone()[0]
-            cursor.execute(f"PRAGMA {name}={value}")
+        _apply_bulk(conn.dbapi_connection, info, True)
     begin = (lambda: None) if pg else (lambda: cursor.execute("BEGIN"))  # SQLite: autocommit
     begin()
     cursor.executemany(company_sql, [(n, stamp, stamp) for n in names])
@@ -202,8 +200,8 @@ def raw_executemany(
     if bulk:
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    for name, value in saved.items():
-        cursor.execute(f"PRAGMA {name}={value}")
+    if bulk:
+        _apply_bulk(conn.dbapi_connection, info, False)
     begin()
     cursor.execute("DELETE FROM core_contact")
     cursor.execute("DELETE FROM core_company")
