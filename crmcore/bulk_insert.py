@@ -8,7 +8,9 @@ statement compilation, parameter dictionaries or result processing.
 
 The ids come back sorted: each is matched to its row by order. SQLite gives the rows of one
 statement consecutive rowids in the order of ``VALUES`` (checked: when they are not, the rows
-are deleted again and inserted one at a time); PostgreSQL inserts them from a ``SELECT`` ordered
+are deleted again and inserted one at a time). PostgreSQL takes a batch's ids from the table's
+sequence first and copies the rows with them (``COPY ... FROM STDIN``); a table whose ids the
+client may not give (an identity ``GENERATED ALWAYS``) inserts them from a ``SELECT`` ordered
 by the row's position, so the sequence hands out increasing ids in that order (SQLAlchemy's own
 "insertmanyvalues" relies on the same).
 """
@@ -50,6 +52,7 @@ class InsertPlan:
         default_factory=dict, compare=False, repr=False
     )
     _casts: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _sequence: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def binds(self, dialect: Any) -> tuple[Callable[[Any], Any] | None, ...]:
         """Each column's bind processor on ``dialect`` (``None``: the value goes as it is)."""
@@ -62,6 +65,20 @@ class InsertPlan:
             )
             self._binds[f"{dialect.name}+{dialect.driver}"] = found
         return found
+
+    def sequence(self, conn: Connection) -> str | None:
+        """PostgreSQL: the sequence that numbers the table's rows, when a statement may give
+        the ids itself (``None``: an identity column ``GENERATED ALWAYS``, or none)."""
+        if "sequence" not in self._sequence:
+            preparer = conn.dialect.identifier_preparer
+            pk = self.mapper.get_property(self.id_key).columns[0].name
+            found = conn.exec_driver_sql(
+                "SELECT pg_get_serial_sequence(%s, %s), (SELECT attidentity FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attname = %s)",
+                (preparer.format_table(self.table), pk, preparer.format_table(self.table), pk),
+            ).one()
+            self._sequence["sequence"] = found[0] if found[1] != "a" else None
+        return self._sequence["sequence"]
 
     def casts(self, dialect: Any) -> tuple[str, ...]:
         """Each column's SQL type on ``dialect``, for PostgreSQL's ``VALUES`` list."""
@@ -180,12 +197,35 @@ def insert_rows(conn: Connection, plan: InsertPlan, rows: Sequence[Sequence[Any]
     everyone = len(rows)
     kept = [i for i, values in enumerate(columns) if values.count(None) != everyone]
     bound = [bound_column(binds[i], columns[i]) for i in kept]
-    per_statement = max(1, MAX_PARAMETERS // max(1, len(kept)))
+    if dialect.name == "postgresql" and plan.sequence(conn) is not None:
+        sizes = [len(rows)]  # copied at once: no parameters to count, no statement to parse
+    else:
+        sizes = page_sizes(len(rows), max(1, MAX_PARAMETERS // max(1, len(kept))))
     ids: list[int] = []
     bound_rows = list(zip(*bound, strict=True)) if bound else [()] * len(rows)
-    for start in range(0, len(rows), per_statement):
-        ids.extend(_insert_page(conn, plan, kept, bound_rows[start : start + per_statement]))
+    start = 0
+    for size in sizes:
+        ids.extend(_insert_page(conn, plan, kept, bound_rows[start : start + size]))
+        start += size
     return ids
+
+
+def page_sizes(count: int, most: int) -> list[int]:
+    """The row counts of the statements that write ``count`` rows, each at most ``most``:
+    powers of two, the largest first (1,840 rows: 1,024 + 512 + 256 + 32 + 16).
+
+    A multi-row statement's text, and so the driver's prepared statement, then recurs from
+    batch to batch (a dozen per column set) instead of one per row count: each new text costs
+    SQLite a parse of thousands of parameters, and stays in the connection's statement cache.
+    """
+    largest = 1 << (max(1, most).bit_length() - 1)
+    sizes = [largest] * (count // largest)
+    rest = count % largest
+    while rest:
+        size = 1 << (rest.bit_length() - 1)
+        sizes.append(size)
+        rest -= size
+    return sizes
 
 
 def bound_column(process: Callable[[Any], Any] | None, values: Sequence[Any]) -> Sequence[Any]:
@@ -213,6 +253,21 @@ def _insert_page(
     pk = quote(pk_column.name)
     mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
     if dialect.name == "postgresql":
+        sequence = plan.sequence(conn)
+        if sequence is not None:
+            # the ids taken from the table's sequence first, then the rows with one ``COPY``:
+            # no statement of thousands of values for the client to write and the server to
+            # parse and plan (the ids are unique, not necessarily consecutive)
+            ids = sorted(
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                    (sequence, len(page)),
+                )
+            )
+            copied = [pk_column.name, *(plan.columns[i][1] for i in kept)]
+            _copy(conn, plan.table, copied, [(i, *row) for i, row in zip(ids, page, strict=True)])
+            return ids
         casts = plan.casts(dialect)
         if not any("[" in casts[i] for i in kept):  # unnest would flatten an array column
             # one array per column: ten thousand parameters parsed and planned per batch

@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     event,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, make_url
@@ -149,9 +150,9 @@ sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", defaul
 #: Seconds SQLite waits for the write lock before giving up (the request then answers 503).
 SQLITE_BUSY_TIMEOUT_MS = 10000
 
-#: Whether SQLite transactions of this context are a bulk load (an import's batches): they
-#: then run with :data:`BULK_PRAGMAS`, see :func:`bulk_load`.
-sqlite_bulk_load: ContextVar[bool] = ContextVar("sqlite_bulk_load", default=False)
+#: Whether the transactions of this context are a bulk load (an import's batches), see
+#: :func:`bulk_load`.
+bulk_loading: ContextVar[bool] = ContextVar("bulk_loading", default=False)
 
 #: The settings of a connection while it serves a bulk load, restored after. Measured on a
 #: 100,000-row import (docs/performance.md, "Import, session 8"): with SQLite's defaults a
@@ -168,30 +169,47 @@ BULK_PRAGMAS: dict[str, int] = {
 
 @contextmanager
 def bulk_load(engine: Engine) -> Iterator[None]:
-    """Run the SQLite transactions begun inside the block with :data:`BULK_PRAGMAS`.
+    """Run the transactions begun inside the block as a bulk load.
 
-    Each connection takes them when it begins a transaction inside the block (a session
-    may check out another pooled connection for each batch) and gets its own previous values
-    back when it begins one outside; the WAL is checkpointed once when the block ends, so
-    the import pays for copying what it wrote. Other databases: nothing changes.
+    SQLite: with :data:`BULK_PRAGMAS`. Each connection takes them when it begins a
+    transaction inside the block (a session may check out another pooled connection for each
+    batch) and gets its own previous values back when it begins one outside; the WAL is
+    checkpointed once when the block ends, so the import pays for copying what it wrote.
+
+    PostgreSQL: each transaction plans every statement for its parameters
+    (``plan_cache_mode``): a statement the driver prepared (psycopg does from its fifth run)
+    would otherwise keep a generic plan made while the table was small, and a batch's
+    duplicate look-up then scanned the whole table, longer with every batch.
     """
-    if engine.dialect.name != "sqlite":
-        yield
-        return
-    token = sqlite_bulk_load.set(True)
+    token = bulk_loading.set(True)
     try:
         yield
     finally:
         # the connections used get their settings back when they next begin a transaction
-        sqlite_bulk_load.reset(token)
+        bulk_loading.reset(token)
+    if engine.dialect.name != "sqlite":
+        return
     raw = engine.raw_connection()  # not after a failure: the next automatic one will do
     try:
-        _apply_bulk(raw.dbapi_connection, raw.info, sqlite_bulk_load.get())
+        _apply_bulk(raw.dbapi_connection, raw.info, bulk_loading.get())
         cursor = raw.dbapi_connection.cursor()  # autocommit: no transaction is open
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
         cursor.close()
     finally:
         raw.close()
+
+
+def refresh_statistics(session: Any, table: Any) -> None:
+    """PostgreSQL: ``ANALYZE`` ``table`` in the session's transaction, so that the planner
+    knows its size. An import calls it as its table grows: until autovacuum gets to a new
+    or fast-growing table, the planner takes it for a few rows and joins the duplicate
+    look-up's lists to it by reading the whole table once per value. Other databases: nothing.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    name = bind.dialect.identifier_preparer.format_table(table)
+    session.execute(text(f"ANALYZE {name}"))
 
 
 def _apply_bulk(dbapi_connection: Any, info: dict[str, Any], bulk: bool) -> None:
@@ -270,6 +288,8 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
     engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "postgresql":
+        _configure_postgresql(engine)
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine, PING_AFTER_IDLE)
     return engine
@@ -308,6 +328,13 @@ def _ping_when_idle(engine: Engine, idle: float) -> None:
             raise DisconnectionError("the connection did not answer")
 
 
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        if bulk_loading.get():  # see bulk_load; SET LOCAL ends with the transaction
+            conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself
     # (the documented recipe), and switch on WAL and foreign keys for every connection.
@@ -325,7 +352,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_begin(conn: Any) -> None:
         # ``info`` belongs to the DBAPI connection: a new one starts without the bulk settings
         pooled = conn.connection
-        _apply_bulk(pooled.dbapi_connection, pooled.info, sqlite_bulk_load.get())
+        _apply_bulk(pooled.dbapi_connection, pooled.info, bulk_loading.get())
         conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
 
 

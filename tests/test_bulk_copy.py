@@ -5,6 +5,7 @@ a refused row fails the whole call with SQLAlchemy's error, as an insert would."
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import select
@@ -67,3 +68,94 @@ def test_a_refused_row_fails_the_call_with_sqlalchemys_error(crm):
     savepoint.rollback()
     kept = crm.session.scalars(select(ImportedRow.record_id).order_by(ImportedRow.record_id))
     assert list(kept) == [1]  # nothing of the refused call
+
+
+# ``insert_rows``: a batch of new records ---------------------------------------------------
+
+
+def _thing_table(crm, identity=None):
+    """A throw-away table (rolled back with the test) and its insert plan."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String
+    from sqlalchemy.orm import DeclarativeBase
+
+    from crmcore.bulk_insert import insert_plan
+
+    class Base(DeclarativeBase):
+        metadata = MetaData()
+
+    class Thing(Base):
+        __tablename__ = "test_bulk_rows"
+        id = Column(Integer, *([identity] if identity is not None else []), primary_key=True)
+        name = Column(String(40), nullable=False)
+        data = Column(JSON)
+        at = Column(DateTime(timezone=True))
+
+    conn = crm.session.connection()
+    Base.metadata.create_all(conn)
+    plan = insert_plan(SimpleNamespace(model=Thing))
+    assert plan is not None
+    return conn, plan
+
+
+def _rows(plan, values):
+    order = [key for key, *_ in plan.columns]
+    named = [dict(zip(("name", "data", "at"), v, strict=True)) for v in values]
+    return [[row[key] for key in order] for row in named]
+
+
+@pytest.mark.parametrize("identity", [None, "by default", "always"])
+def test_new_rows_get_their_ids_in_order_and_are_stored_exactly(crm, identity):
+    """PostgreSQL copies a batch with ids taken from the table's sequence, or inserts it from
+    a ``SELECT`` when the ids may not be given (``GENERATED ALWAYS``); SQLite inserts it with
+    multi-row statements. Every way, each id belongs to its row and values keep their form."""
+    from sqlalchemy import Identity
+
+    from crmcore.bulk_insert import insert_rows
+
+    if identity is not None and crm.engine.dialect.name != "postgresql":
+        pytest.skip("identity columns: PostgreSQL")
+    column = None if identity is None else Identity(always=identity == "always")
+    conn, plan = _thing_table(crm, column)
+    at = dt.datetime(2026, 12, 5, 23, 0, 1, 654321, tzinfo=dt.UTC)
+    values = [(f"{value} {i}", {"v": value, "i": i}, at) for i, value in enumerate(AWKWARD * 5)]
+    conn.exec_driver_sql("INSERT INTO test_bulk_rows (name) VALUES ('before')")
+    ids = insert_rows(conn, plan, _rows(plan, values))
+    assert len(set(ids)) == len(values) and ids == sorted(ids)
+    table = conn.exec_driver_sql("SELECT id, name, data, at FROM test_bulk_rows")
+    stored = {r[0]: r[1:] for r in table}
+    for record_id, (name, data, when) in zip(ids, values, strict=True):
+        got_name, got_data, got_at = stored[record_id]
+        assert got_name == name
+        assert (json.loads(got_data) if isinstance(got_data, str) else got_data) == data
+        if crm.engine.dialect.name == "postgresql":
+            assert got_at == when
+    # the table's own numbering goes on after the batch's ids
+    after = conn.exec_driver_sql(
+        "INSERT INTO test_bulk_rows (name) VALUES ('after') RETURNING id"
+    ).scalar_one()
+    assert after > max(ids)
+
+
+def test_a_refused_new_row_fails_the_batch_with_sqlalchemys_error(crm):
+    from crmcore.bulk_insert import insert_rows
+
+    conn, plan = _thing_table(crm)
+    rows = _rows(plan, [("fine", None, None), (None, None, None)])  # name is NOT NULL
+    with pytest.raises(IntegrityError):
+        insert_rows(conn, plan, rows)
+
+
+def test_page_sizes_are_powers_of_two_within_the_limit():
+    from crmcore.bulk_insert import page_sizes
+
+    assert page_sizes(1840, 2666) == [1024, 512, 256, 32, 16]
+    assert page_sizes(5000, 2666) == [2048, 2048, 512, 256, 128, 8]
+    assert page_sizes(0, 100) == []
+    assert page_sizes(3, 1) == [1, 1, 1]
+    for count in range(0, 700, 13):
+        for most in (1, 2, 3, 100, 2666):
+            sizes = page_sizes(count, most)
+            assert sum(sizes) == count
+            assert all(size <= most and size & (size - 1) == 0 for size in sizes)

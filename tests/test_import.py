@@ -518,3 +518,64 @@ def test_api_import_dry_run_and_failures(crm, api_as, make_user, immediate_jobs)
     assert _upload(client, b"a,b\n", entity="nothing").status_code == 404
     rep = api_as(make_user("sales_rep"))
     assert _upload(rep, b"Nombre,Correo\nAna,ana@example.com\n").status_code == 403
+
+
+def test_the_command_batches_as_the_importer_does():
+    """``crm import --batch-size`` defaults to the importer's own batch (written out in the
+    command, which does not import the importer to print its help)."""
+    from crmcore.cli.data import import_
+    from crmcore.importing.engine import DEFAULT_BATCH
+
+    option = next(p for p in import_.params if p.name == "batch_size")
+    assert option.default == DEFAULT_BATCH
+
+
+def test_an_import_refreshes_the_statistics_of_the_table_it_fills(crm, tmp_path):
+    """PostgreSQL: the table is analysed after the first batch and each time the rows created
+    double (the planner would otherwise take a fast-growing table for a few rows). SQLite:
+    not at all."""
+    from sqlalchemy import event
+
+    path = write(
+        tmp_path / "grow.csv",
+        [["First name", "Last name", "E-mail"]]
+        + [[f"Ana{i}", "Grow", f"grow{i}@example.com"] for i in range(35)],
+    )
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, _params, _context, _many) -> None:
+        if statement.startswith("ANALYZE"):
+            statements.append(statement)
+
+    event.listen(crm.engine, "before_cursor_execute", seen)
+    try:
+        result = run(crm, path, batch_size=10)
+    finally:
+        event.remove(crm.engine, "before_cursor_execute", seen)
+    assert result.created == 35
+    if crm.engine.dialect.name == "postgresql":
+        assert statements == ["ANALYZE core_contact"] * 2  # after 10 rows, after 20 (not 40)
+    else:
+        assert statements == []
+
+
+def test_bulk_transactions_on_postgresql_plan_each_statement_for_its_values(crm):
+    """A statement the driver prepared keeps a generic plan, made while an import's table was
+    small; the transactions of a bulk load plan each one for its values, the others do not."""
+    from crmcore.db import bulk_load, create_engine_for
+
+    if crm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plan cache")
+    engine = create_engine_for(crm.engine.url.render_as_string(hide_password=False))
+
+    def mode() -> str:
+        with engine.begin() as conn:
+            return str(conn.exec_driver_sql("SHOW plan_cache_mode").scalar())
+
+    try:
+        assert mode() == "auto"
+        with bulk_load(engine):
+            assert mode() == mode() == "force_custom_plan"
+        assert mode() == "auto"
+    finally:
+        engine.dispose()

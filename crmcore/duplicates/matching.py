@@ -15,18 +15,25 @@ from urllib.parse import urlsplit
 
 import marshmallow
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    Integer,
     Select,
     String,
     and_,
+    any_,
     bindparam,
+    cast,
+    column,
     func,
+    literal,
     or_,
     select,
     true,
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ..errors import CRMError
 from ..parsing import MAX_ID
@@ -184,8 +191,9 @@ class Rule:
     :ivar condition: ``condition(entity, rows, json_lists)`` - SQL terms, each served by an
         index, any of which matches every candidate of any of ``rows`` (their validated
         values), and the values of the parameters they name; no terms when nothing can
-        match. A term is a condition or a query of ids; ``json_lists`` (SQLite) lets them
-        take their lists from ``json_each`` of one parameter each.
+        match. A term is a condition or a query of ids; ``json_lists`` (the dialect's name,
+        ``sqlite`` or ``postgresql``; ``None`` on others) lets them take their lists from
+        the database's JSON functions, one parameter each.
     :ivar reasons: ``reasons(values, candidate)`` - why ``candidate`` matches ``values``.
     :ivar keys: ``keys(values, candidate)`` - the match keys of input values (``candidate``
         false) or of a candidate row (``values`` ignored); ``reasons`` can only find a reason
@@ -199,7 +207,7 @@ class Rule:
     """
 
     columns: tuple[str, ...]
-    condition: Callable[[Any, Sequence[Mapping[str, Any]], bool], Terms]
+    condition: Callable[[Any, Sequence[Mapping[str, Any]], str | None], Terms]
     reasons: Callable[[Mapping[str, Any], Any], list[str]]
     keys: Callable[[Mapping[str, Any], Any], set[Any]] | None = None
     found: Callable[[Mapping[str, Any]], bool] | None = None
@@ -211,7 +219,7 @@ def _phones(values: Mapping[str, Any]) -> set[str]:
 
 
 def _contact_condition(
-    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: bool = False
+    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: str | None = None
 ) -> Terms:
     model = entity.model
     emails = {str(r["email"]).lower() for r in rows if r.get("email")}
@@ -230,7 +238,7 @@ def _contact_condition(
         lists = {"emails": sorted(emails), "phones": sorted(phones), "pairs": pairs}
         shown = tuple(name for name, values in lists.items() if values)
         params = {f"duplicate_{name}": json.dumps(lists[name]) for name in shown}
-        return _contact_json_terms(model, shown), params
+        return _contact_json_terms(model, shown, json_lists), params
     parts: list[Term] = []
     if emails:
         parts.append(func.lower(model.email).in_(sorted(emails)))
@@ -250,29 +258,39 @@ def _contact_condition(
     return parts, {}
 
 
-@functools.lru_cache(maxsize=32)  # per model and which of its lists a batch has
-def _contact_json_terms(model: Any, shown: tuple[str, ...]) -> list[Term]:
-    """The contact look-up's terms on SQLite, built once: each a join from a ``json_each``
-    of one parameter (``duplicate_emails``, ``duplicate_phones``, ``duplicate_pairs``),
-    which the statement sends as is, rather than lists that SQLAlchemy expands into a
-    parameter per value at every execution (~2,800 per import batch). Joins, because with
-    ``IN (SELECT ...)`` the planner may walk the table by the range of ids left out instead
-    of a column's index, and finds a company and last name by the company's part of the
-    index alone, reading every contact of each company named."""
+@functools.lru_cache(maxsize=32)  # per model, dialect and which of its lists a batch has
+def _contact_json_terms(model: Any, shown: tuple[str, ...], dialect: str) -> list[Term]:
+    """The contact look-up's terms, built once: each a join from the elements of one JSON
+    parameter (``duplicate_emails``, ``duplicate_phones``, ``duplicate_pairs``; SQLite's
+    ``json_each``, PostgreSQL's ``jsonb_array_elements``), which the statement sends as is,
+    rather than lists that SQLAlchemy expands into a parameter per value at every execution
+    (~2,800 per import batch). Joins, because with ``IN (SELECT ...)`` the planner may walk
+    the table by the range of ids left out instead of a column's index, and finds a company
+    and last name by the company's part of the index alone, reading every contact of each
+    company named. PostgreSQL, given the lists' values inline, filtered every contact with
+    all of them: a batch's look-up took longer with each batch before it."""
     terms: list[Term] = []
     for name in shown:
-        listed = func.json_each(bindparam(f"duplicate_{name}", type_=String)).table_valued("value")
-        if name == "emails":
-            on = [func.lower(model.email) == listed.c.value]
-        elif name == "phones":
-            on = [model.phone == listed.c.value, model.mobile == listed.c.value]
+        param = bindparam(f"duplicate_{name}", type_=String)
+        if dialect == "sqlite":
+            listed = func.json_each(param).table_valued("value")
+            value: Any = listed.c.value
+            company, last = func.json_extract(value, "$[0]"), func.json_extract(value, "$[1]")
+        elif name == "pairs":
+            listed = func.jsonb_array_elements(cast(param, JSONB)).table_valued(
+                column("value", JSONB)
+            )
+            value = listed.c.value
+            company, last = value[0].astext.cast(Integer), value[1].astext
         else:
-            on = [
-                and_(
-                    model.company_id == func.json_extract(listed.c.value, "$[0]"),
-                    func.lower(model.last_name) == func.json_extract(listed.c.value, "$[1]"),
-                )
-            ]
+            listed = func.jsonb_array_elements_text(cast(param, JSONB)).table_valued("value")
+            value = listed.c.value
+        if name == "emails":
+            on = [func.lower(model.email) == value]
+        elif name == "phones":
+            on = [model.phone == value, model.mobile == value]
+        else:
+            on = [and_(model.company_id == company, func.lower(model.last_name) == last)]
         terms.extend(select(model.id).select_from(listed).join(model, c) for c in on)
     return terms
 
@@ -334,7 +352,7 @@ def _contact_shared_reasons(
 
 
 def _company_condition(
-    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: bool = False
+    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: str | None = None
 ) -> Terms:
     model = entity.model
     domains = {d for d in (_domain(r) for r in rows) if d}
@@ -425,20 +443,30 @@ def _look_up(
 ) -> list[Any]:
     """The rows (``id``, title fields, ``rule.columns``) of the readable records that may
     duplicate any of ``rows``, but for the records of ids ``leave_out``: one query."""
-    sqlite = service.session.get_bind().dialect.name == "sqlite"
-    terms, params = rule.condition(entity, rows, sqlite)
+    dialect = service.session.get_bind().dialect.name
+    terms, params = rule.condition(
+        entity, rows, dialect if dialect in ("sqlite", "postgresql") else None
+    )
     if not terms:
         return []
     model = entity.model
     outside = _outside(model.id, leave_out)
-    if len(terms) <= UNION_TERMS and sqlite:
-        # SQLite would walk the whole table by the scope's ``deleted_at IS NULL`` index rather
-        # than combine the terms' indexes: one look-up per term, joined by id (PostgreSQL's
-        # planner combines the OR's indexes itself, and is slower with the union); the ids
-        # left out are dropped inside each look-up, from the index entry alone
-        condition: ColumnElement[bool] = model.id.in_(
-            union_all(*(_ids(model, t).where(outside) for t in terms))
-        )
+    if len(terms) <= UNION_TERMS:
+        # with one condition of all the terms, SQLite walks the whole table by the scope's
+        # ``deleted_at IS NULL`` index and PostgreSQL filters every record with all of them:
+        # one look-up per term by its index; the ids left out are dropped inside each
+        # look-up, from the index entry alone
+        found = union_all(*(_ids(model, t).where(outside) for t in terms))
+        if dialect != "postgresql":
+            condition: ColumnElement[bool] = model.id.in_(found)
+        else:
+            # the ids first, then their rows: joined in one statement, PostgreSQL (taking a
+            # table that grew since it was last analysed for a few rows) ran the look-ups
+            # once per record of the table
+            ids = sorted(set(service.session.scalars(found, params)))
+            if not ids:
+                return []
+            condition, params = model.id == any_(literal(ids, ARRAY(Integer))), {}
     else:
         condition = and_(
             or_(*(model.id.in_(t) if isinstance(t, Select) else t for t in terms)), outside

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from ..bulk_insert import insert_many
-from ..db import bulk_load, utcnow
+from ..db import bulk_load, refresh_statistics, utcnow
 from ..duplicates import check_records
 from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
 from ..exporting import csv_cell
@@ -38,7 +38,10 @@ from .reading import CsvFormat, inspect_file, iter_rows
 #: Entities deduplicated by a field, compared case-insensitively.
 DEDUPE_FIELDS = {"contact": "email"}
 ON_DUPLICATE = ("skip", "update")
-DEFAULT_BATCH = 500
+#: rows per transaction: at a million rows, 2,000 write a fifth less than 500 (the pages of
+#: the indexes that several rows of a transaction share are written once), measured in
+#: docs/performance.md ("Import, session 9")
+DEFAULT_BATCH = 2000
 DEFAULT_MAX_MB = 200.0
 #: likely duplicates an import keeps the details of (all are counted)
 MAX_DUPLICATES_LISTED = 200
@@ -167,6 +170,7 @@ class Importer:
         self._occurrences: dict[bytes, int] = {}
         self._companies: dict[str, int] = {}
         self._dry_keys: set[str] = set()
+        self._analyze_at = 1  # rows created: after the first batch, then at each doubling
         self._report: Any = None
         self._report_file: Any = None
 
@@ -212,6 +216,7 @@ class Importer:
                     room = MAX_DUPLICATES_LISTED - len(result.duplicates)
                     result.duplicates.extend(counts.duplicates[: max(room, 0)])
                     self._write_rejected(counts.rejected)
+                    self._refresh_statistics(result.created)
                     if self.progress:
                         self.progress(len(batch))
         finally:
@@ -223,6 +228,15 @@ class Importer:
         result.seconds = time.perf_counter() - started
         self._finish_job(result)
         return result
+
+    def _refresh_statistics(self, created: int) -> None:
+        """Refresh the table's statistics each time the import has doubled the rows it
+        created (``crmcore.db.refresh_statistics``; PostgreSQL only)."""
+        if created < self._analyze_at or self.options.dry_run:
+            return
+        self._analyze_at = created * 2
+        refresh_statistics(self.session, self.entity.model.__table__)
+        self.session.commit()
 
     def _batches(self) -> Iterator[list[Row]]:
         batch: list[Row] = []
