@@ -442,7 +442,8 @@ def _look_up(
     leave_out: Sequence[int] = (),
 ) -> list[Any]:
     """The rows (``id``, title fields, ``rule.columns``) of the readable records that may
-    duplicate any of ``rows``, but for the records of ids ``leave_out``: one query."""
+    duplicate any of ``rows``, but for the records of ids ``leave_out``: one query (two on
+    PostgreSQL: the ids, then their rows)."""
     dialect = service.session.get_bind().dialect.name
     terms, params = rule.condition(
         entity, rows, dialect if dialect in ("sqlite", "postgresql") else None
