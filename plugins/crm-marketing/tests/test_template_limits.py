@@ -7,8 +7,6 @@ made ``str()`` build a text of hundreds of megabytes: a worker stopped answering
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from crm_marketing import templating
 from crm_marketing.templating import RenderError, check, compile_source, render_compiled
@@ -72,38 +70,40 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("source", HOSTILE.values(), ids=list(HOSTILE))
-def test_hostile_templates_are_refused_quickly(source):
-    started = time.perf_counter()
+def test_hostile_templates_are_refused_by_their_cost_while_they_render(source, monkeypatch):
+    """Each is stopped by a limit on the work it does (loop steps, sizes of values, output),
+    not by the clock: the time limit, a backstop, is set far off here, so that the test
+    cannot pass because a limit was missing, nor fail because the machine was busy."""
+    monkeypatch.setattr(templating, "MAX_SECONDS", 600.0)
     with pytest.raises(ValidationError) as caught:
         check(source, field="body_html")
-    assert time.perf_counter() - started < 2
     (message,) = caught.value.messages["body_html"]
     assert "not available" in message or "too costly" in message, message
+    assert "took longer" not in message, message
 
 
 @pytest.mark.parametrize(
     "name", ["nested list literals", "cycler of nested items", "loop.cycle of nested items"]
 )
-def test_sending_renders_within_the_limits_too(name):
+def test_sending_renders_within_the_limits_too(name, monkeypatch):
     """Sending compiles leniently (``strict=False``): the limits are the same."""
-    started = time.perf_counter()
+    monkeypatch.setattr(templating, "MAX_SECONDS", 600.0)  # the work limits, not the clock
     compiled = compile_source(HOSTILE[name], html=True, strict=False)
-    with pytest.raises(RenderError, match="too costly"):
+    with pytest.raises(RenderError, match="too costly") as caught:
         render_compiled(compiled, templating.SAMPLE)
-    assert time.perf_counter() - started < 2
+    assert "took longer" not in str(caught.value)
 
 
 def test_a_slow_template_stops_at_the_time_budget(monkeypatch):
-    """Within every size limit, yet slow: stopped when its time is up."""
+    """Within every size and loop limit, yet slow: stopped when its time is up (the message
+    says so; finished, the rendering would raise nothing)."""
     monkeypatch.setattr(templating, "MAX_SECONDS", 0.2)
     source = (
         "{% set s = 'ab' * 20000 %}{% for i in range(100) %}{% for j in range(99) %}"
         "{{ s|replace('a', 'c')|length }}{% endfor %}{% endfor %}"
     )
-    started = time.perf_counter()
     with pytest.raises(RenderError, match=r"took longer than 0.2 s"):
         render_compiled(compile_source(source, html=True), templating.SAMPLE)
-    assert time.perf_counter() - started < 1
 
 
 def test_values_are_measured_all_the_way_down():
@@ -127,16 +127,16 @@ def test_ordinary_literals_and_helpers_still_work():
     assert templating.render(source, templating.SAMPLE) == "1 odd, 2 even, 3 odd|1|2|3"
 
 
-def test_the_server_keeps_answering(api):
-    """Saving each hostile template through the API is a quick 422; the server answers the
-    next request as usual."""
+def test_the_server_keeps_answering(api, monkeypatch):
+    """Saving each hostile template through the API is a 422, stopped by the work limits
+    (the clock's backstop set far off); the server answers the next request as usual."""
+    monkeypatch.setattr(templating, "MAX_SECONDS", 600.0)
     for name, source in HOSTILE.items():
-        started = time.perf_counter()
         r = api.post(
             "/api/v1/email_templates",
             json={"name": name, "subject": "Hi", "body_html": source},
         )
-        assert time.perf_counter() - started < 3, name
         assert r.status_code == 422, (name, r.get_json())
+        assert "took longer" not in str(r.get_json()), name
         assert r.headers["Content-Type"].startswith("application/problem+json")
         assert api.get("/api/v1/email_templates").status_code == 200

@@ -3,7 +3,6 @@ the sanitiser and the plain-text part."""
 
 from __future__ import annotations
 
-import time
 import types
 
 import pytest
@@ -182,10 +181,11 @@ def test_refused_constructs(source, expected):
         ),
     ],
 )
-def test_costly_templates_are_refused_quickly(source, expected):
-    started = time.perf_counter()
+def test_costly_templates_are_refused_by_their_cost(source, expected, monkeypatch):
+    """Each is stopped by the limit its message names, while it renders; the clock's backstop
+    is set far off, so that only that limit can stop it (and a busy machine cannot)."""
+    monkeypatch.setattr(templating, "MAX_SECONDS", 600.0)
     message = _refusal(source)
-    assert time.perf_counter() - started < 2
     assert "too costly: " in message and expected in message, message
 
 
