@@ -38,7 +38,7 @@ from .reading import CsvFormat, inspect_file, iter_rows
 #: Entities deduplicated by a field, compared case-insensitively.
 DEDUPE_FIELDS = {"contact": "email"}
 ON_DUPLICATE = ("skip", "update")
-#: rows per transaction: at a million rows, 2,000 write a fifth less than 500 (the pages of
+#: rows per transaction: at a million rows, 2,000 write a third less than 500 (the pages of
 #: the indexes that several rows of a transaction share are written once), measured in
 #: docs/performance.md ("Import, session 9")
 DEFAULT_BATCH = 2000
