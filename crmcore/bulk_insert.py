@@ -69,7 +69,8 @@ class InsertPlan:
     def sequence(self, conn: Connection) -> str | None:
         """PostgreSQL: the sequence that numbers the table's rows, when a statement may give
         the ids itself (``None``: an identity column ``GENERATED ALWAYS``, or none)."""
-        if "sequence" not in self._sequence:
+        key = f"{conn.dialect.name}+{conn.dialect.driver}"
+        if key not in self._sequence:
             preparer = conn.dialect.identifier_preparer
             pk = self.mapper.get_property(self.id_key).columns[0].name
             found = conn.exec_driver_sql(
@@ -77,8 +78,8 @@ class InsertPlan:
                 "WHERE attrelid = %s::regclass AND attname = %s)",
                 (preparer.format_table(self.table), pk, preparer.format_table(self.table), pk),
             ).one()
-            self._sequence["sequence"] = found[0] if found[1] != "a" else None
-        return self._sequence["sequence"]
+            self._sequence[key] = found[0] if found[1] != "a" else None
+        return self._sequence[key]
 
     def casts(self, dialect: Any) -> tuple[str, ...]:
         """Each column's SQL type on ``dialect``, for PostgreSQL's ``VALUES`` list."""
@@ -197,14 +198,13 @@ def insert_rows(conn: Connection, plan: InsertPlan, rows: Sequence[Sequence[Any]
     everyone = len(rows)
     kept = [i for i, values in enumerate(columns) if values.count(None) != everyone]
     bound = [bound_column(binds[i], columns[i]) for i in kept]
-    if dialect.name == "postgresql" and plan.sequence(conn) is not None:
-        sizes = [len(rows)]  # copied at once: no parameters to count, no statement to parse
-    else:
-        sizes = page_sizes(len(rows), max(1, MAX_PARAMETERS // max(1, len(kept))))
-    ids: list[int] = []
     bound_rows = list(zip(*bound, strict=True)) if bound else [()] * len(rows)
+    sequence = plan.sequence(conn) if dialect.name == "postgresql" else None
+    if sequence is not None:
+        return _copy_new(conn, plan, kept, bound_rows, sequence)
+    ids: list[int] = []
     start = 0
-    for size in sizes:
+    for size in page_sizes(len(rows), max(1, MAX_PARAMETERS // max(1, len(kept)))):
         ids.extend(_insert_page(conn, plan, kept, bound_rows[start : start + size]))
         start += size
     return ids
@@ -242,6 +242,24 @@ def bound_column(process: Callable[[Any], Any] | None, values: Sequence[Any]) ->
     return list(map(process, values))
 
 
+def _copy_new(
+    conn: Connection, plan: InsertPlan, kept: list[int], rows: list[tuple[Any, ...]], sequence: str
+) -> list[int]:
+    """PostgreSQL: the rows' ids taken from the table's sequence first, then the rows copied
+    with them in one ``COPY``: no statement of thousands of values for the client to write and
+    the server to parse and plan (the ids are unique, not necessarily consecutive)."""
+    ids = sorted(
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (sequence, len(rows))
+        )
+    )
+    pk = plan.mapper.get_property(plan.id_key).columns[0].name
+    names = [pk, *(plan.columns[i][1] for i in kept)]
+    _copy(conn, plan.table, names, [(i, *row) for i, row in zip(ids, rows, strict=True)])
+    return ids
+
+
 def _insert_page(
     conn: Connection, plan: InsertPlan, kept: list[int], page: list[tuple[Any, ...]]
 ) -> list[int]:
@@ -253,21 +271,6 @@ def _insert_page(
     pk = quote(pk_column.name)
     mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
     if dialect.name == "postgresql":
-        sequence = plan.sequence(conn)
-        if sequence is not None:
-            # the ids taken from the table's sequence first, then the rows with one ``COPY``:
-            # no statement of thousands of values for the client to write and the server to
-            # parse and plan (the ids are unique, not necessarily consecutive)
-            ids = sorted(
-                r[0]
-                for r in conn.exec_driver_sql(
-                    "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-                    (sequence, len(page)),
-                )
-            )
-            copied = [pk_column.name, *(plan.columns[i][1] for i in kept)]
-            _copy(conn, plan.table, copied, [(i, *row) for i, row in zip(ids, page, strict=True)])
-            return ids
         casts = plan.casts(dialect)
         if not any("[" in casts[i] for i in kept):  # unnest would flatten an array column
             # one array per column: ten thousand parameters parsed and planned per batch

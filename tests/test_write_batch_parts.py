@@ -238,14 +238,16 @@ def test_search_text_is_normalised_as_before(value):
     assert normalise(value) == normalise(value)  # from the filled table, the same again
 
 
-def test_an_array_column_keeps_its_arrays_on_postgresql(crm):
-    """PostgreSQL inserts a batch from one array per column (``unnest``), which would
-    flatten a column that is an array itself: such a table takes the ``VALUES`` list."""
+@pytest.mark.parametrize("always", [False, True], ids=["copied", "ids the table gives"])
+def test_an_array_column_keeps_its_arrays_on_postgresql(crm, always):
+    """PostgreSQL copies a batch (arrays written as arrays); a table that gives its own ids
+    inserts it from one array per column (``unnest``), which would flatten a column that is
+    an array itself: such a table takes the ``VALUES`` list."""
     if crm.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's array columns")
     from types import SimpleNamespace
 
-    from sqlalchemy import ARRAY, Column, Integer, MetaData, String
+    from sqlalchemy import ARRAY, Column, Identity, Integer, MetaData, String
     from sqlalchemy.orm import DeclarativeBase
 
     from crmcore.bulk_insert import insert_plan, insert_rows
@@ -255,7 +257,7 @@ def test_an_array_column_keeps_its_arrays_on_postgresql(crm):
 
     class Thing(Base):
         __tablename__ = "test_bulk_thing"
-        id = Column(Integer, primary_key=True)
+        id = Column(Integer, *([Identity(always=True)] if always else []), primary_key=True)
         name = Column(String(20), nullable=False)
         nums = Column(ARRAY(Integer))
 
