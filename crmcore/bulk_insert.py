@@ -324,7 +324,10 @@ def insert_many(
     rows without a suffix are copied (``COPY ... FROM STDIN``): the same rows, a fraction of
     the client's and the server's work per row.
 
-    ``suffix`` is SQL written by the caller (an ``ON CONFLICT`` clause), never data.
+    ``suffix`` is SQL written by the caller (an ``ON CONFLICT`` clause), never data. On
+    PostgreSQL such rows are copied too, in a savepoint: a clause that only acts on a conflict
+    changes nothing when there is none, and when the copy meets one it is undone and the rows
+    take the statement with the clause.
     """
     if not rows:
         return
@@ -336,9 +339,14 @@ def insert_many(
         bound = [bound_column(p, c) for p, c in zip(processors, columns, strict=True)]
         rows = list(zip(*bound, strict=True))
     quote = dialect.identifier_preparer.quote
-    if dialect.name == "postgresql" and not suffix:
-        _copy(conn, table, names, rows)
-        return
+    if dialect.name == "postgresql":
+        if not suffix:
+            _copy(conn, table, names, rows)
+            return
+        if suffix.lstrip().upper().startswith("ON CONFLICT") and _copied_unless_conflict(
+            conn, table, names, rows
+        ):
+            return
     mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
     sql = (
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608
@@ -346,6 +354,22 @@ def insert_many(
         f"{suffix}"
     )
     conn.exec_driver_sql(sql, [row if type(row) is tuple else tuple(row) for row in rows])
+
+
+def _copied_unless_conflict(
+    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Any]
+) -> bool:
+    """PostgreSQL: copy the rows in a savepoint; ``False`` (the savepoint undone) when the
+    database refuses one of them: a conflict, which the clause resolves, or another fault,
+    which the statement then raises as it would have."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with conn.begin_nested():
+            _copy(conn, table, names, rows)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _copy(conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Any]) -> None:

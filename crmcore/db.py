@@ -22,6 +22,9 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    String,
+    bindparam,
+    cast,
     event,
     func,
     text,
@@ -31,6 +34,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import NullType, TypeDecorator
 
 NAMING_CONVENTION = {
@@ -119,6 +123,20 @@ def _likely_sqlite(element: likely, compiler: Any, **kw: Any) -> str:
 def live(model: Any) -> ColumnElement[bool]:
     """The condition that selects ``model``'s records not in the trash."""
     return likely(model.deleted_at.is_(None))
+
+
+def json_values(name: str, dialect: str) -> TableValuedAlias:
+    """The text values of a JSON list given as the one parameter ``name`` (``json.dumps`` of
+    the list), as a table with the column ``value``, to join a look-up's column to.
+
+    A batch's thousands of keys travel as one parameter instead of the list SQLAlchemy
+    expands into a parameter per value at every execution: one statement text whatever the
+    count, nothing to expand, and nothing new for the database to parse per batch.
+    """
+    param = bindparam(name, type_=String)
+    if dialect == "postgresql":
+        return func.jsonb_array_elements_text(cast(param, JSONB)).table_valued("value")
+    return func.json_each(param).table_valued("value")
 
 
 class OwnedMixin:

@@ -1,6 +1,7 @@
-"""``insert_many`` without a suffix: PostgreSQL copies the rows (``COPY ... FROM STDIN``),
-SQLite inserts them with ``executemany``; both store what one ORM insert per row stores, and
-a refused row fails the whole call with SQLAlchemy's error, as an insert would."""
+"""``insert_many``: PostgreSQL copies the rows (``COPY ... FROM STDIN``; with an ``ON CONFLICT``
+suffix in a savepoint, the statement taking over on a conflict), SQLite inserts them with
+``executemany``; both store what one ORM insert per row stores, and a refused row fails the
+whole call with SQLAlchemy's error, as an insert would."""
 
 from __future__ import annotations
 
@@ -68,6 +69,91 @@ def test_a_refused_row_fails_the_call_with_sqlalchemys_error(crm):
     savepoint.rollback()
     kept = crm.session.scalars(select(ImportedRow.record_id).order_by(ImportedRow.record_id))
     assert list(kept) == [1]  # nothing of the refused call
+
+
+# with an ``ON CONFLICT`` suffix: search documents -------------------------------------------
+
+UPSERT = (
+    " ON CONFLICT (entity, record_id) DO UPDATE SET owner_id = excluded.owner_id,"
+    " title = excluded.title, body = excluded.body"
+)
+DOC_NAMES = ("entity", "record_id", "owner_id", "title", "body")
+
+
+def _docs(crm, entity):
+    from crmcore.search import SearchDoc
+
+    found = crm.session.execute(
+        select(SearchDoc.record_id, SearchDoc.title, SearchDoc.body)
+        .where(SearchDoc.entity == entity)
+        .order_by(SearchDoc.record_id)
+    )
+    return [tuple(r) for r in found]
+
+
+def _statements(crm):
+    """The INSERT statements the driver is handed (a copy is not one)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if statement.startswith("INSERT"):
+            seen.append(statement)
+
+    event.listen(crm.engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(crm.engine, "before_cursor_execute", record)
+
+
+def test_rows_with_an_on_conflict_clause_are_stored_and_replace_their_kin(crm):
+    """New rows are stored as given; a row whose key is taken replaces that row (the
+    clause's update), also when the key is taken by an earlier row of the same call; on
+    PostgreSQL rows without a conflict are copied, with no INSERT per row."""
+    from crmcore.search import SearchDoc
+
+    table = SearchDoc.__table__
+    conn = crm.session.connection()
+    seen, stop = _statements(crm)
+    try:
+        insert_many(
+            conn, table, DOC_NAMES, [("t", i, None, AWKWARD[i], "a") for i in range(3)], UPSERT
+        )
+        if crm.engine.dialect.name == "postgresql":
+            assert seen == []  # copied
+        insert_many(
+            conn,
+            table,
+            DOC_NAMES,
+            [("t", 1, None, "new one", "b"), ("t", 5, None, "five", "c"), ("t", 5, None, "5", "d")],
+            UPSERT,
+        )
+    finally:
+        stop()
+    assert _docs(crm, "t") == [
+        (0, AWKWARD[0], "a"),
+        (1, "new one", "b"),
+        (2, AWKWARD[2], "a"),
+        (5, "5", "d"),
+    ]
+
+
+def test_a_refused_row_with_an_on_conflict_clause_fails_the_call(crm):
+    """A fault the clause does not resolve (an owner that does not exist) fails the call
+    with SQLAlchemy's error, as the statement alone would, and stores none of the rows."""
+    from crmcore.search import SearchDoc
+
+    conn = crm.session.connection()
+    savepoint = conn.begin_nested()
+    with pytest.raises(IntegrityError):
+        insert_many(
+            conn,
+            SearchDoc.__table__,
+            DOC_NAMES,
+            [("t", 1, None, "fine", ""), ("t", 2, 987654, "no such owner", "")],
+            UPSERT,
+        )
+    savepoint.rollback()
+    assert _docs(crm, "t") == []
 
 
 # ``insert_rows``: a batch of new records ---------------------------------------------------

@@ -215,4 +215,29 @@ def test_0014_drops_the_contacts_redundant_indexes_and_gives_them_back(fresh_dat
         assert single | composite <= indexes()
         migrate.upgrade(crm, "core")
         assert composite <= indexes() and not single & indexes()
-        assert migrate.current(crm, "core") == "0014_contact_redundant_indexes"
+
+
+def test_0015_drops_the_contacts_name_index_and_gives_it_back(fresh_database, tmp_path):
+    """The (last name, first name, id) index goes; the (last name, id) one that serves every
+    look-up and sort by last name stays; a downgrade restores it."""
+    from alembic import command
+
+    app = _app(fresh_database, tmp_path, [])
+    crm = app.extensions["crm"]
+
+    def indexes() -> set[str]:
+        crm.session.commit()
+        return {i["name"] for i in inspect(crm.engine).get_indexes("core_contact")}
+
+    with app.app_context():
+        migrate.upgrade(crm, "core")
+        assert "ix_core_contact_last_name_id" in indexes()
+        assert "ix_core_contact_name" not in indexes()
+        command.downgrade(
+            migrate._config(crm, "core", crm.session.connection()),
+            "0014_contact_redundant_indexes",
+        )
+        assert {"ix_core_contact_name", "ix_core_contact_last_name_id"} <= indexes()
+        migrate.upgrade(crm, "core")
+        assert "ix_core_contact_name" not in indexes()
+        assert migrate.current(crm, "core") == "0015_contact_name_index"

@@ -43,7 +43,6 @@ class Company(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
 class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixin, Base):
     __tablename__ = "core_contact"
     __table_args__ = (
-        Index("ix_core_contact_name", "last_name", "first_name", "id"),
         # the list paths at a million contacts (docs/performance.md): sort by last name,
         # case-insensitive filters (``lower(col) = ?``) walked in sort order, a sales rep's
         # own records newest first, recently changed first

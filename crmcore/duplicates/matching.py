@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ..db import json_values
 from ..errors import CRMError
 from ..parsing import MAX_ID
 
@@ -271,20 +272,18 @@ def _contact_json_terms(model: Any, shown: tuple[str, ...], dialect: str) -> lis
     all of them: a batch's look-up took longer with each batch before it."""
     terms: list[Term] = []
     for name in shown:
-        param = bindparam(f"duplicate_{name}", type_=String)
-        if dialect == "sqlite":
-            listed = func.json_each(param).table_valued("value")
-            value: Any = listed.c.value
-            company, last = func.json_extract(value, "$[0]"), func.json_extract(value, "$[1]")
-        elif name == "pairs":
+        if name == "pairs" and dialect != "sqlite":
+            param = bindparam(f"duplicate_{name}", type_=String)
             listed = func.jsonb_array_elements(cast(param, JSONB)).table_valued(
                 column("value", JSONB)
             )
-            value = listed.c.value
+            value: Any = listed.c.value
             company, last = value[0].astext.cast(Integer), value[1].astext
         else:
-            listed = func.jsonb_array_elements_text(cast(param, JSONB)).table_valued("value")
+            listed = json_values(f"duplicate_{name}", dialect)
             value = listed.c.value
+            if name == "pairs":  # SQLite: each value is the pair's JSON text
+                company, last = func.json_extract(value, "$[0]"), func.json_extract(value, "$[1]")
         if name == "emails":
             on = [func.lower(model.email) == value]
         elif name == "phones":

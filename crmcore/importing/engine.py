@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import gc
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from ..bulk_insert import insert_many
-from ..db import bulk_load, refresh_statistics, utcnow
+from ..db import bulk_load, json_values, refresh_statistics, utcnow
 from ..duplicates import check_records
 from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
 from ..exporting import csv_cell
@@ -168,6 +169,7 @@ class Importer:
         dedupe = DEDUPE_FIELDS.get(self.entity.name)
         self.dedupe = dedupe if dedupe in self.columns.targets else None
         self._occurrences: dict[bytes, int] = {}
+        self._dialect = crm.engine.dialect.name
         self._companies: dict[str, int] = {}
         self._dry_keys: set[str] = set()
         self._analyze_at = 1  # rows created: after the first batch, then at each doubling
@@ -529,9 +531,13 @@ class Importer:
         return found
 
     def _known_fingerprints(self, fingerprints: list[str]) -> set[str]:
+        listed = json_values("fingerprints", self._dialect)
         return set(
             self.session.scalars(
-                select(ImportedRow.fingerprint).where(ImportedRow.fingerprint.in_(fingerprints))
+                select(ImportedRow.fingerprint)
+                .select_from(listed)
+                .join(ImportedRow, ImportedRow.fingerprint == listed.c.value),
+                {"fingerprints": json.dumps(fingerprints)},
             )
         )
 
@@ -547,10 +553,13 @@ class Importer:
         # trashed records are left out here rather than in SQL: with ``deleted_at IS NULL``
         # in the WHERE clause SQLite walks every live record by that column's index instead
         # of looking the keys up by theirs (the cost of each batch grew with the table)
+        listed = json_values("keys", self._dialect)
         for value, record_id, deleted_at in self.session.execute(
             select(func.lower(column), model.id, model.deleted_at)
-            .where(column.in_(keys))
-            .order_by(model.id)
+            .select_from(listed)
+            .join(model, column == listed.c.value)
+            .order_by(model.id),
+            {"keys": json.dumps(sorted(keys))},
         ):
             if deleted_at is None:
                 found.setdefault(value, record_id)
