@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from crmcore.audit import AuditEntry
 from crmcore.bulk_insert import insert_many
 from crmcore.importing.models import ImportedRow
+from crmcore.search import UPSERT_SUFFIX
 
 AWKWARD = ["tab\there", "new\nline", "back\\slash", "\\N", "quote ' \" ", "ñandú 😀", "", "a,b"]
 
@@ -73,10 +75,6 @@ def test_a_refused_row_fails_the_call_with_sqlalchemys_error(crm):
 
 # with an ``ON CONFLICT`` suffix: search documents -------------------------------------------
 
-UPSERT = (
-    " ON CONFLICT (entity, record_id) DO UPDATE SET owner_id = excluded.owner_id,"
-    " title = excluded.title, body = excluded.body"
-)
 DOC_NAMES = ("entity", "record_id", "owner_id", "title", "body")
 
 
@@ -91,10 +89,9 @@ def _docs(crm, entity):
     return [tuple(r) for r in found]
 
 
-def _statements(crm):
-    """The INSERT statements the driver is handed (a copy is not one)."""
-    from sqlalchemy import event
-
+@contextmanager
+def _inserts(crm):
+    """The INSERT statements the driver is handed meanwhile (a copy is not one)."""
     seen: list[str] = []
 
     def record(conn, cursor, statement, *args):
@@ -102,7 +99,10 @@ def _statements(crm):
             seen.append(statement)
 
     event.listen(crm.engine, "before_cursor_execute", record)
-    return seen, lambda: event.remove(crm.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(crm.engine, "before_cursor_execute", record)
 
 
 def test_rows_with_an_on_conflict_clause_are_stored_and_replace_their_kin(crm):
@@ -113,10 +113,13 @@ def test_rows_with_an_on_conflict_clause_are_stored_and_replace_their_kin(crm):
 
     table = SearchDoc.__table__
     conn = crm.session.connection()
-    seen, stop = _statements(crm)
-    try:
+    with _inserts(crm) as seen:
         insert_many(
-            conn, table, DOC_NAMES, [("t", i, None, AWKWARD[i], "a") for i in range(3)], UPSERT
+            conn,
+            table,
+            DOC_NAMES,
+            [("t", i, None, AWKWARD[i], "a") for i in range(3)],
+            UPSERT_SUFFIX,
         )
         if crm.engine.dialect.name == "postgresql":
             assert seen == []  # copied
@@ -125,10 +128,8 @@ def test_rows_with_an_on_conflict_clause_are_stored_and_replace_their_kin(crm):
             table,
             DOC_NAMES,
             [("t", 1, None, "new one", "b"), ("t", 5, None, "five", "c"), ("t", 5, None, "5", "d")],
-            UPSERT,
+            UPSERT_SUFFIX,
         )
-    finally:
-        stop()
     assert _docs(crm, "t") == [
         (0, AWKWARD[0], "a"),
         (1, "new one", "b"),
@@ -150,7 +151,7 @@ def test_a_refused_row_with_an_on_conflict_clause_fails_the_call(crm):
             SearchDoc.__table__,
             DOC_NAMES,
             [("t", 1, None, "fine", ""), ("t", 2, 987654, "no such owner", "")],
-            UPSERT,
+            UPSERT_SUFFIX,
         )
     savepoint.rollback()
     assert _docs(crm, "t") == []

@@ -50,6 +50,13 @@ class SearchDoc(Base):
     body: Mapped[str] = mapped_column(Text, default="")
 
 
+#: what ``insert_many`` adds to a batch's documents: one left behind by a record whose id was
+#: reused is replaced
+UPSERT_SUFFIX = (
+    " ON CONFLICT (entity, record_id) DO UPDATE SET owner_id = excluded.owner_id,"
+    " title = excluded.title, body = excluded.body"
+)
+
 #: rowids SQLite hands out as "largest + 1"; beyond, it picks free ones at random
 _LARGEST_ROWID = 2**63 - 1
 
@@ -241,8 +248,7 @@ class SearchIndex:
                 )
                 for r in records
             ],
-            " ON CONFLICT (entity, record_id) DO UPDATE SET owner_id = excluded.owner_id,"
-            " title = excluded.title, body = excluded.body",
+            UPSERT_SUFFIX,
         )
 
     def update(
