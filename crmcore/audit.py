@@ -7,9 +7,11 @@ import decimal
 import enum
 import json
 import uuid
+from collections.abc import Callable
 from itertools import chain, compress
 from typing import Any
 
+import orjson
 from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -111,27 +113,46 @@ _AUDIT_TEXT = Table(
 )
 
 
-def _flat(batch: list[dict[str, tuple[Any, Any]]]) -> bool:
-    """Whether every change of ``batch`` is a pair of flat values (strings, numbers, dates,
-    lists of them) of a field that is no secret: what the encoder writes as ``_safe`` would.
-    Checked for the whole batch at once, without a Python step per value."""
+def _fast_encoder(batch: list[dict[str, tuple[Any, Any]]]) -> Callable[[Any], str] | None:
+    """The encoder for ``batch`` when every change is a pair of flat values (strings, numbers,
+    dates, lists of them) of a field that is no secret, which it writes as ``_safe`` would;
+    ``None`` otherwise. Checked for the whole batch at once, without a Python step per value."""
     pairs = list(chain.from_iterable(map(dict.values, batch)))
     kinds = set(map(type, chain.from_iterable(pairs)))
     if not kinds <= _FLAT or not SECRET_FIELDS.isdisjoint(chain.from_iterable(batch)):
-        return False
+        return None
     if sum(map(len, pairs)) != 2 * len(pairs):  # not pairs: the general path's error
-        return False
-    if kinds.isdisjoint(_SEQUENCES):
-        return True
-    values = chain.from_iterable(pairs)
-    sequences = compress(
-        values, map(_SEQUENCES.__contains__, map(type, chain.from_iterable(pairs)))
-    )
-    return _SCALARS.issuperset(map(type, chain.from_iterable(sequences)))
+        return None
+    if not kinds.isdisjoint(_SEQUENCES):
+        values = chain.from_iterable(pairs)
+        sequences = compress(
+            values, map(_SEQUENCES.__contains__, map(type, chain.from_iterable(pairs)))
+        )
+        items = set(map(type, chain.from_iterable(sequences)))
+        if not _SCALARS.issuperset(items):
+            return None
+        kinds |= items
+    # orjson writes a float that is not finite as null, where json writes NaN or Infinity
+    return _ENCODE if float in kinds else _encode_fast
+
+
+def _encode_fast(changes: dict[str, tuple[Any, Any]]) -> str:
+    """``_ENCODE`` by orjson (a few times faster): the same JSON value, in compact text with
+    the characters past ASCII as they are; what orjson refuses (an integer past 64 bits) takes
+    ``_ENCODE``."""
+    try:
+        return orjson.dumps(changes, default=_converted, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return _ENCODE(changes)
+
+
+#: dates and times go to ``_converted`` (``jsonable``'s ``isoformat``), not orjson's own form
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def changes_json(changes: dict[str, tuple[Any, Any]]) -> str:
-    """The JSON text the audit log stores for ``changes``: ``json.dumps(_safe(changes))``.
+    """The JSON text the audit log stores for ``changes``: the value of
+    ``json.dumps(_safe(changes))``.
 
     Changes of flat values (the fields of a new record: strings, numbers, dates, lists of
     them) are encoded as they are, without the copy ``_safe`` makes: the pairs are encoded
@@ -139,7 +160,8 @@ def changes_json(changes: dict[str, tuple[Any, Any]]) -> str:
     ``default``, which gives ``jsonable``'s strings. Anything else (a secret, a nested
     object, an ``Enum``, a subclass) takes the general path.
     """
-    return _ENCODE(changes) if _flat([changes]) else _DUMPS(_safe(changes))
+    encode = _fast_encoder([changes])
+    return encode(changes) if encode is not None else _DUMPS(_safe(changes))
 
 
 def record_audit_many(
@@ -154,7 +176,8 @@ def record_audit_many(
         return
     now = utcnow()
     batch = [changes for _entity, _record_id, _action, _user_id, changes in entries]
-    texts = list(map(_ENCODE, batch)) if _flat(batch) else list(map(changes_json, batch))
+    encode = _fast_encoder(batch)
+    texts = list(map(encode if encode is not None else changes_json, batch))
     insert_many(
         session.connection(),
         _AUDIT_TEXT,

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import marshmallow
@@ -280,8 +281,7 @@ class RecordService:
         maker = blank(entity.model)
         record = maker.new()
         self._apply_owner(entity, scope, values, current=None)
-        custom = values.pop("custom_fields", None)
-        self._apply_custom(entity, record, custom or {}, creating=True, defs=defs)
+        custom = self._custom_fields(entity, values.pop("custom_fields", None) or {}, defs=defs)
         self._check_references(check, values, None)
         if entity.prepare:
             entity.prepare(values, None, self)
@@ -292,7 +292,11 @@ class RecordService:
             # a true value is never one of the empties: only the false ones are compared
             if value or value not in (None, "", [], {}):
                 changes[name] = (None, value)
-        for name, value in (record.custom_fields or {}).items() if entity.has_custom_fields else ():
+        if "custom_fields" in values:  # set by ``prepare`` or the caller: theirs is stored
+            custom = values["custom_fields"]
+        elif custom is not None:
+            maker.fill(record, {"custom_fields": custom})
+        for name, value in (custom or {}).items() if entity.has_custom_fields else ():
             if value is not None:
                 changes[f"custom_fields.{name}"] = (None, value)
         return RecordEvent(entity, record, "create", changes, self.user, self)
@@ -349,7 +353,7 @@ class RecordService:
         changes: dict[str, tuple[Any, Any]] = {}
         if "custom_fields" in values:
             before = dict(record.custom_fields or {})
-            self._apply_custom(entity, record, values.pop("custom_fields") or {}, creating=False)
+            self._apply_custom(entity, record, values.pop("custom_fields") or {})
             for name in set(before) | set(record.custom_fields):
                 if before.get(name) != record.custom_fields.get(name):
                     changes[f"custom_fields.{name}"] = (
@@ -512,30 +516,38 @@ class RecordService:
             if self.session.get(User, wanted) is None:
                 raise ValidationError({owner_field: ["No such user."]})
 
-    def _apply_custom(
+    def _apply_custom(self, entity: Entity, record: Any, values: Mapping[str, Any]) -> None:
+        """Set the custom fields of an update of ``record`` from the input's ``values``."""
+        cleaned = self._custom_fields(entity, values, record)
+        if cleaned is not None:
+            record.custom_fields = cleaned
+
+    def _custom_fields(
         self,
         entity: Entity,
-        record: Any,
         values: Mapping[str, Any],
-        creating: bool,
+        record: Any = None,
         defs: list[FieldDef] | None = None,
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """The custom fields to store from the input's ``values``, checked against their
+        definitions (``defs``, ``None`` to read them) and merged into those of ``record``
+        (``None``: a new record); ``None`` when they stay as they are."""
         if not entity.has_custom_fields:
             if values:
                 raise ValidationError({"custom_fields": ["This entity has no custom fields."]})
-            return
+            return None
+        creating = record is None
         if not values and not creating:
-            return
+            return None
         if defs is None:
             defs = self.crm.custom_field_defs(self.session, entity)
         if not values and not any(d.required for d in defs):
-            record.custom_fields = {}
-            return
+            return {}
         current = None if creating else record.custom_fields
         cleaned, errors = clean_values(defs, values, current)
         if errors:
             raise ValidationError({"custom_fields": errors})
-        record.custom_fields = cleaned
+        return cleaned
 
     def _flush(self) -> None:
         try:
@@ -568,10 +580,13 @@ class RecordService:
         columns = entity.columns.keys()
         plan = insert_plan(entity)
         session = self.session
-        rows: list[list[Any]] = []
-        filled: list[tuple[str, Any, bool]] = []
+        rows: list[tuple[Any, ...]] = []
+        keys: list[str] = []  # the plan's columns, in order
+        fixed: dict[str, Any] = {}  # their defaults: a value, or a function per row in ``made``
+        made: list[tuple[str, Any]] = []
         now = utcnow()
         for key, _name, default, call in plan.columns if plan is not None else ():
+            keys.append(key)
             if call:
                 # the function itself, not SQLAlchemy's wrapper taking the statement's context
                 # (which plans leave out); the batch's records take one timestamp, as one
@@ -579,7 +594,12 @@ class RecordService:
                 default = default.__wrapped__
                 if default is utcnow:
                     default, call = now, False
-            filled.append((key, default, call))
+            if call:
+                made.append((key, default))
+            else:
+                fixed[key] = default
+        # a row's values in the plan's order, picked from its record's values over the defaults
+        pick = itemgetter(*keys) if len(keys) > 1 else lambda merged: (merged[keys[0]],)
         for event in events:
             values = event.record.__dict__
             # a record already in the session was cascaded there by a related object a veto
@@ -592,12 +612,11 @@ class RecordService:
                 session.add_all([e.record for e in events])
                 self._flush()
                 return
-            rows.append(
-                [
-                    values[key] if key in values else default() if call else default
-                    for key, default, call in filled
-                ]
-            )
+            merged = {**fixed, **values}
+            for key, make in made:
+                if key not in values:
+                    merged[key] = make()
+            rows.append(pick(merged))
         assert plan is not None  # events is never empty
         try:
             ids = insert_rows(session.connection(), plan, rows)
@@ -609,7 +628,6 @@ class RecordService:
             raise ValidationError("A value is out of range or too long for its field.") from None
         identities = session.identity_map
         identity_class = plan.mapper._identity_class
-        keys = [key for key, _default, _call in filled]
         id_key = plan.id_key
         # the cascade of ``Session.add`` walks every relationship of every record, and finds
         # nothing: the records hold only column values (checked above)
@@ -622,12 +640,11 @@ class RecordService:
             stale = identities.get((identity_class, (record_id,), None))
             if stale is not None:
                 session.expunge(stale)
-            # straight into the instance's dict: the next call marks every value present as
-            # loaded, so there is no change history to record on the way
+            # straight into the instance's dict (the record's own values are the row's, the
+            # others its defaults): the next call marks every value present as loaded, so
+            # there is no change history to record on the way
             state = record.__dict__
-            for key, value in zip(keys, row, strict=True):
-                if key not in state:
-                    state[key] = value
+            state.update(zip(keys, row, strict=True))
             state[id_key] = record_id
             detach_as_loaded(record, identity_class, (record_id,), attributes)
             if attach is not None:

@@ -29,6 +29,8 @@ class Row:
     errors: dict[str, list[str]] = field(default_factory=dict)
     company: str | None = None
     fingerprint: str = ""
+    #: the value of the field the import matches records on, trimmed and lower-cased
+    key: str | None = None
 
     def reason(self) -> str:
         return "; ".join(
