@@ -604,7 +604,7 @@ def check_records(
     mates = [
         (position, record)
         for position, record in enumerate(records)
-        if record.id in readable
+        if ids[position] in readable
         and (shared is None or keys is None or not shared.isdisjoint(keys[position]))
         and (rule.found is None or rule.found(rows[position]))
     ]

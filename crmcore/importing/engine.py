@@ -361,20 +361,21 @@ class Importer:
                 counts.rejected.append(row)
                 continue
             found = next(hints)
+            record_id = result.id
             erased = self._was_erased(result)
             if found or erased:
                 counts.duplicates.append(
                     {
                         "line": row.line,
-                        "record_id": result.id,
+                        "record_id": record_id,
                         "duplicates": [c.as_json() for c in found],
                         **({"erased": True} if erased else {}),
                     }
                 )
             counts.created += 1
-            counts.done.append((row.fingerprint, result.id))
+            counts.done.append((row.fingerprint, record_id))
             if key is not None:
-                batch_keys[key] = result.id
+                batch_keys[key] = record_id
                 if self.options.dry_run:
                     self._dry_keys.add(key)
 

@@ -110,7 +110,7 @@ def _records(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, l
         line = 1
         for cells in reader:
             start, line = line, reader.line_num + 1
-            if any(c.strip() for c in cells):
+            if "".join(cells).strip():  # not blank: a cell holds more than spaces
                 yield start, cells
 
 
