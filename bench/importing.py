@@ -19,6 +19,13 @@ event hooks.
 
 With ``BENCH_DATABASE_URL`` a throw-away database is created on that server (and dropped).
 Prints PASS/MISS for the goals of issue 19: ratio >= 0.25 and >= 5,000 rows per CPU-second.
+
+``BENCH_IMPORT_ONLY=1`` runs the import alone (no baseline, no goals): to compare two commits
+by the instructions they execute, which a noisy machine does not change (docs/performance.md,
+"Import, session 11"):
+
+    BENCH_IMPORT_ONLY=1 BENCH_CONTACTS=10000 PYTHONHASHSEED=0 valgrind --tool=cachegrind \
+        --cache-sim=no --cachegrind-out-file=/dev/null python bench/importing.py
 """
 
 from __future__ import annotations
@@ -233,6 +240,14 @@ def main() -> None:
     good = write_csv(csv_path, count)
     app, path, dbname = make_instance()
     try:
+        if os.environ.get("BENCH_IMPORT_ONLY"):
+            seconds, cpu, result = crm_import(app, csv_path)
+            assert result.created == len(good), (result.created, result.rejected)
+            print(
+                f"import of {count:,} CSV rows: {result.created:,} created in {seconds:.1f} s "
+                f"({cpu:.2f} CPU s, {count / cpu:,.0f} file rows per CPU-second)"
+            )
+            return
         with app.app_context():
             backend = app.extensions["crm"].engine.dialect.name
             raw, raw_cpu = raw_executemany(app, good)
