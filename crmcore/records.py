@@ -353,7 +353,9 @@ class RecordService:
         changes: dict[str, tuple[Any, Any]] = {}
         if "custom_fields" in values:
             before = dict(record.custom_fields or {})
-            self._apply_custom(entity, record, values.pop("custom_fields") or {})
+            cleaned = self._custom_fields(entity, values.pop("custom_fields") or {}, record)
+            if cleaned is not None:
+                record.custom_fields = cleaned
             for name in set(before) | set(record.custom_fields):
                 if before.get(name) != record.custom_fields.get(name):
                     changes[f"custom_fields.{name}"] = (
@@ -515,12 +517,6 @@ class RecordService:
 
             if self.session.get(User, wanted) is None:
                 raise ValidationError({owner_field: ["No such user."]})
-
-    def _apply_custom(self, entity: Entity, record: Any, values: Mapping[str, Any]) -> None:
-        """Set the custom fields of an update of ``record`` from the input's ``values``."""
-        cleaned = self._custom_fields(entity, values, record)
-        if cleaned is not None:
-            record.custom_fields = cleaned
 
     def _custom_fields(
         self,
