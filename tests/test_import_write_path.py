@@ -287,3 +287,68 @@ def test_the_collector_is_tuned_for_the_run_and_restored_after_it(crm, tmp_path,
     with pytest.raises(RuntimeError):
         import_file(crm, Access.system(), path, ImportOptions(entity="contacts"))
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def counted_creates(monkeypatch) -> list[tuple[str, int]]:
+    """The (entity, rows) of each ``create_many`` call from now on."""
+    from crmcore.records import RecordService
+
+    calls: list[tuple[str, int]] = []
+    create_many = RecordService.create_many
+
+    def counted(self, entity, rows, **options):
+        calls.append((self.entity(entity).name, len(rows)))
+        return create_many(self, entity, rows, **options)
+
+    monkeypatch.setattr(RecordService, "create_many", counted)
+    return calls
+
+
+def test_a_duplicate_of_a_row_not_created_yet_is_skipped_without_cutting_the_batch(
+    crm, records, tmp_path, monkeypatch
+):
+    level_field(records)
+    rows = [[f"N{i}", f"L{i}", f"p{i}@example.com", "", "Madrid", "", "gold"] for i in range(6)]
+    rows[2][2] = "P0@Example.COM"  # duplicates of rows 0 and 1, neither created yet
+    rows[4][2] = " p1@example.com "
+    calls = counted_creates(monkeypatch)
+    path = write(tmp_path / "dups.csv", rows)
+    result = import_file(crm, Access.system(), path, ImportOptions(entity="contacts"))
+    assert (result.created, result.skipped, result.rejected) == (4, 2, 0)
+    assert calls == [("contact", 4)]  # one create_many for the batch, not one per piece
+    emails = list(crm.session.scalars(select(Contact.email).order_by(Contact.id)))
+    assert emails == ["p0@example.com", "p1@example.com", "p3@example.com", "p5@example.com"]
+
+
+@pytest.mark.crm_plugins("widgets", "everyhook")
+def test_a_duplicate_whose_earlier_row_is_refused_is_imported_as_one_by_one(
+    crm, records, tmp_path, monkeypatch
+):
+    """The row a duplicate was skipped for is vetoed when the batch's rows are created: the
+    batch is redone in file order, and ends as rows imported one at a time do."""
+    level_field(records)
+    rows = [[f"N{i}", f"L{i}", f"p{i}@example.com", "", "Madrid", "", "gold"] for i in range(5)]
+    rows[0][1] = "Vetoed"  # refused by the everyhook plugin's crm_validate_record
+    rows[2][2] = "P0@example.com"  # takes row 0's address: created, since row 0 is not
+    rows[3][2] = "p0@EXAMPLE.com"  # a duplicate of row 2, which is
+    calls = counted_creates(monkeypatch)
+    path = write(tmp_path / "vetoed.csv", rows)
+    result = import_file(crm, Access.system(), path, ImportOptions(entity="contacts"))
+    assert (result.created, result.skipped, result.rejected) == (3, 1, 1)
+    with open(result.report_path, encoding="utf-8-sig", newline="") as fh:
+        report = list(csv.reader(fh))
+    assert [r[0] for r in report[1:]] == ["2"] and "Vetoed by" in report[1][1]
+    created = crm.session.execute(select(Contact.last_name, Contact.email).order_by(Contact.id))
+    assert list(created) == [
+        ("L1", "p1@example.com"),
+        ("L2", "p0@example.com"),
+        ("L4", "p4@example.com"),
+    ]
+    # the first attempt in one piece (rows 0, 1, 4), then the batch again in file order: rows
+    # 0 and 1 before row 2 (a single row goes through ``create``)
+    assert calls == [("contact", 3), ("contact", 2)]
+    fingerprints = crm.session.scalars(select(ImportedRow.record_id)).all()
+    assert len(fingerprints) == 3
+    again = import_file(crm, Access.system(), path, ImportOptions(entity="contacts"))
+    # nothing created again; row 0's address is now row 2's record's: skipped before the veto
+    assert (again.created, again.skipped, again.rejected) == (0, 5, 0)
