@@ -596,13 +596,18 @@ class RecordService:
                 fixed[key] = default
         # a row's values in the plan's order, picked from its record's values over the defaults
         pick = itemgetter(*keys) if len(keys) > 1 else lambda merged: (merged[keys[0]],)
+        plain = frozenset(columns) | {"_sa_instance_state"}  # what a record holds, at most
+        states: list[dict[str, Any]] = []  # each record's values with its defaults
         for event in events:
             values = event.record.__dict__
             # a record already in the session was cascaded there by a related object a veto
             # hook added (a deal's stage history row): the unit of work inserts both in order
             if (
                 plan is None
-                or any(not k.startswith("_sa_") for k in values.keys() - columns)
+                or (
+                    not values.keys() <= plain
+                    and any(not k.startswith("_sa_") for k in values.keys() - columns)
+                )
                 or event.record in session
             ):
                 session.add_all([e.record for e in events])
@@ -613,6 +618,7 @@ class RecordService:
                 if key not in values:
                     merged[key] = make()
             rows.append(pick(merged))
+            states.append(merged)
         assert plan is not None  # events is never empty
         try:
             ids = insert_rows(session.connection(), plan, rows)
@@ -629,7 +635,7 @@ class RecordService:
         # nothing: the records hold only column values (checked above)
         attach = getattr(session, "_update_impl", None)
         attributes = frozenset(plan.mapper.class_manager)
-        for event, row, record_id in zip(events, rows, ids, strict=True):
+        for event, merged, record_id in zip(events, states, ids, strict=True):
             record = event.record
             # an object of a rolled-back insert stays in the session, expired, under an id
             # that SQLite hands out again: the new record takes its place
@@ -640,7 +646,7 @@ class RecordService:
             # others its defaults): the next call marks every value present as loaded, so
             # there is no change history to record on the way
             state = record.__dict__
-            state.update(zip(keys, row, strict=True))
+            state.update(merged)
             state[id_key] = record_id
             detach_as_loaded(record, identity_class, (record_id,), attributes)
             if attach is not None:
