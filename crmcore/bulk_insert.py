@@ -17,6 +17,7 @@ by the row's position, so the sequence hands out increasing ids in that order (S
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -54,16 +55,18 @@ class InsertPlan:
     _casts: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
     _sequence: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
-    def binds(self, dialect: Any) -> tuple[Callable[[Any], Any] | None, ...]:
-        """Each column's bind processor on ``dialect`` (``None``: the value goes as it is)."""
-        found = self._binds.get(f"{dialect.name}+{dialect.driver}")
+    def binds(self, dialect: Any, copy: bool = False) -> tuple[Callable[[Any], Any] | None, ...]:
+        """Each column's bind processor on ``dialect`` (``None``: the value goes as it is).
+        ``copy``: for PostgreSQL's ``COPY``, JSON columns' values as their JSON text."""
+        key = f"{dialect.name}+{dialect.driver}{'+copy' if copy else ''}"
+        found = self._binds.get(key)
         if found is None:
             table = self.table
             found = tuple(
-                _empty_once(table.c[name].type, table.c[name].type._cached_bind_processor(dialect))
+                _empty_once(table.c[name].type, _processor(table.c[name].type, dialect, copy))
                 for _key, name, _default, _call in self.columns
             )
-            self._binds[f"{dialect.name}+{dialect.driver}"] = found
+            self._binds[key] = found
         return found
 
     def sequence(self, conn: Connection) -> str | None:
@@ -96,6 +99,27 @@ class InsertPlan:
 
 #: stored forms remembered per JSON column, at most (the same few tag lists and choices recur)
 MEMO_SIZE = 4096
+
+
+def _processor(column_type: Any, dialect: Any, copy: bool) -> Callable[[Any], Any] | None:
+    """The column's bind processor; with ``copy``, a JSON column's gives the text psycopg would
+    write for the value it wraps (``Json``/``Jsonb``, serialised when the driver writes it):
+    that text, made once per stored form remembered by ``_empty_once``, instead of once per
+    row. ``COPY`` sends every value as text for the server to read as its column's type."""
+    process = column_type._cached_bind_processor(dialect)
+    if not copy or process is None or not isinstance(column_type, JSON):
+        return process
+    from psycopg.types.json import Json, Jsonb
+
+    def as_text(value: Any) -> Any:
+        bound = process(value)
+        if not isinstance(bound, Json | Jsonb):
+            return bound  # None: SQL NULL
+        # the wrapper's serialiser (SQLAlchemy's json_serializer), else psycopg's default
+        text = (bound.dumps or json.dumps)(bound.obj)
+        return text.decode() if isinstance(text, bytes) else text
+
+    return as_text
 
 
 def _empty_once(
@@ -193,13 +217,13 @@ def insert_rows(conn: Connection, plan: InsertPlan, rows: Sequence[Sequence[Any]
     if not rows:
         return []
     dialect = conn.dialect
-    binds = plan.binds(dialect)
+    sequence = plan.sequence(conn) if dialect.name == "postgresql" else None
+    binds = plan.binds(dialect, copy=sequence is not None)
     columns = list(zip(*rows, strict=True))
     everyone = len(rows)
     kept = [i for i, values in enumerate(columns) if values.count(None) != everyone]
     bound = [bound_column(binds[i], columns[i]) for i in kept]
     bound_rows = list(zip(*bound, strict=True)) if bound else [()] * len(rows)
-    sequence = plan.sequence(conn) if dialect.name == "postgresql" else None
     if sequence is not None:
         return _copy_new(conn, plan, kept, bound_rows, sequence)
     ids: list[int] = []

@@ -337,3 +337,57 @@ def test_json_columns_store_remembered_values_exactly_as_the_serialiser_does(mon
     assert [processed(v) for v in fresh] == [json.dumps(v) for v in fresh]
     assert [processed(v) for v in fresh] == [json.dumps(v) for v in fresh]
     assert len(calls) == 120
+
+
+def test_copied_json_columns_are_written_as_the_drivers_text_once_per_stored_form(crm, monkeypatch):
+    """PostgreSQL copies a batch's JSON values as the text psycopg would write for them
+    (``json`` keeps that text, ``jsonb`` its value), made once per remembered form."""
+    if crm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's COPY")
+    from types import SimpleNamespace
+
+    from sqlalchemy import JSON, Column, Integer, MetaData
+    from sqlalchemy.dialects.postgresql import JSONB
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm import DeclarativeBase
+
+    from crmcore import bulk_insert
+
+    class Base(DeclarativeBase):
+        metadata = MetaData()
+
+    class Thing(Base):
+        __tablename__ = "test_bulk_json"
+        id = Column(Integer, primary_key=True)
+        kept = Column(JSON)  # PostgreSQL's json: the text as written
+        doc = Column(JSONB)
+
+    conn = crm.session.connection()
+    Base.metadata.create_all(conn)  # rolled back with the test
+    plan = bulk_insert.insert_plan(SimpleNamespace(model=Thing))
+    assert plan is not None
+    order = [key for key, *_ in plan.columns]
+    values = [["vip"], ["vip"], [], {}, {"level": "gold"}, ["é", '"q"'], {"n": [1, 2.5, None]}]
+    values += [None, "text", 3, [True]] + [["vip"]] * 20
+    copied: list[tuple] = []
+    copy = bulk_insert._copy
+    monkeypatch.setattr(
+        bulk_insert, "_copy", lambda c, t, n, rows: (copied.extend(rows), copy(c, t, n, rows))
+    )
+    dumped: list[object] = []
+    dumps = json.dumps
+    monkeypatch.setattr(bulk_insert.json, "dumps", lambda v, **k: (dumped.append(v), dumps(v))[1])
+    rows = [[dict(kept=v, doc=v)[key] for key in order] for v in values]
+    ids = bulk_insert.insert_rows(conn, plan, rows)
+    monkeypatch.undo()
+    assert all(type(v) is str for row in copied for v in row[1:])  # text, not wrappers
+    # ["vip"] twice per column, then remembered: serialised once per column
+    assert sum(v == ["vip"] for v in dumped) == 2
+    stored = {
+        i: (kept, doc)
+        for i, kept, doc in conn.exec_driver_sql("SELECT id, kept::text, doc FROM test_bulk_json")
+    }
+    for record_id, value in zip(ids, values, strict=True):
+        assert stored[record_id] == (json.dumps(value), value), value
+    with pytest.raises(DBAPIError), conn.begin_nested():  # NaN is no JSON: refused, as before
+        bulk_insert.insert_rows(conn, plan, [[dict(kept=[float("nan")], doc=[])[k] for k in order]])
