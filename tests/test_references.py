@@ -177,6 +177,38 @@ def test_create_many_checks_each_field_with_one_query(crm, session, two_reps):
     assert len(statements) == 1, statements
 
 
+def test_readable_ids_sends_any_number_of_ids_as_one_parameter(crm, two_reps):
+    """One statement text whatever the count (an import batch names ~1,000 companies), the
+    writer's scope applied, trashed records and ids past 32 bits left out."""
+    from crmcore.references import readable_ids
+
+    mine, theirs = two_reps
+    owner = crm.records(Access.for_user(mine))
+    readable = [owner.create("companies", {"name": f"Mine {i}"}).id for i in range(4)]
+    hidden = crm.records(Access.for_user(theirs)).create("companies", {"name": "Theirs"}).id
+    owner.delete("companies", owner.get("companies", readable[-1]))
+    companies = crm.registry.get("companies")
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, params, *_args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, params))
+
+    event.listen(crm.engine, "before_cursor_execute", seen)
+    try:
+        few = readable_ids(owner, companies, [readable[0]])
+        many = readable_ids(
+            owner, companies, [*readable, hidden, 2**40, *range(10**9, 10**9 + 2000)]
+        )
+        users = readable_ids(owner, crm.registry.get("users"), [mine.id, theirs.id, 2**40])
+    finally:
+        event.remove(crm.engine, "before_cursor_execute", seen)
+    assert few == {readable[0]} and many == set(readable[:-1])
+    assert users == {mine.id, theirs.id}
+    assert statements[0][0] == statements[1][0]  # the same text for 1 id and 2,006
+    assert all(len(params) <= 4 for _statement, params in statements), statements
+
+
 def test_import_rejects_rows_with_bad_references(crm, tmp_path, two_reps):
     mine, theirs = two_reps
     good = crm.records(Access.for_user(mine)).create("companies", {"name": "Good"}).id
