@@ -238,6 +238,27 @@ def test_search_text_is_normalised_as_before(value):
     assert normalise(value) == normalise(value)  # from the filled table, the same again
 
 
+def throwaway_table(crm, table: str, **columns):
+    """A table of ``columns`` (rolled back with the test): its connection, insert plan and the
+    plan's order of attributes."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import MetaData
+    from sqlalchemy.orm import DeclarativeBase
+
+    from crmcore.bulk_insert import insert_plan
+
+    class Base(DeclarativeBase):
+        metadata = MetaData()
+
+    model = type("Thing", (Base,), {"__tablename__": table, **columns})
+    conn = crm.session.connection()
+    Base.metadata.create_all(conn)
+    plan = insert_plan(SimpleNamespace(model=model))
+    assert plan is not None
+    return conn, plan, [key for key, *_ in plan.columns]
+
+
 @pytest.mark.parametrize("always", [False, True], ids=["copied", "ids the table gives"])
 def test_an_array_column_keeps_its_arrays_on_postgresql(crm, always):
     """PostgreSQL copies a batch (arrays written as arrays); a table that gives its own ids
@@ -245,27 +266,17 @@ def test_an_array_column_keeps_its_arrays_on_postgresql(crm, always):
     an array itself: such a table takes the ``VALUES`` list."""
     if crm.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's array columns")
-    from types import SimpleNamespace
+    from sqlalchemy import ARRAY, Column, Identity, Integer, String
 
-    from sqlalchemy import ARRAY, Column, Identity, Integer, MetaData, String
-    from sqlalchemy.orm import DeclarativeBase
+    from crmcore.bulk_insert import insert_rows
 
-    from crmcore.bulk_insert import insert_plan, insert_rows
-
-    class Base(DeclarativeBase):
-        metadata = MetaData()
-
-    class Thing(Base):
-        __tablename__ = "test_bulk_thing"
-        id = Column(Integer, *([Identity(always=True)] if always else []), primary_key=True)
-        name = Column(String(20), nullable=False)
-        nums = Column(ARRAY(Integer))
-
-    conn = crm.session.connection()
-    Base.metadata.create_all(conn)  # rolled back with the test
-    plan = insert_plan(SimpleNamespace(model=Thing))
-    assert plan is not None
-    order = [key for key, *_ in plan.columns]
+    conn, plan, order = throwaway_table(
+        crm,
+        "test_bulk_thing",
+        id=Column(Integer, *([Identity(always=True)] if always else []), primary_key=True),
+        name=Column(String(20), nullable=False),
+        nums=Column(ARRAY(Integer)),
+    )
     wanted = [("a", [1, 2]), ("b", None), ("c", [3])]
     rows = [[dict(name=n, nums=v)[key] for key in order] for n, v in wanted]
     ids = insert_rows(conn, plan, rows)
@@ -344,29 +355,19 @@ def test_copied_json_columns_are_written_as_the_drivers_text_once_per_stored_for
     (``json`` keeps that text, ``jsonb`` its value), made once per remembered form."""
     if crm.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's COPY")
-    from types import SimpleNamespace
-
-    from sqlalchemy import JSON, Column, Integer, MetaData
+    from sqlalchemy import JSON, Column, Integer
     from sqlalchemy.dialects.postgresql import JSONB
     from sqlalchemy.exc import DBAPIError
-    from sqlalchemy.orm import DeclarativeBase
 
     from crmcore import bulk_insert
 
-    class Base(DeclarativeBase):
-        metadata = MetaData()
-
-    class Thing(Base):
-        __tablename__ = "test_bulk_json"
-        id = Column(Integer, primary_key=True)
-        kept = Column(JSON)  # PostgreSQL's json: the text as written
-        doc = Column(JSONB)
-
-    conn = crm.session.connection()
-    Base.metadata.create_all(conn)  # rolled back with the test
-    plan = bulk_insert.insert_plan(SimpleNamespace(model=Thing))
-    assert plan is not None
-    order = [key for key, *_ in plan.columns]
+    conn, plan, order = throwaway_table(
+        crm,
+        "test_bulk_json",
+        id=Column(Integer, primary_key=True),
+        kept=Column(JSON),  # PostgreSQL's json: the text as written
+        doc=Column(JSONB),
+    )
     values = [["vip"], ["vip"], [], {}, {"level": "gold"}, ["é", '"q"'], {"n": [1, 2.5, None]}]
     values += [None, "text", 3, [True]] + [["vip"]] * 20
     copied: list[tuple] = []
