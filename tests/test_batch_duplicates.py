@@ -270,6 +270,9 @@ def test_the_look_up_by_company_and_last_name_reads_the_index_alone(
     assert not any("core_contact USING INTEGER PRIMARY KEY (rowid<" in step for step in plan), (
         explained
     )
+    # and one search per value: the batch's ids are left out by a test of each entry found,
+    # not by two searches, one for each range of ids outside the batch
+    assert not any("MULTI-INDEX OR" in step for step in plan), explained
 
 
 @pytest.mark.crm_sqlite_only
@@ -365,3 +368,17 @@ def test_reasons_from_shared_keys_are_those_of_the_comparison() -> None:
                                 values, other
                             ), (values, other)
     assert compared > 1000
+
+
+def test_a_company_id_no_record_can_have_is_not_looked_up(crm, make_company, make_contact):
+    """An id past the database's integers (input not checked yet) finds nothing and fails no
+    statement: PostgreSQL would refuse the whole look-up for it."""
+    acme = make_company(name="Acme")
+    ana = make_contact(first_name="Ana", last_name="Ruiz", company_id=acme.id)
+    rows = [
+        {"first_name": "Ana", "last_name": "Ruiz", "company_id": 2**70},
+        {"first_name": "Ana", "last_name": "Ruiz", "company_id": 0},
+        {"first_name": "Ana", "last_name": "Ruiz", "company_id": acme.id},
+    ]
+    found = candidates_for(crm.records(), crm.registry.get("contacts"), rows)
+    assert [[c.id for c in hints] for hints in found] == [[], [], [ana.id]]

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -189,12 +190,13 @@ class Rule:
     """How one entity's duplicates are found.
 
     :ivar columns: columns read of each candidate (besides ``id`` and the title fields).
-    :ivar condition: ``condition(entity, rows, json_lists)`` - SQL terms, each served by an
-        index, any of which matches every candidate of any of ``rows`` (their validated
+    :ivar condition: ``condition(entity, rows, json_lists, keys)`` - SQL terms, each served
+        by an index, any of which matches every candidate of any of ``rows`` (their validated
         values), and the values of the parameters they name; no terms when nothing can
         match. A term is a condition or a query of ids; ``json_lists`` (the dialect's name,
         ``sqlite`` or ``postgresql``; ``None`` on others) lets them take their lists from
-        the database's JSON functions, one parameter each.
+        the database's JSON functions, one parameter each; ``keys``: the rows' match keys
+        when the rule has ``keys`` (worked out once by the caller), else ``None``.
     :ivar reasons: ``reasons(values, candidate)`` - why ``candidate`` matches ``values``.
     :ivar keys: ``keys(values, candidate)`` - the match keys of input values (``candidate``
         false) or of a candidate row (``values`` ignored); ``reasons`` can only find a reason
@@ -208,7 +210,9 @@ class Rule:
     """
 
     columns: tuple[str, ...]
-    condition: Callable[[Any, Sequence[Mapping[str, Any]], str | None], Terms]
+    condition: Callable[
+        [Any, Sequence[Mapping[str, Any]], str | None, Sequence[set[Any]] | None], Terms
+    ]
     reasons: Callable[[Mapping[str, Any], Any], list[str]]
     keys: Callable[[Mapping[str, Any], Any], set[Any]] | None = None
     found: Callable[[Mapping[str, Any]], bool] | None = None
@@ -220,21 +224,28 @@ def _phones(values: Mapping[str, Any]) -> set[str]:
 
 
 def _contact_condition(
-    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: str | None = None
+    entity: Any,
+    rows: Sequence[Mapping[str, Any]],
+    json_lists: str | None = None,
+    keys: Sequence[set[Any]] | None = None,
 ) -> Terms:
     model = entity.model
-    emails = {str(r["email"]).lower() for r in rows if r.get("email")}
-    phones = set().union(*(_phones(r) for r in rows))
-    named = [
-        (r["company_id"], str(r.get("last_name") or "").strip().lower())
-        for r in rows
+    emails: set[str] = set()
+    phones: set[str] = set()
+    named: set[tuple[int, str]] = set()
+    # the rows' match keys are what is looked up: one pass over the batch's distinct keys
+    every = set().union(*(keys if keys is not None else map(_contact_keys, rows)))
+    for key in every:
+        kind = key[0]
+        if kind == "email":
+            emails.add(key[1])
+        elif kind == "phone":
+            phones.add(key[1])
         # an id no record can have (the reference check refuses it later) is never looked up:
         # PostgreSQL would fail the whole statement on an integer out of range
-        if isinstance(r.get("company_id"), int)
-        and 1 <= r["company_id"] <= MAX_ID
-        and (r.get("last_name") or "").strip()
-    ]
-    pairs = sorted(set(named))
+        elif type(key[1]) is int and 1 <= key[1] <= MAX_ID:
+            named.add((key[1], key[2]))
+    pairs = sorted(named)
     if json_lists:
         lists = {"emails": sorted(emails), "phones": sorted(phones), "pairs": pairs}
         shown = tuple(name for name, values in lists.items() if values)
@@ -351,7 +362,10 @@ def _contact_shared_reasons(
 
 
 def _company_condition(
-    entity: Any, rows: Sequence[Mapping[str, Any]], json_lists: str | None = None
+    entity: Any,
+    rows: Sequence[Mapping[str, Any]],
+    json_lists: str | None = None,
+    keys: Sequence[set[Any]] | None = None,
 ) -> Terms:
     model = entity.model
     domains = {d for d in (_domain(r) for r in rows) if d}
@@ -405,6 +419,10 @@ RULES: dict[str, Rule] = {
 # look-ups -----------------------------------------------------------------------------------
 
 
+#: what ``Rule.keys`` is given with a candidate (which it then reads alone)
+_NO_VALUES: Mapping[str, Any] = {}
+
+
 def score(reasons: Iterable[str]) -> int:
     scores = sorted((SCORES[r] for r in reasons), reverse=True)
     return min(100, scores[0] + 5 * (len(scores) - 1)) if scores else 0
@@ -425,10 +443,10 @@ def candidates_for(
     out: list[list[Candidate]] = [[] for _ in rows]
     if rule is None or not rows:
         return out
-    found = _look_up(service, entity, rule, rows)
+    keys = [rule.keys(values, None) for values in rows] if rule.keys is not None else None
+    found = _look_up(service, entity, rule, rows, keys)
     if found:
-        keys = [rule.keys(values, None) for values in rows] if rule.keys is not None else None
-        candidate_keys = [rule.keys({}, other) for other in found] if rule.keys else None
+        candidate_keys = [rule.keys(_NO_VALUES, other) for other in found] if rule.keys else None
         _match(entity, rule, rows, keys, found, candidate_keys, exclude, out)
     return [_best(matches) for matches in out]
 
@@ -438,14 +456,16 @@ def _look_up(
     entity: Entity,
     rule: Rule,
     rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[set[Any]] | None,
     leave_out: Sequence[int] = (),
 ) -> list[Any]:
     """The rows (``id``, title fields, ``rule.columns``) of the readable records that may
-    duplicate any of ``rows``, but for the records of ids ``leave_out``: one query (two on
-    PostgreSQL: the ids, then their rows)."""
+    duplicate any of ``rows`` (``keys``: their match keys, when the rule has keys), but for
+    the records of ids ``leave_out``: one query (two on PostgreSQL: the ids, then their
+    rows)."""
     dialect = service.session.get_bind().dialect.name
     terms, params = rule.condition(
-        entity, rows, dialect if dialect in ("sqlite", "postgresql") else None
+        entity, rows, dialect if dialect in ("sqlite", "postgresql") else None, keys
     )
     if not terms:
         return []
@@ -482,7 +502,8 @@ def _look_up(
         .order_by(model.id)
         .limit(PER_RECORD * len(rows))
     )
-    result = service.session.execute(stmt, params)
+    # through the connection: the columns' rows as they come, without the ORM's row loading
+    result = service.session.connection().execute(stmt, params)
     # plain named tuples: the rules read each candidate's columns by attribute many times,
     # and a named tuple's attribute costs a tenth of a ``Row``'s
     return list(map(_found_type(tuple(result.keys()))._make, result))
@@ -504,8 +525,10 @@ def _outside(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
     if not ids:
         return true()
     low, high = min(ids), max(ids)
+    # NOT BETWEEN rather than two ranges: SQLite ran each look-up twice for those (a
+    # MULTI-INDEX OR, one search per range) where one search and a test of each entry's id do
     outside: ColumnElement[bool] = (
-        or_(column < low, column > high)
+        ~column.between(low, high)
         if high - low + 1 == len(set(ids))
         else column.not_in(sorted(ids))
     )
@@ -529,12 +552,16 @@ def _match(
         for position, found_keys in enumerate(candidate_keys):
             for key in found_keys:
                 by_key.setdefault(key, []).append(position)
+    present = by_key.keys()
     for index, values in enumerate(rows):
         if keys is None:
             compared: Iterable[tuple[Any, Sequence[Any]]] = ((c, ()) for c in candidates)
         else:
+            row_keys = keys[index]
+            if present.isdisjoint(row_keys):  # in C, over the row's few keys
+                continue
             shared: dict[int, list[Any]] = {}
-            for key in keys[index]:
+            for key in row_keys:
                 for position in by_key.get(key, ()):
                     shared.setdefault(position, []).append(key)
             if not shared:
@@ -585,12 +612,12 @@ def check_records(
     out: list[list[Candidate]] = [[] for _ in records]
     if rule is None or not records:
         return out
-    rows = [_values(r, rule.columns) for r in records]
+    rows = _values(records, rule.columns)
     ids = [r.id for r in records]
     keys = [rule.keys(values, None) for values in rows] if rule.keys is not None else None
-    found = _look_up(service, entity, rule, rows, leave_out=ids)
+    found = _look_up(service, entity, rule, rows, keys, leave_out=ids)
     if found:
-        candidate_keys = [rule.keys({}, other) for other in found] if rule.keys else None
+        candidate_keys = [rule.keys(_NO_VALUES, other) for other in found] if rule.keys else None
         _match(entity, rule, rows, keys, found, candidate_keys, None, out)
     readable = _readable(service, entity, ids)
     shared: set[Any] | None = None
@@ -619,14 +646,24 @@ def check_records(
             lambda index, other: other >= ids[index],
             out,
         )
-    return [_best(matches) for matches in out]
+    return [_best(matches) if matches else matches for matches in out]
 
 
-def _values(record: Any, names: Sequence[str]) -> dict[str, Any]:
-    """The values of ``names`` of a record: from its dict when loaded (as a new record's
+def _values(records: Sequence[Any], names: Sequence[str]) -> list[dict[str, Any]]:
+    """The values of ``names`` of each record: from its dict when loaded (as a new record's
     are), else through the attribute (which may load it)."""
-    loaded = record.__dict__
-    return {n: loaded[n] if n in loaded else getattr(record, n, None) for n in names}
+    get = itemgetter(*names)
+    single = len(names) == 1
+    out = []
+    for record in records:
+        loaded = record.__dict__
+        try:
+            found = get(loaded)
+        except KeyError:
+            out.append({n: loaded[n] if n in loaded else getattr(record, n, None) for n in names})
+            continue
+        out.append(dict(zip(names, (found,) if single else found, strict=True)))
+    return out
 
 
 def _readable(service: RecordService, entity: Entity, ids: Sequence[int]) -> set[int]:
