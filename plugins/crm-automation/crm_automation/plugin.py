@@ -3,7 +3,8 @@ modules beside it define."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import functools
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from crmcore import MenuItem, Panel, PeriodicJob, Permission, Plugin, RoleGrant, hookimpl
@@ -123,25 +124,28 @@ def crm_automation_actions() -> list[ActionType]:
 @hookimpl
 def crm_record_created(event: Any) -> None:
     """Fire the rules whose trigger a new record matches."""
-    from .engine import on_event
-
-    on_event(event)
+    _on_event()(event)
 
 
 @hookimpl
 def crm_record_updated(event: Any) -> None:
     """Fire the rules whose trigger a change (or a restore) matches."""
-    from .engine import on_event
-
-    on_event(event)
+    _on_event()(event)
 
 
 @hookimpl
 def crm_record_deleted(event: Any) -> None:
     """Fire the rules on records moved to the trash."""
+    _on_event()(event)
+
+
+@functools.cache
+def _on_event() -> Callable[[Any], None]:
+    """``engine.on_event``, imported at its first use and not again at each record event (an
+    import fires one per record)."""
     from .engine import on_event
 
-    on_event(event)
+    return on_event
 
 
 @hookimpl
@@ -190,10 +194,17 @@ def crm_validate_record(event: RecordEvent) -> Generator[None, None, None]:
     """Around every veto: a write that all of them let through gets its webhook deliveries
     in the same transaction."""
     result = yield
+    _written()(event)
+    return result
+
+
+@functools.cache
+def _written() -> Callable[[RecordEvent], None]:
+    """``webhooks.entity.written``, imported at its first use and not again at each of the
+    records the hook is called for (an import's too)."""
     from .webhooks.entity import written
 
-    written(event)
-    return result
+    return written
 
 
 @hookimpl

@@ -139,6 +139,8 @@ def crm_dashboard_widgets() -> list[Widget]:
 @hookimpl(trylast=True)
 def crm_validate_record(event: Any) -> None:
     """Record a revision when an article's title or body changes (last, after every veto)."""
+    if event.entity.name != "article":
+        return  # before the import: the hook runs for every record written (an import's too)
     from .revisions import record_revision
 
     record_revision(event)

@@ -6,6 +6,8 @@ Thin by design: each hook hands over to a module of the package.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from crmcore import (
@@ -156,9 +158,16 @@ def crm_demo_data(ctx: Any) -> None:
 @hookimpl
 def crm_validate_record(event: Any) -> None:
     """Leads and deals name an existing campaign; a lead's source ``campaign:<id>`` sets it."""
+    _check_attribution()(event)
+
+
+@functools.cache
+def _check_attribution() -> Callable[[Any], None]:
+    """``results.check_attribution``, imported at its first use and not again at each of the
+    records the hook is called for (an import's too)."""
     from .results import check_attribution
 
-    check_attribution(event)
+    return check_attribution
 
 
 @hookimpl
