@@ -451,7 +451,10 @@ class RecordService:
         pending, self._pending = self._pending, []
         callers: dict[str, Any] = {}  # one look-up per hook for all the events of a batch
         for event in pending:
-            self._fire(event, callers)
+            hook = _EVENT_HOOKS.get(event.action, "crm_record_updated")
+            caller = callers[hook] if hook in callers else self._caller(hook, callers)
+            if caller is not None:  # None: no enabled plugin listens (an import's usual case)
+                self._fire(caller, hook, event)
 
     def rollback(self) -> None:
         """Roll back the session and drop the events of writes not committed."""
@@ -691,18 +694,16 @@ class RecordService:
             self.commit()
         return event.record
 
-    def _fire(self, event: RecordEvent, callers: dict[str, Any] | None = None) -> None:
-        """The after-commit event hook of ``event``; ``callers`` keeps each hook's caller (or
-        ``None``: no enabled plugin listens) for the next events of the same commit."""
-        hook = _EVENT_HOOKS.get(event.action, "crm_record_updated")
-        callers = {} if callers is None else callers
-        if hook not in callers:
-            caller = self.crm.hook(hook)
-            listeners = getattr(caller, "get_hookimpls", None)
-            callers[hook] = caller if listeners is None or listeners() else None
-        caller = callers[hook]
-        if caller is None:
-            return
+    def _caller(self, hook: str, callers: dict[str, Any]) -> Any:
+        """The caller of the after-commit ``hook``, or ``None`` when no enabled plugin listens;
+        kept in ``callers`` for the next events of the same commit."""
+        caller = self.crm.hook(hook)
+        listeners = getattr(caller, "get_hookimpls", None)
+        found = callers[hook] = caller if listeners is None or listeners() else None
+        return found
+
+    def _fire(self, caller: Any, hook: str, event: RecordEvent) -> None:
+        """Call the after-commit ``hook`` of ``event``."""
         try:
             caller(event=event)
         except Exception:  # the write is committed; a failing listener must not undo the answer
