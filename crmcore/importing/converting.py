@@ -69,6 +69,21 @@ class RowConverter:
             for target in self.targets
             if target is not None and target in fields.schema_fields
         }
+        #: what each column's value goes to, decided once: ``(target, how, name)``, ``how``
+        #: ``company``, ``custom`` (``name``: the custom field's), ``text`` (a plain value,
+        #: stored as it is within ``self.max_length``) or ``set`` (``_set`` reads it)
+        self.steps: list[tuple[str, str, str | None]] = []
+        for target in self.targets:
+            if target is None:
+                self.steps.append(("", "", None))
+            elif target == COMPANY:
+                self.steps.append((target, "company", None))
+            elif target.startswith(CUSTOM):
+                self.steps.append((target, "custom", target[len(CUSTOM) :]))
+            elif self.kinds.get(target) == "text":
+                self.steps.append((target, "text", None))
+            else:
+                self.steps.append((target, "set", None))
 
     def convert(self, line: int, cells: list[str]) -> Row:
         row = Row(line, cells)
@@ -77,17 +92,20 @@ class RowConverter:
                 f"The line has {len(cells)} values but the header only {self.width} columns."
             ]
         canonical: dict[str, str] = {}
-        for target, raw in zip(self.targets, cells, strict=False):
-            if target is None:
+        data, lengths = row.data, self.max_length
+        for (target, how, name), raw in zip(self.steps, cells, strict=False):
+            if not how:
                 continue
             value = unquote(raw)
             if not value:
                 continue
             canonical[target] = value
-            if target == COMPANY:
+            if how == "text" and (target not in lengths or len(value) <= lengths[target]):
+                data[target] = value  # what ``_set`` does with such a value, without the call
+            elif how == "company":
                 row.company = value
-            elif target.startswith(CUSTOM):
-                row.data.setdefault("custom_fields", {})[target[len(CUSTOM) :]] = value
+            elif how == "custom":
+                data.setdefault("custom_fields", {})[name] = value
             else:
                 self._set(row, target, value)
         if not canonical and not row.errors:
