@@ -36,6 +36,8 @@ def server(
 
 @pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
 def test_a_rule_built_in_the_browser_tags_new_contacts(crm_browser, server, width):
+    from playwright.sync_api import expect
+
     tag = f"story-{width}"
     with signed_in_page(crm_browser, server["base"], "rita@example.com", PASSWORD, width) as page:
         page.goto("/automation/rules")
@@ -46,13 +48,14 @@ def test_a_rule_built_in_the_browser_tags_new_contacts(crm_browser, server, widt
         page.locator("#f-c0-op").select_option("contains")
         page.locator("#f-c0-value").fill(f"Story{width}")
         page.locator("#f-a0-type").select_option("add_tags")
-        assert page.locator("#f-a0-title").is_hidden()  # only the chosen action's settings
+        # only the chosen action's settings (hidden by the page's script once the choice is made)
+        expect(page.locator("#f-a0-title")).to_be_hidden()
         page.locator("#f-a0-tags").fill(tag)
         wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
         assert not wide, "the builder scrolls sideways"
         page.get_by_role("button", name="Save rule").click()
         page.wait_for_url("**/automation/rules/*")
-        assert page.get_by_text("Rule saved.").is_visible()
+        expect(page.get_by_text("Rule saved.")).to_be_visible()
 
         contact = api(server["base"], "POST", "/api/v1/contacts",
                       {"last_name": f"Story{width}"}, server["token"])  # fmt: skip
@@ -70,4 +73,4 @@ def test_a_rule_built_in_the_browser_tags_new_contacts(crm_browser, server, widt
                         token=server["token"])  # fmt: skip
         assert untouched["tags"] == []
         page.reload()
-        assert page.get_by_text("Add tags: done").is_visible()
+        expect(page.get_by_text("Add tags: done")).to_be_visible()
