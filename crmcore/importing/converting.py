@@ -84,6 +84,10 @@ class RowConverter:
                 self.steps.append((target, "text", None))
             else:
                 self.steps.append((target, "set", None))
+        #: the fingerprint's text around the row's values, and each target's quoted key in
+        #: ``canonical_text``'s order (sorted), quoted once per file rather than per row
+        self._head = f"[{_quote(fields.entity.name)}, {{"
+        self._keys = [(t, f"{_quote(t)}: ") for t in sorted({t for t in self.targets if t})]
 
     def convert(self, line: int, cells: list[str]) -> Row:
         row = Row(line, cells)
@@ -110,8 +114,9 @@ class RowConverter:
                 self._set(row, target, value)
         if not canonical and not row.errors:
             row.errors["_schema"] = ["The row has no value in any imported column."]
-        digest = canonical_text(self.fields.entity.name, canonical)
-        row.fingerprint = hashlib.sha256(digest.encode()).hexdigest()
+        # ``canonical_text(entity, canonical)``, with the keys quoted in advance
+        items = ", ".join([key + _quote(canonical[t]) for t, key in self._keys if t in canonical])
+        row.fingerprint = hashlib.sha256(f"{self._head}{items}}}]".encode()).hexdigest()
         return row
 
     def _set(self, row: Row, name: str, value: str) -> None:
