@@ -126,8 +126,8 @@ def live(model: Any) -> ColumnElement[bool]:
 
 
 def json_values(name: str, dialect: str) -> TableValuedAlias:
-    """The text values of a JSON list given as the one parameter ``name`` (``json.dumps`` of
-    the list), as a table with the column ``value``, to join a look-up's column to.
+    """The text values of a JSON list given as the one parameter ``name`` (:func:`json_list`
+    of the list), as a table with the column ``value``, to join a look-up's column to.
 
     A batch's thousands of keys travel as one parameter instead of the list SQLAlchemy
     expands into a parameter per value at every execution: one statement text whatever the
@@ -137,6 +137,16 @@ def json_values(name: str, dialect: str) -> TableValuedAlias:
     if dialect == "postgresql":
         return func.jsonb_array_elements_text(cast(param, JSONB)).table_valued("value")
     return func.json_each(param).table_valued("value")
+
+
+def json_list(values: Any) -> str:
+    """The parameter of :func:`json_values`: ``values`` (a list or tuple of strings, integers
+    and such lists) as JSON text, by orjson; what orjson refuses (an integer past 64 bits, a
+    lone surrogate) by the standard encoder, so the statement refuses it as before."""
+    try:
+        return orjson.dumps(values).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(values)
 
 
 class OwnedMixin:

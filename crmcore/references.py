@@ -22,7 +22,6 @@ referred to (an assignee, an author), as a user's name is shown to everyone in t
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import fields
 from sqlalchemy import BigInteger, cast, select
 
-from .db import json_values
+from .db import json_list, json_values
 from .errors import CRMError
 
 if TYPE_CHECKING:
@@ -183,7 +182,7 @@ def readable_ids(service: RecordService, target: Entity, ids: Iterable[int]) -> 
         return set()
     else:
         stmt = service.query(target).with_only_columns(model.id).where(among)
-    return set(service.session.scalars(stmt, {"ids": json.dumps(wanted)}))
+    return set(service.session.scalars(stmt, {"ids": json_list(wanted)}))
 
 
 class ReferenceCheck:

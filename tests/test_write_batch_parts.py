@@ -9,13 +9,15 @@ import decimal
 import enum
 import hashlib
 import json
+import random
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from crmcore.audit import _safe, jsonable
 from crmcore.bulk_insert import bound_column
+from crmcore.db import json_list, json_values
 from crmcore.importing.converting import RowConverter
 from crmcore.importing.mapping import FieldSet, map_columns
 from crmcore.search import document_text
@@ -112,6 +114,37 @@ def test_row_fingerprints_keep_their_formula_so_old_imports_stay_idempotent(crm,
     assert row.fingerprint == expected
     assert row.data["tags"] == ["a", "b"] and row.company == "Sol S.L."
     assert row.data["email_opt_out"] is True and row.data["last_name"] == "Núñez"
+
+
+def test_row_fingerprints_keep_their_formula_on_a_generated_corpus(crm, records):
+    """The converter quotes the column names once per file: the text hashed is still
+    ``json.dumps``'s for any values, blank cells (left out) and columns in any order."""
+    entity = records.entity("contacts")
+    fields = FieldSet.of(entity, [], True)
+    header = ["City", "Tags", "E-mail", "Last name", "Title", "First name", "Description"]
+    columns = map_columns(header, fields, None)
+    converter = RowConverter(fields, columns.targets)
+    alphabet = ['"', "\\", "/", "\n", "\t", "\x00", "\x1f", "é", "ñ", "\u2028", "😀", " ", "a", ";"]
+    rnd = random.Random(3)
+    for line in range(500):
+        cells = ["".join(rnd.choices(alphabet, k=rnd.randint(0, 8))) for _ in header]
+        row = converter.convert(line, cells)
+        canonical = {t: c.strip() for t, c in zip(columns.targets, cells) if t and c.strip()}
+        hashed = json.dumps(["contact", canonical], sort_keys=True, ensure_ascii=False)
+        assert row.fingerprint == hashlib.sha256(hashed.encode()).hexdigest(), cells
+
+
+def test_a_json_list_parameter_gives_back_each_value_as_it_was(crm):
+    """A look-up's list travels as JSON text (orjson): the database reads back each value,
+    quotes, backslashes and letters past ASCII included; what orjson refuses (an integer
+    past 64 bits, a lone surrogate) is written by the standard encoder instead."""
+    values = ["é", 'a"b', "back\\slash", "line\u2028sep", "tab\tend", "😀", "plain"]
+    listed = json_values("values", crm.engine.dialect.name)
+    got = crm.session.scalars(select(listed.c.value), {"values": json_list(values)}).all()
+    assert sorted(got) == sorted(values)
+    assert json.loads(json_list([[7, "núñez"], [8, "x"]])) == [[7, "núñez"], [8, "x"]]
+    assert json_list([2**70]) == json.dumps([2**70])
+    assert json_list(["\ud800"]) == json.dumps(["\ud800"])
 
 
 def _fts_ok(crm) -> None:

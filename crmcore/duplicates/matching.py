@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import difflib
 import functools
-import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ..db import json_values
+from ..db import json_list, json_values
 from ..errors import CRMError
 from ..parsing import MAX_ID
 
@@ -249,7 +248,7 @@ def _contact_condition(
     if json_lists:
         lists = {"emails": sorted(emails), "phones": sorted(phones), "pairs": pairs}
         shown = tuple(name for name, values in lists.items() if values)
-        params = {f"duplicate_{name}": json.dumps(lists[name]) for name in shown}
+        params = {f"duplicate_{name}": json_list(lists[name]) for name in shown}
         return _contact_json_terms(model, shown, json_lists), params
     parts: list[Term] = []
     if emails:

@@ -12,7 +12,6 @@ import csv
 import datetime as dt
 import gc
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from ..bulk_insert import insert_many
-from ..db import bulk_load, json_values, refresh_statistics, utcnow
+from ..db import bulk_load, json_list, json_values, refresh_statistics, utcnow
 from ..duplicates import check_records
 from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
 from ..exporting import csv_cell
@@ -567,7 +566,7 @@ class Importer:
                 select(ImportedRow.fingerprint)
                 .select_from(listed)
                 .join(ImportedRow, ImportedRow.fingerprint == listed.c.value),
-                {"fingerprints": json.dumps(fingerprints)},
+                {"fingerprints": json_list(fingerprints)},
             )
         )
 
@@ -589,7 +588,7 @@ class Importer:
             .select_from(listed)
             .join(model, column == listed.c.value)
             .order_by(model.id),
-            {"keys": json.dumps(sorted(keys))},
+            {"keys": json_list(sorted(keys))},
         ):
             if deleted_at is None:
                 found.setdefault(value, record_id)
