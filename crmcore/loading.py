@@ -39,6 +39,16 @@ class Unsure(Exception):
     """The compiled loader cannot vouch for this input: load it with marshmallow."""
 
 
+class Refused(Exception):
+    """A converter's refusal of a value, with the message marshmallow's field gives it (an
+    e-mail address or a phone number that is not one): the loader files it under the
+    field's key, as marshmallow does, and reads the other fields."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def load_values(
     cache: LoaderCache,
     schema: Schema,
@@ -103,27 +113,42 @@ def compile_loader(schema: Schema, keys: Iterable[str]) -> Loader | None:
     if not wanted <= known and schema.unknown != EXCLUDE:
         return None  # refused (RAISE) or kept as given (INCLUDE): marshmallow's to do
     validators = _schema_validators(schema)
+    # with a field refused marshmallow runs no schema validator but those that ask to be run
+    skipped_on_errors = all(
+        options.get("skip_on_field_errors", True)
+        for _name, _many, options in schema._hooks[VALIDATES_SCHEMA]
+    )
     unknown = schema.unknown
 
     def load(data: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = {}
+        refused: dict[str, list[str]] = {}
         try:
             for out, key, convert, default in steps:
                 if key is not None:
-                    result[out] = convert(data[key], data)  # type: ignore[misc]
+                    try:
+                        result[out] = convert(data[key], data)  # type: ignore[misc]
+                    except Refused as exc:
+                        refused[key] = [exc.message]
                 elif convert is not None:
                     value = convert(missing, data)
                     if value is not missing:
                         result[out] = value
                 else:
                     result[out] = default() if callable(default) else default
-            for validator, pass_original in validators:
-                if pass_original:
-                    validator(result, data, partial=partial, many=False, unknown=unknown)
-                else:
-                    validator(result, partial=partial, many=False, unknown=unknown)
+            if not refused:
+                for validator, pass_original in validators:
+                    if pass_original:
+                        validator(result, data, partial=partial, many=False, unknown=unknown)
+                    else:
+                        validator(result, partial=partial, many=False, unknown=unknown)
         except ValidationError:
             raise Unsure from None
+        if refused:
+            if not skipped_on_errors:
+                raise Unsure
+            # marshmallow's answer: each refused field's message under its key
+            raise ValidationError(refused, data=data, valid_data=result)
         return result
 
     return load
@@ -276,7 +301,10 @@ def _list(field: Any, kwargs: dict[str, Any]) -> Callable[[Any], Any]:
     def items(value: Any) -> Any:
         if type(value) not in (list, tuple):
             raise Unsure
-        return [inner(item, None) for item in value]
+        try:
+            return [inner(item, None) for item in value]
+        except Refused:
+            raise Unsure from None  # marshmallow files an item's message under its index
 
     return items
 
@@ -298,7 +326,10 @@ def _dict(field: Any, kwargs: dict[str, Any]) -> Callable[[Any], Any] | None:
         for key, item in value.items():
             if type(key) is not str:
                 raise Unsure
-            result[key] = inner(item, None)
+            try:
+                result[key] = inner(item, None)
+            except Refused:
+                raise Unsure from None  # marshmallow files it under the key
         return result
 
     return mapping
@@ -310,8 +341,8 @@ def _email(field: Any, kwargs: dict[str, Any]) -> Callable[[Any], Any]:
             raise Unsure
         try:
             return normalise_email(value)
-        except ValueError:
-            raise Unsure from None
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
 
     return email
 
@@ -324,8 +355,8 @@ def _phone(field: Any, kwargs: dict[str, Any]) -> Callable[[Any], Any]:
             return None
         try:
             return e164_number(value, default_region())
-        except ValueError:
-            raise Unsure from None
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
 
     return phone
 
