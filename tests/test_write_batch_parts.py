@@ -117,21 +117,32 @@ def test_row_fingerprints_keep_their_formula_so_old_imports_stay_idempotent(crm,
 
 
 def test_row_fingerprints_keep_their_formula_on_a_generated_corpus(crm, records):
-    """The converter quotes the column names once per file: the text hashed is still
-    ``json.dumps``'s for any values, blank cells (left out) and columns in any order."""
+    """The text a row's fingerprint hashes stays ``json.dumps``'s character for character
+    (a file imported by an earlier version is recognised row for row): for any values, blank
+    cells (left out), quoted formulas (unquoted) and columns in any order."""
     entity = records.entity("contacts")
     fields = FieldSet.of(entity, [], True)
     header = ["City", "Tags", "E-mail", "Last name", "Title", "First name", "Description"]
     columns = map_columns(header, fields, None)
     converter = RowConverter(fields, columns.targets)
-    alphabet = ['"', "\\", "/", "\n", "\t", "\x00", "\x1f", "é", "ñ", "\u2028", "😀", " ", "a", ";"]
+    #: characters JSON escapes or that differ between encoders, formula starts, separators
+    alphabet = ['"', "\\", "/", "\n", "\t", "\x00", "\x1f", "é", "ñ", "\u2028", "\u2029",
+                "😀", " ", "a", ";", "'", "=", "+", "{", ":", ","]  # fmt: skip
     rnd = random.Random(3)
     for line in range(500):
         cells = ["".join(rnd.choices(alphabet, k=rnd.randint(0, 8))) for _ in header]
         row = converter.convert(line, cells)
-        canonical = {t: c.strip() for t, c in zip(columns.targets, cells) if t and c.strip()}
+        canonical = {t: unquote(c) for t, c in zip(columns.targets, cells) if t and c.strip()}
         hashed = json.dumps(["contact", canonical], sort_keys=True, ensure_ascii=False)
         assert row.fingerprint == hashlib.sha256(hashed.encode()).hexdigest(), cells
+
+
+def unquote(cell: str) -> str:
+    """The export's formula neutralisation undone (``'=1+2`` -> ``=1+2``), trimmed."""
+    value = cell.strip()
+    return (
+        value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@", "\t", "\r") else value
+    )
 
 
 def test_a_json_list_parameter_gives_back_each_value_as_it_was(crm):

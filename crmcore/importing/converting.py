@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,14 +39,6 @@ class Row:
         )
 
 
-def unquote(value: str) -> str:
-    """Undo the export's formula neutralisation (``'=1+2`` -> ``=1+2``) and trim."""
-    value = value.strip()
-    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_START:
-        return value[1:]
-    return value
-
-
 class RowConverter:
     """Converts cells according to the column map and the types of the schema fields."""
 
@@ -69,25 +62,30 @@ class RowConverter:
             for target in self.targets
             if target is not None and target in fields.schema_fields
         }
-        #: what each column's value goes to, decided once: ``(target, how, name)``, ``how``
-        #: ``company``, ``custom`` (``name``: the custom field's), ``text`` (a plain value,
-        #: stored as it is within ``self.max_length``) or ``set`` (``_set`` reads it)
-        self.steps: list[tuple[str, str, str | None]] = []
+        # the fingerprint's text (see ``_quote``) around the row's values, and each
+        # target's place in it (sorted) with its key quoted, worked out once per file
+        order = sorted({t for t in self.targets if t})
+        self._head = f"[{_quote(fields.entity.name)}, {{"
+        self._width = len(order)
+        #: what each column's value goes to, decided once: ``(target, how, name, limit,
+        #: place, key)``; ``how`` is ``company``, ``custom`` (``name``: the custom field's),
+        #: ``text`` (a plain value, stored as it is up to ``limit`` characters) or ``set``
+        #: (``_set`` reads it); ``place`` and ``key`` are the value's in the fingerprint's text
+        self.steps: list[tuple[str, str, str | None, int, int, str]] = []
         for target in self.targets:
             if target is None:
-                self.steps.append(("", "", None))
-            elif target == COMPANY:
-                self.steps.append((target, "company", None))
+                self.steps.append(("", "", None, 0, 0, ""))
+                continue
+            limit = self.max_length.get(target, sys.maxsize)
+            if target == COMPANY:
+                how, name = "company", None
             elif target.startswith(CUSTOM):
-                self.steps.append((target, "custom", target[len(CUSTOM) :]))
-            elif self.kinds.get(target) == "text":
-                self.steps.append((target, "text", None))
+                how, name = "custom", target[len(CUSTOM) :]
             else:
-                self.steps.append((target, "set", None))
-        #: the fingerprint's text around the row's values, and each target's quoted key in
-        #: ``canonical_text``'s order (sorted), quoted once per file rather than per row
-        self._head = f"[{_quote(fields.entity.name)}, {{"
-        self._keys = [(t, f"{_quote(t)}: ") for t in sorted({t for t in self.targets if t})]
+                how, name = ("text" if self.kinds.get(target) == "text" else "set"), None
+            self.steps.append(
+                (target, how, name, limit, order.index(target), f"{_quote(target)}: ")
+            )
 
     def convert(self, line: int, cells: list[str]) -> Row:
         row = Row(line, cells)
@@ -95,16 +93,20 @@ class RowConverter:
             row.errors["_schema"] = [
                 f"The line has {len(cells)} values but the header only {self.width} columns."
             ]
-        canonical: dict[str, str] = {}
-        data, lengths = row.data, self.max_length
-        for (target, how, name), raw in zip(self.steps, cells, strict=False):
+        # the fingerprint's items in their places (the keys sorted, as ``json.dumps`` does)
+        items: list[str] = [""] * self._width
+        data = row.data
+        for (target, how, name, limit, place, key), raw in zip(self.steps, cells, strict=False):
             if not how:
                 continue
-            value = unquote(raw)
+            # trimmed, and the export's formula neutralisation undone ('=1+2 -> =1+2)
+            value = raw.strip()
             if not value:
                 continue
-            canonical[target] = value
-            if how == "text" and (target not in lengths or len(value) <= lengths[target]):
+            if value[0] == "'" and len(value) > 1 and value[1] in FORMULA_START:
+                value = value[1:]
+            items[place] = key + _quote(value)
+            if how == "text" and len(value) <= limit:
                 data[target] = value  # what ``_set`` does with such a value, without the call
             elif how == "company":
                 row.company = value
@@ -112,11 +114,10 @@ class RowConverter:
                 data.setdefault("custom_fields", {})[name] = value
             else:
                 self._set(row, target, value)
-        if not canonical and not row.errors:
+        text = ", ".join(filter(None, items))
+        if not text and not row.errors:
             row.errors["_schema"] = ["The row has no value in any imported column."]
-        # ``canonical_text(entity, canonical)``, with the keys quoted in advance
-        items = ", ".join([key + _quote(canonical[t]) for t, key in self._keys if t in canonical])
-        row.fingerprint = hashlib.sha256(f"{self._head}{items}}}]".encode()).hexdigest()
+        row.fingerprint = hashlib.sha256(f"{self._head}{text}}}]".encode()).hexdigest()
         return row
 
     def _set(self, row: Row, name: str, value: str) -> None:
@@ -148,16 +149,12 @@ class RowConverter:
             row.errors[name] = ["Not valid JSON."]
 
 
-#: how ``json.dumps(..., ensure_ascii=False)`` quotes a string
+#: how ``json.dumps(..., ensure_ascii=False)`` quotes a string: a row's fingerprint hashes
+#: ``json.dumps([entity, cells], sort_keys=True, ensure_ascii=False)`` (``cells``: the row's
+#: trimmed values by target), written directly with it by ``RowConverter`` (the encoder's set-up
+#: and its walk of the structure cost more than the text), so that a file imported by an
+#: earlier version is recognised row for row
 _quote = json.encoder.encode_basestring
-
-
-def canonical_text(entity: str, cells: dict[str, str]) -> str:
-    """What a row's fingerprint hashes: ``json.dumps([entity, cells], sort_keys=True,
-    ensure_ascii=False)``, written directly for a mapping of strings to strings (the
-    encoder's set-up and its walk of the structure cost more than the text)."""
-    items = ", ".join([f"{_quote(k)}: {_quote(v)}" for k, v in sorted(cells.items())])
-    return f"[{_quote(entity)}, {{{items}}}]"
 
 
 def _kind(schema_field: mm.Field) -> str:
