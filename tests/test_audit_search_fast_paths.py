@@ -179,6 +179,35 @@ def test_flat_changes_take_the_fast_path_and_the_others_the_general(monkeypatch)
             changes_json(other)
 
 
+def test_a_batchs_texts_hold_what_changes_json_gives_each(monkeypatch):
+    """The batch path (orjson, checks for the whole batch) against ``changes_json`` record by
+    record, on generated batches: NaN and infinities (which orjson writes as null), nested
+    ``None``, the word null in a value, integers past 64 bits, enums, subclasses, secrets."""
+    rnd = random.Random(23)
+    for _ in range(300):
+        batch = [_changes(rnd) for _ in range(rnd.randint(1, 12))]
+        if rnd.random() < 0.3:
+            batch.append({"email": (None, "null@example.com"), "n": (None, float("nan"))})
+        try:
+            expected = [_canonical(changes_json(changes)) for changes in batch]
+        except (TypeError, ValueError) as exc:
+            with pytest.raises(type(exc)):
+                audit._batch_texts(batch)
+            continue
+        assert [_canonical(t) for t in audit._batch_texts(batch)] == expected, batch
+    # a batch of new records' flat values is written by orjson, none by the general path
+    calls: list[Any] = []
+    monkeypatch.setattr(audit, "changes_json", lambda changes: calls.append(changes) or "")
+    flat = [{"first_name": (None, "Ana"), "tags": (None, ["a"]), "n": (None, 2)}] * 50
+    assert (
+        audit._batch_texts(flat)[0]
+        == '{"first_name":[null,"Ana"],"tags":[null,["a"]],"n":[null,2]}'
+    )
+    assert calls == []
+    audit._batch_texts([{"n": (None, float("inf"))}, {"s": (None, "a null word")}])
+    assert calls == [{"n": (None, float("inf"))}, {"s": (None, "a null word")}]
+
+
 def _stored_changes(crm: Any, ids: list[int]) -> list[str]:
     column = "changes::text" if crm.engine.dialect.name == "postgresql" else "changes"
     rows = crm.session.execute(
