@@ -155,10 +155,11 @@ def _batch_texts(batch: list[dict[str, tuple[Any, Any]]]) -> list[str]:
     holds the same value, with the checks done for the whole batch in C: the type checks of
     ``_fast_encoder`` (a Python step per value) cost more than the encoding.
 
-    orjson writes a value itself only for the exact JSON types (``_STRICT_OPTIONS``: dates,
-    decimals, ids go to ``_converted``, what else it refuses or passes on takes
-    :func:`changes_json`), but it writes a NaN or an infinity as ``null``. So an orjson text
-    with more ``null`` than its changes hold ``None`` is written again by ``changes_json``.
+    orjson writes a value itself only for the exact JSON types and an enum (as its value, as
+    ``jsonable`` does; ``_STRICT_OPTIONS``: dates, decimals, ids go to ``_converted``, what
+    else it refuses or passes on takes :func:`changes_json`), but it writes a NaN or an
+    infinity as ``null``. So an orjson text with more ``null`` than its changes hold ``None``
+    is written again by ``changes_json``.
     """
     pairs = list(chain.from_iterable(map(dict.values, batch)))
     if not (
