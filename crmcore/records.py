@@ -36,7 +36,7 @@ from .errors import (
     ValidationError,
 )
 from .fields import batch_region
-from .instances import blank, detach_as_loaded
+from .instances import blank, detach_as_loaded, loaded_ids
 from .permissions import Access, linked_condition
 from .references import ReferenceCheck
 from .registry import SYSTEM_FIELDS, Entity
@@ -673,11 +673,15 @@ class RecordService:
     def _after_write_many(self, entity: Entity, events: list[RecordEvent]) -> None:
         """Audit rows and search documents of new records, each kind in one executemany."""
         user_id = self.access.user_id
+        records = [e.record for e in events]
         record_audit_many(
             self.session,
-            [(entity.name, e.record.id, e.action, user_id, e.changes) for e in events],
+            [
+                (entity.name, record_id, e.action, user_id, e.changes)
+                for e, record_id in zip(events, loaded_ids(records), strict=True)
+            ],
         )
-        self.crm.search.add_many(self.session, entity, [e.record for e in events])
+        self.crm.search.add_many(self.session, entity, records)
         self._written(events)
         self._pending.extend(events)
 

@@ -20,6 +20,7 @@ from crmcore.bulk_insert import bound_column
 from crmcore.db import json_list, json_values
 from crmcore.importing.converting import RowConverter
 from crmcore.importing.mapping import FieldSet, map_columns
+from crmcore.instances import loaded, loaded_ids
 from crmcore.search import document_text
 
 
@@ -90,6 +91,19 @@ def test_document_text_reads_loaded_and_expired_values_alike(crm, records):
     crm.session.expire(contact)  # nothing in the instance's dict: read through the ORM
     assert document_text(entity, contact) == loaded
     assert "zoe nunez" in loaded and "malaga" in loaded and "vip b2b" in loaded
+
+
+def test_loaded_ids_and_values_read_expired_records_through_the_orm(crm, records):
+    """A batch reads its records' ids and values from their dicts; a record whose values are
+    not loaded (expired after a commit) is read through the attributes, which load it."""
+    first = records.create("contacts", {"first_name": "Ana", "city": "Sevilla"})
+    second = records.create("contacts", {"first_name": "Eva", "city": "Cádiz"})
+    ids = [first.id, second.id]
+    crm.session.expire(second)
+    assert "id" not in second.__dict__
+    assert loaded_ids([first, second]) == ids
+    crm.session.expire(first)
+    assert loaded(first, "city") == "Sevilla" and loaded(first, "no_such_field") is None
 
 
 def test_row_fingerprints_keep_their_formula_so_old_imports_stay_idempotent(crm, records):

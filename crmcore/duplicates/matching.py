@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ..db import json_list, json_values
 from ..errors import CRMError
+from ..instances import loaded_ids
 from ..parsing import MAX_ID
 
 if TYPE_CHECKING:
@@ -612,7 +613,7 @@ def check_records(
     if rule is None or not records:
         return out
     rows = _values(records, rule.columns)
-    ids = [r.id for r in records]
+    ids = loaded_ids(records)
     keys = [rule.keys(values, None) for values in rows] if rule.keys is not None else None
     found = _look_up(service, entity, rule, rows, keys, leave_out=ids)
     if found:

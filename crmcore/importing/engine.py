@@ -28,6 +28,7 @@ from ..db import bulk_load, json_list, json_values, refresh_statistics, utcnow
 from ..duplicates import check_records
 from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
 from ..exporting import csv_cell
+from ..instances import loaded_ids
 from ..records import RecordService
 from ..registry import Entity
 from .converting import Row, RowConverter
@@ -377,6 +378,7 @@ class Importer:
         created = [r for r in results if not isinstance(r, CRMError)]
         # one look-up for the whole batch; a pair within it is reported on its later row
         hints = iter(check_records(self.service, self.entity, created))
+        ids = iter(loaded_ids(created))
         for (_index, row, _data), result in zip(queued, results, strict=True):
             key = row.key
             if isinstance(result, CRMError):
@@ -386,7 +388,7 @@ class Importer:
                 counts.rejected.append(row)
                 continue
             found = next(hints)
-            record_id = result.id
+            record_id = next(ids)
             erased = self._was_erased(result)
             if found or erased:
                 counts.duplicates.append(

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..bulk_insert import insert_many
 from ..db import Base
+from ..instances import loaded, loaded_ids
 from ..permissions import Access, linked_condition
 
 if TYPE_CHECKING:
@@ -99,13 +100,6 @@ _NORMALISED = _Normalised()
 def terms(query: str) -> list[str]:
     """The words of a query; every search-syntax character is dropped, never interpreted."""
     return re.findall(r"\w+", normalise(query))[:MAX_TERMS]
-
-
-def _loaded(record: Any, name: str) -> Any:
-    """``getattr(record, name, None)``, read from the instance's dict when loaded there (a
-    batch's new records have every column loaded; no attribute machinery per value)."""
-    values = record.__dict__
-    return values[name] if name in values else getattr(record, name, None)
 
 
 def document_text(entity: Entity, record: Any) -> str:
@@ -241,12 +235,12 @@ class SearchIndex:
             [
                 (
                     name,
-                    r.id,
-                    _loaded(r, owner) if owner else None,
+                    record_id,
+                    loaded(r, owner) if owner else None,
                     display(r)[:300],
                     document_text(entity, r),
                 )
-                for r in records
+                for r, record_id in zip(records, loaded_ids(records), strict=True)
             ],
             UPSERT_SUFFIX,
         )
