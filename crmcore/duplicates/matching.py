@@ -9,7 +9,6 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -649,20 +648,18 @@ def check_records(
     return [_best(matches) if matches else matches for matches in out]
 
 
-def _values(records: Sequence[Any], names: Sequence[str]) -> list[dict[str, Any]]:
-    """The values of ``names`` of each record: from its dict when loaded (as a new record's
-    are), else through the attribute (which may load it)."""
-    get = itemgetter(*names)
-    single = len(names) == 1
-    out = []
+def _values(records: Sequence[Any], names: Sequence[str]) -> list[Mapping[str, Any]]:
+    """The values of ``names`` of each record: its dict itself when they are loaded there (as
+    a new record's are; the rules only read the names they compare), else a dict of them
+    read through the attributes (which may load them)."""
+    wanted = frozenset(names)
+    out: list[Mapping[str, Any]] = []
     for record in records:
         loaded = record.__dict__
-        try:
-            found = get(loaded)
-        except KeyError:
+        if loaded.keys() >= wanted:
+            out.append(loaded)
+        else:
             out.append({n: loaded[n] if n in loaded else getattr(record, n, None) for n in names})
-            continue
-        out.append(dict(zip(names, (found,) if single else found, strict=True)))
     return out
 
 
