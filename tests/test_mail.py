@@ -12,6 +12,7 @@ from ops_support import make_certificate, start_smtp
 
 from crmcore import mail
 from crmcore.mail import MailError, parse_smtp_url
+from crmcore.mail import outbox as outbox_module
 
 # the plain-text AUTH tests need a peer that allows AUTH without TLS, and aiosmtpd warns about it
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -70,6 +71,24 @@ def test_outbox_when_no_smtp_url(app, crm):
     assert parsed["From"] == crm.settings.mail_from
     assert parsed["Message-ID"] and parsed["Date"]
     assert "ñ and ü" in parsed.get_content()
+
+
+def test_a_reader_of_the_outbox_never_lists_a_message_being_written(app, crm, monkeypatch):
+    """The worker writes while others list ``*.eml`` (the privacy erasure, a mail pick-up): the
+    file being written is not one of them (``pathlib``'s glob lists hidden files too)."""
+    outbox = crm.settings.instance_path / "outbox"
+    before = set(outbox.glob("*.eml")) if outbox.exists() else set()
+    listed: list[set] = []
+    fsync = outbox_module.os.fsync
+
+    def fsync_and_look(fd):  # the moment the message is on disk but not yet renamed
+        listed.append(set(outbox.glob("*.eml")) - before)
+        return fsync(fd)
+
+    monkeypatch.setattr(outbox_module.os, "fsync", fsync_and_look)
+    path = mail.send(app, message(subject="Being written"))
+    assert listed == [set()]
+    assert set(outbox.glob("*.eml")) - before == {path}
 
 
 def test_header_injection_refused(app, crm):

@@ -17,12 +17,14 @@ def outbox_path(instance_path: Path) -> Path:
 def write_to_outbox(folder: Path, message: EmailMessage) -> Path:
     """Write ``message`` atomically (temporary file, fsync, rename) and return its path.
 
-    Names sort by time: ``20260101T120000.123456Z-<random>.eml``; readers never see half a file.
+    Names sort by time: ``20260101T120000.123456Z-<random>.eml``; readers never see half a file:
+    it is written as ``.tmp-<random>.part``, which no reader of ``*.eml`` lists (``pathlib``'s
+    glob lists hidden files too).
     """
     folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     target = folder / f"{stamp}-{secrets.token_hex(4)}.eml"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".eml")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(message.as_bytes())
