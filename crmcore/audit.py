@@ -141,13 +141,9 @@ def _encode_fast(changes: dict[str, tuple[Any, Any]]) -> str:
     the characters past ASCII as they are; what orjson refuses (an integer past 64 bits) takes
     ``_ENCODE``."""
     try:
-        return orjson.dumps(changes, default=_converted, option=_ORJSON_OPTIONS).decode()
+        return orjson.dumps(changes, default=_converted, option=_STRICT_OPTIONS).decode()
     except orjson.JSONEncodeError:
         return _ENCODE(changes)
-
-
-#: dates and times go to ``_converted`` (``jsonable``'s ``isoformat``), not orjson's own form
-_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def _batch_texts(batch: list[dict[str, tuple[Any, Any]]]) -> list[str]:
@@ -188,8 +184,9 @@ def _orjson_text(changes: dict[str, tuple[Any, Any]]) -> str:
         return changes_json(changes)
 
 
-#: what orjson writes itself only for exact types: dates and times, subclasses of ``str``,
-#: ``int``, ``list`` and ``dict`` and dataclasses go to ``default`` (``_converted``)
+#: what orjson writes itself only for exact types: dates and times (``jsonable``'s
+#: ``isoformat``, not orjson's own form), subclasses of ``str``, ``int``, ``list`` and ``dict``
+#: and dataclasses go to ``default`` (``_converted``)
 _STRICT_OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_SUBCLASS

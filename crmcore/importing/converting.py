@@ -66,7 +66,7 @@ class RowConverter:
         # target's place in it (sorted) with its key quoted, worked out once per file
         order = sorted({t for t in self.targets if t})
         self._head = f"[{_quote(fields.entity.name)}, {{"
-        self._width = len(order)
+        self._places = len(order)
         #: what each column's value goes to, decided once: ``(target, how, name, limit,
         #: place, key)``; ``how`` is ``company``, ``custom`` (``name``: the custom field's),
         #: ``text`` (a plain value, stored as it is up to ``limit`` characters) or ``set``
@@ -94,7 +94,7 @@ class RowConverter:
                 f"The line has {len(cells)} values but the header only {self.width} columns."
             ]
         # the fingerprint's items in their places (the keys sorted, as ``json.dumps`` does)
-        items: list[str] = [""] * self._width
+        items: list[str] = [""] * self._places
         data = row.data
         for (target, how, name, limit, place, key), raw in zip(self.steps, cells, strict=False):
             if not how:
