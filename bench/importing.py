@@ -8,7 +8,7 @@ in other capitals).
 
 Both sides load the same rows into the same ``core_contact`` table with the same indexes, in
 the same instance: the baseline first (the companies, then the rows the import will create,
-with their company ids, tags and custom field already in their stored form, 2,000 per
+with their company ids, tags and custom field already in their stored form, as many rows per
 transaction as the importer's batches, through the driver's ``executemany``), then the table
 is emptied and the importer runs. The importer also validates every row, checks permissions
 and references, writes an audit row, a search document, the row's fingerprint, and fires the
@@ -44,8 +44,10 @@ from typing import Any
 
 from common import CITIES, FIRST, LAST, TAGS, size
 
+from crmcore.importing.engine import DEFAULT_BATCH
+
 #: rows per transaction on both sides: the importer's default batch (``BENCH_BATCH`` tries another)
-BATCH = int(os.environ.get("BENCH_BATCH", "2000"))
+BATCH = int(os.environ.get("BENCH_BATCH", DEFAULT_BATCH))
 LEVELS = ("gold", "silver", "bronze")
 HEADER = ["First name", "Last name", "E-mail", "Phone", "City", "Company", "Tags", "Level"]
 COMPANY_WORDS = ["Iberia", "Norte", "Sol", "Atlas", "Delta", "Faro", "Nova", "Prado"]

@@ -67,7 +67,7 @@ class _Rate:
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 100_000),
-    default=2000,  # crmcore.importing.engine.DEFAULT_BATCH, not imported to print the help
+    default=5000,  # crmcore.importing.engine.DEFAULT_BATCH, not imported to print the help
     show_default=True,
     help="Rows per transaction.",
 )

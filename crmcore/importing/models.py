@@ -24,7 +24,7 @@ class ImportJob(Base):
     filename: Mapped[str] = mapped_column(String(255), default="")
     #: the stored upload (API) or the file given on the command line
     path: Mapped[str] = mapped_column(Text, default="")
-    #: ``{"mapping": {...}, "on_duplicate": "skip", "dry_run": false, "batch_size": 2000}``
+    #: ``{"mapping": {...}, "on_duplicate": "skip", "dry_run": false, "batch_size": 5000}``
     options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("core_user.id", ondelete="SET NULL"), index=True
