@@ -41,7 +41,7 @@ DEDUPE_FIELDS = {"contact": "email"}
 ON_DUPLICATE = ("skip", "update")
 #: rows per transaction: the pages of the indexes that several rows of a transaction share are
 #: written once, so a bigger batch writes less per row (at a million rows, 2,000 wrote a third
-#: less than 500, and 5,000 with SQLite's bulk page cache of 256 MB used ~9 % less CPU time
+#: less than 500, and 5,000 with SQLite's bulk page cache of 256 MB used ~10 % less CPU time
 #: than 2,000), measured in docs/performance.md ("Import, session 9" and "session 15")
 DEFAULT_BATCH = 5000
 DEFAULT_MAX_MB = 200.0
