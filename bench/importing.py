@@ -221,7 +221,7 @@ def raw_executemany(
     return seconds, cpu
 
 
-def crm_import(app: Any, csv_path: Path) -> tuple[float, float, Any]:
+def crm_import(app: Any, csv_path: Path, batch: int = BATCH) -> tuple[float, float, Any]:
     from crmcore.importing import ImportOptions, import_file
     from crmcore.permissions import Access
 
@@ -230,7 +230,7 @@ def crm_import(app: Any, csv_path: Path) -> tuple[float, float, Any]:
         cpu = time.process_time()
         start = time.perf_counter()
         result = import_file(
-            crm, Access.system(), csv_path, ImportOptions(entity="contacts", batch_size=BATCH)
+            crm, Access.system(), csv_path, ImportOptions(entity="contacts", batch_size=batch)
         )
         return time.perf_counter() - start, time.process_time() - cpu, result
 
