@@ -1,12 +1,12 @@
 """What an import's batch size costs the other writers of a SQLite instance.
 
-An import holds SQLite's write lock from the first row a batch writes until it commits; a
-user saving a record meanwhile waits (up to the busy timeout, 10 s). For each batch size, the
-importer (``import_file``, what ``crm import`` runs) loads the realistic CSV of
-``bench/importing.py`` while another process writes one row every 0.2 s, each in its own
-``BEGIN IMMEDIATE`` transaction, as a web request's save does: the import's CPU time, and how
-long those writes waited (p50, p95, max; and any that gave up). The baseline is the same
-writer with no import running, measured in the same run.
+An import holds SQLite's write lock for each batch's whole transaction (it begins
+``IMMEDIATE``, as every write does); a user saving a record meanwhile waits (up to the busy
+timeout, 10 s). For each batch size, the importer (``import_file``, what ``crm import``
+runs) loads the realistic CSV of ``bench/importing.py`` while another process writes one row
+every 0.2 s, each in its own ``BEGIN IMMEDIATE`` transaction, as a web request's save does:
+the import's CPU time, and how long those writes waited (p50, p95, max; and any that gave
+up). The baseline is the same writer with no import running, measured in the same run.
 
     BENCH_CONTACTS=300000 python bench/import_lock.py
     BENCH_BATCHES=2000,5000,20000 python bench/import_lock.py
@@ -68,6 +68,9 @@ def waits(db: Path, log: Path, during: Callable[[], Any]) -> tuple[list[float], 
 
 
 def summary(values: list[float], failed: int) -> str:
+    if not values:
+        return f"no write got through, {failed} gave up"
+
     def at(q: float) -> float:
         return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
@@ -88,8 +91,8 @@ def main() -> None:
         csv_path = work / "contacts.csv"
         expected = len(write_csv(csv_path, count))
         db, app = _instance(instances)
-        idle, _, _ = waits(db, work / "idle.txt", lambda: time.sleep(3))
-        print(f"baseline, no import: the other writer: {summary(idle, 0)}")
+        idle, idle_failed, _ = waits(db, work / "idle.txt", lambda: time.sleep(3))
+        print(f"baseline, no import: the other writer: {summary(idle, idle_failed)}")
         for batch in (int(b) for b in sizes.split(",")):
             db, app = _instance(instances)
             values, failed, (seconds, cpu, result) = waits(
