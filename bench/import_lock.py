@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import size
+from common import percentiles, size
 from importing import crm_import, make_instance, write_csv
 
 from crmcore.db import SQLITE_BUSY_TIMEOUT_MS
@@ -53,7 +53,7 @@ while True:
 
 
 def waits(db: Path, log: Path, during: Callable[[], Any]) -> tuple[list[float], int, Any]:
-    """Run ``during()`` with the writer beside it; its waits (sorted), failures, and the result."""
+    """Run ``during()`` with the writer beside it; its waits, failures, and the result."""
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(db), str(log), str(SQLITE_BUSY_TIMEOUT_MS / 1000)]
     )
@@ -64,19 +64,16 @@ def waits(db: Path, log: Path, during: Callable[[], Any]) -> tuple[list[float], 
         writer.kill()
         writer.wait()
     lines = log.read_text().split()
-    return sorted(float(x) for x in lines if x != "ERR"), lines.count("ERR"), result
+    return [float(x) for x in lines if x != "ERR"], lines.count("ERR"), result
 
 
 def summary(values: list[float], failed: int) -> str:
     if not values:
         return f"no write got through, {failed} gave up"
-
-    def at(q: float) -> float:
-        return values[min(len(values) - 1, int(q * len(values)))] * 1000
-
+    p50, p95 = percentiles(values)
     return (
-        f"{len(values)} writes, wait p50 {at(0.5):,.0f} ms, p95 {at(0.95):,.0f} ms, "
-        f"max {values[-1] * 1000:,.0f} ms, {failed} gave up"
+        f"{len(values)} writes, wait p50 {p50:,.0f} ms, p95 {p95:,.0f} ms, "
+        f"max {max(values) * 1000:,.0f} ms, {failed} gave up"
     )
 
 
