@@ -364,3 +364,28 @@ class PluginSet:
         remove = [self.plugins[n].module for n in disabled if n in self.plugins]
         caller = getattr(self.pm.hook, name)
         return self.pm.subset_hook_caller(name, remove) if remove else caller
+
+
+def repeated_caller(caller: Any) -> Callable[..., Any]:
+    """``caller`` for many calls in a row while no plugin comes or goes (an import batch's veto,
+    once per record): its implementations are taken once. At each call pluggy's own caller
+    checks the arguments against the specification and, when it skips disabled plugins,
+    filters the implementations again (~2 % of an import's time). The same implementations
+    are called in the same order, wrappers included, with the same results and errors; the
+    arguments are keywords, all given."""
+    spec = getattr(caller, "spec", None)
+    hookexec = getattr(caller, "_hookexec", None)
+    if (
+        spec is None
+        or hookexec is None
+        or caller.is_historic()
+        or getattr(spec, "kwargdefaults", None)  # pluggy fills those in for each call
+    ):
+        return caller  # type: ignore[no-any-return]
+    name, impls = caller.name, caller.get_hookimpls()
+    firstresult = bool(spec.opts.get("firstresult", False))
+
+    def call(**kwargs: Any) -> Any:
+        return hookexec(name, impls, kwargs, firstresult)
+
+    return call

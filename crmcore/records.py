@@ -38,6 +38,7 @@ from .errors import (
 from .fields import batch_region
 from .instances import blank, detach_as_loaded, loaded_ids
 from .permissions import Access, linked_condition
+from .plugins import repeated_caller
 from .references import ReferenceCheck
 from .registry import SYSTEM_FIELDS, Entity
 
@@ -243,7 +244,7 @@ class RecordService:
                 "You may not %(action)s %(things)s.", params=_terms(entity, "create", plural=True)
             )
         defs = self.crm.custom_field_defs(self.session, entity) if entity.has_custom_fields else []
-        veto = self.crm.hook("crm_validate_record")
+        veto = repeated_caller(self.crm.hook("crm_validate_record"))
         results: list[Any] = []
         events: list[RecordEvent] = []
         check = ReferenceCheck(self, entity)

@@ -202,6 +202,7 @@ class ReferenceCheck:
         ]
         self._seen: dict[str, set[int]] = defaultdict(set)
         self._ok: dict[str, set[int]] = defaultdict(set)
+        self._targets: dict[str, Entity] = {}  # the entity of each fixed target, looked up once
 
     def prefetch(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Look up, per target entity, every id that ``rows`` (raw input) refer to."""
@@ -255,7 +256,10 @@ class ReferenceCheck:
     def _target_of(self, ref: Reference, values: Mapping[str, Any], record: Any) -> Entity | None:
         if ref.type_field is None:
             assert ref.target is not None
-            return self.service.entity(ref.target)
+            target = self._targets.get(ref.target)
+            if target is None:
+                target = self._targets[ref.target] = self.service.entity(ref.target)
+            return target
         kind = values.get(ref.type_field, getattr(record, ref.type_field, None))
         return type_of(self.service, kind)
 

@@ -9,6 +9,7 @@ import logging
 import re
 import types
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -19,7 +20,7 @@ import crmcore.hookspecs
 from crmcore import Plugin, hookimpl
 from crmcore.docs_hooks import hook_specs, render
 from crmcore.permissions import Access
-from crmcore.plugins import LoadedPlugin, PluginSet, load_order
+from crmcore.plugins import LoadedPlugin, PluginSet, load_order, repeated_caller
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -438,6 +439,61 @@ def test_event_hooks_run_in_load_order():
     calls.clear()
     plugin_set.hook("crm_record_created", ["aaa"])(event=None)
     assert calls == ["zzz", "mmm"]
+
+
+def test_a_repeated_caller_calls_what_the_caller_calls():
+    """``repeated_caller`` (a batch's veto per record): the same implementations, disabled
+    plugins skipped, in the same order, a wrapper around them, results and errors as pluggy's."""
+    calls: list[str] = []
+
+    def module(name: str, impl: Any) -> LoadedPlugin:
+        mod = types.ModuleType(f"crmtest_repeat_{name}")
+        mod.PLUGIN = Plugin(name=name, title=name, version="1")
+        mod.crm_validate_record = impl
+        return LoadedPlugin(meta=mod.PLUGIN, module=mod)
+
+    def veto(name: str) -> Any:
+        def impl(event: Any) -> None:
+            calls.append(f"{name}:{event}")
+            if event == f"bad for {name}":
+                raise ValueError(name)
+
+        return hookimpl(impl)
+
+    def around(event: Any) -> Any:
+        calls.append("before")
+        result = yield
+        calls.append("after")
+        return result
+
+    plugins = [module("aaa", veto("aaa")), module("bbb", veto("bbb"))]
+    order, _ = load_order([*plugins, module("www", hookimpl(wrapper=True)(around))])
+    plugin_set = PluginSet({p.name: p for p in order})
+
+    def run(call: Any, event: str) -> tuple[list[str], Any]:
+        """What ``call`` called, and its result or error."""
+        calls.clear()
+        try:
+            outcome = call(event=event)
+        except ValueError as exc:
+            outcome = repr(exc)
+        return list(calls), outcome
+
+    for disabled in ([], ["bbb"]):
+        caller = plugin_set.hook("crm_validate_record", disabled)
+        repeated = repeated_caller(caller)
+        assert repeated is not caller
+        for event in ("one", "two", "bad for aaa", "bad for bbb"):
+            expected = run(caller, event)
+            assert run(repeated, event) == expected
+            trace, outcome = expected
+            assert trace[0] == "before"
+            if outcome is None:  # not refused: every enabled plugin was asked
+                assert trace[-1] == "after"
+                assert any(c.startswith("bbb:") for c in trace) == (not disabled)
+    # no specification (a hook no plugin declared): pluggy's own caller is kept
+    unknown = types.SimpleNamespace(spec=None, _hookexec=None)
+    assert repeated_caller(unknown) is unknown
 
 
 # -- meta-tests -----------------------------------------------------------------------------

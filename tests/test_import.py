@@ -25,7 +25,7 @@ from crmcore.importing import (
     parse_mapping,
 )
 from crmcore.importing.mapping import FieldSet, map_columns
-from crmcore.importing.reading import inspect_file
+from crmcore.importing.reading import inspect_file, iter_rows
 from crmcore.permissions import Access
 from crmcore.testing import empty_database
 from crmcore.users.models import Team
@@ -211,6 +211,17 @@ def test_line_numbers_count_multiline_cells_and_blank_lines(crm, tmp_path):
     result = run(crm, path)
     assert (result.created, result.rejected) == (1, 1)
     assert report_rows(result.report_path)[1][0] == "5"
+
+
+def test_rows_of_blank_cells_are_left_out_and_a_row_blank_at_first_is_kept(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("Name,E-mail\nAna,ana@example.com\n , \n,\n\n ,eva@example.com\n")
+    fmt = inspect_file(path, None)
+    assert fmt.rows == 2
+    assert list(iter_rows(path, fmt)) == [
+        (2, ["Ana", "ana@example.com"]),
+        (6, [" ", "eva@example.com"]),
+    ]
 
 
 def test_unique_conflict_rejects_the_row_and_keeps_the_batch(crm, tmp_path):

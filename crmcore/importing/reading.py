@@ -110,7 +110,8 @@ def _records(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, l
         line = 1
         for cells in reader:
             start, line = line, reader.line_num + 1
-            if "".join(cells).strip():  # not blank: a cell holds more than spaces
+            # not blank: a cell holds more than spaces (most rows: the first one)
+            if cells and (cells[0].strip() or "".join(cells).strip()):
                 yield start, cells
 
 

@@ -116,11 +116,12 @@ def document_text(entity: Entity, record: Any) -> str:
     text = " ".join(parts)
     if text.isascii():
         return text.lower()
-    # normalise part by part (remembered): decomposition, mark removal and case folding work
-    # character by character and reorder no mark across the separating space, so the parts
-    # normalised and joined are the text normalised
+    # normalise part by part: decomposition, mark removal and case folding work character by
+    # character and reorder no mark across the separating space, so the parts normalised and
+    # joined are the text normalised. Only the parts past ASCII are remembered (names, cities):
+    # the ASCII ones (addresses, numbers) are mostly unique and would fill the memo
     normalised = _NORMALISED
-    return " ".join([normalised[p] for p in parts])
+    return " ".join([p.lower() if p.isascii() else normalised[p] for p in parts])
 
 
 def _titles(entity: Entity) -> Any:
