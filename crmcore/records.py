@@ -704,7 +704,9 @@ class RecordService:
         kept in ``callers`` for the next events of the same commit."""
         caller = self.crm.hook(hook)
         listeners = getattr(caller, "get_hookimpls", None)
-        found = callers[hook] = caller if listeners is None or listeners() else None
+        found = callers[hook] = (
+            repeated_caller(caller) if listeners is None or listeners() else None
+        )
         return found
 
     def _fire(self, caller: Any, hook: str, event: RecordEvent) -> None:
