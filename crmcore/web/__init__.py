@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
-from . import security
+from . import assets, security
 
 if TYPE_CHECKING:
     from .session import Account
@@ -53,6 +53,7 @@ def init_web(app: Flask, crm: Any) -> None:
     app.config.update(security.cookie_config(crm.settings.base_url))
     app.before_request(_forget_previous_request)
     security.init_security(app)
+    assets.init_assets(app)
     i18n.init_i18n(app, i18n.plugin_translation_dirs(crm))
 
     login_manager = LoginManager(app)
