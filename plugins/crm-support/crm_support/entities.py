@@ -76,6 +76,9 @@ def prepare_ticket(values: dict[str, Any], record: Ticket | None, service: Any) 
     _check_references(session, values)
     now = utcnow()
     if record is None:
+        # the SLA clock starts when the ticket is created: the due times are counted from its
+        # ``created_at`` (as after a change of priority), not from a moment just before it
+        values["created_at"] = now
         values["number"] = next_number(session)
         values.setdefault("status", "new")
         values.setdefault("priority", "normal")

@@ -60,6 +60,19 @@ def test_due_times_follow_the_priority_policy(api, desk, madrid):
     assert dt.datetime.fromisoformat(r.get_json()["resolution_due_at"]) == cal.add(created, 240)
 
 
+def test_the_clock_starts_at_the_ticket_s_creation(records, desk, monkeypatch):
+    import crm_support.entities as entities
+
+    t0 = at("2026-03-02T10:00:00.123456+00:00")  # a Monday, within the default hours 09-17 UTC
+    monkeypatch.setattr(entities, "utcnow", lambda: t0)
+    ticket = records.create("tickets", {"subject": "x", "priority": "high"})
+    # counted from its created_at to the microsecond, whenever the insert itself reads the clock
+    assert ticket.created_at == t0
+    assert ticket.first_response_due_at == t0 + dt.timedelta(minutes=60)
+    records.update("tickets", ticket, {"priority": "urgent"})
+    assert ticket.resolution_due_at == t0 + dt.timedelta(minutes=240)
+
+
 def test_pending_pauses_the_clock(records, desk, monkeypatch):
     import crm_support.entities as entities
 
