@@ -72,4 +72,6 @@ def test_a_changed_file_gets_a_new_url(tmp_path: Path) -> None:
         assert client.get(second).headers["Cache-Control"] == YEAR
         assert url_for("static", filename="missing.css") == "/static/missing.css"
         assert assets.digest("static", "../probe.css") is None
+        (tmp_path / "folder").mkdir()
+        assert url_for("static", filename="folder") == "/static/folder"  # no file, no digest
     assert first != second and first.startswith("/static/probe.css?v=")

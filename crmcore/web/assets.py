@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from stat import S_ISREG
 from typing import Any
 
 from flask import Flask, Response, current_app, request
@@ -47,6 +48,8 @@ def digest(endpoint: str, filename: str) -> str | None:
         stat = os.stat(path)
     except OSError:
         return None
+    if not S_ISREG(stat.st_mode):  # a folder
+        return None
     key = (path, stat.st_mtime_ns, stat.st_size)
     found = _digests.get(key)
     if found is None:
@@ -64,8 +67,7 @@ def _path(endpoint: str, filename: str) -> str | None:
         folder = blueprint.static_folder if blueprint is not None else None
     if not folder:
         return None
-    path = safe_join(folder, filename)  # None for a name that leaves the folder
-    return path if path is not None and os.path.isfile(path) else None
+    return safe_join(folder, filename)  # None for a name that leaves the folder
 
 
 def _add_digest(endpoint: str, values: dict[str, Any]) -> None:
