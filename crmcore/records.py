@@ -368,9 +368,9 @@ class RecordService:
             entity.prepare(values, record, self)
         values.update(internal or {})
         for name, value in values.items():
-            before = getattr(record, name)
-            if before != value:
-                changes[name] = (before, value)
+            current = getattr(record, name)
+            if current != value:
+                changes[name] = (current, value)
                 setattr(record, name, value)
         return RecordEvent(entity, record, "update", changes, self.user, self)
 

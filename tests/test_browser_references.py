@@ -151,3 +151,68 @@ def test_without_javascript_the_picker_is_a_select(crm_browser: Any, server: str
         expect(page.locator("main").get_by_role("combobox", name="Company")).to_have_count(1)
         options = select.locator("option")
         expect(options).to_have_text(["—", "Acme Rita"])
+
+
+MERGE_WORDS = {
+    "en": ("Merge a duplicate", "Duplicate to merge into this record", "The records were merged."),
+    "es": (
+        "Fusionar un duplicado",
+        "Duplicado que se fusiona en este registro",
+        "Los registros se han fusionado.",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "width"),
+    [("en", 1280), ("en", 375), ("es", 375)],
+    ids=["en-1280", "en-375", "es-375"],
+)
+def test_rep_merges_a_duplicate_found_with_the_dialog_s_picker(
+    crm_browser: Any, server: str, language: str, width: int
+) -> None:
+    """The merge dialog's reference input is the picker of record forms: the duplicate is
+    found by typing, whichever records the picker starts with."""
+    from playwright.sync_api import expect
+
+    button, field, merged = MERGE_WORDS[language]
+    tag = f"{language}{width}"
+    # the language chosen on the page stays the user's: the Spanish story is the other rep's
+    email = "rep2@example.com" if language == "es" else "rep1@example.com"
+    token = _token(server, email)
+    keep = api(
+        server, "POST", "/api/v1/contacts", {"first_name": "Nora", "last_name": f"Keep{tag}"}, token
+    )
+    api(
+        server,
+        "POST",
+        "/api/v1/contacts",
+        {"first_name": "Nora", "last_name": f"Twin{tag}"},
+        token,
+    )
+    for i in range(55):  # more than the picker starts with: the twin is not among them
+        api(server, "POST", "/api/v1/contacts", {"last_name": f"Filler {tag} {i}"}, token)
+    with watched_page(crm_browser, server, width) as page:
+        page.add_init_script(CSP_WATCH)
+        sign_in(page, email)
+        if language != "en":
+            page.locator("#language-select").select_option(language)  # submits itself
+            page.wait_for_function(f"document.documentElement.lang === {language!r}")
+        page.goto(f"/contacts/{keep['id']}")
+        main = page.locator("main")
+        main.get_by_role("link", name=button).click()
+        dialog = page.get_by_role("dialog")
+        combo = dialog.get_by_role("combobox", name=field)
+        expect(combo).to_be_visible()
+        combo.press_sequentially(f"twin{tag}".lower())
+        option = dialog.get_by_role("option", name=f"Nora Twin{tag}")
+        expect(option).to_have_attribute("aria-selected", "true")
+        combo.press("Enter")
+        expect(combo).to_have_value(f"Nora Twin{tag}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        dialog.get_by_role("button", name=button).click()
+        expect(page.get_by_text(merged)).to_be_visible()
+        expect(page).to_have_url(f"/contacts/{keep['id']}")
+        page.goto("/contacts/trash")  # where the merged twin went
+        expect(page.locator("main").get_by_text(f"Twin{tag}")).to_be_visible()
+        assert page.evaluate("window.__csp") == []

@@ -16,6 +16,7 @@ from crmcore.importing import ImportOptions, import_file
 from crmcore.permissions import Access
 from crmcore.references import MISSING, ReferenceCheck, references
 from crmcore.testing import assert_references_scoped
+from crmcore.web.views import PICKER_LIMIT
 
 ALL = ("sales", "support", "marketing", "kb")
 
@@ -352,3 +353,38 @@ def test_picker_json_offers_only_readable_records(crm, web_as, two_reps):
     assert [o["title"] for o in response.get_json()["options"]] == ["Acme Mine"]
     form = client.get("/contacts/new").get_data(as_text=True)
     assert "data-picker" in form and "picker.js" in form and "<script>" not in form
+
+
+def test_a_picker_starts_with_the_newest_records_it_may_read_by_title(crm, web_as, two_reps):
+    mine, theirs = two_reps
+    as_mine = crm.records(Access.for_user(mine))
+    for i in range(5):
+        as_mine.create("companies", {"name": f"Aardvark {i}"})  # the oldest: left out
+    for i in range(PICKER_LIMIT):
+        as_mine.create("companies", {"name": f"{'bcdefgh'[i % 7]}eta {i:02d}"})
+    crm.records(Access.for_user(theirs)).create("companies", {"name": "Acme Theirs"})
+    titles = [
+        o["title"]
+        for o in web_as(mine).get("/companies/picker?format=json&q=").get_json()["options"]
+    ]
+    assert len(titles) == PICKER_LIMIT
+    assert not any(t.startswith(("Aardvark", "Acme")) for t in titles)
+    assert titles == sorted(titles, key=str.casefold)  # by title, whatever the case
+    # typing finds what the first options leave out
+    found = web_as(mine).get("/companies/picker?format=json&q=aardvark").get_json()["options"]
+    assert [o["title"] for o in found] == [f"Aardvark {i}" for i in range(5)]
+
+
+def test_an_action_s_reference_input_is_the_scoped_picker(crm, web_as, two_reps):
+    mine, theirs = two_reps
+    as_mine = crm.records(Access.for_user(mine))
+    keep = as_mine.create("contacts", {"first_name": "Lola", "last_name": "Keep"})
+    as_mine.create("contacts", {"first_name": "Lola", "last_name": "Twin"})
+    crm.records(Access.for_user(theirs)).create("contacts", {"last_name": "Elsewhere"})
+    client = web_as(mine)
+    for url in (f"/contacts/{keep.id}", f"/contacts/{keep.id}/actions/merge"):
+        html = client.get(url).get_data(as_text=True)
+        picker = html.split('data-source="/contacts/picker"', 1)[1].split("</select>", 1)[0]
+        assert 'id="action-merge-other_id" name="other_id"' in picker
+        assert "Lola Twin" in picker and "Elsewhere" not in picker
+        assert 'for="action-merge-other_id"' in html and "picker.js" in html

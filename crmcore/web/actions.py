@@ -25,12 +25,12 @@ from . import detail
 from .forms import FormField, _choices, _kind, _max_length, field_errors
 from .i18n import label
 from .locked import locked_fields
-from .views import BULK_LIMIT, entity_for, safe_back, service, tz_name
+from .views import BULK_LIMIT, entity_for, picker_options, safe_back, service, tz_name
 
 
 def input_fields(action: RecordAction) -> list[FormField]:
-    """The inputs of the action's dialog, from its schema (``reference`` metadata: a choice of
-    the records of that entity the user may read)."""
+    """The inputs of the action's dialog, from its schema (``reference`` metadata: a picker of
+    the records of that entity the user may read, as on record forms)."""
     if action.schema is None:
         return []
     out = []
@@ -53,12 +53,13 @@ def input_fields(action: RecordAction) -> list[FormField]:
             target=target,
         )
         if target:
-            spec.choices = _readable(str(target))
+            spec.choices = _first_options(str(target))
         out.append(spec)
     return out
 
 
-def _readable(plural: str, limit: int = 200) -> list[tuple[str, str]]:
+def _first_options(plural: str) -> list[tuple[str, str]]:
+    """A reference input's first options: the picker's (typing searches the rest)."""
     records = service()
     try:
         target = records.entity(plural)
@@ -66,9 +67,7 @@ def _readable(plural: str, limit: int = 200) -> list[tuple[str, str]]:
         return []
     if not records.access.can(target, "read"):
         return []
-    order = [target.attribute(f) for f in target.title_fields if f in target.columns]
-    stmt = records.query(target).order_by(*order, target.model.id).limit(limit)
-    return [(str(r.id), target.display(r)) for r in records.session.scalars(stmt)]
+    return picker_options(target, "")
 
 
 def default_values(action: RecordAction, specs: list[FormField]) -> dict[str, str]:

@@ -284,18 +284,29 @@ def reference_choices(entity: Entity, specs: list[FormField], action: str) -> No
 
 
 def picker_options(target: Entity, words: str, limit: int = PICKER_LIMIT) -> list[tuple[str, str]]:
-    """Records of ``target`` the user may read, matching ``words``, as ``(id, title)``."""
+    """Records of ``target`` the user may read, matching ``words``, as ``(id, title)``, by title.
+
+    Without ``words`` (the options a picker starts with, and all that a browser without
+    JavaScript offers): the ``limit`` newest, found by their ids, then sorted by title. The
+    first ones by title sorted the whole table on every page with a picker (a contact's page,
+    for its merge dialog: ~45 ms at 100,000 contacts, ~0.5 s at a million).
+    """
     records = service()
     stmt = records.query(target)
     words = words.strip()[:200]
-    if words and target.search_fields:
+    if not words:
+        newest = records.session.scalars(stmt.order_by(target.model.id.desc()).limit(limit))
+        titled = [(target.display(r), r.id) for r in newest]
+        titled.sort(key=lambda item: (item[0].casefold(), item[0], item[1]))
+        return [(str(record_id), title) for title, record_id in titled]
+    if target.search_fields:
         ids = current_crm().search.record_ids(target, words)
         if ids is not None:
             stmt = stmt.where(target.model.id.in_(ids))
-    elif words:  # not in the search index: match the title's columns
-        titled = [target.attribute(f) for f in target.title_fields if f in target.columns]
-        if titled:
-            stmt = stmt.where(or_(*(c.icontains(words, autoescape=True) for c in titled)))
+    else:  # not in the search index: match the title's columns
+        titled_columns = [target.attribute(f) for f in target.title_fields if f in target.columns]
+        if titled_columns:
+            stmt = stmt.where(or_(*(c.icontains(words, autoescape=True) for c in titled_columns)))
     order = [target.attribute(f) for f in target.title_fields if f in target.columns]
     stmt = stmt.order_by(*order, target.model.id).limit(limit)
     return [(str(r.id), target.display(r)) for r in records.session.scalars(stmt)]
