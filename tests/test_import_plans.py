@@ -5,6 +5,8 @@ index (``crmcore.db.live`` hints it that most records are live)."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,22 @@ def plan(crm, statement: str, params) -> str:
     return "\n".join(row[-1] for row in rows)
 
 
+@contextmanager
+def selects_of(crm) -> Iterator[dict[str, object]]:
+    """The SELECT statements run inside the block, each with the parameters of its first run."""
+    selects: dict[str, object] = {}
+
+    def keep(_conn, _cursor, statement, params, _context, _many) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.setdefault(statement, params)
+
+    event.listen(crm.engine, "before_cursor_execute", keep)
+    try:
+        yield selects
+    finally:
+        event.remove(crm.engine, "before_cursor_execute", keep)
+
+
 def test_the_live_condition_leaves_the_trash_index_to_queries_with_nothing_better(crm):
     by_name = select(Company.id).where(live(Company), func.lower(Company.name).in_(["a", "b"]))
     compiled = by_name.compile(crm.engine, compile_kwargs={"literal_binds": True})
@@ -38,17 +56,8 @@ def test_no_look_up_of_an_import_walks_a_table(crm, records, tmp_path: Path):
         writer.writerow(["First name", "Last name", "E-mail", "Phone", "Company"])
         for i in range(30):
             writer.writerow([f"Ana{i}", f"Ruiz{i % 7}", f"ana{i}@example.com", "", f"Firm {i % 4}"])
-    selects: dict[str, object] = {}
-
-    def keep(_conn, _cursor, statement, params, _context, _many) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.setdefault(statement, params)
-
-    event.listen(crm.engine, "before_cursor_execute", keep)
-    try:
+    with selects_of(crm) as selects:
         result = import_file(crm, Access.system(), path, ImportOptions(entity="contacts"))
-    finally:
-        event.remove(crm.engine, "before_cursor_execute", keep)
     assert result.created == 30
     walks = {}
     for statement, params in selects.items():

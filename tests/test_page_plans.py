@@ -5,7 +5,7 @@ visit ~45 ms at 100,000 contacts and ~0.5 s at a million."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
+from test_import_plans import plan, selects_of
 
 pytestmark = pytest.mark.crm_sqlite_only  # the plans of SQLite's planner
 
@@ -17,22 +17,12 @@ def test_the_contact_page_sorts_no_whole_table(crm, records, web):
     )
     for i in range(3):
         records.create("contacts", {"first_name": f"Ana{i}", "last_name": "Ruiz"})
-    selects: dict[str, object] = {}
-
-    def keep(_conn, _cursor, statement, params, _context, _many) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.setdefault(statement, params)
-
-    event.listen(crm.engine, "before_cursor_execute", keep)
-    try:
+    with selects_of(crm) as selects:
         html = web.get(f"/contacts/{contact.id}").get_data(as_text=True)
-    finally:
-        event.remove(crm.engine, "before_cursor_execute", keep)
     assert 'id="action-merge-other_id"' in html  # the page with its merge picker
     sorts = {}
     for statement, params in selects.items():
-        rows = crm.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-        found = "\n".join(row[-1] for row in rows)
+        found = plan(crm, statement, params)
         walks = any(
             f"SCAN {table}" in found or f"{table} USING INDEX ix_{table}_deleted_at" in found
             for table in ("core_contact", "core_company")
