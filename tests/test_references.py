@@ -388,3 +388,28 @@ def test_an_action_s_reference_input_is_the_scoped_picker(crm, web_as, two_reps)
         assert 'id="action-merge-other_id" name="other_id"' in picker
         assert "Lola Twin" in picker and "Elsewhere" not in picker
         assert 'for="action-merge-other_id"' in html and "picker.js" in html
+
+
+def test_a_refused_dialog_keeps_the_record_chosen_and_another_reps_stays_out(crm, web_as, two_reps):
+    from test_web import csrf_of
+
+    mine, theirs = two_reps
+    as_mine = crm.records(Access.for_user(mine))
+    keep = as_mine.create("contacts", {"first_name": "Lola", "last_name": "Keep"})
+    for i in range(PICKER_LIMIT):  # newer: Lola Keep is no longer among the first options
+        as_mine.create("contacts", {"last_name": f"Newer {i}"})
+    elsewhere = crm.records(Access.for_user(theirs)).create("contacts", {"last_name": "Elsewhere"})
+    client = web_as(mine)
+    url = f"/contacts/{keep.id}/actions/merge"
+    token = csrf_of(client.get(url).get_data(as_text=True))
+    refused = client.post(url, data={"csrf_token": token, "other_id": str(keep.id)})
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    picker = html.split('id="action-merge-other_id"', 1)[1].split("</select>", 1)[0]
+    assert f'value="{keep.id}" selected>Lola Keep<' in picker
+    # another rep's contact, its id typed into the form: refused, untouched, not named
+    r = client.post(url, data={"csrf_token": token, "other_id": str(elsewhere.id)})
+    assert r.status_code in (404, 422)
+    assert "Elsewhere" not in r.get_data(as_text=True)
+    crm.session.expire_all()
+    assert crm.records().get("contacts", elsewhere.id).deleted_at is None

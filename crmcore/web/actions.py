@@ -15,10 +15,12 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from marshmallow.utils import missing
 
+from .. import parsing
 from ..actions import RecordAction, actions_of, find_action, permitted, run_action
 from ..app import current_crm
 from ..contributions import ACTIONS
 from ..errors import Conflict, CRMError, PermissionDenied, ValidationError
+from ..references import titles
 from . import detail
 
 # the generic form machinery: how a schema field becomes an input
@@ -70,6 +72,22 @@ def _first_options(plural: str) -> list[tuple[str, str]]:
     return picker_options(target, "")
 
 
+def _keep_chosen(specs: list[FormField], values: Mapping[str, str]) -> None:
+    """A refused dialog offers again the records its pickers had chosen, which typing may have
+    found beyond the first options: titled when the user may read them, ``#id`` otherwise."""
+    records = service()
+    for spec in specs:
+        chosen = parsing.record_id(values.get(spec.name)) if spec.kind == "reference" else None
+        if chosen is None or any(c == str(chosen) for c, _t in spec.choices):
+            continue
+        try:
+            target = records.entity(str(spec.target))
+        except CRMError:
+            continue
+        title = titles(records, target, [chosen]).get(chosen, f"#{chosen}")
+        spec.choices.insert(0, (str(chosen), title))
+
+
 def default_values(action: RecordAction, specs: list[FormField]) -> dict[str, str]:
     """What the dialog's inputs start with: the schema's defaults."""
     values: dict[str, str] = {}
@@ -106,15 +124,20 @@ def _permitted_in_general(entity: Any, action: RecordAction) -> bool:
     return access.has(action.permission)
 
 
-def record_actions(entity: Any, record: Any) -> list[dict[str, Any]]:
+def record_actions(
+    entity: Any, record: Any, failure: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The actions the signed-in user may run on ``record``, for its page: each with its inputs
-    and, when the record's state forbids it, the reason."""
+    and, when the record's state forbids it, the reason (``failure``: a refused dialog's name
+    and values, shown again)."""
     records = service()
     out = []
     for action in actions_of(current_crm(), entity):
         if not permitted(records, entity, action, record):
             continue
         specs = input_fields(action)
+        if failure and failure.get("name") == action.name:
+            _keep_chosen(specs, failure["values"])
         out.append(
             {
                 "action": action,
