@@ -267,10 +267,10 @@ def test_commands_of_an_enabled_plugin_run(cli):
     assert result.exit_code == 0, result.output
 
 
-def test_help_imports_no_database_or_api_code():
-    """``crm --help`` lists every command without importing SQLAlchemy, marshmallow or the API:
-    built-in commands from their recorded help, plugin groups lazily (bench/startup.py times it).
-    """
+def test_help_imports_no_flask_database_or_api_code():
+    """``crm --help`` lists every command without importing Flask, SQLAlchemy, marshmallow or
+    the API: built-in and Flask's commands from their recorded help, plugin groups lazily
+    (bench/startup.py times it)."""
     import subprocess
     import sys
 
@@ -278,15 +278,50 @@ def test_help_imports_no_database_or_api_code():
         "import sys; sys.argv = ['crm', '--help']\n"
         "from crmcore.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('sqlalchemy', 'marshmallow', 'flask_smorest', 'crmcore.api')"
-        " if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('flask', 'werkzeug', 'jinja2', 'sqlalchemy', 'marshmallow',"
+        " 'flask_smorest', 'crmcore.api') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     ).stdout
-    assert "marketing" in out and "serve" in out
+    for command in ("marketing", "support", "automation", "insights", "serve", "run", "routes"):
+        assert f"\n  {command} " in out, command
     assert "HEAVY []" in out, out.splitlines()[-1]
+
+
+def test_flask_s_commands_and_options_from_the_executable(tmp_path):
+    """What ``FlaskGroup`` gave ``crm`` still works where Flask is imported only to run:
+    ``shell`` and ``routes`` on the instance's app, ``--env-file`` and ``--debug``; ``--app``
+    is accepted and, as with FlaskGroup given ``create_app``, changes nothing."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "FLASK_"))}
+    instance = tmp_path / "from-env-file"
+    (tmp_path / "crm.env").write_text(f"CRM_INSTANCE_PATH={instance}\n")
+
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CRM, *args], env=env, cwd=tmp_path, capture_output=True, text=True, input=input,
+            timeout=120, check=False,
+        )  # fmt: skip
+
+    shell = run(
+        "--debug",
+        "--env-file",
+        "crm.env",
+        "shell",
+        input="print('APP', app.debug, app.instance_path)\n",
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert f"APP True {instance}" in shell.stdout + shell.stderr
+    quiet = run("--no-debug", "-e", "crm.env", "shell", input="print('APP', app.debug)\n")
+    assert "APP False" in quiet.stdout + quiet.stderr
+    routes = run("-e", "crm.env", "routes")
+    assert routes.returncode == 0, routes.stderr
+    assert "/api/v1/contacts" in routes.stdout and "/login" in routes.stdout
+    missing = run("--env-file", "nowhere.env", "routes")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    app_option = run("--app", "os:path", "-e", "crm.env", "routes")  # as FlaskGroup: the CRM's
+    assert app_option.returncode == 0 and "/api/v1/contacts" in app_option.stdout
 
 
 def test_recorded_help_of_built_in_commands_is_current():

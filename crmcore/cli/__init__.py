@@ -1,15 +1,21 @@
-"""The ``crm`` command, built on Flask's ``FlaskGroup`` (``crm run``, ``shell`` and ``routes``
-come with it). Plugin commands are looked up only when ``crm`` needs them."""
+"""The ``crm`` command: a click group that does what Flask's ``FlaskGroup`` does for it
+(``crm run``, ``shell`` and ``routes``, a ``ScriptInfo`` for ``with_appcontext``, ``--env-file``
+and ``--debug``) but imports Flask only when a command runs, so ``crm --help`` stays fast.
+Plugin commands are looked up only when ``crm`` needs them."""
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from flask.cli import FlaskGroup, ScriptInfo
+from click.core import ParameterSource
 
 from .. import __version__
+
+if TYPE_CHECKING:
+    from flask.cli import ScriptInfo
 
 #: Built-in commands: name -> ("module:attribute", short help). A command is imported when it
 #: runs; ``crm --help`` lists them from here (``tests/test_cli.py`` keeps the texts current).
@@ -57,6 +63,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "crmcore.cli.data:export",
         "Export ENTITY to FILE (default: standard output), streaming at constant memory.",
     ),
+    # Flask's own, as FlaskGroup adds them
+    "run": ("flask.cli:run_command", "Run a development server."),
+    "shell": ("flask.cli:shell_command", "Run a shell in the app context."),
+    "routes": ("flask.cli:routes_command", "Show the routes for the app."),
 }
 
 
@@ -101,11 +111,99 @@ def _import(target: str) -> click.Command:
     return getattr(import_module(module), attr)  # type: ignore[no-any-return]
 
 
-class CRMGroup(FlaskGroup):
+def new_script_info() -> ScriptInfo:
+    """The Flask ``ScriptInfo`` that the ``crm`` executable runs with (what ``with_appcontext``
+    loads the app from): the CRM app of the instance that the environment names."""
+    from flask.cli import ScriptInfo
+
+    return ScriptInfo(create_app=_create_app, set_debug_flag=False, load_dotenv_defaults=False)
+
+
+def script_info(ctx: click.Context) -> ScriptInfo:
+    """This run's ``ScriptInfo``: the caller's (the test kit gives one), else a new one."""
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = new_script_info()
+    return root.obj  # type: ignore[no-any-return]
+
+
+def _load_env_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        import dotenv  # noqa: F401
+    except ImportError:
+        raise click.BadParameter(
+            "python-dotenv must be installed to load an env file.", ctx=ctx, param=param
+        ) from None
+    from flask.cli import load_dotenv
+
+    load_dotenv(value, load_defaults=False)
+    return value
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool | None:
+    # an environment variable, not the ScriptInfo, so that create_app sees it (as Flask does)
+    if ctx.get_parameter_source(param.name or "") in (
+        ParameterSource.DEFAULT,
+        ParameterSource.DEFAULT_MAP,
+    ):
+        return None
+    os.environ["FLASK_DEBUG"] = "1" if value else "0"
+    return value
+
+
+def _set_app(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        script_info(ctx).app_import_path = value
+    return value
+
+
+#: FlaskGroup's options. ``--app`` is accepted as FlaskGroup accepts it but not shown: with
+#: ``create_app`` given, Flask never loads the app it names, so ``crm`` always runs the CRM.
+OPTIONS = [
+    click.Option(
+        ["-e", "--env-file"],
+        type=click.Path(exists=True, dir_okay=False),
+        help="Load environment variables from this file. Variables set directly in the "
+        "environment take precedence. python-dotenv must be installed.",
+        is_eager=True,
+        expose_value=False,
+        callback=_load_env_file,
+    ),
+    click.Option(
+        ["-A", "--app"],
+        metavar="IMPORT",
+        hidden=True,
+        is_eager=True,
+        expose_value=False,
+        callback=_set_app,
+    ),
+    click.Option(
+        ["--debug/--no-debug"], help="Set debug mode.", expose_value=False, callback=_set_debug
+    ),
+]
+
+
+class CRMGroup(click.Group):
     """Lazy built-in and plugin commands; known errors become one line and exit status 1."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("context_settings", {}).setdefault("auto_envvar_prefix", "FLASK")
+        super().__init__(params=[*OPTIONS, *kwargs.pop("params", [])], **kwargs)
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # tells a module that calls app.run() at import not to start a server (as FlaskGroup)
+        os.environ["FLASK_RUN_FROM_CLI"] = "true"
+        return super().make_context(info_name, args, parent=parent, **extra)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        # FlaskGroup would create the app to list app.cli commands: too slow for --help
         names = set(self.commands) | set(COMMANDS)
         names |= set(self._plugin_commands(ctx))
         return sorted(names)
@@ -113,14 +211,14 @@ class CRMGroup(FlaskGroup):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS:
             return _import(COMMANDS[name][0])
-        command = click.Group.get_command(self, ctx, name)
+        command = super().get_command(ctx, name)
         if command is not None:
             return command
         return self._plugin_commands(ctx).get(name)
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
-        info = ctx.ensure_object(ScriptInfo)
-        if info.create_app not in (None, _create_app):
+        info = ctx.find_root().obj
+        if getattr(info, "create_app", None) not in (None, _create_app):
             # the caller gave its own app (tests, an embedding program): the commands of that
             # app's plugins, extra modules included, kept on the app rather than on `crm`
             crm = info.load_app().extensions["crm"]
@@ -184,7 +282,7 @@ class CRMGroup(FlaskGroup):
     def _require_enabled(ctx: click.Context, plugin: str) -> None:
         from sqlalchemy.exc import SQLAlchemyError
 
-        app = ctx.ensure_object(ScriptInfo).load_app()
+        app = script_info(ctx).load_app()
         with app.app_context():
             try:
                 enabled = app.extensions["crm"].enabled_plugins()
@@ -201,6 +299,7 @@ class CRMGroup(FlaskGroup):
         from ..plugin_listing import DatabaseUnavailable
         from ..plugins import PluginError
 
+        script_info(ctx)  # before the command's context is made: it inherits the object
         try:
             return super().invoke(ctx)
         except ValidationError as exc:
@@ -228,11 +327,6 @@ def _database_error(detail: str) -> str:
 
 cli = CRMGroup(
     name="crm",
-    create_app=_create_app,
-    add_default_commands=True,
-    add_version_option=False,
-    load_dotenv=False,
-    set_debug_flag=False,
     help="Run and manage a CRM instance. Settings come from CRM_* environment variables and "
     "<instance>/crm.toml (CRM_INSTANCE_PATH, default ./instance).",
 )

@@ -108,9 +108,8 @@ def _invoke(env: dict[str, str], args: tuple[str, ...]) -> None:
     import gc
 
     from click.testing import CliRunner
-    from flask.cli import ScriptInfo
 
-    from ..cli import cli
+    from ..cli import cli, new_script_info
 
     changes: dict[str, str | None] = {k: v for k, v in env.items() if os.environ.get(k) != v}
     changes.update({k: None for k in os.environ if k not in env})
@@ -118,11 +117,7 @@ def _invoke(env: dict[str, str], args: tuple[str, ...]) -> None:
     if args[:1] == ("init",) or (_shared_app and _shared_app[0][0] != key):
         _forget_app()  # init migrates: the commands after it load the migrated instance
     # the ScriptInfo the `crm` executable makes, holding the app already loaded, if any
-    info = ScriptInfo(
-        create_app=cli.create_app,
-        set_debug_flag=cli.set_debug_flag,
-        load_dotenv_defaults=cli.load_dotenv,
-    )
+    info = new_script_info()
     if _shared_app:
         info._loaded_app = _shared_app[0][1]
     saved = dict(os.environ)
