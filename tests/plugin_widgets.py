@@ -14,7 +14,8 @@ class Widget(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, Base):
     __tablename__ = "widgets_widget"
 
     name: Mapped[str] = mapped_column(String(100))
-    colour: Mapped[str | None] = mapped_column(String(20))
+    # stored under another name: the API and pages must key it by attribute, not by column
+    colour: Mapped[str | None] = mapped_column("colour_code", String(20))
 
 
 class WidgetSchema(RecordSchema):

@@ -44,6 +44,23 @@ def test_rest_crud(api, admin):
     assert api.get("/api/v1/widgets?colour=red").get_json()["data"] == []
 
 
+def test_a_list_sorted_by_a_field_stored_under_another_column_name_pages_on(api):
+    """``colour`` is stored in ``colour_code``: the list's plain rows are keyed by the field,
+    so a page sorted by it dumps it and makes the cursor of the next page from it."""
+    colours = ["red", "green", "blue"]
+    ids = [_create(api, name=f"W{n}", colour=c).get_json()["id"] for n, c in enumerate(colours)]
+    seen, cursor = [], None
+    for _ in range(3):
+        url = "/api/v1/widgets?limit=1&sort=colour" + (f"&cursor={cursor}" if cursor else "")
+        page = api.get(url)
+        assert page.status_code == 200, page.get_json()
+        body = page.get_json()
+        seen += [(w["id"], w["colour"]) for w in body["data"]]
+        cursor = body["next_cursor"]
+    assert seen == [(ids[2], "blue"), (ids[1], "green"), (ids[0], "red")]
+    assert cursor is None
+
+
 def test_schema_validation_gives_problem_details(api):
     r = api.post("/api/v1/widgets", json={"name": "", "colour": "purple", "id": 99})
     assert r.status_code == 422

@@ -203,8 +203,9 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
                     stmt = stmt.with_only_columns(*columns.values())
             rows: list[Any]
             if columns is not None:
-                # read-only: plain rows of the same statement, no ORM records to build
-                rows = list(service.session.execute(stmt, values))
+                # read-only: plain rows, executed on the session's connection (the ORM's
+                # result loading was a tenth of the request's CPU time)
+                rows = list(service.session.connection().execute(stmt, values))
                 dump = row_dumper(entity.dump_schema, list(columns))
             else:
                 rows = list(service.session.scalars(stmt, values))

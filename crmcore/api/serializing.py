@@ -102,9 +102,10 @@ def _fast(field: fields.Field) -> Callable[[Any, Any], Any] | None:
 
 
 def row_columns(entity: Entity, schema: Schema) -> dict[str, Any] | None:
-    """The mapped columns (by attribute name) to select so that ``dumper(schema)`` can dump
-    plain rows, or ``None`` when it needs whole records: eager relations, dump hooks, or a
-    field that reads anything but a column (a property, a relation, a method)."""
+    """The mapped columns (by attribute name, labelled with it) to select so that
+    ``dumper(schema)`` can dump plain rows, or ``None`` when it needs whole records: eager
+    relations, dump hooks, or a field that reads anything but a column (a property, a
+    relation, a method)."""
     key = ("_crm_row_columns", entity.model)
     if key in schema.__dict__:
         return schema.__dict__[key]  # type: ignore[no-any-return]
@@ -117,7 +118,12 @@ def row_columns(entity: Entity, schema: Schema) -> dict[str, Any] | None:
         attribute = field.attribute or name
         if not field._CHECK_ATTRIBUTE or attribute not in columns:
             plain = False
-    found = {name: getattr(entity.model, name) for name in sorted(columns)} if plain else None
+    # labelled by attribute: a row read on the connection is keyed by column name otherwise
+    found = (
+        {name: getattr(entity.model, name).label(name) for name in sorted(columns)}
+        if plain
+        else None
+    )
     schema.__dict__[key] = found
     return found
 
