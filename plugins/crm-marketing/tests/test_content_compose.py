@@ -346,3 +346,20 @@ def test_a_value_missing_for_one_contact_renders_empty(crm, session, records, ma
                 compose.compiled(crm, campaign), make_contact(tags=[]), "https://x.example/u"
             ),
         )  # checking (saving) stays strict
+
+
+def test_one_boundary_per_campaign_that_no_part_can_hold(crm, session, campaign, make_contact):
+    """The multipart boundary is made once per compiled campaign: a contact whose name is the
+    boundary line itself still gets a message of exactly its two parts, name intact."""
+    first = make_contact(first_name="Ada", last_name="Byron", email="ada@example.com")
+    _, message = _compose(crm, session, campaign, first)
+    boundary = message.get_boundary()
+    assert boundary and boundary.startswith("=_")
+    sly = make_contact(first_name=f"--{boundary}--", last_name="X", email="sly@example.com")
+    _, other = _compose(crm, session, campaign, sly, message_id="<r2@example.com>")
+    assert other.get_boundary() == boundary
+    parsed = _reparsed(other)
+    text, html = list(parsed.iter_parts())
+    assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    assert f"Hello --{boundary}--" in text.get_content()
+    assert parsed["Subject"] == f"Spring for --{boundary}--"
