@@ -49,6 +49,7 @@ EXPECTED = {
     "crm_{n}/schemas.py",
     "crm_{n}/views.py",
     "crm_{n}/cli.py",
+    "crm_{n}/commands.py",
     "crm_{n}/templates/{n}/index.html",
     "crm_{n}/migrations/versions/0001_{n}.py",
     "tests/conftest.py",
