@@ -88,8 +88,11 @@ def crm_cli_commands() -> Iterable[click.Command]:
     """Return click commands or groups to add to ``crm``.
 
     Called lazily, only when the ``crm`` command needs its list of commands: import your CLI
-    module inside the implementation to keep start-up fast. The commands are listed for every
-    installed plugin, but run only where the plugin is enabled (``--help`` always works).
+    module inside the implementation to keep start-up fast. ``crm --help`` imports no Flask,
+    so return a group as a ``crmcore.cli.LazyGroup`` whose commands (which may use
+    ``flask.cli.with_appcontext``) live in a module imported only when one runs. The commands
+    are listed for every installed plugin, but run only where the plugin is enabled
+    (``--help`` always works).
     """
 
 
