@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .ports import free_port as free_port
 
 CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
 #: Chromium features the tests turn off. Chromium reads only the last ``--disable-features`` of
@@ -72,13 +73,6 @@ WIDTHS = (
     pytest.param(1280, id="1280px"),
     pytest.param(375, id="375px", marks=pytest.mark.crm_sqlite_only),
 )
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_crm(env: dict[str, str], *args: str) -> None:

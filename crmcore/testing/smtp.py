@@ -10,7 +10,6 @@ app's ``CRM_SMTP_URL`` at it for one test::
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,12 +18,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from .ports import free_port as free_port
 
 
 class Inbox:
