@@ -131,14 +131,12 @@ def _load_env_file(ctx: click.Context, param: click.Parameter, value: str | None
     if value is None:
         return None
     try:
-        import dotenv  # noqa: F401
+        import dotenv
     except ImportError:
         raise click.BadParameter(
             "python-dotenv must be installed to load an env file.", ctx=ctx, param=param
         ) from None
-    from flask.cli import load_dotenv
-
-    load_dotenv(value, load_defaults=False)
+    dotenv.load_dotenv(value, encoding="utf-8", override=False)
     return value
 
 
@@ -153,14 +151,8 @@ def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool 
     return value
 
 
-def _set_app(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        script_info(ctx).app_import_path = value
-    return value
-
-
-#: FlaskGroup's options. ``--app`` is accepted as FlaskGroup accepts it but not shown: with
-#: ``create_app`` given, Flask never loads the app it names, so ``crm`` always runs the CRM.
+#: FlaskGroup's options. ``--app`` is accepted, not shown, and ignored: FlaskGroup given
+#: ``create_app`` never loaded the app it names either, so ``crm`` always runs the CRM.
 OPTIONS = [
     click.Option(
         ["-e", "--env-file"],
@@ -175,9 +167,7 @@ OPTIONS = [
         ["-A", "--app"],
         metavar="IMPORT",
         hidden=True,
-        is_eager=True,
         expose_value=False,
-        callback=_set_app,
     ),
     click.Option(
         ["--debug/--no-debug"], help="Set debug mode.", expose_value=False, callback=_set_debug
