@@ -228,7 +228,7 @@ class Importer:
                     self._refresh_statistics(result.created)
                     if self.progress:
                         self.progress(len(batch))
-                    gc.collect(1)
+                    del batch, counts  # freed before the next batch (see ``_batches``)
         finally:
             if enabled:
                 gc.enable()
@@ -253,15 +253,21 @@ class Importer:
         batch: list[Row] = []
         size = max(1, self.options.batch_size)
         for line, cells in iter_rows(self.path, self.format):
-            row = self.converter.convert(line, cells)
-            row.fingerprint = self._numbered(row.fingerprint)
-            row.key = self._key_of(row)
-            batch.append(row)
+            batch.append(self._row(line, cells))
             if len(batch) >= size:
                 yield batch
                 batch = []
+                # the young objects' pass, once per batch, when the batch imported is freed
+                # (``run`` has let go of it too): walking its rows would find nothing to free
+                gc.collect(1)
         if batch:
             yield batch
+
+    def _row(self, line: int, cells: list[str]) -> Row:
+        row = self.converter.convert(line, cells)
+        row.fingerprint = self._numbered(row.fingerprint)
+        row.key = self._key_of(row)
+        return row
 
     def _numbered(self, digest: str) -> str:
         """Identical rows of one file are told apart by their occurrence number."""
