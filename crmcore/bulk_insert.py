@@ -273,10 +273,11 @@ def _copy_new(
     with them in one ``COPY``: no statement of thousands of values for the client to write and
     the server to parse and plan (the ids are unique, not necessarily consecutive)."""
     ids = sorted(
-        r[0]
-        for r in conn.exec_driver_sql(
+        conn.exec_driver_sql(
             "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (sequence, len(rows))
         )
+        .scalars()
+        .all()
     )
     pk = plan.mapper.get_property(plan.id_key).columns[0].name
     names = [pk, *(plan.columns[i][1] for i in kept)]
@@ -307,7 +308,7 @@ def _insert_page(
                 f"ORDER BY sentinel RETURNING {pk}"
             )
             columns = tuple(list(column) for column in zip(*page, strict=True))
-            return sorted(r[0] for r in conn.exec_driver_sql(sql, columns))
+            return sorted(conn.exec_driver_sql(sql, columns).scalars().all())
         # typed on every row, as SQLAlchemy does: a JSON parameter may arrive as json, not jsonb
         typed = ", ".join(f"{mark}::{casts[i]}" for i in kept)
         values = ", ".join(f"({typed}, {n})" for n in range(len(page)))
@@ -318,14 +319,15 @@ def _insert_page(
             f"AS batch ({aliases}, sentinel) ORDER BY sentinel RETURNING {pk}"
         )
         flat = [value for row in page for value in row]
-        return sorted(r[0] for r in conn.exec_driver_sql(sql, tuple(flat)))
+        return sorted(conn.exec_driver_sql(sql, tuple(flat)).scalars().all())
     flat = [value for row in page for value in row]
     one = f"({', '.join([mark] * len(kept))})"
     sql = (
         f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([one] * len(page))} "  # noqa: S608
         f"RETURNING {pk}"
     )
-    ids = sorted(r[0] for r in conn.exec_driver_sql(sql, tuple(flat)))
+    # fetched in one call: iterating asks the driver for one row at a time
+    ids = sorted(conn.exec_driver_sql(sql, tuple(flat)).scalars().all())
     if ids and ids[-1] - ids[0] == len(ids) - 1:
         return ids
     # not handed out in order (SQLite past the largest rowid picks free ones at random):

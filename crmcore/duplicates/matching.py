@@ -505,7 +505,7 @@ def _look_up(
     result = service.session.connection().execute(stmt, params)
     # plain named tuples: the rules read each candidate's columns by attribute many times,
     # and a named tuple's attribute costs a tenth of a ``Row``'s
-    return list(map(_found_type(tuple(result.keys()))._make, result))
+    return list(map(_found_type(tuple(result.keys()))._make, result.all()))
 
 
 def _ids(model: Any, term: Term) -> Select[Any]:
