@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import marshmallow
@@ -201,15 +202,15 @@ def make_blueprint(crm: CRM, entity: Entity) -> Blueprint:
                 stmt = listing.apply_sort(entity, stmt, params).limit(params.limit + 1)
                 if columns is not None:
                     stmt = stmt.with_only_columns(*columns.values())
-            rows: list[Any]
+            rows: Sequence[Any]
             if columns is not None:
                 # read-only: plain rows, executed on the session's connection (the ORM's
                 # result loading was a tenth of the request's CPU time), fetched in one call
                 # (iterating asks the driver for one row at a time: psycopg's Python per row)
-                rows = list(service.session.connection().execute(stmt, values).all())
+                rows = service.session.connection().execute(stmt, values).all()
                 dump = row_dumper(entity.dump_schema, list(columns))
             else:
-                rows = list(service.session.scalars(stmt, values))
+                rows = service.session.scalars(stmt, values).all()
                 dump = dumper(entity.dump_schema)  # what the envelope's schema gives, compiled
             next_cursor = None
             if len(rows) > params.limit:
