@@ -59,14 +59,14 @@ def test_a_refused_row_fails_the_call_with_sqlalchemys_error(crm):
     now = dt.datetime.now(dt.UTC)
     names = ("fingerprint", "entity", "record_id", "import_id", "created_at")
     conn = crm.session.connection()
-    insert_many(conn, ImportedRow.__table__, names, [("f" * 64, "contacts", 1, None, now)])
+    insert_many(conn, ImportedRow.__table__, names, [(-1, "contacts", 1, None, now)])
     savepoint = conn.begin_nested()
     with pytest.raises(IntegrityError):
         insert_many(
             conn,
             ImportedRow.__table__,
             names,
-            [("e" * 64, "contacts", 2, None, now), ("f" * 64, "contacts", 3, None, now)],
+            [(7, "contacts", 2, None, now), (-1, "contacts", 3, None, now)],
         )
     savepoint.rollback()
     kept = crm.session.scalars(select(ImportedRow.record_id).order_by(ImportedRow.record_id))

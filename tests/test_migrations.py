@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 import crmcore
 from crmcore import migrate
@@ -240,4 +241,77 @@ def test_0015_drops_the_contacts_name_index_and_gives_it_back(fresh_database, tm
         assert {"ix_core_contact_name", "ix_core_contact_last_name_id"} <= indexes()
         migrate.upgrade(crm, "core")
         assert "ix_core_contact_name" not in indexes()
-        assert migrate.current(crm, "core") == "0015_contact_name_index"
+
+
+def test_0016_keeps_fingerprints_as_64_bits_and_recognises_older_imports(fresh_database, tmp_path):
+    """Rows imported by the version before (fingerprints of 64 hex digits) are recognised
+    after the upgrade, which keeps the number their first 16 digits spell; a downgrade gives
+    those 16 digits back."""
+    import hashlib
+    import json
+
+    from alembic import command
+
+    from crmcore.importing import ImportedRow, ImportOptions, import_file
+    from crmcore.permissions import Access
+
+    app = _app(fresh_database, tmp_path, [])
+    crm = app.extensions["crm"]
+    people = [("Ana", "Núñez", "ana@example.com"), ("Luis", "Gil", "luis@example.com")]
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "First name,Last name,E-mail\n" + "".join(f"{a},{b},{c}\n" for a, b, c in people),
+        encoding="utf-8",
+    )
+
+    def run() -> Any:
+        return import_file(crm, Access.system(), path, ImportOptions(entity="contacts"))
+
+    def stored() -> list[Any]:
+        crm.session.commit()
+        with crm.engine.connect() as conn:
+            return list(conn.scalars(text("SELECT fingerprint FROM core_import_row ORDER BY id")))
+
+    with app.app_context():
+        migrate.upgrade(crm, "core")
+        assert run().created == 2
+        numbers = stored()
+        assert all(isinstance(n, int) for n in numbers)
+        assert crm.session.scalars(select(ImportedRow.fingerprint)).all()  # the model reads them
+
+        command.downgrade(
+            migrate._config(crm, "core", crm.session.connection()), "0015_contact_name_index"
+        )
+        crm.session.commit()
+        assert stored() == [format(n & (2**64 - 1), "016x") for n in numbers]
+        # what the version before wrote for the same rows: its SHA-256, whole
+        old = []
+        for first, last, email in people:
+            cells = {"email": email, "first_name": first, "last_name": last}
+            digest = hashlib.sha256(
+                json.dumps(["contact", cells], sort_keys=True, ensure_ascii=False).encode()
+            ).hexdigest()
+            old.append(hashlib.sha256(f"{digest}:1".encode()).hexdigest())
+        shortened = stored()
+        assert [o[:16] for o in old] == shortened
+        with crm.engine.begin() as conn:
+            for short, whole in zip(shortened, old):
+                conn.execute(
+                    text("UPDATE core_import_row SET fingerprint = :w WHERE fingerprint = :s"),
+                    {"w": whole, "s": short},
+                )
+
+        migrate.upgrade(crm, "core")
+        assert migrate.current(crm, "core") == "0016_import_row_fingerprint"
+        assert stored() == numbers
+        again = run()
+        assert (again.created, again.skipped) == (0, 2)
+        with pytest.raises(IntegrityError):  # still one row per fingerprint
+            with crm.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO core_import_row (fingerprint, entity, record_id, created_at)"
+                        " VALUES (:f, 'contacts', 1, CURRENT_TIMESTAMP)"
+                    ),
+                    {"f": numbers[0]},
+                )

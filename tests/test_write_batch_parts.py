@@ -107,8 +107,8 @@ def test_loaded_ids_and_values_read_expired_records_through_the_orm(crm, records
 
 
 def test_row_fingerprints_keep_their_formula_so_old_imports_stay_idempotent(crm, records):
-    """A file imported by an earlier version is recognised row for row: the fingerprint is
-    the SHA-256 of ``json.dumps([entity, cells], sort_keys=True, ensure_ascii=False)``."""
+    """A file imported by an earlier version is recognised row for row: the row's digest
+    is the SHA-256 of ``json.dumps([entity, cells], sort_keys=True, ensure_ascii=False)``."""
     entity = records.entity("contacts")
     fields = FieldSet.of(entity, [], True)
     header = ["First name", "Last name", "E-mail", "Tags", "Company", "Email opt out"]
@@ -125,7 +125,7 @@ def test_row_fingerprints_keep_their_formula_so_old_imports_stay_idempotent(crm,
     expected = hashlib.sha256(
         json.dumps(["contact", canonical], sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
-    assert row.fingerprint == expected
+    assert row.digest == expected
     assert row.data["tags"] == ["a", "b"] and row.company == "Sol S.L."
     assert row.data["email_opt_out"] is True and row.data["last_name"] == "Núñez"
 
@@ -148,7 +148,7 @@ def test_row_fingerprints_keep_their_formula_on_a_generated_corpus(crm, records)
         row = converter.convert(line, cells)
         canonical = {t: unquote(c) for t, c in zip(columns.targets, cells) if t and c.strip()}
         hashed = json.dumps(["contact", canonical], sort_keys=True, ensure_ascii=False)
-        assert row.fingerprint == hashlib.sha256(hashed.encode()).hexdigest(), cells
+        assert row.digest == hashlib.sha256(hashed.encode()).hexdigest(), cells
 
 
 def unquote(cell: str) -> str:

@@ -29,7 +29,10 @@ class Row:
     data: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     company: str | None = None
-    fingerprint: str = ""
+    #: the SHA-256 (hex) of the row's values: what tells the row apart from the file's others
+    digest: str = ""
+    #: what ``core_import_row`` keeps of the row (:class:`crmcore.importing.models.ImportedRow`)
+    fingerprint: int = 0
     #: the value of the field the import matches records on, trimmed and lower-cased
     key: str | None = None
 
@@ -117,7 +120,7 @@ class RowConverter:
         text = ", ".join(filter(None, items))
         if not text and not row.errors:
             row.errors["_schema"] = ["The row has no value in any imported column."]
-        row.fingerprint = hashlib.sha256(f"{self._head}{text}}}]".encode()).hexdigest()
+        row.digest = hashlib.sha256(f"{self._head}{text}}}]".encode()).hexdigest()
         return row
 
     def _set(self, row: Row, name: str, value: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gc
-import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import marshmallow
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.exc import DBAPIError
 
 from ..bulk_insert import insert_many
@@ -33,7 +32,7 @@ from ..records import RecordService
 from ..registry import Entity
 from .converting import Row, RowConverter
 from .mapping import FieldSet, map_columns
-from .models import ImportedRow, ImportJob
+from .models import ImportedRow, ImportJob, fingerprint_of
 from .reading import CsvFormat, inspect_file, iter_rows
 
 #: Entities deduplicated by a field, compared case-insensitively.
@@ -117,7 +116,7 @@ class _Counts:
     updated: int = 0
     skipped: int = 0
     companies: int = 0
-    done: list[tuple[str, int]] = field(default_factory=list)  # fingerprint, record id
+    done: list[tuple[int, int]] = field(default_factory=list)  # fingerprint, record id
     rejected: list[Row] = field(default_factory=list)
     duplicates: list[dict[str, Any]] = field(default_factory=list)
 
@@ -265,16 +264,17 @@ class Importer:
 
     def _row(self, line: int, cells: list[str]) -> Row:
         row = self.converter.convert(line, cells)
-        row.fingerprint = self._numbered(row.fingerprint)
+        row.fingerprint = self._numbered(row.digest)
         row.key = self._key_of(row)
         return row
 
-    def _numbered(self, digest: str) -> str:
-        """Identical rows of one file are told apart by their occurrence number."""
+    def _numbered(self, digest: str) -> int:
+        """The row's fingerprint (:class:`ImportedRow`): identical rows of one file are told
+        apart by their occurrence number."""
         key = bytes.fromhex(digest[:32])
         seen = self._occurrences.get(key, 0) + 1
         self._occurrences[key] = seen
-        return hashlib.sha256(f"{digest}:{seen}".encode()).hexdigest()
+        return fingerprint_of(f"{digest}:{seen}")
 
     # one batch --------------------------------------------------------------------------------
 
@@ -568,13 +568,16 @@ class Importer:
         self._companies[key] = found
         return found
 
-    def _known_fingerprints(self, fingerprints: list[str]) -> set[str]:
+    def _known_fingerprints(self, fingerprints: list[int]) -> set[int]:
         listed = json_values("fingerprints", self._dialect)
+        value = listed.c.value
+        if self._dialect == "postgresql":  # the JSON list's values come as text there
+            value = cast(value, BigInteger)
         return set(
             self.session.scalars(
                 select(ImportedRow.fingerprint)
                 .select_from(listed)
-                .join(ImportedRow, ImportedRow.fingerprint == listed.c.value),
+                .join(ImportedRow, ImportedRow.fingerprint == value),
                 {"fingerprints": json_list(fingerprints)},
             )
         )
