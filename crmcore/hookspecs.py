@@ -77,9 +77,10 @@ def crm_blueprints() -> Iterable[Blueprint]:
     """Return Flask blueprints to register.
 
     A ``flask_smorest.Blueprint`` is registered on the REST API (and documented in its OpenAPI
-    document); a plain ``flask.Blueprint`` on the app. Name blueprints after the plugin. Two
-    plugins claiming the same URL prefix are refused at start-up. Routes of a disabled plugin
-    answer 404.
+    document, which is built when first read: ``crm serve`` reads it before it serves); a
+    plain ``flask.Blueprint`` on the app. Name blueprints after the plugin. Two plugins
+    claiming the same URL prefix are refused at start-up. Routes of a disabled plugin answer
+    404.
     """
 
 

@@ -207,3 +207,46 @@ def test_enabled_plugins_schemas_are_in(client: Any, crm: Any) -> None:
     for entity in crm.entities():
         assert {component(entity), f"{component(entity)}Patch"} <= schemas, entity.plural
     assert {"Convert", "SendQuote", "SuggestionList"} <= schemas  # record actions' inputs too
+
+
+def test_the_document_built_on_first_read_is_the_same_for_threads_reading_it_at_once(
+    crm_database_url, tmp_path
+):
+    """The app documents its blueprints when the document is first read; requests that
+    read it at the same time (a threaded server) wait for one build and all get it whole."""
+    import json
+    import threading
+
+    from crmcore.app import create_app
+    from crmcore.instance import ensure_roles, upgrade_all
+
+    app = create_app(
+        tmp_path / "instance",
+        config={"database_url": crm_database_url, "secret_key": "test-secret-" + "x" * 32},
+        discover=False,
+    )
+    crm = app.extensions["crm"]
+    with app.app_context():
+        upgrade_all(crm, only_enabled=False)
+        ensure_roles(crm)
+        crm.session.commit()
+    assert crm.api._undocumented  # nothing documented yet
+    start = threading.Barrier(4)
+    answers: list[tuple[int, str]] = []
+
+    def read() -> None:
+        client = app.test_client()
+        start.wait()
+        response = client.get("/api/v1/openapi.json")
+        answers.append((response.status_code, response.get_data(as_text=True)))
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [status for status, _ in answers] == [200] * 4
+    assert len({body for _, body in answers}) == 1
+    spec = json.loads(answers[0][1])
+    validate(spec)
+    assert "/api/v1/contacts" in spec["paths"] and "Contact" in spec["components"]["schemas"]

@@ -533,16 +533,28 @@ def _item_api(plugin: str) -> Callable[[], list[Any]]:
 
 
 def test_two_schema_classes_with_one_openapi_name_are_refused_naming_both(crm_database_url):
+    """The API document is built when first read (``crm serve`` and ``crm doctor`` read it
+    at once): there the conflict is refused, naming both classes, and ``crm doctor`` says so."""
+    from flask.cli import ScriptInfo
+
+    from crmcore.cli.doctor import diagnose
+
     first = plugin_module("alpha", crm_blueprints=_item_api("alpha"))
     second = plugin_module("beta", crm_blueprints=_item_api("beta"))
-    with pytest.raises(PluginConflictError) as info:
-        create_app(
+
+    def both() -> Any:
+        return create_app(
             config={"database_url": crm_database_url}, plugins=[first, second], discover=False
         )
+
+    with pytest.raises(PluginConflictError) as info:
+        both().extensions["crm"].api.complete()
     message = str(info.value)
     assert "'Item'" in message
     assert "crmtest_alpha.schemas.ItemSchema (plugin 'alpha')" in message
     assert "crmtest_beta.schemas.ItemSchema (plugin 'beta')" in message
+    found = diagnose(ScriptInfo(create_app=both))
+    assert [f.message for f in found if f.kind == "conflict"] == [message]
     app = create_app(config={"database_url": crm_database_url}, plugins=[first], discover=False)
     with app.app_context():
         assert "Item" in app.extensions["crm"].api.spec.to_dict()["components"]["schemas"]

@@ -230,6 +230,7 @@ def diagnose(info: ScriptInfo) -> list[Finding]:
     """Every finding about the app ``info`` loads (or fails to load)."""
     try:
         app = info.load_app()
+        app.extensions["crm"].api.complete()
     except PluginConflictError as exc:
         found = [Finding("conflict", str(exc), "conflict")]
         try:

@@ -148,6 +148,7 @@ def serve(
         crm = app.extensions["crm"]
         if migrate.current(crm, "core") is None:
             raise click.ClickException("this instance is not initialised: run `crm init` first")
+        crm.api.complete()
     from ..settings import listen_url_of, note_listen_url
 
     # links in mail fall back to this address when neither CRM_BASE_URL nor the setting is set
