@@ -57,11 +57,11 @@ class CRMApi(Api):  # type: ignore[misc]
     """flask-smorest's Api answering errors as problem+json, and documenting its blueprints
     when the OpenAPI document is first read.
 
-    flask-smorest documents a blueprint as it registers it, which took about a fifth of the
-    CPU time of every process that makes the app (each ``crm`` command, each server worker)
-    for a document most of them never serve. A blueprint's routes are registered at once; its
-    documentation, and every other step given to :meth:`document`, runs in order on the first
-    read of :attr:`spec`.
+    flask-smorest documents a blueprint as it registers it, which cost every process that
+    makes the app (each ``crm`` command) about a tenth of its CPU time, for a document most of
+    them never serve. A blueprint's routes are registered at once; its documentation, and
+    every other step given to :meth:`document`, runs in order on the first read of
+    :attr:`spec`.
     """
 
     #: no catch-all error response: each operation lists its own (``openapi.document_errors``)
