@@ -210,26 +210,17 @@ def test_enabled_plugins_schemas_are_in(client: Any, crm: Any) -> None:
 
 
 def test_the_document_built_on_first_read_is_the_same_for_threads_reading_it_at_once(
-    crm_database_url, tmp_path
+    core_database, tmp_path
 ):
     """The app documents its blueprints when the document is first read; requests that
     read it at the same time (a threaded server) wait for one build and all get it whole."""
     import json
     import threading
 
-    from crmcore.app import create_app
-    from crmcore.instance import ensure_roles, upgrade_all
+    from crmcore.testing.plugin import build_app
 
-    app = create_app(
-        tmp_path / "instance",
-        config={"database_url": crm_database_url, "secret_key": "test-secret-" + "x" * 32},
-        discover=False,
-    )
+    app = build_app([], core_database, tmp_path / "instance")
     crm = app.extensions["crm"]
-    with app.app_context():
-        upgrade_all(crm, only_enabled=False)
-        ensure_roles(crm)
-        crm.session.commit()
     assert crm.api._undocumented  # nothing documented yet
     start = threading.Barrier(4)
     answers: list[tuple[int, str]] = []
