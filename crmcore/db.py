@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     JSON,
+    BigInteger,
     ColumnElement,
     DateTime,
     ForeignKey,
@@ -137,6 +138,13 @@ def json_values(name: str, dialect: str) -> TableValuedAlias:
     if dialect == "postgresql":
         return func.jsonb_array_elements_text(cast(param, JSONB)).table_valued("value")
     return func.json_each(param).table_valued("value")
+
+
+def json_integers(listed: TableValuedAlias, dialect: str) -> ColumnElement[int]:
+    """The ``value`` column of :func:`json_values` for a list of integers, to compare with an
+    integer column: PostgreSQL gives the values as text (cast here), SQLite as numbers."""
+    value: ColumnElement[int] = listed.c.value
+    return cast(value, BigInteger) if dialect == "postgresql" else value
 
 
 def json_list(values: Any) -> str:

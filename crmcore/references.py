@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
-from sqlalchemy import BigInteger, cast, select
+from sqlalchemy import select
 
-from .db import json_list, json_values
+from .db import json_integers, json_list, json_values
 from .errors import CRMError
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def readable_ids(service: RecordService, target: Entity, ids: Iterable[int]) -> 
     # the driver to convert at every batch
     dialect = service.session.get_bind().dialect.name
     listed = json_values("ids", dialect)
-    value = listed.c.value if dialect != "postgresql" else cast(listed.c.value, BigInteger)
+    value = json_integers(listed, dialect)
     among = model.id.in_(select(value).select_from(listed))
     if target.name == "user":
         stmt = select(model.id).where(among, model.deleted_at.is_(None))

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import marshmallow
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from ..bulk_insert import insert_many
-from ..db import bulk_load, json_list, json_values, refresh_statistics, utcnow
+from ..db import bulk_load, json_integers, json_list, json_values, refresh_statistics, utcnow
 from ..duplicates import check_records
 from ..errors import Conflict, CRMError, NotFound, PermissionDenied, ValidationError
 from ..exporting import csv_cell
@@ -570,9 +570,7 @@ class Importer:
 
     def _known_fingerprints(self, fingerprints: list[int]) -> set[int]:
         listed = json_values("fingerprints", self._dialect)
-        value = listed.c.value
-        if self._dialect == "postgresql":  # the JSON list's values come as text there
-            value = cast(value, BigInteger)
+        value = json_integers(listed, self._dialect)
         return set(
             self.session.scalars(
                 select(ImportedRow.fingerprint)
