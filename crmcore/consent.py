@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import or_, select
+from sqlalchemy import func, select
 
 from . import settings
 from .contacts.models import Contact
@@ -113,15 +113,17 @@ def unsubscribe_url(crm: Any, contact_id: int, origin: str, ref: int, label: str
     return settings.base_url(crm) + PATH.format(token=token)
 
 
-def same_address_contacts(session: Any, contact: Contact) -> list[Contact]:
-    """The contact and every other live contact with the same e-mail address."""
-    found: dict[int, Contact] = {contact.id: contact}
-    address = (contact.email or "").strip()
+def same_address_contacts(
+    session: Any, contact: Contact | None, email: str | None = None
+) -> list[Contact]:
+    """The contact and every other live contact with the same e-mail address (``email``, or
+    the contact's own), in any case (one look-up of ``lower(email)``'s index)."""
+    found: dict[int, Contact] = {contact.id: contact} if contact is not None else {}
+    address = (email or (contact.email if contact is not None else None) or "").strip()
     if address:
-        variants = {address, address.lower()}
         stmt = (
             select(Contact)
-            .where(or_(*(Contact.email == v for v in variants)), Contact.deleted_at.is_(None))
+            .where(func.lower(Contact.email) == address.lower(), Contact.deleted_at.is_(None))
             .order_by(Contact.id)
             .limit(50)
         )

@@ -110,6 +110,32 @@ def test_cursor_walks_every_row_once(api: Any, people: list[Any], sort: str, lim
         assert same == sorted(same, reverse=descending)
 
 
+@pytest.mark.parametrize("sort", ["email", "-email"])
+def test_email_sorts_regardless_of_case_through_every_page(
+    api: Any, crm: Any, make_contact: Any, sort: str
+) -> None:
+    """Addresses sort by ``lower(email)``: one stored in capitals (written before addresses
+    were lower-cased, or by another tool) takes its place among the others on every page."""
+    from sqlalchemy import update
+
+    from crmcore.contacts.models import Contact
+
+    made = [make_contact(email=f"{c}@example.com") for c in "bdae"] + [make_contact(email=None)]
+    crm.session.execute(
+        update(Contact).where(Contact.id == made[1].id).values(email="C@Example.COM")
+    )
+    crm.session.commit()
+    descending = sort.startswith("-")
+    for limit in (1, 2, 4):
+        rows = walk(api, f"{CONTACTS}?sort={sort}", limit)
+        emails = [r["email"] for r in rows]
+        assert len(rows) == len(made)
+        present = [e.lower() for e in emails if e is not None]
+        assert present == sorted(present, reverse=descending)
+        assert (emails[-1] if descending else emails[0]) is None  # NULLs as for every sort
+        assert "C@Example.COM" in emails
+
+
 def test_nulls_sort_first_ascending_last_descending(api: Any, people: list[Any]) -> None:
     asc = api.get(f"{CONTACTS}?sort=city&limit=200").get_json()["data"]
     desc = api.get(f"{CONTACTS}?sort=-city&limit=200").get_json()["data"]

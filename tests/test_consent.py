@@ -8,6 +8,7 @@ import secrets
 
 import pytest
 from itsdangerous import URLSafeSerializer
+from sqlalchemy import update
 
 from crmcore import consent
 from crmcore.contacts.models import Contact
@@ -40,6 +41,11 @@ def test_get_asks_and_changes_nothing(crm, client, session, ana):
 def test_post_opts_out_every_contact_with_the_address(crm, client, session, make_contact, ana):
     twin = make_contact(first_name="Ana", email="ana.ruiz@example.net")
     other = make_contact(first_name="Eva", email="eva@example.net")
+    # in any case: an address stored in capitals (before addresses were lower-cased)
+    session.execute(
+        update(Contact).where(Contact.id == twin.id).values(email="Ana.Ruiz@EXAMPLE.net")
+    )
+    session.commit()
     r = client.post(url(crm, ana))
     assert r.status_code == 200
     for each in (ana, twin):

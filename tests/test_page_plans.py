@@ -30,3 +30,21 @@ def test_the_contact_page_sorts_no_whole_table(crm, records, web):
         if walks and "TEMP B-TREE FOR ORDER BY" in found:
             sorts[statement] = found
     assert not sorts, sorts
+
+
+def test_the_contacts_sorted_by_email_read_the_lower_case_index(crm, records, web, api):
+    """Addresses are sorted by ``lower(email)``, the index every look-up by address uses (the
+    index of ``email`` as stored is gone: it held the same values)."""
+    for i in range(4):
+        records.create("contacts", {"last_name": f"R{i}", "email": f"r{i}@example.com"})
+    with selects_of(crm) as selects:
+        assert web.get("/contacts?sort=email").status_code == 200
+        first = api.get("/api/v1/contacts?sort=-email&limit=2").get_json()
+        assert api.get(f"/api/v1/contacts?sort=-email&limit=2&cursor={first['next_cursor']}")
+    sorted_by_email = {
+        s: p for s, p in selects.items() if "ORDER BY lower(core_contact.email)" in s
+    }
+    assert len(sorted_by_email) >= 2, list(selects)
+    for statement, params in sorted_by_email.items():
+        found = plan(crm, statement, params)
+        assert "ix_core_contact_email_lower" in found and "TEMP B-TREE" not in found, found

@@ -49,6 +49,8 @@ class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
         Index("ix_core_contact_last_name_id", "last_name", "id"),
         Index("ix_core_contact_city_sort", text("lower(city)"), "last_name", "id"),
         Index("ix_core_contact_country_id", text("lower(country)"), "id"),
+        # every look-up by address (addresses are stored lower-cased; migration 0017 dropped
+        # the index of ``email`` as stored, which held the same values)
         Index("ix_core_contact_email_lower", text("lower(email)")),
         Index("ix_core_contact_owner_id_id", "owner_id", "id"),
         Index("ix_core_contact_updated_at_id", "updated_at", "id"),
@@ -62,7 +64,9 @@ class Contact(RecordMixin, OwnedMixin, CustomFieldsMixin, TagsMixin, AddressMixi
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
     title: Mapped[str | None] = mapped_column(String(100))
-    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    #: stored lower-cased (``crmcore.fields.Email``); sorted by ``lower(email)``, whose index
+    #: serves the look-ups by address too
+    email: Mapped[str | None] = mapped_column(String(254), info={"sort": "lower"})
     phone: Mapped[str | None] = mapped_column(String(40))
     mobile: Mapped[str | None] = mapped_column(String(40))
     #: further addresses, phones and e-mails: ``[{"label": "work", "value": "..."}]``

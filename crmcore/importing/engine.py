@@ -596,7 +596,7 @@ class Importer:
         for value, record_id, deleted_at in self.session.execute(
             select(func.lower(column), model.id, model.deleted_at)
             .select_from(listed)
-            .join(model, column == listed.c.value)
+            .join(model, func.lower(column) == listed.c.value)
             .order_by(model.id),
             {"keys": json_list(sorted(keys))},
         ):

@@ -24,8 +24,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import or_, select
-
 from crmcore.contacts.models import Contact
 from crmcore.db import utcnow
 
@@ -77,25 +75,6 @@ def record_event(
     )
     session.add(event)
     return event
-
-
-def same_address_contacts(session: Any, contact: Contact | None, email: str | None) -> list[Any]:
-    """The contact and every other live contact with the same e-mail address."""
-    found: dict[int, Any] = {}
-    if contact is not None:
-        found[contact.id] = contact
-    address = (email or (contact.email if contact is not None else None) or "").strip()
-    if address:
-        variants = {address, address.lower()}
-        stmt = (
-            select(Contact)
-            .where(or_(*(Contact.email == v for v in variants)), Contact.deleted_at.is_(None))
-            .order_by(Contact.id)
-            .limit(50)
-        )
-        for row in session.scalars(stmt):
-            found.setdefault(row.id, row)
-    return list(found.values())
 
 
 def opt_out(

@@ -47,7 +47,7 @@ from crmcore.web.security import csrf_exempt, public
 
 from . import subscribe as subscription
 from . import tokens
-from .events import opt_out, record_event, same_address_contacts
+from .events import opt_out, record_event
 from .models import CampaignLink, Recipient
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def unsubscribe_recipient(crm: Any, recipient: Recipient, one_click: bool) -> No
         record_event(session, recipient, "unsubscribe", detail=how)
     contact = session.get(Contact, recipient.contact_id) if recipient.contact_id else None
     records = crm.records()
-    for each in same_address_contacts(session, contact, recipient.email):
+    for each in consent.same_address_contacts(session, contact, recipient.email):
         opt_out(crm, each, source, records=records, commit=False)
     records.commit()
 

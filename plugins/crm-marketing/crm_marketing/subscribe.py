@@ -31,7 +31,7 @@ from flask import current_app, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from limits import parse_many
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from crmcore.contacts.models import Contact
 from crmcore.db import utcnow
@@ -241,10 +241,10 @@ def read_confirmation(crm: Any, token: str) -> Subscription | None:
 
 
 def contact_of(session: Any, email: str) -> Contact | None:
-    """The oldest live contact with this address (stored in lower case, as given here)."""
+    """The oldest live contact with this address (in any case)."""
     return session.scalar(
         select(Contact)
-        .where(Contact.email == email, Contact.deleted_at.is_(None))
+        .where(func.lower(Contact.email) == email.lower(), Contact.deleted_at.is_(None))
         .order_by(Contact.id)
         .limit(1)
     )
