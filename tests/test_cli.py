@@ -290,6 +290,7 @@ def test_help_imports_no_flask_database_or_api_code():
     assert "HEAVY []" in out, out.splitlines()[-1]
 
 
+@pytest.mark.crm_sqlite_only  # its instance is named by the env file alone: SQLite on every run
 def test_flask_s_commands_and_options_from_the_executable(tmp_path):
     """What ``FlaskGroup`` gave ``crm`` still works where Flask is imported only to run:
     ``shell`` and ``routes`` on the instance's app, ``--env-file`` and ``--debug``; ``--app``
